@@ -1,0 +1,1 @@
+"""The partner site: data pipeline, site store, privacy ledger, DP training, ClientApp."""

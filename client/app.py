@@ -1,0 +1,195 @@
+"""The site's Flower ClientApp: answers profile queries, trains with DP, evaluates.
+
+Which site a ClientApp serves comes from its node config (``site-config``, a path to
+site.toml) in a deployment, or from ``sites-dir`` + ``partition-id`` in a simulation.
+A site that fails its gate or would pass its privacy budget answers with a reason
+instead of an update; the server records it and goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from client.ledger import LedgerEntry
+from client.site import Site
+from client.training import TrainPlan, sample_rate, steps_per_round, train
+from common.evaluation import evaluate_model
+from common import keys
+from common.errors import FedlifeError
+from common.features import FeatureSpec
+from common.models import build_model
+
+SiteResolver = Callable[[Context], Path]
+
+
+def site_config_path(context: Context, sites_dir: str | None = None) -> Path:
+    """Where this node's site.toml lives (deployment or simulation)."""
+    if "site-config" in context.node_config:
+        return Path(str(context.node_config["site-config"]))
+    root = sites_dir or str(context.run_config.get("sites-dir", ""))
+    if not root or "partition-id" not in context.node_config:
+        raise FedlifeError("node config names no 'site-config' and run config no 'sites-dir'")
+    return Path(root) / f"site-{int(context.node_config['partition-id']):03d}" / "site.toml"
+
+
+def make_client_app(sites_dir: str | None = None) -> ClientApp:
+    """Build the ClientApp; ``sites_dir`` overrides the run config's (simulations)."""
+    app = ClientApp()
+
+    def load_site(context: Context) -> Site:
+        return Site.from_path(site_config_path(context, sites_dir))
+
+    @app.query()
+    def profile(message: Message, context: Context) -> Message:
+        site = load_site(context)
+        try:
+            spec = site.declared_spec()
+            reasons = site.gate_reasons()
+        except FedlifeError as error:
+            return _excluded(message, site.name, str(error))
+        record = ConfigRecord({keys.FEATURE_SPEC: spec.to_json(), "gate": "; ".join(reasons)})
+        return Message(RecordDict({keys.PROFILE: record, keys.SITE: _site_record(site)}), reply_to=message)
+
+    @app.train()
+    def fit(message: Message, context: Context) -> Message:
+        site = load_site(context)
+        try:
+            return _train(site, message)
+        except FedlifeError as error:
+            return _excluded(message, site.name, str(error))
+
+    @app.evaluate()
+    def assess(message: Message, context: Context) -> Message:
+        site = load_site(context)
+        try:
+            config = message.content[keys.CONFIG]
+            spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
+            data = site.data(spec, int(config[keys.SEED]))
+        except FedlifeError as error:
+            return _excluded(message, site.name, str(error))
+        model = _global_model(message, spec)
+        x, y, split = (data.x_test, data.y_test, "test") if len(data.y_test) else (
+            data.x_train, data.y_train, "train")
+        metrics = evaluate_model(model, x, y)
+        metrics.setdefault("auc", math.nan)
+        metrics[keys.NUM_EXAMPLES] = len(y)
+        site_record = _site_record(site, data.table_version)
+        site_record["eval-split"] = split
+        return Message(
+            RecordDict({keys.METRICS: MetricRecord(metrics), keys.SITE: site_record}),
+            reply_to=message,
+        )
+
+    return app
+
+
+def _train(site: Site, message: Message) -> Message:
+    config = message.content[keys.CONFIG]
+    reasons = site.gate_reasons()
+    if reasons:
+        return _excluded(message, site.name, "quality gate: " + "; ".join(reasons))
+    spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
+    server_round, seed = int(config[keys.SERVER_ROUND]), int(config[keys.SEED])
+    data = site.data(spec, seed)
+    n = len(data.y_train)
+    privacy = site.config.privacy
+    plan = TrainPlan(
+        epochs=int(config[keys.LOCAL_EPOCHS]),
+        batch_size=int(config[keys.BATCH_SIZE]),
+        learning_rate=float(config[keys.LEARNING_RATE]),
+        max_grad_norm=float(config[keys.MAX_GRAD_NORM]),
+        noise_multiplier=None,
+        grad_sample_mode=str(config[keys.GRAD_SAMPLE_MODE]),
+        proximal_mu=float(config.get(keys.PROXIMAL_MU, 0.0)),
+        seed=derive_seed(seed, server_round, site.name),
+    )
+    rate, steps = sample_rate(n, plan.batch_size), steps_per_round(n, plan)
+    run_id = str(config[keys.RUN_ID])
+    if privacy.enabled:
+        rounds_left = int(config[keys.NUM_ROUNDS]) - server_round + 1
+        sigma = site.ledger.plan_noise(
+            run_id, privacy.epsilon_budget, privacy.delta, rate, rounds_left * steps
+        )
+        projected = site.ledger.epsilon(privacy.delta, [(sigma, rate, steps)])
+        if projected > privacy.epsilon_budget:
+            return _excluded(
+                message,
+                site.name,
+                f"privacy budget: this round would reach epsilon {projected:.3f} "
+                f"> budget {privacy.epsilon_budget}",
+            )
+        plan = TrainPlan(**{**plan.__dict__, "noise_multiplier": sigma})
+    model = _global_model(message, spec)
+    outcome = train(model, data.x_train, data.y_train, plan)
+    site.ledger.record(
+        LedgerEntry(
+            noise_multiplier=plan.noise_multiplier or 0.0,
+            sample_rate=outcome.sample_rate,
+            steps=outcome.steps,
+            delta=privacy.delta,
+            run_id=run_id,
+            round=server_round,
+            table_version=data.table_version,
+            mechanism="dp-sgd" if privacy.enabled else "no-dp",
+        )
+    )
+    epsilon = site.ledger.epsilon(privacy.delta)
+    metrics = MetricRecord(
+        {keys.NUM_EXAMPLES: n, "train-loss": outcome.loss, keys.EPSILON: epsilon}
+    )
+    site_record = _site_record(site, data.table_version)
+    site_record[keys.EPSILON] = epsilon if math.isfinite(epsilon) else -1.0
+    return Message(
+        RecordDict(
+            {
+                keys.ARRAYS: ArrayRecord(outcome.state_dict),
+                keys.METRICS: metrics,
+                keys.SITE: site_record,
+            }
+        ),
+        reply_to=message,
+    )
+
+
+def derive_seed(*parts: object) -> int:
+    """A seed that is the same in every process (unlike ``hash`` of a str)."""
+    return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
+
+
+def _global_model(message: Message, spec: FeatureSpec) -> torch.nn.Module:
+    config = message.content[keys.CONFIG]
+    model = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
+    model.load_state_dict(message.content[keys.ARRAYS].to_torch_state_dict())
+    return model
+
+
+def _site_record(site: Site, table_version: int = -1) -> ConfigRecord:
+    privacy = site.config.privacy
+    return ConfigRecord(
+        {
+            keys.SITE_NAME: site.name,
+            keys.TABLE_VERSION: table_version,
+            keys.EPSILON_BUDGET: privacy.epsilon_budget if privacy.enabled else -1.0,
+            keys.DELTA: privacy.delta,
+        }
+    )
+
+
+def _excluded(message: Message, site_name: str, reason: str) -> Message:
+    record = RecordDict(
+        {
+            keys.EXCLUDED: ConfigRecord({keys.REASON: reason}),
+            keys.SITE: ConfigRecord({keys.SITE_NAME: site_name}),
+        }
+    )
+    return Message(record, reply_to=message)
+
+
+app = make_client_app()

@@ -1,0 +1,152 @@
+"""The site's privacy ledger: every DP step it ever took, composed by Opacus.
+
+The ledger, not the server, decides whether a site may train: before each round the
+site composes its whole history plus the planned steps with Opacus's accountant and
+refuses if the result would pass its budget. The noise multiplier of a run is chosen
+once, for the steps the whole run will really take, and cached in the store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from opacus.accountants import create_accountant
+
+from common.errors import BudgetExceededError, StoreError
+
+# Noise multipliers searched when planning a run; beyond the top the model learns nothing.
+_SIGMA_LOW, _SIGMA_HIGH = 0.1, 500.0
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """DP-SGD steps taken in one round (or a non-private release, noise 0).
+
+    Parameters
+    ----------
+    noise_multiplier : Gaussian noise std / clipping bound; 0 means no DP at all.
+    sample_rate : Poisson sampling rate of each step.
+    steps : number of steps at that rate.
+    delta : the site's delta when the steps were taken.
+    run_id, round, table_version : which run, round and data version they trained.
+    mechanism : what released information ('dp-sgd', 'no-dp').
+    """
+
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    delta: float
+    run_id: str
+    round: int
+    table_version: int
+    mechanism: str = "dp-sgd"
+    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def __post_init__(self) -> None:
+        if self.noise_multiplier < 0 or not 0 < self.sample_rate <= 1 or self.steps < 0:
+            raise ValueError(f"invalid ledger entry: {self}")
+
+
+class PrivacyLedger:
+    """Append-only JSON-lines ledger under ``<store>/privacy``.
+
+    Parameters
+    ----------
+    store_dir : the site's store directory.
+    accountant : Opacus accountant that composes the history ('rdp' or 'prv').
+    """
+
+    def __init__(self, store_dir: Path, accountant: str = "rdp") -> None:
+        self.dir = Path(store_dir) / "privacy"
+        self.path = self.dir / "ledger.jsonl"
+        self.plans_path = self.dir / "plans.json"
+        self.accountant = accountant
+
+    def entries(self) -> list[LedgerEntry]:
+        if not self.path.exists():
+            return []
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            return [LedgerEntry(**json.loads(line)) for line in lines if line.strip()]
+        except (json.JSONDecodeError, TypeError, ValueError) as error:
+            raise StoreError(f"{self.path}: privacy ledger is corrupt ({error})") from None
+
+    def record(self, entry: LedgerEntry) -> None:
+        """Append ``entry`` durably (fsync) before the update leaves the site."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(entry)) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def epsilon(self, delta: float, planned: list[tuple[float, float, int]] = ()) -> float:
+        """Epsilon of the whole history plus ``planned`` (sigma, rate, steps) steps."""
+        history = [(e.noise_multiplier, e.sample_rate, e.steps) for e in self.entries()]
+        return compose_epsilon([*history, *planned], delta, self.accountant)
+
+    def plan_noise(
+        self, run_id: str, budget: float, delta: float, sample_rate: float, steps: int
+    ) -> float:
+        """Noise multiplier that spends at most ``budget`` over ``steps`` more steps.
+
+        Computed once per run, for the steps the whole run will take, and cached in
+        the store; later rounds of the run reuse it. A changed sample rate (new data
+        mid-run) plans again for the steps left.
+        """
+        plans = self._plans()
+        plan = plans.get(run_id)
+        if plan is None or plan["sample_rate"] != sample_rate:
+            sigma = self._search_sigma(budget, delta, sample_rate, steps)
+            plan = {"sigma": sigma, "sample_rate": sample_rate, "steps": steps, "budget": budget}
+            plans[run_id] = plan
+            self._save_plans(plans)
+        return plan["sigma"]
+
+    def _search_sigma(self, budget: float, delta: float, rate: float, steps: int) -> float:
+        if self.epsilon(delta) >= budget:
+            raise BudgetExceededError(f"privacy budget {budget} already spent")
+        if self.epsilon(delta, [(_SIGMA_HIGH, rate, steps)]) > budget:
+            raise BudgetExceededError(
+                f"{steps} steps at sample rate {rate:.3g} cannot fit in the budget left"
+            )
+        low, high = _SIGMA_LOW, _SIGMA_HIGH
+        while high - low > 1e-3 * low:
+            middle = math.sqrt(low * high)
+            if self.epsilon(delta, [(middle, rate, steps)]) > budget:
+                low = middle
+            else:
+                high = middle
+        return high
+
+    def _plans(self) -> dict[str, dict]:
+        if not self.plans_path.exists():
+            return {}
+        try:
+            return json.loads(self.plans_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return {}  # a plan is a cache: recompute rather than fail
+
+    def _save_plans(self, plans: dict[str, dict]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        temporary = self.plans_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(plans, indent=1), encoding="utf-8")
+        temporary.replace(self.plans_path)
+
+
+def compose_epsilon(
+    history: list[tuple[float, float, int]], delta: float, accountant: str = "rdp"
+) -> float:
+    """Compose (sigma, rate, steps) steps with an Opacus accountant; inf if any had no noise."""
+    steps = [(s, q, n) for s, q, n in history if n > 0]
+    if not steps:
+        return 0.0
+    if any(sigma == 0 for sigma, _, _ in steps):
+        return math.inf
+    composer = create_accountant(accountant)
+    composer.history = list(steps)
+    return float(composer.get_epsilon(delta=delta))

@@ -1,0 +1,89 @@
+"""A partner site as the ClientApp sees it: its config, store, ledger and data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from client.ledger import PrivacyLedger
+from client.pipeline import feature_columns
+from client.prepare import gate
+from client.store import SiteStore, TableVersion
+from common.config import SiteConfig, load_site_config
+from common.errors import DataError
+from common.features import FeatureSpec
+
+
+@dataclass(frozen=True)
+class SiteData:
+    """A site's encoded rows, split into train and local test parts."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    table_version: int
+
+
+class Site:
+    """One site: ``site.toml`` plus everything under its store directory.
+
+    Parameters
+    ----------
+    config : the validated site config.
+    """
+
+    def __init__(self, config: SiteConfig) -> None:
+        self.config = config
+        self.store = SiteStore(config.store_dir)
+        self.ledger = PrivacyLedger(config.store_dir, config.privacy.accountant)
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> Site:
+        return cls(load_site_config(path))
+
+    @property
+    def name(self) -> str:
+        return self.config.site.name
+
+    @cached_property
+    def clean(self) -> tuple[pl.DataFrame, TableVersion]:
+        version = self.store.latest("clean")
+        if version is None:
+            raise DataError(f"site '{self.name}' has no clean data yet: run fedlife-site prepare")
+        return self.store.read("clean", version.version), version
+
+    def gate_reasons(self) -> list[str]:
+        return gate(self.clean[0], self.config)
+
+    def declared_spec(self) -> FeatureSpec:
+        """The feature contract this site's schema declares (no row is measured)."""
+        schema = self.config.schema
+        features = feature_columns(self.config)
+        unbounded = [c for c in features if None in (schema.columns[c].min, schema.columns[c].max)]
+        if unbounded:
+            raise DataError(f"site '{self.name}': features without a declared range: {unbounded}")
+        label_spec = schema.columns[schema.label]
+        classes = label_spec.values or sorted(
+            str(v) for v in self.clean[0].get_column(schema.label).unique().drop_nulls()
+        )
+        return FeatureSpec(
+            features=features,
+            lows=[schema.columns[c].min for c in features],
+            highs=[schema.columns[c].max for c in features],
+            label=schema.label,
+            classes=[str(c) for c in classes],
+        )
+
+    def data(self, spec: FeatureSpec, seed: int) -> SiteData:
+        """Encode the latest clean version with ``spec``; split off the local test part."""
+        frame, version = self.clean
+        x, y = spec.encode(frame)
+        order = np.random.default_rng(seed).permutation(len(y))
+        n_test = int(round(len(y) * self.config.training.test_fraction))
+        test, train = order[:n_test], order[n_test:]
+        return SiteData(x[train], y[train], x[test], y[test], version.version)

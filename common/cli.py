@@ -1,0 +1,46 @@
+"""What the three CLIs share: one-line errors, exit codes, a stderr console."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rich.console import Console
+
+from common.errors import FedlifeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+err_console = Console(stderr=True)
+
+
+def user_error(error: BaseException) -> FedlifeError | None:
+    """The FedlifeError behind ``error``, however deeply a framework wrapped it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, FedlifeError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def one_line_errors(command: F) -> F:
+    """Turn a user-caused error into ``error: <message>`` and a non-zero exit."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+        try:
+            return command(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - only user errors are shown bare
+            found = user_error(error)
+            if found is None or os.environ.get("FEDLIFE_DEBUG"):
+                raise
+            err_console.print(f"[red]error:[/red] {found}", highlight=False, soft_wrap=True)
+            sys.exit(found.exit_code)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,220 @@
+"""Config models: a site's ``site.toml`` and a federation run's config.
+
+Both validate themselves; a bad file gets one line naming the file, the key and
+what was expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from common.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnType(str, Enum):
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    CATEGORY = "category"
+    DATETIME = "datetime"
+    TEXT = "text"
+
+
+class Role(str, Enum):
+    FEATURE = "feature"
+    LABEL = "label"
+    ID = "id"
+    TIMESTAMP = "timestamp"
+    SENSITIVE = "sensitive"
+    PII = "pii"
+    IGNORE = "ignore"
+
+
+class ColumnSpec(_Strict):
+    """One column of a site's schema.
+
+    ``min``/``max`` are the column's public range: declared, not measured. Values
+    outside it are outliers; features are scaled by it.
+    """
+
+    type: ColumnType = ColumnType.FLOAT
+    role: Role = Role.FEATURE
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+    missing: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> ColumnSpec:
+        if self.min is not None and self.max is not None and not self.min < self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class SiteSection(_Strict):
+    name: str = Field(min_length=1)
+    raw: str = Field(min_length=1, description="file, glob or directory of raw files")
+    store: str = "store"
+
+
+class SchemaSection(_Strict):
+    columns: dict[str, ColumnSpec] = Field(min_length=1)
+    missing: list[str] = Field(default_factory=lambda: ["", "NA", "?"])
+    header: bool = True
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+
+    @model_validator(mode="after")
+    def _one_label(self) -> SchemaSection:
+        labels = [n for n, c in self.columns.items() if c.role is Role.LABEL]
+        if len(labels) != 1:
+            raise ValueError(f"exactly one column needs role 'label', found {labels}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return next(n for n, c in self.columns.items() if c.role is Role.LABEL)
+
+    @property
+    def features(self) -> list[str]:
+        return [n for n, c in self.columns.items() if c.role is Role.FEATURE]
+
+
+class CleaningSection(_Strict):
+    dedupe: bool = True
+    impute: Literal["drop", "median", "mean", "constant"] = "median"
+    impute_value: float = 0.0
+    outliers: Literal["clip", "none"] = "clip"
+
+
+class QualitySection(_Strict):
+    min_rows: int = Field(default=10, ge=1)
+    min_classes: int = Field(default=2, ge=1)
+
+
+class PrivacySection(_Strict):
+    enabled: bool = True
+    epsilon_budget: float = Field(default=3.0, gt=0, le=100)
+    delta: float = Field(default=1e-5, gt=0, lt=1)
+    accountant: Literal["rdp", "prv"] = "rdp"
+
+
+class TrainingSection(_Strict):
+    test_fraction: float = Field(default=0.0, ge=0, lt=1)
+
+
+class SiteConfig(_Strict):
+    """A partner site's ``site.toml``; paths in it are relative to the file."""
+
+    site: SiteSection
+    schema_: SchemaSection = Field(alias="schema")
+    cleaning: CleaningSection = CleaningSection()
+    quality: QualitySection = QualitySection()
+    privacy: PrivacySection = PrivacySection()
+    training: TrainingSection = TrainingSection()
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @property
+    def schema(self) -> SchemaSection:  # type: ignore[override]
+        return self.schema_
+
+    @property
+    def store_dir(self) -> Path:
+        return (self.base_dir / self.site.store).resolve()
+
+    @property
+    def raw_location(self) -> Path:
+        return self.base_dir / self.site.raw
+
+
+StrategyName = Literal[
+    "fedavg", "fedprox", "fedadam", "fedyogi", "fedmedian", "fedtrimmedavg", "krum", "bulyan"
+]
+
+
+class RunConfig(_Strict):
+    """A federation run, as Flower's run config carries it (hyphenated keys).
+
+    Parameters
+    ----------
+    num_server_rounds : rounds of training.
+    strategy : Flower strategy that aggregates the updates.
+    model : architecture from ``common.models``.
+    local_epochs, batch_size, learning_rate : local DP-SGD per round.
+    max_grad_norm : per-sample clipping bound of DP-SGD.
+    grad_sample_mode : Opacus per-sample gradient mode ('hooks' or 'ew').
+    min_train_sites : fewest updates a round aggregates; fewer fails the run.
+    fraction_train : share of connected sites asked to train each round.
+    proximal_mu : FedProx's proximal term.
+    server_learning_rate : server step of FedAdam / FedYogi.
+    num_malicious_sites : sites Krum and Bulyan assume may be malicious.
+    seed : seeds model initialisation and local training.
+    run_dir : where the run writes its outputs ('' = runs/<timestamp>).
+    test_data : CSV of held-out rows the server evaluates on ('' = none).
+    sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=lambda n: n.replace("_", "-"),
+        populate_by_name=True,
+    )
+
+    num_server_rounds: int = Field(default=10, ge=1, le=10_000)
+    strategy: StrategyName = "fedavg"
+    model: str = "logreg"
+    local_epochs: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=1.0, gt=0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    grad_sample_mode: Literal["hooks", "ew"] = "hooks"
+    min_train_sites: int = Field(default=2, ge=1)
+    fraction_train: float = Field(default=1.0, gt=0, le=1)
+    proximal_mu: float = Field(default=0.01, ge=0)
+    server_learning_rate: float = Field(default=0.1, gt=0)
+    num_malicious_sites: int = Field(default=0, ge=0)
+    seed: int = 0
+    run_dir: str = ""
+    test_data: str = ""
+    sites_dir: str = ""
+
+    @classmethod
+    def from_flower(cls, run_config: dict[str, Any], source: str = "run config") -> RunConfig:
+        return _validate(cls, dict(run_config), source)
+
+    def to_flower(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True)
+
+
+def load_site_config(path: str | Path) -> SiteConfig:
+    """Read and validate ``site.toml``; raise :class:`ConfigError` naming the key."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: site config not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    data["base_dir"] = path.resolve().parent
+    return _validate(SiteConfig, data, str(path))
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], source: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        expected = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            expected = "unknown key"
+        raise ConfigError(f"{source}: {key}: {expected}") from None

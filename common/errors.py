@@ -1,0 +1,33 @@
+"""Every error a user can cause, each with its own type and a one-line message.
+
+The CLIs catch :class:`FedlifeError` and print ``str(error)`` without a traceback.
+"""
+
+
+class FedlifeError(Exception):
+    """Base of all user-facing errors; its message is one line."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:
+        return " ".join(super().__str__().split())
+
+
+class ConfigError(FedlifeError):
+    """A config file or option is missing, malformed or out of range."""
+
+
+class DataError(FedlifeError):
+    """Input data cannot be read or does not match its schema."""
+
+
+class StoreError(FedlifeError):
+    """The site store (Delta tables, ledger) cannot be read or written."""
+
+
+class BudgetExceededError(FedlifeError):
+    """Training would take a site past its privacy budget."""
+
+
+class RunDirError(FedlifeError):
+    """A run directory cannot be created, written or read."""

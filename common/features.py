@@ -1,0 +1,123 @@
+"""The feature contract every site and the coordinator encode data with.
+
+A :class:`FeatureSpec` names the model's input columns, the public range of each
+(declared in the site schemas, never measured on rows) and the label classes. The
+server merges the sites' declared specs into one and sends it with the training
+config, so every site scales and orders its features identically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import polars as pl
+
+from common.errors import DataError
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Columns, their public ranges and the label classes of a federation.
+
+    Parameters
+    ----------
+    features : list[str]
+        Input columns, in the order the model expects them.
+    lows, highs : list[float]
+        Public range of each feature; values are clipped to it and mapped to [-1, 1].
+    label : str
+        Name of the label column.
+    classes : list[str]
+        Label values, in the order of the model's outputs.
+    """
+
+    features: list[str]
+    lows: list[float]
+    highs: list[float]
+    label: str
+    classes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.features:
+            raise DataError("feature spec has no features")
+        if not (len(self.features) == len(self.lows) == len(self.highs)):
+            raise DataError("feature spec: features, lows and highs differ in length")
+        for name, low, high in zip(self.features, self.lows, self.highs):
+            if not low < high:
+                raise DataError(f"feature '{name}': range [{low}, {high}] is empty")
+        if len(self.classes) < 2:
+            raise DataError(f"label '{self.label}' needs at least two classes")
+
+    @property
+    def num_features(self) -> int:
+        return len(self.features)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        return cls(**json.loads(text))
+
+    def scaled_features(self) -> list[pl.Expr]:
+        """Expressions that clip each feature to its range and map it to [-1, 1]."""
+        return [
+            (
+                (pl.col(name).cast(pl.Float64).clip(low, high) - low) / (high - low) * 2
+                - 1
+            )
+            .fill_null(0.0)
+            .alias(name)
+            for name, low, high in zip(self.features, self.lows, self.highs)
+        ]
+
+    def encode(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Return (features, label indices) as float32 / int64 arrays."""
+        missing = [c for c in [*self.features, self.label] if c not in frame.columns]
+        if missing:
+            raise DataError(f"columns missing for the feature spec: {missing}")
+        x = frame.select(self.scaled_features()).to_numpy().astype(np.float32)
+        labels = frame.get_column(self.label).cast(pl.String)
+        unknown = set(labels.unique().drop_nulls().to_list()) - set(self.classes)
+        if unknown:
+            raise DataError(f"label values not in the federation's classes: {unknown}")
+        index = {c: i for i, c in enumerate(self.classes)}
+        y = labels.replace_strict(index, return_dtype=pl.Int64).to_numpy()
+        return x, y
+
+    @classmethod
+    def merge(cls, specs: list[FeatureSpec]) -> tuple[FeatureSpec, list[int]]:
+        """Merge the sites' declared specs into the federation's.
+
+        The federation takes the feature list and label most sites declare, the
+        union of their ranges and of their classes. Returns the merged spec and the
+        indices of the specs that disagree with it (schema mismatch).
+        """
+        if not specs:
+            raise DataError("no site declared a feature spec")
+        shapes = Counter((tuple(s.features), s.label) for s in specs)
+        (features, label), _ = shapes.most_common(1)[0]
+        agreeing = [
+            i for i, s in enumerate(specs) if (tuple(s.features), s.label) == (features, label)
+        ]
+        chosen = [specs[i] for i in agreeing]
+        lows = np.min([s.lows for s in chosen], axis=0).tolist()
+        highs = np.max([s.highs for s in chosen], axis=0).tolist()
+        classes = sorted({c for s in chosen for c in s.classes}, key=_natural_key)
+        merged = cls(list(features), lows, highs, label, classes)
+        return merged, [i for i in range(len(specs)) if i not in agreeing]
+
+
+def _natural_key(value: str) -> tuple[int, float | str]:
+    """Sort numeric class names numerically ('2' before '10'), others by text."""
+    try:
+        return (0, float(value))
+    except ValueError:
+        return (1, value)

@@ -1,0 +1,32 @@
+"""Keys of the records exchanged between the ServerApp and the ClientApps.
+
+Both sides import these names, so a renamed key breaks loudly on both.
+"""
+
+ARRAYS = "arrays"
+METRICS = "metrics"
+CONFIG = "config"
+SITE = "site"
+EXCLUDED = "excluded"
+PROFILE = "profile"
+
+NUM_EXAMPLES = "num-examples"
+REASON = "reason"
+SITE_NAME = "name"
+TABLE_VERSION = "table-version"
+EPSILON = "epsilon"
+DELTA = "delta"
+EPSILON_BUDGET = "epsilon-budget"
+
+FEATURE_SPEC = "feature-spec"
+RUN_ID = "run-id"
+SERVER_ROUND = "server-round"
+NUM_ROUNDS = "num-rounds"
+SEED = "seed"
+MODEL = "model"
+LOCAL_EPOCHS = "local-epochs"
+BATCH_SIZE = "batch-size"
+LEARNING_RATE = "learning-rate"
+MAX_GRAD_NORM = "max-grad-norm"
+GRAD_SAMPLE_MODE = "grad-sample-mode"
+PROXIMAL_MU = "proximal-mu"

@@ -1,0 +1,1 @@
+"""The coordinator: ServerApp, strategy assembly, run directory, reports, fedlife-coord."""

@@ -1,0 +1,53 @@
+"""The coordinator's Flower ServerApp (``server.app:app``).
+
+``flwr run .`` reads the run config from pyproject.toml (and ``--run-config``);
+``fedlife-sim`` builds the same app with :func:`make_server_app` and its own config.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flwr.app import Context
+from flwr.serverapp import Grid, ServerApp
+
+from common.config import RunConfig
+from server.federation import Federation, RoundObserver
+from server.plots import plot_run
+from server.run_dir import RunDirectory, default_run_dir
+from server.summary import summarize
+
+
+def run(
+    grid: Grid, config: RunConfig, on_round: RoundObserver | None = None
+) -> dict[str, Any]:
+    """Run the federation, then write the summary and plots; return the summary."""
+    started = time.monotonic()
+    run_dir = RunDirectory.create(config.run_dir or default_run_dir())
+    result = Federation(grid, config, run_dir, on_round).run()
+    summary = summarize(result, run_dir, time.monotonic() - started)
+    plot_run(run_dir)
+    return summary
+
+
+def make_server_app(
+    config: RunConfig | None = None,
+    on_round: RoundObserver | None = None,
+    on_summary: Callable[[dict[str, Any]], None] | None = None,
+) -> ServerApp:
+    """A ServerApp running ``config`` (default: the Flower run config)."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        run_config = config or RunConfig.from_flower(context.run_config)
+        summary = run(grid, run_config, on_round)
+        if on_summary is not None:
+            on_summary(summary)
+
+    return app
+
+
+app = make_server_app()

@@ -1,0 +1,6 @@
+"""``fedlife-coord``: what the coordinator's operator runs."""
+
+from __future__ import annotations
+
+def main() -> None:
+    pass

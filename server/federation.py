@@ -1,0 +1,237 @@
+"""One federated run, round by round, over whatever Grid Flower hands the ServerApp.
+
+1. Profile: every site answers a query with the feature contract its schema declares
+   and its gate status; the server merges the contracts (sites that disagree are
+   excluded) and sends the merged one with every training config.
+2. Rounds: the strategy samples sites and aggregates their updates. A site that
+   refuses (gate, privacy budget) answers with a reason instead of an update; the
+   round goes on while at least ``min-train-sites`` updates arrive.
+3. After each round: federated and central evaluation, a checkpoint, one line of
+   metrics with the lineage (which sites, which table versions, what epsilon).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
+from flwr.serverapp import Grid
+
+from common import keys
+from common.config import RunConfig
+from common.errors import FedlifeError
+from common.features import FeatureSpec
+from common.models import build_model
+from server.central import CentralEvaluation
+from server.run_dir import RunDirectory
+from server.strategies import build_strategy
+
+NODE_WAIT_S = 120.0
+
+
+class FederationError(FedlifeError):
+    """The run cannot go on (too few sites, no agreeing schema)."""
+
+
+@dataclass
+class RoundReport:
+    """Everything the server learned in one round."""
+
+    round: int
+    num_rounds: int
+    participants: list[dict[str, Any]] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    train: dict[str, float] = field(default_factory=dict)
+    federated: dict[str, float] = field(default_factory=dict)
+    per_site: dict[str, dict[str, float]] = field(default_factory=dict)
+    central: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+@dataclass
+class FederationResult:
+    run_id: str
+    feature_spec: FeatureSpec
+    rounds: list[RoundReport]
+    final_state: dict
+    stopped_reason: str = ""
+
+
+RoundObserver = Callable[[RoundReport], None]
+
+
+class Federation:
+    """Runs the profile round and the training rounds of one run.
+
+    Parameters
+    ----------
+    grid : Flower's Grid to the connected sites.
+    config : the run config.
+    run_dir : where metrics, checkpoints and the summary go.
+    on_round : called with each finished round's report (progress bars).
+    """
+
+    def __init__(
+        self,
+        grid: Grid,
+        config: RunConfig,
+        run_dir: RunDirectory,
+        on_round: RoundObserver | None = None,
+    ) -> None:
+        self.grid = grid
+        self.config = config
+        self.run_dir = run_dir
+        self.on_round = on_round or (lambda report: None)
+        self.run_id = run_dir.start(config.to_flower())
+
+    def run(self) -> FederationResult:
+        spec, excluded = self.profile()
+        self.run_dir.update_info(feature_spec=spec.to_json(), profile_excluded=excluded)
+        model = build_model(self.config.model, spec.num_features, spec.num_classes, self.config.seed)
+        arrays = ArrayRecord(model.state_dict())
+        strategy = build_strategy(self.config)
+        central = CentralEvaluation.load(self.config.test_data, spec, self.config.model)
+        reports: list[RoundReport] = []
+        stopped = ""
+        for server_round in range(1, self.config.num_server_rounds + 1):
+            started = time.monotonic()
+            report = RoundReport(server_round, self.config.num_server_rounds)
+            train_config = self.round_config(spec, server_round)
+            replies = self.grid.send_and_receive(
+                strategy.configure_train(server_round, arrays, train_config, self.grid)
+            )
+            updates = self.sort_replies(replies, report)
+            if len(updates) < self.config.min_train_sites:
+                stopped = (
+                    f"round {server_round}: {len(updates)} update(s), fewer than "
+                    f"min-train-sites={self.config.min_train_sites}"
+                )
+                report.wall_s = time.monotonic() - started
+                self.record(report, stopped=stopped)
+                break
+            aggregated, train_metrics = strategy.aggregate_train(server_round, updates)
+            if aggregated is not None:
+                arrays = aggregated
+            report.train = dict(train_metrics or {})
+            self.evaluate(strategy, server_round, arrays, train_config, report)
+            if central is not None:
+                report.central = central.evaluate(arrays)
+            self.run_dir.save_checkpoint(server_round, arrays.to_torch_state_dict())
+            report.wall_s = time.monotonic() - started
+            self.record(report)
+            reports.append(report)
+            self.on_round(report)
+        final = arrays.to_torch_state_dict()
+        self.run_dir.save_final_model(final)
+        return FederationResult(self.run_id, spec, reports, final, stopped)
+
+    def profile(self) -> tuple[FeatureSpec, list[dict[str, str]]]:
+        """Ask every site for its declared feature contract; merge the agreeing ones."""
+        node_ids = self.wait_for_sites()
+        record = RecordDict({keys.CONFIG: ConfigRecord({keys.RUN_ID: self.run_id})})
+        messages = [Message(record, dst_node_id=n, message_type=MessageType.QUERY) for n in node_ids]
+        specs, names, excluded = [], [], []
+        for reply in self.grid.send_and_receive(messages):
+            if reply.has_error():
+                excluded.append({"site": f"node {reply.metadata.src_node_id}", "reason": reply.error.reason})
+                continue
+            name = str(reply.content[keys.SITE][keys.SITE_NAME])
+            if keys.EXCLUDED in reply.content:
+                excluded.append({"site": name, "reason": str(reply.content[keys.EXCLUDED][keys.REASON])})
+                continue
+            specs.append(FeatureSpec.from_json(str(reply.content[keys.PROFILE][keys.FEATURE_SPEC])))
+            names.append(name)
+        if not specs:
+            raise FederationError(f"no site answered the profile round: {excluded}")
+        merged, disagreeing = FeatureSpec.merge(specs)
+        excluded += [{"site": names[i], "reason": "schema mismatch"} for i in disagreeing]
+        return merged, excluded
+
+    def wait_for_sites(self) -> list[int]:
+        deadline = time.monotonic() + NODE_WAIT_S
+        while True:
+            node_ids = list(self.grid.get_node_ids())
+            if len(node_ids) >= self.config.min_train_sites:
+                return node_ids
+            if time.monotonic() > deadline:
+                raise FederationError(
+                    f"{len(node_ids)} site(s) connected after {NODE_WAIT_S:.0f} s, "
+                    f"fewer than min-train-sites={self.config.min_train_sites}"
+                )
+            time.sleep(1)
+
+    def round_config(self, spec: FeatureSpec, server_round: int) -> ConfigRecord:
+        c = self.config
+        return ConfigRecord(
+            {
+                keys.RUN_ID: self.run_id,
+                keys.NUM_ROUNDS: c.num_server_rounds,
+                keys.SEED: c.seed,
+                keys.MODEL: c.model,
+                keys.FEATURE_SPEC: spec.to_json(),
+                keys.LOCAL_EPOCHS: c.local_epochs,
+                keys.BATCH_SIZE: c.batch_size,
+                keys.LEARNING_RATE: c.learning_rate,
+                keys.MAX_GRAD_NORM: c.max_grad_norm,
+                keys.GRAD_SAMPLE_MODE: c.grad_sample_mode,
+            }
+        )
+
+    def sort_replies(self, replies: list[Message], report: RoundReport) -> list[Message]:
+        """Keep the updates; record refusals and failures in ``report``."""
+        updates = []
+        for reply in replies:
+            if reply.has_error():
+                report.failures.append(f"node {reply.metadata.src_node_id}: {reply.error.reason}")
+            elif keys.EXCLUDED in reply.content:
+                report.excluded.append(
+                    {
+                        "site": str(reply.content[keys.SITE][keys.SITE_NAME]),
+                        "reason": str(reply.content[keys.EXCLUDED][keys.REASON]),
+                    }
+                )
+            else:
+                updates.append(reply)
+                report.participants.append(_participant(reply))
+        return updates
+
+    def evaluate(self, strategy, server_round, arrays, config, report: RoundReport) -> None:
+        replies = list(
+            self.grid.send_and_receive(
+                strategy.configure_evaluate(server_round, arrays, config, self.grid)
+            )
+        )
+        results = []
+        for reply in replies:
+            if reply.has_error() or keys.EXCLUDED in reply.content:
+                continue
+            site = str(reply.content[keys.SITE][keys.SITE_NAME])
+            report.per_site[site] = dict(reply.content[keys.METRICS])
+            results.append(reply)
+        if results:
+            report.federated = dict(strategy.aggregate_evaluate(server_round, results) or {})
+
+    def record(self, report: RoundReport, stopped: str = "") -> None:
+        line = {k: v for k, v in report.__dict__.items() if k != "num_rounds"}
+        if stopped:
+            line["stopped"] = stopped
+        self.run_dir.append_round(line)
+
+
+def _participant(reply: Message) -> dict[str, Any]:
+    site = reply.content[keys.SITE]
+    metrics = reply.content[keys.METRICS]
+    epsilon = float(metrics[keys.EPSILON])
+    return {
+        "site": str(site[keys.SITE_NAME]),
+        "table_version": int(site[keys.TABLE_VERSION]),
+        "epsilon": epsilon if math.isfinite(epsilon) else math.inf,
+        "epsilon_budget": float(site[keys.EPSILON_BUDGET]),
+        "num_examples": int(metrics[keys.NUM_EXAMPLES]),
+        "train_loss": float(metrics["train-loss"]),
+    }

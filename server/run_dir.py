@@ -1,0 +1,119 @@
+"""The run directory: metrics, checkpoints with lineage, summary and plots.
+
+Layout::
+
+    <run_dir>/run.json            run id, run config, feature spec
+    <run_dir>/metrics.jsonl       one line per round (metrics, participants, exclusions)
+    <run_dir>/models/round-NNN.pt checkpoint of the global model after round NNN
+    <run_dir>/model.pt            the final global model (a plain state dict)
+    <run_dir>/summary.json        what scripts read: accuracy, rounds, epsilon per site
+    <run_dir>/*.png               accuracy, loss and epsilon plots
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common.errors import RunDirError
+
+
+def default_run_dir(base: str | Path = "runs") -> Path:
+    return Path(base) / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+
+
+class RunDirectory:
+    """Reads and writes one run's directory.
+
+    Parameters
+    ----------
+    path : the run directory.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: str | Path) -> RunDirectory:
+        """Make the directory (or fail with one line if it cannot be written)."""
+        run = cls(path)
+        try:
+            (run.path / "models").mkdir(parents=True, exist_ok=True)
+            probe = run.path / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as error:
+            raise RunDirError(f"{run.path}: run directory is not writable ({error.strerror})") from None
+        return run
+
+    def start(self, run_config: dict[str, Any]) -> str:
+        """Record the run's config; return its id (kept across resumes)."""
+        info = self.read_json("run.json") if (self.path / "run.json").exists() else {}
+        info.setdefault("run_id", uuid.uuid4().hex[:12])
+        info["config"] = run_config
+        self.write_json("run.json", info)
+        return info["run_id"]
+
+    def update_info(self, **fields: Any) -> None:
+        info = self.read_json("run.json")
+        info.update(fields)
+        self.write_json("run.json", info)
+
+    def append_round(self, record: dict[str, Any]) -> None:
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(finite(record), default=_jsonable) + "\n")
+
+    def rounds(self) -> list[dict[str, Any]]:
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def save_checkpoint(self, server_round: int, state_dict: dict[str, torch.Tensor]) -> Path:
+        """Write the round's model atomically, so a crash never leaves half a file."""
+        target = self.path / "models" / f"round-{server_round:03d}.pt"
+        temporary = target.with_suffix(".tmp")
+        torch.save(state_dict, temporary)
+        os.replace(temporary, target)
+        return target
+
+    def save_final_model(self, state_dict: dict[str, torch.Tensor]) -> Path:
+        torch.save(state_dict, self.path / "model.pt")
+        return self.path / "model.pt"
+
+    def write_json(self, name: str, data: dict[str, Any]) -> Path:
+        target = self.path / name
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(json.dumps(finite(data), indent=2, default=_jsonable) + "\n")
+        os.replace(temporary, target)
+        return target
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / name).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise RunDirError(f"{self.path / name}: cannot read ({error})") from None
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (valid JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,49 @@
+"""Assemble one of Flower's own strategies from the run config."""
+
+from __future__ import annotations
+
+from flwr.serverapp.strategy import (
+    Bulyan,
+    FedAdam,
+    FedAvg,
+    FedMedian,
+    FedProx,
+    FedTrimmedAvg,
+    FedYogi,
+    Krum,
+    Strategy,
+)
+
+from common.config import RunConfig
+from server.metrics import weighted_mean_ignoring_nan
+
+STRATEGIES = {
+    "fedavg": FedAvg,
+    "fedprox": FedProx,
+    "fedadam": FedAdam,
+    "fedyogi": FedYogi,
+    "fedmedian": FedMedian,
+    "fedtrimmedavg": FedTrimmedAvg,
+    "krum": Krum,
+    "bulyan": Bulyan,
+}
+
+
+def build_strategy(config: RunConfig) -> Strategy:
+    """The strategy ``config.strategy`` names, sampling and weighting as configured."""
+    common = {
+        "fraction_train": config.fraction_train,
+        "min_train_nodes": config.min_train_sites,
+        "min_evaluate_nodes": config.min_train_sites,
+        "min_available_nodes": config.min_train_sites,
+        "evaluate_metrics_aggr_fn": weighted_mean_ignoring_nan,
+    }
+    extra = {
+        "fedprox": {"proximal_mu": config.proximal_mu},
+        "fedadam": {"eta": config.server_learning_rate, "eta_l": config.learning_rate},
+        "fedyogi": {"eta": config.server_learning_rate, "eta_l": config.learning_rate},
+        "krum": {"num_malicious_nodes": config.num_malicious_sites},
+        "bulyan": {"num_malicious_nodes": config.num_malicious_sites},
+    }.get(config.strategy, {})
+    return STRATEGIES[config.strategy](**common, **extra)
+

@@ -1,0 +1,1 @@
+"""Virtual sites on Ray: bundled datasets, partitions, dirt, the fedlife-sim CLI."""

@@ -1,0 +1,77 @@
+"""Materialise virtual sites: each gets raw files and a site.toml, like a real site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from simulations.datasets import Dataset
+
+
+def site_name(index: int) -> str:
+    return f"site-{index:03d}"
+
+
+def write_site(
+    root: Path,
+    index: int,
+    rows: pl.DataFrame,
+    dataset: Dataset,
+    epsilon: float | None,
+    delta: float,
+    test_fraction: float = 0.0,
+) -> Path:
+    """Write ``root/site-NNN/raw/data.csv`` and its ``site.toml``; return the toml path."""
+    site_dir = root / site_name(index)
+    (site_dir / "raw").mkdir(parents=True, exist_ok=True)
+    rows.write_csv(site_dir / "raw" / "data.csv", null_value="NA")
+    path = site_dir / "site.toml"
+    path.write_text(site_toml(site_name(index), dataset, epsilon, delta, test_fraction))
+    return path
+
+
+def site_toml(
+    name: str, dataset: Dataset, epsilon: float | None, delta: float, test_fraction: float
+) -> str:
+    """A commented site.toml for a virtual site of ``dataset``."""
+    privacy = (
+        f"enabled = true\nepsilon_budget = {epsilon!r}\ndelta = {delta!r}"
+        if epsilon is not None
+        else "enabled = false  # simulation without DP: epsilon is unbounded"
+    )
+    columns = "\n".join(
+        f'[schema.columns.{n}]\ntype = "float"\nrole = "feature"\nmin = {lo!r}\nmax = {hi!r}\n'
+        for n, (lo, hi) in dataset.ranges.items()
+    )
+    classes = ", ".join(f'"{c}"' for c in sorted(dataset.frame[dataset.label].unique().cast(str)))
+    return f"""# Virtual site of a fedlife simulation ({dataset.name}).
+[site]
+name = "{name}"
+raw = "raw"        # a file, a glob or a directory of CSV / Parquet files
+store = "store"    # Delta tables, privacy ledger
+
+[schema]
+missing = ["", "NA"]
+
+[schema.columns.{dataset.label}]
+type = "int"
+role = "label"
+values = [{classes}]
+
+# Feature ranges are public: the dataset's documentation lists them.
+{columns}
+[cleaning]
+dedupe = true
+impute = "median"
+outliers = "clip"  # clip to the declared range
+
+[quality]
+min_rows = 10
+
+[privacy]
+{privacy}
+
+[training]
+test_fraction = {test_fraction!r}
+"""
