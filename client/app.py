@@ -104,6 +104,7 @@ def _train(site: Site, message: Message) -> Message:
         epochs=int(config[keys.LOCAL_EPOCHS]),
         batch_size=int(config[keys.BATCH_SIZE]),
         learning_rate=float(config[keys.LEARNING_RATE]),
+        momentum=float(config.get(keys.MOMENTUM, 0.0)),
         max_grad_norm=float(config[keys.MAX_GRAD_NORM]),
         noise_multiplier=None,
         grad_sample_mode=str(config[keys.GRAD_SAMPLE_MODE]),

@@ -147,6 +147,11 @@ def compose_epsilon(
         return 0.0
     if any(sigma == 0 for sigma, _, _ in steps):
         return math.inf
+    # Steps at the same (sigma, rate) compose additively: merging them is exact and
+    # keeps the cost flat however long the history grows.
+    merged: dict[tuple[float, float], int] = {}
+    for sigma, rate, count in steps:
+        merged[(sigma, rate)] = merged.get((sigma, rate), 0) + count
     composer = create_accountant(accountant)
-    composer.history = list(steps)
+    composer.history = [(sigma, rate, count) for (sigma, rate), count in merged.items()]
     return float(composer.get_epsilon(delta=delta))

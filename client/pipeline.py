@@ -88,7 +88,22 @@ def _typed_column(name, spec, schema: SchemaSection) -> pl.Expr:
     markers = [*schema.missing, *spec.missing]
     text = pl.col(name).str.strip_chars()
     value = pl.when(text.is_in(markers)).then(None).otherwise(text)
-    return value.cast(_POLARS_TYPES[spec.type], strict=False).alias(name)
+    return _parse(value, spec.type).alias(name)
+
+
+_TRUE, _FALSE = ["true", "yes", "1", "t", "y"], ["false", "no", "0", "f", "n"]
+
+
+def _parse(text: pl.Expr, kind: ColumnType) -> pl.Expr:
+    """Text to the schema's type; what does not parse becomes null."""
+    if kind is ColumnType.BOOL:
+        lowered = text.str.to_lowercase()
+        return pl.when(lowered.is_in(_TRUE)).then(True).when(lowered.is_in(_FALSE)).then(False)
+    if kind is ColumnType.DATETIME:
+        return text.str.to_datetime(strict=False)
+    typed = text.cast(_POLARS_TYPES[kind], strict=False)
+    # 'NaN' parses as a float but means "not measured": make it a null like the rest.
+    return typed.fill_nan(None) if kind is ColumnType.FLOAT else typed
 
 
 def clean(frame: pl.DataFrame, config: SiteConfig) -> tuple[pl.DataFrame, CleaningReport]:

@@ -77,6 +77,7 @@ class Site:
             highs=[schema.columns[c].max for c in features],
             label=schema.label,
             classes=[str(c) for c in classes],
+            scales=[schema.columns[c].scale for c in features],
         )
 
     def data(self, spec: FeatureSpec, seed: int) -> SiteData:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -12,6 +13,10 @@ from opacus import PrivacyEngine
 from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+
+# Poisson sampling draws an empty batch now and then; that is expected, not news.
+logging.getLogger("opacus.data_loader").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class TrainPlan:
     noise_multiplier : Gaussian noise / clipping bound; None trains without DP.
     grad_sample_mode : Opacus per-sample gradient mode.
     proximal_mu : FedProx proximal term towards the global weights (0 = off).
+    momentum : SGD momentum (post-processing of the noisy gradients: free in privacy).
     seed : seeds batches and noise.
     """
 
@@ -37,6 +43,7 @@ class TrainPlan:
     noise_multiplier: float | None
     grad_sample_mode: str = "hooks"
     proximal_mu: float = 0.0
+    momentum: float = 0.0
     seed: int = 0
 
 
@@ -70,13 +77,13 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, plan: TrainPlan) -> Tr
         shuffle=True,
         generator=generator,
     )
-    optimizer = torch.optim.SGD(model.parameters(), lr=plan.learning_rate)
+    optimizer = torch.optim.SGD(model.parameters(), lr=plan.learning_rate, momentum=plan.momentum)
     trained = model
     engine = None
     if plan.noise_multiplier is not None:
-        engine = PrivacyEngine(accountant="rdp")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # secure-RNG advice: noted in the README
+            engine = PrivacyEngine(accountant="rdp")
             trained, optimizer, loader = engine.make_private(
                 module=model,
                 optimizer=optimizer,
@@ -92,13 +99,16 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, plan: TrainPlan) -> Tr
     for _ in range(plan.epochs):
         for features, labels in loader:
             optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(trained(features), labels) if len(labels) else None
-            if loss is not None:
-                if plan.proximal_mu > 0:
-                    loss = loss + _proximal(model, global_weights, plan.proximal_mu)
-                loss.backward()
+            # Poisson sampling can draw an empty batch; it must still step (and add
+            # noise), so its loss is a zero that keeps the graph, not a NaN mean.
+            batch = max(len(labels), 1)
+            loss = nn.functional.cross_entropy(trained(features), labels, reduction="sum") / batch
+            loss.backward()
+            if len(labels):
                 losses.append(loss.item())
             optimizer.step()
+            if plan.proximal_mu > 0:
+                _proximal_step(model, global_weights, plan.learning_rate * plan.proximal_mu)
             steps += 1
     if engine is not None:
         # The accountant's own record of what ran is what the ledger must hold.
@@ -109,5 +119,13 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, plan: TrainPlan) -> Tr
     return TrainOutcome(state, steps, rate, float(np.mean(losses)) if losses else math.nan)
 
 
-def _proximal(model: nn.Module, global_weights: list[torch.Tensor], mu: float) -> torch.Tensor:
-    return mu / 2 * sum((p - g).pow(2).sum() for p, g in zip(model.parameters(), global_weights))
+@torch.no_grad()
+def _proximal_step(model: nn.Module, global_weights: list[torch.Tensor], rate: float) -> None:
+    """FedProx's pull towards the global weights, as a step of its own.
+
+    The proximal term depends on no row, so it needs no clipping or noise; Opacus
+    builds the DP update from per-sample gradients only and would drop it from the
+    loss, so it is applied after the DP step instead.
+    """
+    for weight, start in zip(model.parameters(), global_weights):
+        weight.sub_(rate * (weight - start))

@@ -43,7 +43,8 @@ class ColumnSpec(_Strict):
     """One column of a site's schema.
 
     ``min``/``max`` are the column's public range: declared, not measured. Values
-    outside it are outliers; features are scaled by it.
+    outside it are outliers; features are scaled by it, linearly or (``scale =
+    "log"``, for positive right-skewed measurements) logarithmically.
     """
 
     type: ColumnType = ColumnType.FLOAT
@@ -52,6 +53,7 @@ class ColumnSpec(_Strict):
     max: float | None = None
     values: list[str] | None = None
     missing: list[str] = Field(default_factory=list)
+    scale: Literal["linear", "log"] = "linear"
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
@@ -68,7 +70,7 @@ class SiteSection(_Strict):
 
 class SchemaSection(_Strict):
     columns: dict[str, ColumnSpec] = Field(min_length=1)
-    missing: list[str] = Field(default_factory=lambda: ["", "NA", "?"])
+    missing: list[str] = Field(default_factory=lambda: ["", "NA", "N/A", "NaN", "nan", "?"])
     header: bool = True
     delimiter: str = Field(default=",", min_length=1, max_length=1)
 
@@ -148,7 +150,7 @@ class RunConfig(_Strict):
     num_server_rounds : rounds of training.
     strategy : Flower strategy that aggregates the updates.
     model : architecture from ``common.models``.
-    local_epochs, batch_size, learning_rate : local DP-SGD per round.
+    local_epochs, batch_size, learning_rate, momentum : local DP-SGD per round.
     max_grad_norm : per-sample clipping bound of DP-SGD.
     grad_sample_mode : Opacus per-sample gradient mode ('hooks' or 'ew').
     min_train_sites : fewest updates a round aggregates; fewer fails the run.
@@ -167,12 +169,13 @@ class RunConfig(_Strict):
         populate_by_name=True,
     )
 
-    num_server_rounds: int = Field(default=10, ge=1, le=10_000)
+    num_server_rounds: int = Field(default=15, ge=1, le=10_000)
     strategy: StrategyName = "fedavg"
     model: str = "logreg"
     local_epochs: int = Field(default=1, ge=1)
-    batch_size: int = Field(default=32, ge=1)
+    batch_size: int = Field(default=16, ge=1)
     learning_rate: float = Field(default=1.0, gt=0)
+    momentum: float = Field(default=0.5, ge=0, lt=1)
     max_grad_norm: float = Field(default=1.0, gt=0)
     grad_sample_mode: Literal["hooks", "ew"] = "hooks"
     min_train_sites: int = Field(default=2, ge=1)

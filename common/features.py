@@ -28,6 +28,9 @@ class FeatureSpec:
         Input columns, in the order the model expects them.
     lows, highs : list[float]
         Public range of each feature; values are clipped to it and mapped to [-1, 1].
+    scales : list[str]
+        Per feature, 'linear' or 'log' (log1p of the distance to the low end: for
+        positive, right-skewed measurements). Empty means all linear.
     label : str
         Name of the label column.
     classes : list[str]
@@ -39,6 +42,7 @@ class FeatureSpec:
     highs: list[float]
     label: str
     classes: list[str] = field(default_factory=list)
+    scales: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.features:
@@ -48,8 +52,17 @@ class FeatureSpec:
         for name, low, high in zip(self.features, self.lows, self.highs):
             if not low < high:
                 raise DataError(f"feature '{name}': range [{low}, {high}] is empty")
+        if self.scales and len(self.scales) != len(self.features):
+            raise DataError("feature spec: scales and features differ in length")
+        if set(self.scales) - {"linear", "log"}:
+            raise DataError(f"feature spec: unknown scales {set(self.scales) - {'linear', 'log'}}")
         if len(self.classes) < 2:
             raise DataError(f"label '{self.label}' needs at least two classes")
+
+    @property
+    def shape(self) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+        """What sites must agree on: the features, their order and scales, the label."""
+        return tuple(self.features), self.label, tuple(self.scales)
 
     @property
     def num_features(self) -> int:
@@ -68,14 +81,13 @@ class FeatureSpec:
 
     def scaled_features(self) -> list[pl.Expr]:
         """Expressions that clip each feature to its range and map it to [-1, 1]."""
+        scales = self.scales or ["linear"] * self.num_features
         return [
-            (
-                (pl.col(name).cast(pl.Float64).clip(low, high) - low) / (high - low) * 2
-                - 1
-            )
+            (_unit(pl.col(name).cast(pl.Float64).clip(low, high) - low, high - low, scale) * 2 - 1)
+            .fill_nan(None)
             .fill_null(0.0)
             .alias(name)
-            for name, low, high in zip(self.features, self.lows, self.highs)
+            for name, low, high, scale in zip(self.features, self.lows, self.highs, scales)
         ]
 
     def encode(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -102,17 +114,23 @@ class FeatureSpec:
         """
         if not specs:
             raise DataError("no site declared a feature spec")
-        shapes = Counter((tuple(s.features), s.label) for s in specs)
-        (features, label), _ = shapes.most_common(1)[0]
-        agreeing = [
-            i for i, s in enumerate(specs) if (tuple(s.features), s.label) == (features, label)
-        ]
+        shapes = Counter(s.shape for s in specs)
+        shape, _ = shapes.most_common(1)[0]
+        features, label, scales = shape
+        agreeing = [i for i, s in enumerate(specs) if s.shape == shape]
         chosen = [specs[i] for i in agreeing]
         lows = np.min([s.lows for s in chosen], axis=0).tolist()
         highs = np.max([s.highs for s in chosen], axis=0).tolist()
         classes = sorted({c for s in chosen for c in s.classes}, key=_natural_key)
-        merged = cls(list(features), lows, highs, label, classes)
+        merged = cls(list(features), lows, highs, label, classes, list(scales))
         return merged, [i for i in range(len(specs)) if i not in agreeing]
+
+
+def _unit(offset: pl.Expr, width: float, scale: str) -> pl.Expr:
+    """Map ``offset`` in [0, width] to [0, 1], linearly or logarithmically."""
+    if scale == "log":
+        return offset.log1p() / np.log1p(width)
+    return offset / width
 
 
 def _natural_key(value: str) -> tuple[int, float | str]:

@@ -177,6 +177,7 @@ class Federation:
                 keys.LOCAL_EPOCHS: c.local_epochs,
                 keys.BATCH_SIZE: c.batch_size,
                 keys.LEARNING_RATE: c.learning_rate,
+                keys.MOMENTUM: c.momentum,
                 keys.MAX_GRAD_NORM: c.max_grad_norm,
                 keys.GRAD_SAMPLE_MODE: c.grad_sample_mode,
             }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 from sklearn import datasets as sk
@@ -20,12 +20,14 @@ class Dataset:
     frame : features and label, one row per example.
     label : the label column.
     ranges : public (min, max) of each feature, from the dataset's documentation.
+    scales : features best scaled logarithmically ('log'); the rest are linear.
     """
 
     name: str
     frame: pl.DataFrame
     label: str
     ranges: dict[str, tuple[float, float]]
+    scales: dict[str, str] = field(default_factory=dict)
 
     @property
     def features(self) -> list[str]:
@@ -43,9 +45,12 @@ def breast_cancer() -> Dataset:
         diagnosis=pl.Series(bunch.target, dtype=pl.Int64)
     )
     ranges = {n: (float(frame[n].min()), float(frame[n].max())) for n in names}
-    return Dataset("breast_cancer", frame, "diagnosis", ranges)
+    # All 30 are positive measurements (sizes, areas, counts of concave points)
+    # with long right tails: a log scale keeps the tail from squeezing the bulk.
+    return Dataset("breast_cancer", frame, "diagnosis", ranges, {n: SCALE for n in names})
 
 
+SCALE = "log"
 DATASETS = {"breast_cancer": breast_cancer}
 
 

@@ -50,7 +50,8 @@ class SimulationSpec:
     alpha : Dirichlet concentration; smaller is more skewed.
     test_fraction : share of rows held out for the coordinator's test split.
     dirt : dirt injected into every site's raw file.
-    local_epochs, batch_size, learning_rate, max_grad_norm : local DP-SGD.
+    run_options : further run-config keys (``RunConfig`` field names), e.g.
+        ``{"learning_rate": 0.5}``; the rest keep the run config's defaults.
     ray_address : an existing Ray cluster to use ('' = a private local one).
     """
 
@@ -67,10 +68,7 @@ class SimulationSpec:
     alpha: float = 0.5
     test_fraction: float = 0.2
     dirt: DirtSpec = field(default_factory=DirtSpec)
-    local_epochs: int = 1
-    batch_size: int = 16
-    learning_rate: float = 1.0
-    max_grad_norm: float = 1.0
+    run_options: dict[str, Any] = field(default_factory=dict)
     ray_address: str = ""
 
     def __post_init__(self) -> None:
@@ -93,17 +91,17 @@ def run(spec: SimulationSpec, on_round: RoundObserver | None = None) -> dict[str
     started = time.monotonic()
     dataset = load_dataset(spec.dataset)
     run_dir = RunDirectory.create(spec.run_dir or default_run_dir(spec.out))
-    run_config = RunConfig(
-        num_server_rounds=spec.rounds,
-        strategy=spec.strategy,
-        local_epochs=spec.local_epochs,
-        batch_size=spec.batch_size,
-        learning_rate=spec.learning_rate,
-        max_grad_norm=spec.max_grad_norm,
-        min_train_sites=min(2, spec.sites),
-        seed=spec.seed,
-        run_dir=str(run_dir.path),
-        test_data=str(run_dir.path / "test.csv"),
+    run_config = RunConfig.from_flower(
+        {
+            "min_train_sites": min(2, spec.sites),
+            **spec.run_options,
+            "num_server_rounds": spec.rounds,
+            "strategy": spec.strategy,
+            "seed": spec.seed,
+            "run_dir": str(run_dir.path),
+            "test_data": str(run_dir.path / "test.csv"),
+        },
+        source="simulation",
     )
     sites_dir = run_dir.path / "sites"
     site_reports = materialise_sites(spec, dataset, run_dir.path, sites_dir)

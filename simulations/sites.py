@@ -42,6 +42,7 @@ def site_toml(
     )
     columns = "\n".join(
         f'[schema.columns.{n}]\ntype = "float"\nrole = "feature"\nmin = {lo!r}\nmax = {hi!r}\n'
+        f'scale = "{dataset.scales.get(n, "linear")}"\n'
         for n, (lo, hi) in dataset.ranges.items()
     )
     classes = ", ".join(f'"{c}"' for c in sorted(dataset.frame[dataset.label].unique().cast(str)))

@@ -1,0 +1,188 @@
+"""Partitioning rows across virtual sites and injecting dirt into their raw files."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from common.errors import ConfigError
+from simulations.dirt import DirtSpec, inject
+from simulations.partition import dirichlet, iid
+
+
+def labels(n: int = 300, classes: int = 3, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, classes, size=n)
+
+
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def assert_exact_cover(parts: list[np.ndarray], num_rows: int) -> None:
+    everything = np.concatenate(parts)
+    assert len(everything) == num_rows  # no row twice
+    assert np.array_equal(np.sort(everything), np.arange(num_rows))  # every row once
+
+
+def same_parts(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("num_sites", [1, 4, 7])
+def test_iid_covers_every_row_once_in_near_equal_parts(num_sites):
+    parts = iid(101, num_sites, rng(0))
+
+    assert len(parts) == num_sites
+    assert_exact_cover(parts, 101)
+    sizes = [len(p) for p in parts]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_iid_is_deterministic_per_seed():
+    assert same_parts(iid(100, 5, rng(3)), iid(100, 5, rng(3)))
+    assert not same_parts(iid(100, 5, rng(3)), iid(100, 5, rng(4)))
+
+
+@pytest.mark.parametrize(("alpha", "num_sites"), [(0.1, 3), (0.5, 5), (100.0, 8)])
+def test_dirichlet_covers_every_row_once_with_min_rows(alpha, num_sites):
+    y = labels()
+
+    parts = dirichlet(y, num_sites, alpha, rng(0), min_rows=15)
+
+    assert len(parts) == num_sites
+    assert_exact_cover(parts, len(y))
+    assert min(len(p) for p in parts) >= 15
+
+
+def test_dirichlet_is_deterministic_per_seed():
+    y = labels()
+
+    first = dirichlet(y, 4, 0.5, rng(1))
+
+    assert same_parts(first, dirichlet(y, 4, 0.5, rng(1)))
+    assert not same_parts(first, dirichlet(y, 4, 0.5, rng(2)))
+
+
+def test_small_alpha_skews_labels_more_than_large_alpha():
+    y = labels(600)
+
+    def skew(alpha: float) -> float:
+        parts = dirichlet(y, 4, alpha, rng(0), min_rows=5)
+        # Mean over sites of the largest class's share of that site's rows.
+        return float(np.mean([np.bincount(y[p], minlength=3).max() / len(p) for p in parts]))
+
+    assert skew(0.1) > skew(1000.0) + 0.2
+
+
+def test_min_rows_is_capped_by_the_rows_per_site():
+    y = labels(20)
+
+    parts = dirichlet(y, 4, 1.0, rng(0), min_rows=10)  # 10 > 20 // 4
+
+    assert_exact_cover(parts, 20)
+    assert min(len(p) for p in parts) >= 5
+
+
+@pytest.mark.parametrize("alpha", [0.0, -1.0])
+def test_dirichlet_rejects_non_positive_alpha(alpha):
+    with pytest.raises(ConfigError, match="alpha"):
+        dirichlet(labels(), 3, alpha, rng(0))
+
+
+def test_more_sites_than_rows_is_a_config_error():
+    with pytest.raises(ConfigError, match="5 sites"):
+        iid(4, 5, rng(0))
+    with pytest.raises(ConfigError, match="5 sites"):
+        dirichlet(labels(4), 5, 1.0, rng(0))
+
+
+def test_zero_sites_is_a_config_error():
+    with pytest.raises(ConfigError, match="--sites"):
+        iid(10, 0, rng(0))
+
+
+FEATURES = ["a", "b", "c"]
+
+
+def clean_frame(n: int = 400) -> pl.DataFrame:
+    values = np.random.default_rng(0).uniform(1.0, 2.0, size=(n, 3))
+    return pl.DataFrame(
+        {
+            "id": np.arange(n),
+            **{f: values[:, i] for i, f in enumerate(FEATURES)},
+            "y": np.arange(n) % 2,
+        }
+    )
+
+
+def null_cells(frame: pl.DataFrame) -> int:
+    return int(sum(frame.select(FEATURES).null_count().row(0)))
+
+
+def test_inject_is_deterministic_per_seed():
+    frame, spec = clean_frame(), DirtSpec(duplicates=0.1, missing=0.05, outliers=0.05)
+
+    first, counts = inject(frame, FEATURES, spec, rng(5))
+    again, counts_again = inject(frame, FEATURES, spec, rng(5))
+    other, _ = inject(frame, FEATURES, spec, rng(6))
+
+    assert first.equals(again)
+    assert counts == counts_again
+    assert not first.equals(other)
+
+
+def test_inject_reports_the_duplicates_and_missing_cells_in_the_frame():
+    frame = clean_frame()
+
+    dirty, counts = inject(
+        frame, FEATURES, DirtSpec(duplicates=0.1, missing=0.05, outliers=0.0), rng(1)
+    )
+
+    assert counts["duplicates"] == 40
+    assert dirty.height - frame.height == counts["duplicates"]
+    assert dirty["id"].n_unique() == frame.height
+    deduped = dirty.unique()
+    assert deduped.height == frame.height  # the extra rows are exact copies
+    assert counts["missing"] > 0
+    assert null_cells(deduped) == counts["missing"]
+    # Copies carry their original's gaps, so the dirty frame has at least as many.
+    assert null_cells(dirty) >= counts["missing"]
+    assert dirty.columns == frame.columns
+    assert dirty.schema == frame.schema
+
+
+def test_inject_reports_the_outliers_in_the_frame():
+    frame = clean_frame()
+
+    dirty, counts = inject(
+        frame,
+        FEATURES,
+        DirtSpec(duplicates=0.0, missing=0.0, outliers=0.1, outlier_factor=10.0),
+        rng(2),
+    )
+
+    assert counts["duplicates"] == 0
+    assert counts["missing"] == 0
+    assert null_cells(dirty) == 0
+    changed = dirty.sort("id").select(FEATURES).to_numpy() / frame.select(FEATURES).to_numpy()
+    multiplied = np.isclose(changed, 10.0)
+    assert np.all(multiplied | np.isclose(changed, 1.0))
+    assert multiplied.sum() == counts["outliers"] > 0
+    assert multiplied.sum(axis=1).max() == 1  # one feature per outlier row
+
+
+def test_clean_spec_leaves_the_rows_alone():
+    frame = clean_frame(50)
+
+    dirty, counts = inject(frame, FEATURES, DirtSpec(0.0, 0.0, 0.0), rng(0))
+
+    assert counts == {"duplicates": 0, "missing": 0, "outliers": 0}
+    assert dirty.sort("id").equals(frame)
+
+
+@pytest.mark.parametrize("field", ["duplicates", "missing", "outliers"])
+@pytest.mark.parametrize("value", [-0.1, 1.0])
+def test_dirt_fractions_outside_unit_interval_are_config_errors(field, value):
+    with pytest.raises(ConfigError, match=field):
+        DirtSpec(**{field: value})
