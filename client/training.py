@@ -17,6 +17,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 # Poisson sampling draws an empty batch now and then; that is expected, not news.
 logging.getLogger("opacus.data_loader").setLevel(logging.ERROR)
+# Opacus's hooks need no input gradients; torch warns about that on every step.
+warnings.filterwarnings("ignore", message="Full backward hook is firing")
 
 
 @dataclass(frozen=True)

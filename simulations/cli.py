@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -14,7 +15,9 @@ from common.cli import err_console, one_line_errors
 from common.errors import ConfigError
 from server.federation import RoundReport
 from server.run_dir import finite
-from simulations.runner import SimulationSpec, run
+from server.run_dir import RunDirectory
+from simulations.datasets import load_dataset
+from simulations.runner import SimulationSpec, materialise_sites, plan, run
 
 app = typer.Typer(
     help="Simulate a federation: virtual sites with their own data, trained with DP on Ray.",
@@ -67,6 +70,7 @@ def run_command(
         run_dir=run_dir,
         ray_address=ray_address,
     )
+    planned = plan(spec)
     with Progress(
         TextColumn("[bold]federated rounds"),
         BarColumn(),
@@ -85,11 +89,32 @@ def run_command(
                 description=f"accuracy {accuracy:.3f}, {len(report.participants)} sites",
             )
 
-        summary = run(spec, on_round)
+        summary = run(planned, on_round)
     if as_json:
         print(json.dumps(finite(summary)))
     else:
         print_summary(summary, Console())
+
+
+@app.command("sites")
+@one_line_errors
+def sites_command(
+    out: Path = typer.Option(..., help="Folder to write sites/ and test.csv into."),
+    dataset: str = typer.Option("breast_cancer", help="Bundled dataset: breast_cancer."),
+    sites: int = typer.Option(5, help="Number of virtual sites."),
+    epsilon: str = typer.Option("3.0", help="Privacy budget per site, or 'none' for no DP."),
+    seed: int = typer.Option(0, help="Seeds the split and the dirt."),
+    alpha: float = typer.Option(0.5, help="Dirichlet concentration (smaller = more skew)."),
+) -> None:
+    """Only write (and prepare) the virtual sites, for running them with `flwr run .`."""
+    spec = SimulationSpec(
+        dataset=dataset, sites=sites, epsilon=parse_epsilon(epsilon), seed=seed, alpha=alpha
+    )
+    root = RunDirectory.create(out).path.resolve()
+    materialise_sites(spec, load_dataset(dataset), root, root / "sites")
+    config = f'sites-dir="{root / "sites"}" test-data="{root / "test.csv"}"'
+    print(f"{sites} sites in {root / 'sites'}; run them with:")
+    print(f"  flwr run . local --stream --run-config '{config}'")
 
 
 def print_summary(summary: dict, console: Console) -> None:

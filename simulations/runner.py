@@ -24,7 +24,7 @@ from common.errors import ConfigError
 from server.app import make_server_app
 from server.federation import RoundObserver
 from server.run_dir import RunDirectory, default_run_dir
-from simulations.datasets import load_dataset
+from simulations.datasets import Dataset, load_dataset
 from simulations.dirt import DirtSpec, inject
 from simulations.partition import dirichlet, iid
 from simulations.ray_runtime import private_ray
@@ -86,32 +86,49 @@ class SimulationSpec:
             raise ConfigError(f"test fraction must be in (0, 1), got {self.test_fraction}")
 
 
-def run(spec: SimulationSpec, on_round: RoundObserver | None = None) -> dict[str, Any]:
-    """Run the simulated federation; return its summary (also in summary.json)."""
-    started = time.monotonic()
+@dataclass(frozen=True)
+class PlannedRun:
+    """A validated simulation whose run directory exists: nothing left to reject."""
+
+    spec: SimulationSpec
+    dataset: Dataset
+    run_dir: RunDirectory
+    run_config: RunConfig
+
+
+def plan(spec: SimulationSpec) -> PlannedRun:
+    """Validate everything and create the run directory; raise before any work."""
     dataset = load_dataset(spec.dataset)
+    options = {
+        "min_train_sites": min(2, spec.sites),
+        **spec.run_options,
+        "num_server_rounds": spec.rounds,
+        "strategy": spec.strategy,
+        "seed": spec.seed,
+    }
+    RunConfig.from_flower(options, source="simulation")  # fail before writing anything
     run_dir = RunDirectory.create(spec.run_dir or default_run_dir(spec.out))
     run_config = RunConfig.from_flower(
-        {
-            "min_train_sites": min(2, spec.sites),
-            **spec.run_options,
-            "num_server_rounds": spec.rounds,
-            "strategy": spec.strategy,
-            "seed": spec.seed,
-            "run_dir": str(run_dir.path),
-            "test_data": str(run_dir.path / "test.csv"),
-        },
+        {**options, "run_dir": str(run_dir.path), "test_data": str(run_dir.path / "test.csv")},
         source="simulation",
     )
+    return PlannedRun(spec, dataset, run_dir, run_config)
+
+
+def run(spec: SimulationSpec | PlannedRun, on_round: RoundObserver | None = None) -> dict[str, Any]:
+    """Run the simulated federation; return its summary (also in summary.json)."""
+    started = time.monotonic()
+    planned = spec if isinstance(spec, PlannedRun) else plan(spec)
+    spec, run_dir = planned.spec, planned.run_dir
     sites_dir = run_dir.path / "sites"
-    site_reports = materialise_sites(spec, dataset, run_dir.path, sites_dir)
+    site_reports = materialise_sites(spec, planned.dataset, run_dir.path, sites_dir)
     summaries: list[dict[str, Any]] = []
     _quiet_flower()
     with private_ray(address=spec.ray_address or None) as init_args:
         from flwr.simulation import run_simulation
 
         run_simulation(
-            server_app=make_server_app(run_config, on_round, summaries.append),
+            server_app=make_server_app(planned.run_config, on_round, summaries.append),
             client_app=make_client_app(str(sites_dir)),
             num_supernodes=spec.sites,
             backend_config={"client_resources": {"num_cpus": 1}, "init_args": init_args},

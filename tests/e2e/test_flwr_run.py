@@ -1,0 +1,37 @@
+"""`flwr run .` on the project: Flower's own local SuperLink runs the same apps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.conftest import free_port, run_cli, script
+
+pytestmark = pytest.mark.e2e
+
+
+def test_flwr_run_dot_trains_the_virtual_sites(isolated_env, tmp_path):
+    env = {
+        **isolated_env,
+        "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(free_port()),
+        "FLWR_LOCAL_CONTROL_API_PORT": str(free_port()),
+    }
+    made = run_cli([script("fedlife-sim"), "sites", "--out", str(tmp_path), "--sites", "3"], env)
+    assert made.returncode == 0, made.stderr
+    configured = run_cli([script("flwr"), "federation", "simulation-config", "--num-supernodes", "3"], env)
+    assert configured.returncode == 0, configured.stdout + configured.stderr
+
+    run_config = (
+        f'sites-dir="{tmp_path / "sites"}" test-data="{tmp_path / "test.csv"}" '
+        f'run-dir="{tmp_path / "run"}" num-server-rounds=2'
+    )
+    result = run_cli(
+        [script("flwr"), "run", ".", "local", "--stream", "--run-config", run_config], env
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["rounds"] == 2
+    assert sorted(summary["epsilon_spent"]) == ["site-000", "site-001", "site-002"]
+    assert all(0 < e <= 3.0 for e in summary["epsilon_spent"].values())

@@ -1,0 +1,58 @@
+"""``fedlife-sim run`` rejects bad options with one line, before writing anything."""
+
+from __future__ import annotations
+
+import pytest
+
+RUN_OPTIONS = ["--dataset", "--sites", "--rounds", "--epsilon", "--seed", "--out", "--json"]
+
+
+BAD_OPTIONS = [
+    (["--dataset", "nosuchdata"], ["nosuchdata"]),
+    (["--sites", "0"], ["sites"]),
+    (["--sites", "-3"], ["sites", "-3"]),
+    (["--rounds", "0"], ["rounds"]),
+    (["--epsilon", "0"], ["epsilon"]),
+    (["--epsilon", "-1"], ["epsilon", "-1"]),
+    (["--epsilon", "abc"], ["epsilon", "abc"]),
+    (["--strategy", "nosuch"], ["strategy"]),
+    (["--alpha", "0"], ["alpha"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"), [pytest.param(a, n, id=" ".join(a)) for a, n in BAD_OPTIONS]
+)
+def test_bad_option_is_one_line_and_writes_nothing(
+    cli, assert_one_line_error, tmp_path, args, needles
+):
+    out = tmp_path / "runs"
+    result = cli("fedlife-sim", "run", *args, "--out", out)
+    assert_one_line_error(result, *needles)
+    assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))
+    assert list(tmp_path.iterdir()) in ([], [out]), sorted(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("option", ["--out", "--run-dir"])
+def test_unwritable_run_dir_is_one_line(cli, assert_one_line_error, tmp_path, option):
+    # Tests run as root, for whom chmod does not make a folder unwritable: a path
+    # below a regular file can never be created.
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder\n")
+    target = blocker / "runs"
+    result = cli("fedlife-sim", "run", option, target, "--out", tmp_path / "runs")
+    assert_one_line_error(result, str(blocker))
+    assert blocker.is_file() and blocker.read_text() == "not a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"]], ids=["sim", "run"])
+def test_help(cli, args):
+    result = cli("fedlife-sim", *args)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    if args == ["--help"]:
+        assert "run" in result.stdout
+    else:
+        missing = [option for option in RUN_OPTIONS if option not in result.stdout]
+        assert not missing, result.stdout
