@@ -20,9 +20,9 @@ from flwr.clientapp import ClientApp
 from client.ledger import LedgerEntry
 from client.site import Site
 from client.training import TrainPlan, sample_rate, steps_per_round, train
-from common.evaluation import evaluate_model
 from common import keys
 from common.errors import FedlifeError
+from common.evaluation import evaluate_model
 from common.features import FeatureSpec
 from common.models import build_model
 
@@ -55,7 +55,9 @@ def make_client_app(sites_dir: str | None = None) -> ClientApp:
         except FedlifeError as error:
             return _excluded(message, site.name, str(error))
         record = ConfigRecord({keys.FEATURE_SPEC: spec.to_json(), "gate": "; ".join(reasons)})
-        return Message(RecordDict({keys.PROFILE: record, keys.SITE: _site_record(site)}), reply_to=message)
+        return Message(
+            RecordDict({keys.PROFILE: record, keys.SITE: _site_record(site)}), reply_to=message
+        )
 
     @app.train()
     def fit(message: Message, context: Context) -> Message:
@@ -75,8 +77,11 @@ def make_client_app(sites_dir: str | None = None) -> ClientApp:
         except FedlifeError as error:
             return _excluded(message, site.name, str(error))
         model = _global_model(message, spec)
-        x, y, split = (data.x_test, data.y_test, "test") if len(data.y_test) else (
-            data.x_train, data.y_train, "train")
+        x, y, split = (
+            (data.x_test, data.y_test, "test")
+            if len(data.y_test)
+            else (data.x_train, data.y_train, "train")
+        )
         metrics = evaluate_model(model, x, y)
         metrics.setdefault("auc", math.nan)
         metrics[keys.NUM_EXAMPLES] = len(y)

@@ -103,8 +103,13 @@ def budget_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "-
         table.add_column(column)
     for e in entries:
         table.add_row(
-            e.time, e.run_id, str(e.round), str(e.table_version),
-            f"{e.noise_multiplier:.3f}", f"{e.sample_rate:.3f}", str(e.steps),
+            e.time,
+            e.run_id,
+            str(e.round),
+            str(e.table_version),
+            f"{e.noise_multiplier:.3f}",
+            f"{e.sample_rate:.3f}",
+            str(e.steps),
         )
     console.print(table)
     shown = "unbounded (trained without DP)" if not math.isfinite(spent) else f"{spent:.3f}"

@@ -14,7 +14,6 @@ from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-
 # Poisson sampling draws an empty batch now and then; that is expected, not news.
 logging.getLogger("opacus.data_loader").setLevel(logging.ERROR)
 # Opacus's hooks need no input gradients; torch warns about that on every step.

@@ -7,7 +7,7 @@ what was expected.
 from __future__ import annotations
 
 import tomllib
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +20,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ColumnType(str, Enum):
+class ColumnType(StrEnum):
     INT = "int"
     FLOAT = "float"
     BOOL = "bool"
@@ -29,7 +29,7 @@ class ColumnType(str, Enum):
     TEXT = "text"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     FEATURE = "feature"
     LABEL = "label"
     ID = "id"
@@ -165,7 +165,9 @@ class RunConfig(_Strict):
     """
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=lambda n: n.replace("_", "-"),
+        extra="forbid",
+        frozen=True,
+        alias_generator=lambda n: n.replace("_", "-"),
         populate_by_name=True,
     )
 

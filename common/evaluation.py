@@ -26,6 +26,8 @@ def evaluate_model(model: nn.Module, x: np.ndarray, y: np.ndarray) -> dict[str, 
             metrics["auc"] = float(roc_auc_score(y, probabilities[:, 1]))
         else:
             metrics["auc"] = float(
-                roc_auc_score(y, probabilities, multi_class="ovr", labels=range(probabilities.shape[1]))
+                roc_auc_score(
+                    y, probabilities, multi_class="ovr", labels=range(probabilities.shape[1])
+                )
             )
     return metrics

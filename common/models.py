@@ -15,9 +15,7 @@ def logistic_regression(num_features: int, num_classes: int) -> nn.Module:
 
 def mlp(num_features: int, num_classes: int, hidden: int = 32) -> nn.Module:
     """One hidden layer with ReLU."""
-    return nn.Sequential(
-        nn.Linear(num_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
-    )
+    return nn.Sequential(nn.Linear(num_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
 
 MODELS = {"logreg": logistic_regression, "mlp": mlp}

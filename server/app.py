@@ -20,9 +20,7 @@ from server.run_dir import RunDirectory, default_run_dir
 from server.summary import summarize
 
 
-def run(
-    grid: Grid, config: RunConfig, on_round: RoundObserver | None = None
-) -> dict[str, Any]:
+def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) -> dict[str, Any]:
     """Run the federation, then write the summary and plots; return the summary."""
     started = time.monotonic()
     run_dir = RunDirectory.create(config.run_dir or default_run_dir())

@@ -92,7 +92,9 @@ class Federation:
     def run(self) -> FederationResult:
         spec, excluded = self.profile()
         self.run_dir.update_info(feature_spec=spec.to_json(), profile_excluded=excluded)
-        model = build_model(self.config.model, spec.num_features, spec.num_classes, self.config.seed)
+        model = build_model(
+            self.config.model, spec.num_features, spec.num_classes, self.config.seed
+        )
         arrays = ArrayRecord(model.state_dict())
         strategy = build_strategy(self.config)
         central = CentralEvaluation.load(self.config.test_data, spec, self.config.model)
@@ -134,15 +136,21 @@ class Federation:
         """Ask every site for its declared feature contract; merge the agreeing ones."""
         node_ids = self.wait_for_sites()
         record = RecordDict({keys.CONFIG: ConfigRecord({keys.RUN_ID: self.run_id})})
-        messages = [Message(record, dst_node_id=n, message_type=MessageType.QUERY) for n in node_ids]
+        messages = [
+            Message(record, dst_node_id=n, message_type=MessageType.QUERY) for n in node_ids
+        ]
         specs, names, excluded = [], [], []
         for reply in self.grid.send_and_receive(messages):
             if reply.has_error():
-                excluded.append({"site": f"node {reply.metadata.src_node_id}", "reason": reply.error.reason})
+                excluded.append(
+                    {"site": f"node {reply.metadata.src_node_id}", "reason": reply.error.reason}
+                )
                 continue
             name = str(reply.content[keys.SITE][keys.SITE_NAME])
             if keys.EXCLUDED in reply.content:
-                excluded.append({"site": name, "reason": str(reply.content[keys.EXCLUDED][keys.REASON])})
+                excluded.append(
+                    {"site": name, "reason": str(reply.content[keys.EXCLUDED][keys.REASON])}
+                )
                 continue
             specs.append(FeatureSpec.from_json(str(reply.content[keys.PROFILE][keys.FEATURE_SPEC])))
             names.append(name)

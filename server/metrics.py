@@ -22,5 +22,7 @@ def weighted_mean_ignoring_nan(replies: list[RecordDict], weight_key: str) -> Me
             totals[name] = totals.get(name, 0.0) + weight * float(value)
             weights[name] = weights.get(name, 0.0) + weight
     merged = {name: totals[name] / weights[name] for name in totals if weights[name] > 0}
-    merged[keys.NUM_EXAMPLES] = int(sum(float(next(iter(c.metric_records.values()))[weight_key]) for c in replies))
+    merged[keys.NUM_EXAMPLES] = int(
+        sum(float(next(iter(c.metric_records.values()))[weight_key]) for c in replies)
+    )
     return MetricRecord(merged)

@@ -50,7 +50,9 @@ class RunDirectory:
             probe.write_text("")
             probe.unlink()
         except OSError as error:
-            raise RunDirError(f"{run.path}: run directory is not writable ({error.strerror})") from None
+            raise RunDirError(
+                f"{run.path}: run directory is not writable ({error.strerror})"
+            ) from None
         return run
 
     def start(self, run_config: dict[str, Any]) -> str:

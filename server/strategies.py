@@ -46,4 +46,3 @@ def build_strategy(config: RunConfig) -> Strategy:
         "bulyan": {"num_malicious_nodes": config.num_malicious_sites},
     }.get(config.strategy, {})
     return STRATEGIES[config.strategy](**common, **extra)
-

@@ -14,8 +14,7 @@ from rich.table import Table
 from common.cli import err_console, one_line_errors
 from common.errors import ConfigError
 from server.federation import RoundReport
-from server.run_dir import finite
-from server.run_dir import RunDirectory
+from server.run_dir import RunDirectory, finite
 from simulations.datasets import load_dataset
 from simulations.runner import SimulationSpec, materialise_sites, plan, run
 
@@ -128,10 +127,11 @@ def print_summary(summary: dict, console: Console) -> None:
         found = info["found"]
         spent = summary["epsilon_spent"].get(site)
         budget = summary["epsilon_budget"].get(site)
+        dirt = (found["duplicates_dropped"], found["values_imputed"], found["values_clipped"])
         table.add_row(
             site,
             str(info["rows"]),
-            f"{found['duplicates_dropped']} / {found['values_imputed']} / {found['values_clipped']}",
+            " / ".join(map(str, dirt)),
             "no DP" if spent is None else f"{spent:.3f}",
             "-" if budget is None else f"{budget:g}",
         )

@@ -194,4 +194,3 @@ def _quiet_flower() -> None:
         logger.addFilter(_DropDeprecationNotice())
     for handler in logger.handlers:
         handler.addFilter(_DropDeprecationNotice())
-

@@ -53,9 +53,7 @@ def cli_env() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def cli(
-    cli_env: dict[str, str], tmp_path: Path
-) -> Callable[..., subprocess.CompletedProcess[str]]:
+def cli(cli_env: dict[str, str], tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """``cli("fedlife-site", "prepare", "-c", path)``: run a console script.
 
     It runs in ``tmp_path`` (unless ``cwd`` is given) with :func:`cli_env`.

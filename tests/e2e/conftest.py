@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.conftest import console_script
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def script(name: str) -> str:
-    """A console script of this venv (the one running the tests)."""
-    return str(Path(sys.executable).parent / name)
+script = console_script
 
 
 def free_port() -> int:
@@ -30,23 +26,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def isolated_env() -> Iterator[dict[str, str]]:
-    """Own FLWR_HOME and RAY_TMPDIR (short: Ray's socket paths are length-capped)."""
-    flwr_home = tempfile.mkdtemp(prefix="flwr-")
-    ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
-    env = {
-        **os.environ,
-        "FLWR_HOME": flwr_home,
-        "RAY_TMPDIR": ray_tmp,
-        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+def isolated_env(cli_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """``cli_env`` with this venv first on PATH; afterwards, stop what the test started."""
+    env = {**cli_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{cli_env['PATH']}"}
     yield env
-    stop_processes_mentioning(flwr_home)
-    stop_processes_mentioning(ray_tmp)
-    shutil.rmtree(flwr_home, ignore_errors=True)
-    shutil.rmtree(ray_tmp, ignore_errors=True)
+    stop_processes_mentioning(env["FLWR_HOME"])
+    stop_processes_mentioning(env["RAY_TMPDIR"])
 
 
 def stop_processes_mentioning(unique_path: str) -> None:

@@ -19,7 +19,9 @@ def test_flwr_run_dot_trains_the_virtual_sites(isolated_env, tmp_path):
     }
     made = run_cli([script("fedlife-sim"), "sites", "--out", str(tmp_path), "--sites", "3"], env)
     assert made.returncode == 0, made.stderr
-    configured = run_cli([script("flwr"), "federation", "simulation-config", "--num-supernodes", "3"], env)
+    configured = run_cli(
+        [script("flwr"), "federation", "simulation-config", "--num-supernodes", "3"], env
+    )
     assert configured.returncode == 0, configured.stdout + configured.stderr
 
     run_config = (

@@ -41,7 +41,9 @@ def test_dp_run_writes_a_complete_run_dir_within_budget(isolated_env, tmp_path):
         assert {p["site"] for p in record["participants"]} == set(summary["epsilon_spent"])
         assert all(p["table_version"] >= 0 for p in record["participants"])
         assert record["central"]["accuracy"] > 0
-    epsilons = [[p["epsilon"] for p in sorted(r["participants"], key=lambda p: p["site"])] for r in rounds]
+    epsilons = [
+        [p["epsilon"] for p in sorted(r["participants"], key=lambda p: p["site"])] for r in rounds
+    ]
     assert all(a < b for first, last in zip(epsilons, epsilons[1:]) for a, b in zip(first, last))
 
     model = torch.load(run_dir / "model.pt")

@@ -40,7 +40,9 @@ def test_unwritable_run_dir_is_one_line(cli, assert_one_line_error, tmp_path, op
     blocker = tmp_path / "afile"
     blocker.write_text("not a folder\n")
     target = blocker / "runs"
-    result = cli("fedlife-sim", "run", option, target, "--out", tmp_path / "runs")
+    # With --run-dir, --out names a folder that must not appear either.
+    others = [] if option == "--out" else ["--out", tmp_path / "runs"]
+    result = cli("fedlife-sim", "run", option, target, *others)
     assert_one_line_error(result, str(blocker))
     assert blocker.is_file() and blocker.read_text() == "not a folder\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
