@@ -49,7 +49,7 @@ def stop_processes_mentioning(unique_path: str) -> None:
                 pass
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout: int = 400) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], env: dict[str, str], timeout: int = 400):
     return subprocess.run(
         args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
