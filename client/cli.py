@@ -8,11 +8,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from client.prepare import prepare
 from client.site import Site
-from common.cli import one_line_errors
+from common.cli import err_console, one_line_errors
 from common.config import load_site_config
 
 app = typer.Typer(
@@ -27,26 +28,41 @@ CONFIG = typer.Option(..., "--config", "-c", help="The site's site.toml.")
 @app.command("prepare")
 @one_line_errors
 def prepare_command(config: Path = CONFIG) -> None:
-    """Ingest, clean and version the site's raw files; raw files are never modified."""
-    result = prepare(load_site_config(config))
+    """Ingest, validate, clean and version the site's raw files (never modified).
+
+    Rows that break the schema go to the quarantine table with their reason.
+    """
+    site_config = load_site_config(config)
+    with Progress(
+        TextColumn("[bold]prepare"),
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting")
+        result = prepare(site_config, lambda step: progress.update(task, description=step))
     report = result.report
     table = Table(title=f"prepare: clean version {result.clean.version}")
     table.add_column("step")
     table.add_column("count", justify="right")
     rows = [
         ("rows read", report.rows_read),
+        *((f"rejected: {reason}", n) for reason, n in sorted(report.rejected.items())),
         ("duplicates dropped", report.duplicates_dropped),
         ("unlabeled rows dropped", report.unlabeled_dropped),
         ("incomplete rows dropped", report.incomplete_dropped),
-        ("values imputed", sum(report.imputed.values())),
-        ("values clipped to range", sum(report.clipped.values())),
+        *((f"imputed: {column}", n) for column, n in sorted(report.imputed.items())),
+        *((f"outliers tamed: {column}", n) for column, n in sorted(report.clipped.items())),
         ("clean rows", report.rows_clean),
     ]
     for step, count in rows:
         table.add_row(step, str(count))
-    console.print(table)
     if result.unchanged:
-        console.print("input and config unchanged: no new version")
+        console.print(f"input and config unchanged: clean version {result.clean.version} stays")
+    else:
+        console.print(table)
     gate = "pass" if result.gate_passed else "FAIL: " + "; ".join(result.gate_reasons)
     console.print(f"quality gate: {gate}")
 
@@ -57,7 +73,7 @@ def status_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "-
     """Tables, their latest versions and row counts, and the gate status."""
     site = Site(load_site_config(config))
     tables = {}
-    for name in ("raw", "clean"):
+    for name in ("raw", "quarantine", "clean"):
         latest = site.store.latest(name)
         if latest is not None:
             tables[name] = {"version": latest.version, "rows": int(latest.lineage.get("rows", 0))}
@@ -114,6 +130,68 @@ def budget_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "-
     console.print(table)
     shown = "unbounded (trained without DP)" if not math.isfinite(spent) else f"{spent:.3f}"
     console.print(f"epsilon spent {shown} of {privacy.epsilon_budget} (delta {privacy.delta:g})")
+
+
+@app.command("profile")
+@one_line_errors
+def profile_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Data-quality profile of the latest clean version; histograms in <store>/reports."""
+    from client.profile import profile  # imports matplotlib: only for this command
+
+    site = Site(load_site_config(config))
+    found = profile(site)
+    if as_json:
+        print(json.dumps(found))
+        return
+
+    def shown(value: object) -> str:
+        return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    table = Table(title=f"{site.name}: clean version {found['version']}, {found['rows']} rows")
+    for column in ("column", "type", "missing %", "distinct", "min", "mean", "max"):
+        table.add_column(column, justify="left" if column in ("column", "type") else "right")
+    for name, info in found["columns"].items():
+        values = [info.get(stat) for stat in ("min", "mean", "max")]
+        if info["role"] in (None, "pii", "id"):
+            values = ["hidden", "", ""]
+        table.add_row(
+            name,
+            info["type"],
+            f"{100 * info['missing_fraction']:.1f}",
+            str(info["distinct"]),
+            *map(shown, values),
+        )
+    console.print(table)
+    where = site.config.store_dir / "reports"
+    console.print(f"{len(found['histograms'])} histogram(s) in {where}", highlight=False)
+
+
+@app.command("init")
+@one_line_errors
+def init_command(
+    directory: Path = typer.Argument(..., help="The site's folder; site.toml is written there."),
+    source: Path | None = typer.Option(
+        None, "--from", help="A sample raw file (CSV, Parquet, JSON lines) to guess from."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Site name (default: the folder's)."),
+    columns: str | None = typer.Option(
+        None, "--columns", help="Column names a,b,c in file order (headerless CSV)."
+    ),
+    header: bool | None = typer.Option(None, "--header/--no-header", help="Default: detect."),
+    delimiter: str | None = typer.Option(None, "--delimiter", help="Default: sniff , ; tab |."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing site.toml."),
+) -> None:
+    """Write a commented site.toml, its schema guessed from a sample file (--from)."""
+    from client.init import inferred_table, init_site, split_names
+
+    names = split_names(columns)
+    path, schema = init_site(directory, source, name, names, header, delimiter, force)
+    if schema is not None:
+        console.print(inferred_table(schema))
+    console.print(f"wrote {path}", highlight=False)
+    console.print(
+        f"review the ranges and roles, then run fedlife-site prepare -c {path}", highlight=False
+    )
 
 
 def main() -> None:

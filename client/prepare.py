@@ -1,16 +1,21 @@
-"""``prepare``: raw files -> ingest -> clean -> versioned Delta tables, with a gate."""
+"""``prepare``: raw files -> validated -> clean, each a versioned Delta table, then the gate."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
 
-from client.pipeline import CleaningReport, clean, ingest, raw_files
+from client import pipeline
+from client.clean import CleaningReport
 from client.store import SiteStore, TableVersion, sha256_of
 from common.config import SiteConfig
+from common.errors import ConfigError
+
+StepObserver = Callable[[str], None]
 
 
 @dataclass
@@ -32,40 +37,73 @@ def config_hash(config: SiteConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def gate(frame: pl.DataFrame, config: SiteConfig) -> list[str]:
+def gate(
+    frame: pl.DataFrame, config: SiteConfig, missing: dict[str, float] | None = None
+) -> list[str]:
     """Reasons the clean data fails the site's quality gate (empty = passes)."""
+    quality = config.quality
     reasons = []
-    if frame.height < config.quality.min_rows:
-        reasons.append(f"{frame.height} rows, fewer than min_rows={config.quality.min_rows}")
+    if frame.height < quality.min_rows:
+        reasons.append(f"{frame.height} rows, fewer than min_rows={quality.min_rows}")
     classes = frame.get_column(config.schema.label).n_unique()
-    if classes < config.quality.min_classes:
-        reasons.append(f"{classes} label class(es), fewer than {config.quality.min_classes}")
+    if classes < quality.min_classes:
+        reasons.append(f"{classes} label class(es), fewer than {quality.min_classes}")
+    for column, share in sorted((missing or {}).items()):
+        if share > quality.max_missing_fraction:
+            limit = quality.max_missing_fraction
+            reasons.append(f"{column}: {share:.0%} missing, above max_missing_fraction={limit}")
+    for rule in quality.rules:
+        broken = frame.height - frame.filter(_rule(rule)).height
+        if broken:
+            reasons.append(f"rule '{rule}' fails on {broken} row(s)")
     return reasons
 
 
-def prepare(config: SiteConfig) -> PrepareResult:
+def _rule(rule: str) -> pl.Expr:
+    try:
+        return pl.sql_expr(rule)
+    except pl.exceptions.PolarsError as error:
+        raise ConfigError(f"quality rule '{rule}' does not parse ({error})") from None
+
+
+def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareResult:
     """Run the pipeline; commit new versions only when the input or config changed."""
+    step = on_step or (lambda name: None)
     store = SiteStore(config.store_dir)
-    inputs = {str(p): sha256_of(p) for p in raw_files(config)}
+    step("checking input")
+    inputs = {str(p): sha256_of(p) for p in pipeline.raw_files(config)}
     lineage = {"config_hash": config_hash(config), "inputs": json.dumps(inputs, sort_keys=True)}
     latest = store.latest("clean")
     if latest and all(latest.lineage.get(k) == v for k, v in lineage.items()):
         frame = store.read("clean")
         report = CleaningReport(rows_read=int(latest.lineage.get("rows_read", 0)))
         report.rows_clean = frame.height
-        return PrepareResult(latest, report, unchanged=True, gate_reasons=gate(frame, config))
+        missing = json.loads(latest.lineage.get("missing", "{}"))
+        return PrepareResult(latest, report, True, gate(frame, config, missing))
 
-    raw = ingest(config)
-    raw_version = store.write("raw", raw, {"operation": "ingest", **lineage})
-    cleaned, report = clean(raw, config)
-    reasons = gate(cleaned, config)
+    step("reading and validating")
+    result = pipeline.run(config)
+    for rule in config.quality.rules:
+        _rule(rule)  # a bad rule is a config error before anything is written
+    reasons = gate(result.clean, config, result.missing)
+    step("writing tables")
+    raw_version = store.write("raw", result.raw, {"operation": "ingest", **lineage})
+    quarantine = store.write(
+        "quarantine",
+        result.validated.quarantine,
+        {"operation": "quarantine", "raw_version": str(raw_version.version), **lineage},
+    )
+    report = result.report
     clean_version = store.write(
         "clean",
-        cleaned,
+        result.clean,
         {
             "operation": "clean",
             "raw_version": str(raw_version.version),
+            "quarantine_version": str(quarantine.version),
             "rows_read": str(report.rows_read),
+            "rejected": json.dumps(report.rejected),
+            "missing": json.dumps(result.missing),
             "gate": "pass" if not reasons else "; ".join(reasons),
             **lineage,
         },

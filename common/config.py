@@ -44,7 +44,10 @@ class ColumnSpec(_Strict):
 
     ``min``/``max`` are the column's public range: declared, not measured. Values
     outside it are outliers; features are scaled by it, linearly or (``scale =
-    "log"``, for positive right-skewed measurements) logarithmically.
+    "log"``, for positive right-skewed measurements) logarithmically. ``values``
+    lists a category's (or the label's) allowed values; a row with another value is
+    quarantined, and so is a row missing a ``required`` column. ``public`` marks a
+    column whose exact statistics the site may release.
     """
 
     type: ColumnType = ColumnType.FLOAT
@@ -54,6 +57,8 @@ class ColumnSpec(_Strict):
     values: list[str] | None = None
     missing: list[str] = Field(default_factory=list)
     scale: Literal["linear", "log"] = "linear"
+    required: bool = False
+    public: bool = False
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
@@ -89,17 +94,48 @@ class SchemaSection(_Strict):
     def features(self) -> list[str]:
         return [n for n, c in self.columns.items() if c.role is Role.FEATURE]
 
+    def first_with(self, role: Role) -> str | None:
+        return next((n for n, c in self.columns.items() if c.role is role), None)
+
 
 class CleaningSection(_Strict):
-    dedupe: bool = True
-    impute: Literal["drop", "median", "mean", "constant"] = "median"
+    """How rows are cleaned.
+
+    dedupe : drop exact duplicate rows (true), or also keep one row per id column
+        (``"id"``: the latest by the timestamp column, else the last read).
+    impute : missing feature values: drop the row, fill with the column's median,
+        mean, mode or ``impute_value``, or ``"interpolate"`` in time order within
+        each id (then median for what is left).
+    outliers : values outside the declared range: ``clip`` to it, ``winsorize`` at
+        the ``winsorize_quantiles`` of the site's column, ``reject`` the row to
+        quarantine, or ``none``.
+    """
+
+    dedupe: bool | Literal["id"] = True
+    impute: Literal["drop", "median", "mean", "mode", "constant", "interpolate"] = "median"
     impute_value: float = 0.0
-    outliers: Literal["clip", "none"] = "clip"
+    outliers: Literal["clip", "winsorize", "reject", "none"] = "clip"
+    winsorize_quantiles: tuple[float, float] = (0.01, 0.99)
+
+    @model_validator(mode="after")
+    def _quantiles_are_ordered(self) -> CleaningSection:
+        low, high = self.winsorize_quantiles
+        if not 0 <= low < high <= 1:
+            raise ValueError(f"winsorize_quantiles need 0 <= low < high <= 1, got {low, high}")
+        return self
 
 
 class QualitySection(_Strict):
+    """The gate a site's clean data must pass before it trains.
+
+    rules : polars SQL conditions every row must meet, e.g. ``"age >= 18"``.
+    """
+
     min_rows: int = Field(default=10, ge=1)
     min_classes: int = Field(default=2, ge=1)
+    max_missing_fraction: float = Field(default=0.5, ge=0, le=1)
+    rules: list[str] = Field(default_factory=list)
+    min_group_size: int = Field(default=10, ge=1)
 
 
 class PrivacySection(_Strict):

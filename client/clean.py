@@ -1,0 +1,148 @@
+"""Clean typed rows: dedupe, drop unlabeled rows, impute, tame outliers.
+
+All steps are polars expressions; the report holds counts, never row values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from client.ingest import LINE, SOURCE
+from common.config import CleaningSection, ColumnType, Role, SchemaSection, SiteConfig
+
+NUMERIC = {ColumnType.INT, ColumnType.FLOAT, ColumnType.BOOL}
+
+
+@dataclass
+class CleaningReport:
+    """What the pipeline did, in counts (never row values)."""
+
+    rows_read: int = 0
+    rows_valid: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    duplicates_dropped: int = 0
+    unlabeled_dropped: int = 0
+    incomplete_dropped: int = 0
+    imputed: dict[str, int] = field(default_factory=dict)
+    clipped: dict[str, int] = field(default_factory=dict)
+    rows_clean: int = 0
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.rows_read - self.rows_valid
+
+
+def numeric_features(schema: SchemaSection) -> list[str]:
+    return [n for n in schema.features if schema.columns[n].type in NUMERIC]
+
+
+def clean(frame: pl.DataFrame, config: SiteConfig) -> tuple[pl.DataFrame, CleaningReport]:
+    """Dedupe, drop unlabeled rows, impute and tame outliers; report the counts."""
+    schema, cleaning = config.schema, config.cleaning
+    report = CleaningReport(rows_read=frame.height, rows_valid=frame.height)
+    frame = frame.drop([c for c in (SOURCE, LINE) if c in frame.columns])
+    frame, report.duplicates_dropped = _dedupe(frame, schema, cleaning)
+    labeled = frame.filter(pl.col(schema.label).is_not_null())
+    report.unlabeled_dropped = frame.height - labeled.height
+    frame = labeled
+
+    features = numeric_features(schema)
+    frame, report.clipped = _tame_outliers(frame, schema, cleaning, features)
+    report.imputed = _count(frame, [pl.col(c).is_null().sum().alias(c) for c in features])
+    if cleaning.impute == "drop":
+        kept = frame.drop_nulls(features)
+        report.incomplete_dropped, report.imputed = frame.height - kept.height, {}
+        frame = kept
+    else:
+        frame = _impute(frame, schema, cleaning, features)
+    report.rows_clean = frame.height
+    return frame, report
+
+
+def missing_fractions(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
+    """Share of nulls per column (before imputation hides them)."""
+    if frame.height == 0 or not columns:
+        return {}
+    row = frame.select(pl.col(c).is_null().mean().alias(c) for c in columns).row(0, named=True)
+    return {c: float(v) for c, v in row.items()}
+
+
+def _dedupe(
+    frame: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection
+) -> tuple[pl.DataFrame, int]:
+    if cleaning.dedupe is False:
+        return frame, 0
+    deduped = frame.unique(maintain_order=True)
+    id_column = schema.first_with(Role.ID)
+    if cleaning.dedupe == "id" and id_column is not None:
+        timestamp = schema.first_with(Role.TIMESTAMP)
+        if timestamp is not None:
+            deduped = deduped.sort(timestamp, nulls_last=False, maintain_order=True)
+        deduped = deduped.unique(subset=[id_column], keep="last", maintain_order=True)
+    return deduped, frame.height - deduped.height
+
+
+def _tame_outliers(
+    frame: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection, features: list[str]
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    if cleaning.outliers in ("none", "reject"):
+        return frame, {}  # 'reject' already sent them to quarantine
+    if cleaning.outliers == "winsorize":
+        low, high = cleaning.winsorize_quantiles
+        bounds = {c: (pl.col(c).quantile(low), pl.col(c).quantile(high)) for c in features}
+    else:
+        bounds = {
+            c: (schema.columns[c].min, schema.columns[c].max)
+            for c in features
+            if schema.columns[c].min is not None or schema.columns[c].max is not None
+        }
+    if not bounds:
+        return frame, {}
+    outside = [_outside(c, lo, hi).sum().alias(c) for c, (lo, hi) in bounds.items()]
+    counts = _count(frame, outside)
+    frame = frame.with_columns(pl.col(c).clip(lo, hi).alias(c) for c, (lo, hi) in bounds.items())
+    return frame, counts
+
+
+def _outside(column: str, low, high) -> pl.Expr:
+    value = pl.col(column)
+    below = value < low if low is not None else pl.lit(False)
+    above = value > high if high is not None else pl.lit(False)
+    return below | above
+
+
+def _impute(
+    frame: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection, features: list[str]
+) -> pl.DataFrame:
+    if cleaning.impute == "interpolate":
+        frame = _interpolate(frame, schema, features)
+    fill = {
+        "median": lambda c: pl.col(c).median(),
+        "interpolate": lambda c: pl.col(c).median(),
+        "mean": lambda c: pl.col(c).mean(),
+        "mode": lambda c: pl.col(c).mode().first(),
+        "constant": lambda c: pl.lit(cleaning.impute_value),
+    }[cleaning.impute]
+    filled = [pl.col(c).fill_null(fill(c)).cast(frame.schema[c]).alias(c) for c in features]
+    return frame.with_columns(filled)
+
+
+def _interpolate(frame: pl.DataFrame, schema: SchemaSection, features: list[str]) -> pl.DataFrame:
+    """Linear interpolation in time order within each id (the time series of one subject)."""
+    timestamp, id_column = schema.first_with(Role.TIMESTAMP), schema.first_with(Role.ID)
+    if timestamp is None:
+        return frame
+    ordered = frame.with_row_index("_order").sort(timestamp)
+    interpolated = [pl.col(c).interpolate() for c in features]
+    if id_column is not None:
+        interpolated = [e.over(id_column) for e in interpolated]
+    return ordered.with_columns(interpolated).sort("_order").drop("_order")
+
+
+def _count(frame: pl.DataFrame, expressions: list[pl.Expr]) -> dict[str, int]:
+    if not expressions or frame.height == 0:
+        return {}
+    counts = frame.select(expressions).row(0, named=True)
+    return {name: int(n) for name, n in counts.items() if n}

@@ -1,0 +1,76 @@
+"""Read a site's raw files exactly as written: every value as text, with provenance.
+
+Raw files are only ever read. Each row keeps the file it came from and its line, so
+a quarantined row can be found again in the source.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import polars as pl
+
+from common.config import SchemaSection, SiteConfig
+from common.errors import DataError
+
+SOURCE, LINE = "_source", "_line"
+_READERS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".data": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".jsonl": "ndjson",
+    ".ndjson": "ndjson",
+}
+
+
+def raw_files(config: SiteConfig) -> list[Path]:
+    """The raw files the config points at: a file, a directory or a glob."""
+    location = config.raw_location
+    if location.is_dir():
+        files = sorted(p for p in location.iterdir() if p.suffix.lower() in _READERS)
+    elif location.exists():
+        files = [location]
+    else:
+        files = sorted(Path(p) for p in glob.glob(str(location)))
+    if not files:
+        raise DataError(f"{location}: no raw data files found")
+    return files
+
+
+def read_raw(config: SiteConfig) -> pl.DataFrame:
+    """Every raw file as text columns (the schema's), plus ``_source`` and ``_line``."""
+    return pl.concat([read_text(path, config.schema) for path in raw_files(config)])
+
+
+def read_text(path: Path, schema: SchemaSection) -> pl.DataFrame:
+    kind = _READERS.get(path.suffix.lower(), "csv")
+    try:
+        if kind == "parquet":
+            raw = pl.read_parquet(path)
+        elif kind == "ndjson":
+            raw = pl.read_ndjson(path, infer_schema_length=None)
+        else:
+            raw = pl.read_csv(
+                path,
+                has_header=schema.header,
+                new_columns=None if schema.header else list(schema.columns),
+                separator=schema.delimiter,
+                infer_schema=False,
+            )
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise DataError(f"{path}: cannot read ({first_line})") from None
+    if raw.height == 0:
+        raise DataError(f"{path}: file has no rows")
+    missing = [c for c in schema.columns if c not in raw.columns]
+    if missing:
+        raise DataError(f"{path}: header lacks schema columns {missing}")
+    first_data_line = 2 if kind == "csv" and schema.header else 1
+    return raw.select(
+        *(pl.col(c).cast(pl.String) for c in schema.columns),
+        pl.lit(path.name).alias(SOURCE),
+        (pl.int_range(pl.len(), dtype=pl.Int64) + first_data_line).alias(LINE),
+    )

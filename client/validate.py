@@ -1,0 +1,132 @@
+"""Type raw text by the schema and split rows into valid ones and a quarantine.
+
+A row is quarantined, with its reason, when a value does not parse as its column's
+type, is not among the column's allowed values, or a required column is missing.
+A column where most values do not parse is a schema mismatch, not dirty rows: that
+is an error naming the file and the column.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import polars as pl
+
+from client.ingest import LINE, SOURCE
+from common.config import ColumnSpec, ColumnType, SchemaSection
+from common.errors import DataError
+
+REASON = "_reason"
+_TRUE, _FALSE = ["true", "yes", "1", "t", "y"], ["false", "no", "0", "f", "n"]
+_POLARS_TYPES = {
+    ColumnType.INT: pl.Int64,
+    ColumnType.FLOAT: pl.Float64,
+    ColumnType.CATEGORY: pl.String,
+    ColumnType.TEXT: pl.String,
+}
+# Above this share of unparseable values a column is mistyped, not dirty.
+MISTYPED_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Validated:
+    """Typed valid rows, quarantined rows (as text, with reasons), reason counts."""
+
+    valid: pl.DataFrame
+    quarantine: pl.DataFrame
+    rejected: dict[str, int]
+
+
+def validate(
+    text: pl.DataFrame, schema: SchemaSection, reject_out_of_range: bool = False
+) -> Validated:
+    """Type ``text`` by ``schema``; quarantine the rows that break it.
+
+    With ``reject_out_of_range`` a value outside its column's declared range is a
+    reason too (the ``outliers = "reject"`` policy).
+    """
+    cleared = text.with_columns(_blank_missing(n, s, schema) for n, s in schema.columns.items())
+    problems = [_problem(n, s, reject_out_of_range) for n, s in schema.columns.items()]
+    reason = pl.concat_str(problems, separator="; ", ignore_nulls=True)
+    checked = cleared.with_columns(
+        pl.when(reason == "").then(None).otherwise(reason).alias(REASON),
+        *(_parse(pl.col(n), s.type).alias(n) for n, s in schema.columns.items()),
+    )
+    _refuse_mistyped_columns(checked, cleared, schema)
+    bad = checked.filter(pl.col(REASON).is_not_null())
+    quarantine = text.join(bad.select(SOURCE, LINE, REASON), on=[SOURCE, LINE], how="inner")
+    valid = checked.filter(pl.col(REASON).is_null()).drop(REASON)
+    reasons = Counter(r for line in bad.get_column(REASON).to_list() for r in line.split("; "))
+    return Validated(valid, quarantine, dict(reasons))
+
+
+def _blank_missing(name: str, spec: ColumnSpec, schema: SchemaSection) -> pl.Expr:
+    text = pl.col(name).str.strip_chars()
+    missing = text.is_in([*schema.missing, *spec.missing])
+    return pl.when(missing).then(None).otherwise(text).alias(name)
+
+
+def _parse(text: pl.Expr, kind: ColumnType, nan_as_null: bool = True) -> pl.Expr:
+    """Text to the schema's type; what does not parse becomes null."""
+    if kind is ColumnType.BOOL:
+        lowered = text.str.to_lowercase()
+        return pl.when(lowered.is_in(_TRUE)).then(True).when(lowered.is_in(_FALSE)).then(False)
+    if kind is ColumnType.DATETIME:
+        return text.str.to_datetime(strict=False)
+    if kind is ColumnType.INT:
+        # '63.0' is an int written as a float (common in exported data); '63.5' is not.
+        number = text.cast(pl.Float64, strict=False)
+        return pl.when(number == number.round()).then(number).cast(pl.Int64, strict=False)
+    typed = text.cast(_POLARS_TYPES[kind], strict=False)
+    # 'NaN' parses as a float but means "not measured": make it a null like the rest.
+    return typed.fill_nan(None) if kind is ColumnType.FLOAT and nan_as_null else typed
+
+
+def _problem(name: str, spec: ColumnSpec, reject_out_of_range: bool) -> pl.Expr:
+    """A reason string for the rows where column ``name`` breaks the schema, else null."""
+    value = pl.col(name)
+    present = value.is_not_null()
+    typed = _parse(value, spec.type, nan_as_null=False)
+    reason = pl.when(present & typed.is_null()).then(pl.lit(f"{name}: not {spec.type.value}"))
+    if reject_out_of_range and spec.type in (ColumnType.INT, ColumnType.FLOAT):
+        number = typed.cast(pl.Float64)
+        low = number < spec.min if spec.min is not None else pl.lit(False)
+        high = number > spec.max if spec.max is not None else pl.lit(False)
+        reason = reason.when(low | high).then(pl.lit(f"{name}: out of range"))
+    if spec.values is not None:
+        allowed = [str(v) for v in spec.values]
+        as_text = _canonical_text(value, spec.type)
+        not_allowed = present & ~as_text.is_in(allowed)
+        reason = reason.when(not_allowed).then(pl.lit(f"{name}: value not allowed"))
+    if spec.required:
+        reason = reason.when(~present).then(pl.lit(f"{name}: missing"))
+    return reason.otherwise(None)
+
+
+def _canonical_text(text: pl.Expr, kind: ColumnType) -> pl.Expr:
+    """How a value is compared with the allowed values ('1.0' counts as '1' for ints)."""
+    if kind is ColumnType.INT:
+        return _parse(text, kind).cast(pl.String)
+    return text
+
+
+def _refuse_mistyped_columns(
+    checked: pl.DataFrame, cleared: pl.DataFrame, schema: SchemaSection
+) -> None:
+    for name, spec in schema.columns.items():
+        if spec.type in (ColumnType.TEXT, ColumnType.CATEGORY):
+            continue
+        present = cleared.get_column(name).drop_nulls()
+        if present.len() == 0:
+            continue
+        failed = present.len() - checked.get_column(name).drop_nulls().len()
+        if failed / present.len() > MISTYPED_SHARE:
+            example = cleared.filter(
+                pl.col(name).is_not_null() & checked.get_column(name).is_null()
+            ).row(0, named=True)
+            raise DataError(
+                f"{example[SOURCE]}: column '{name}' should be {spec.type.value} but "
+                f"{failed} of {present.len()} values are not (line {example[LINE]}: "
+                f"'{example[name]}')"
+            )
