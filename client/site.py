@@ -13,9 +13,9 @@ from client.ledger import PrivacyLedger
 from client.pipeline import feature_columns
 from client.prepare import gate
 from client.store import SiteStore, TableVersion
-from common.config import SiteConfig, load_site_config
+from common.config import ColumnType, SiteConfig, load_site_config
 from common.errors import DataError
-from common.features import FeatureSpec
+from common.features import FeatureSpec, one_hot_names
 
 
 @dataclass(frozen=True)
@@ -61,24 +61,35 @@ class Site:
         return gate(self.clean[0], self.config)
 
     def declared_spec(self) -> FeatureSpec:
-        """The feature contract this site's schema declares (no row is measured)."""
+        """The feature contract this site's schema declares (no row is measured).
+
+        Numeric features come with their declared range; a category feature becomes
+        one indicator per declared value.
+        """
         schema = self.config.schema
-        features = feature_columns(self.config)
-        unbounded = [c for c in features if None in (schema.columns[c].min, schema.columns[c].max)]
-        if unbounded:
-            raise DataError(f"site '{self.name}': features without a declared range: {unbounded}")
+        names, lows, highs, scales = [], [], [], []
+        for column in schema.features:
+            spec = schema.columns[column]
+            if spec.type is ColumnType.CATEGORY and spec.values:
+                indicators = one_hot_names(column, [str(v) for v in spec.values])
+                names += indicators
+                lows += [0.0] * len(indicators)
+                highs += [1.0] * len(indicators)
+                scales += ["linear"] * len(indicators)
+            elif column in feature_columns(self.config):
+                if None in (spec.min, spec.max):
+                    raise DataError(
+                        f"site '{self.name}': feature '{column}' has no declared min/max"
+                    )
+                names.append(column)
+                lows.append(spec.min)
+                highs.append(spec.max)
+                scales.append(spec.scale)
         label_spec = schema.columns[schema.label]
         classes = label_spec.values or sorted(
             str(v) for v in self.clean[0].get_column(schema.label).unique().drop_nulls()
         )
-        return FeatureSpec(
-            features=features,
-            lows=[schema.columns[c].min for c in features],
-            highs=[schema.columns[c].max for c in features],
-            label=schema.label,
-            classes=[str(c) for c in classes],
-            scales=[schema.columns[c].scale for c in features],
-        )
+        return FeatureSpec(names, lows, highs, schema.label, [str(c) for c in classes], scales)
 
     def data(self, spec: FeatureSpec, seed: int) -> SiteData:
         """Encode the latest clean version with ``spec``; split off the local test part."""

@@ -80,10 +80,13 @@ class FeatureSpec:
         return cls(**json.loads(text))
 
     def scaled_features(self) -> list[pl.Expr]:
-        """Expressions that clip each feature to its range and map it to [-1, 1]."""
+        """Expressions that clip each feature to its range and map it to [-1, 1].
+
+        A feature named ``column=value`` is the one-hot indicator of a category.
+        """
         scales = self.scales or ["linear"] * self.num_features
         return [
-            (_unit(pl.col(name).cast(pl.Float64).clip(low, high) - low, high - low, scale) * 2 - 1)
+            (_unit(_source(name).clip(low, high) - low, high - low, scale) * 2 - 1)
             .fill_nan(None)
             .fill_null(0.0)
             .alias(name)
@@ -92,7 +95,8 @@ class FeatureSpec:
 
     def encode(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Return (features, label indices) as float32 / int64 arrays."""
-        missing = [c for c in [*self.features, self.label] if c not in frame.columns]
+        needed = [*{name.split(ONE_HOT, 1)[0] for name in self.features}, self.label]
+        missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise DataError(f"columns missing for the feature spec: {missing}")
         x = frame.select(self.scaled_features()).to_numpy().astype(np.float32)
@@ -124,6 +128,22 @@ class FeatureSpec:
         classes = sorted({c for s in chosen for c in s.classes}, key=_natural_key)
         merged = cls(list(features), lows, highs, label, classes, list(scales))
         return merged, [i for i in range(len(specs)) if i not in agreeing]
+
+
+ONE_HOT = "="
+
+
+def one_hot_names(column: str, values: list[str]) -> list[str]:
+    """Feature names of a category's indicators, e.g. ``cp=1``."""
+    return [f"{column}{ONE_HOT}{value}" for value in values]
+
+
+def _source(name: str) -> pl.Expr:
+    """The numeric input behind feature ``name`` (a column, or a category indicator)."""
+    if ONE_HOT in name:
+        column, value = name.split(ONE_HOT, 1)
+        return (pl.col(column).cast(pl.String) == value).cast(pl.Float64)
+    return pl.col(name).cast(pl.Float64)
 
 
 def _unit(offset: pl.Expr, width: float, scale: str) -> pl.Expr:

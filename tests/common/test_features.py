@@ -170,3 +170,17 @@ def test_json_round_trip():
 def test_invalid_specs_raise(overrides, match):
     with pytest.raises(DataError, match=match):
         spec(**overrides)
+
+
+def test_category_indicators_encode_one_hot():
+    onehot = FeatureSpec(
+        ["cp=1", "cp=2", "age"], [0.0, 0.0, 0.0], [1.0, 1.0, 100.0], "y", ["0", "1"]
+    )
+    frame = pl.DataFrame({"cp": ["1", "2", None], "age": [50.0, 0.0, 100.0], "y": [0, 1, 0]})
+
+    x, y = onehot.encode(frame)
+
+    assert x[:, 0].tolist() == [1.0, -1.0, 0.0]  # present, absent, unknown (midpoint)
+    assert x[:, 1].tolist() == [-1.0, 1.0, 0.0]
+    assert x[:, 2].tolist() == [0.0, -1.0, 1.0]
+    assert y.tolist() == [0, 1, 0]

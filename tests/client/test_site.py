@@ -1,0 +1,72 @@
+"""A site's declared feature contract and its training data."""
+
+from __future__ import annotations
+
+import pytest
+
+from client.prepare import prepare
+from client.site import Site
+from common.config import load_site_config
+from common.errors import DataError
+
+SITE = """
+[site]
+name = "a"
+raw = "data.csv"
+[schema.columns.patient]
+type = "int"
+role = "id"
+[schema.columns.name]
+type = "text"
+role = "pii"
+[schema.columns.cp]
+type = "category"
+values = ["1", "2", "3"]
+[schema.columns.chol]
+type = "float"
+min = 100
+max = 600
+scale = "log"
+[schema.columns.num]
+type = "int"
+role = "label"
+values = ["0", "1"]
+[training]
+test_fraction = 0.25
+[quality]
+min_rows = 2
+"""
+
+
+def make(tmp_path, schema=SITE):
+    rows = "\n".join(f"{i},p{i},{1 + i % 3},{200 + i},{i % 2}" for i in range(12))
+    (tmp_path / "data.csv").write_text("patient,name,cp,chol,num\n" + rows + "\n")
+    (tmp_path / "site.toml").write_text(schema)
+    config = load_site_config(tmp_path / "site.toml")
+    prepare(config)
+    return Site(config)
+
+
+def test_declared_spec_one_hots_categories_and_leaves_out_id_and_pii(tmp_path):
+    spec = make(tmp_path).declared_spec()
+
+    assert spec.features == ["cp=1", "cp=2", "cp=3", "chol"]
+    assert spec.lows == [0.0, 0.0, 0.0, 100.0]
+    assert spec.highs == [1.0, 1.0, 1.0, 600.0]
+    assert spec.scales == ["linear", "linear", "linear", "log"]
+    assert spec.classes == ["0", "1"]
+
+
+def test_data_splits_off_the_local_test_part(tmp_path):
+    site = make(tmp_path)
+    data = site.data(site.declared_spec(), seed=0)
+
+    assert len(data.y_train) == 9 and len(data.y_test) == 3
+    assert data.x_train.shape[1] == 4
+    assert data.table_version == 0
+
+
+def test_feature_without_declared_range_is_refused(tmp_path):
+    site = make(tmp_path, SITE.replace("min = 100\nmax = 600\n", ""))
+    with pytest.raises(DataError, match="chol"):
+        site.declared_spec()
