@@ -13,11 +13,13 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from client.ledger import LedgerEntry
+from client.release import record_release, release_moments
 from client.site import Site
 from client.training import TrainPlan, sample_rate, steps_per_round, train
 from common import keys
@@ -49,15 +51,17 @@ def make_client_app(sites_dir: str | None = None) -> ClientApp:
     @app.query()
     def profile(message: Message, context: Context) -> Message:
         site = load_site(context)
+        config = message.content[keys.CONFIG]
         try:
+            if str(config.get(keys.RELEASE, "")) == keys.MOMENTS:
+                return _release_moments(site, message)
             spec = site.declared_spec()
             reasons = site.gate_reasons()
         except FedlifeError as error:
             return _excluded(message, site.name, str(error))
         record = ConfigRecord({keys.FEATURE_SPEC: spec.to_json(), "gate": "; ".join(reasons)})
-        return Message(
-            RecordDict({keys.PROFILE: record, keys.SITE: _site_record(site)}), reply_to=message
-        )
+        content = RecordDict({keys.PROFILE: record, keys.SITE: _site_record(site)})
+        return Message(content, reply_to=message)
 
     @app.train()
     def fit(message: Message, context: Context) -> Message:
@@ -162,6 +166,30 @@ def _train(site: Site, message: Message) -> Message:
         ),
         reply_to=message,
     )
+
+
+def _release_moments(site: Site, message: Message) -> Message:
+    """DP moments of the site's features, if its policy allows; recorded in its ledger."""
+    privacy = site.config.privacy
+    if not privacy.release_moments:
+        return _excluded(message, site.name, "site policy: no release of feature moments")
+    config = message.content[keys.CONFIG]
+    spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
+    run_id, seed = str(config[keys.RUN_ID]), int(config.get(keys.SEED, 0))
+    sigma = privacy.moments_noise_multiplier
+    frame, version = site.clean
+    if privacy.enabled:
+        projected = site.ledger.epsilon(privacy.delta, [(sigma, 1.0, 1)])
+        if projected > privacy.epsilon_budget:
+            reason = f"privacy budget: releasing moments would reach epsilon {projected:.3f}"
+            return _excluded(message, site.name, reason)
+    rng = np.random.default_rng(derive_seed(seed, "moments", site.name))
+    moments = release_moments(frame, spec, sigma, site.config.quality.min_group_size, rng)
+    record_release(site.ledger, sigma, privacy.delta, run_id, version.version)
+    content = RecordDict(
+        {keys.MOMENTS: ConfigRecord(moments.to_dict()), keys.SITE: _site_record(site)}
+    )
+    return Message(content, reply_to=message)
 
 
 def derive_seed(*parts: object) -> int:

@@ -139,10 +139,18 @@ class QualitySection(_Strict):
 
 
 class PrivacySection(_Strict):
+    """The site's privacy policy.
+
+    release_moments : whether the site answers a federation's request for DP feature
+        moments (used to standardise features), at ``moments_noise_multiplier``.
+    """
+
     enabled: bool = True
     epsilon_budget: float = Field(default=3.0, gt=0, le=100)
     delta: float = Field(default=1e-5, gt=0, lt=1)
     accountant: Literal["rdp", "prv"] = "rdp"
+    release_moments: bool = True
+    moments_noise_multiplier: float = Field(default=10.0, gt=0)
 
 
 class TrainingSection(_Strict):
@@ -194,6 +202,8 @@ class RunConfig(_Strict):
     proximal_mu : FedProx's proximal term.
     server_learning_rate : server step of FedAdam / FedYogi.
     num_malicious_sites : sites Krum and Bulyan assume may be malicious.
+    normalization : 'range' maps features by their public ranges (no privacy
+        cost); 'moments' standardises them with DP moments the sites release.
     seed : seeds model initialisation and local training.
     run_dir : where the run writes its outputs ('' = runs/<timestamp>).
     test_data : CSV of held-out rows the server evaluates on ('' = none).
@@ -221,6 +231,7 @@ class RunConfig(_Strict):
     proximal_mu: float = Field(default=0.01, ge=0)
     server_learning_rate: float = Field(default=0.1, gt=0)
     num_malicious_sites: int = Field(default=0, ge=0)
+    normalization: Literal["range", "moments"] = "range"
     seed: int = 0
     run_dir: str = ""
     test_data: str = ""

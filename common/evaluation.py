@@ -12,8 +12,8 @@ from torch import nn
 def evaluate_model(model: nn.Module, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Loss, accuracy, F1 (macro) and AUC (one-vs-rest) of ``model`` on (x, y)."""
     model.eval()
-    logits = model(torch.from_numpy(x))
-    labels = torch.from_numpy(y)
+    logits = model(torch.tensor(x))
+    labels = torch.tensor(y)
     probabilities = torch.softmax(logits, dim=1).numpy()
     predictions = probabilities.argmax(axis=1)
     metrics = {

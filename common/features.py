@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -31,6 +31,10 @@ class FeatureSpec:
     scales : list[str]
         Per feature, 'linear' or 'log' (log1p of the distance to the low end: for
         positive, right-skewed measurements). Empty means all linear.
+    centers, spreads : list[float]
+        Federation-wide mean and standard deviation of each feature on its unit
+        scale (from the sites' DP-released moments); when given, features are
+        standardised with them instead of mapped to [-1, 1]. Empty means unused.
     label : str
         Name of the label column.
     classes : list[str]
@@ -43,6 +47,8 @@ class FeatureSpec:
     label: str
     classes: list[str] = field(default_factory=list)
     scales: list[str] = field(default_factory=list)
+    centers: list[float] = field(default_factory=list)
+    spreads: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.features:
@@ -56,6 +62,12 @@ class FeatureSpec:
             raise DataError("feature spec: scales and features differ in length")
         if set(self.scales) - {"linear", "log"}:
             raise DataError(f"feature spec: unknown scales {set(self.scales) - {'linear', 'log'}}")
+        if len(self.centers) != len(self.spreads) or (
+            self.centers and len(self.centers) != len(self.features)
+        ):
+            raise DataError("feature spec: centers and spreads must match the features")
+        if any(spread <= 0 for spread in self.spreads):
+            raise DataError("feature spec: spreads must be > 0")
         if len(self.classes) < 2:
             raise DataError(f"label '{self.label}' needs at least two classes")
 
@@ -84,14 +96,27 @@ class FeatureSpec:
 
         A feature named ``column=value`` is the one-hot indicator of a category.
         """
+        units = self.unit_features()
+        if self.centers:
+            scaled = [
+                ((unit - center) / spread).clip(-_MAX_Z, _MAX_Z)
+                for unit, center, spread in zip(units, self.centers, self.spreads)
+            ]
+        else:
+            scaled = [unit * 2 - 1 for unit in units]
+        return [e.fill_nan(None).fill_null(0.0).alias(n) for e, n in zip(scaled, self.features)]
+
+    def unit_features(self) -> list[pl.Expr]:
+        """Each feature clipped to its range and mapped to [0, 1] (null stays null)."""
         scales = self.scales or ["linear"] * self.num_features
         return [
-            (_unit(_source(name).clip(low, high) - low, high - low, scale) * 2 - 1)
-            .fill_nan(None)
-            .fill_null(0.0)
-            .alias(name)
+            _unit(_source(name).clip(low, high) - low, high - low, scale).alias(name)
             for name, low, high, scale in zip(self.features, self.lows, self.highs, scales)
         ]
+
+    def with_moments(self, centers: list[float], spreads: list[float]) -> FeatureSpec:
+        """This spec, standardising with federation-wide moments."""
+        return replace(self, centers=list(centers), spreads=list(spreads))
 
     def encode(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Return (features, label indices) as float32 / int64 arrays."""
@@ -126,11 +151,13 @@ class FeatureSpec:
         lows = np.min([s.lows for s in chosen], axis=0).tolist()
         highs = np.max([s.highs for s in chosen], axis=0).tolist()
         classes = sorted({c for s in chosen for c in s.classes}, key=_natural_key)
-        merged = cls(list(features), lows, highs, label, classes, list(scales))
+        merged = cls(list(features), lows, highs, label, classes, list(scales))  # no moments yet
         return merged, [i for i in range(len(specs)) if i not in agreeing]
 
 
 ONE_HOT = "="
+# Standardised values beyond this many spreads are clipped: outliers stay bounded.
+_MAX_Z = 5.0
 
 
 def one_hot_names(column: str, values: list[str]) -> list[str]:

@@ -9,6 +9,8 @@ CONFIG = "config"
 SITE = "site"
 EXCLUDED = "excluded"
 PROFILE = "profile"
+MOMENTS = "moments"
+RELEASE = "release"
 
 NUM_EXAMPLES = "num-examples"
 REASON = "reason"

@@ -26,6 +26,7 @@ from common.config import RunConfig
 from common.errors import FedlifeError
 from common.features import FeatureSpec
 from common.models import build_model
+from common.moments import merge_moments
 from server.central import CentralEvaluation
 from server.run_dir import RunDirectory
 from server.strategies import build_strategy
@@ -91,6 +92,9 @@ class Federation:
 
     def run(self) -> FederationResult:
         spec, excluded = self.profile()
+        if self.config.normalization == "moments":
+            spec, refused = self.standardise(spec)
+            excluded += refused
         self.run_dir.update_info(feature_spec=spec.to_json(), profile_excluded=excluded)
         model = build_model(
             self.config.model, spec.num_features, spec.num_classes, self.config.seed
@@ -134,31 +138,51 @@ class Federation:
 
     def profile(self) -> tuple[FeatureSpec, list[dict[str, str]]]:
         """Ask every site for its declared feature contract; merge the agreeing ones."""
-        node_ids = self.wait_for_sites()
-        record = RecordDict({keys.CONFIG: ConfigRecord({keys.RUN_ID: self.run_id})})
-        messages = [
-            Message(record, dst_node_id=n, message_type=MessageType.QUERY) for n in node_ids
-        ]
-        specs, names, excluded = [], [], []
-        for reply in self.grid.send_and_receive(messages):
-            if reply.has_error():
-                excluded.append(
-                    {"site": f"node {reply.metadata.src_node_id}", "reason": reply.error.reason}
-                )
-                continue
-            name = str(reply.content[keys.SITE][keys.SITE_NAME])
-            if keys.EXCLUDED in reply.content:
-                excluded.append(
-                    {"site": name, "reason": str(reply.content[keys.EXCLUDED][keys.REASON])}
-                )
-                continue
+        replies, excluded = self.query({keys.RUN_ID: self.run_id})
+        specs, names = [], []
+        for reply in replies:
             specs.append(FeatureSpec.from_json(str(reply.content[keys.PROFILE][keys.FEATURE_SPEC])))
-            names.append(name)
+            names.append(str(reply.content[keys.SITE][keys.SITE_NAME]))
         if not specs:
             raise FederationError(f"no site answered the profile round: {excluded}")
         merged, disagreeing = FeatureSpec.merge(specs)
         excluded += [{"site": names[i], "reason": "schema mismatch"} for i in disagreeing]
         return merged, excluded
+
+    def standardise(self, spec: FeatureSpec) -> tuple[FeatureSpec, list[dict[str, str]]]:
+        """Standardise with the DP moments the sites release (each pays in its ledger)."""
+        replies, excluded = self.query(
+            {
+                keys.RUN_ID: self.run_id,
+                keys.RELEASE: keys.MOMENTS,
+                keys.FEATURE_SPEC: spec.to_json(),
+                keys.SEED: self.config.seed,
+            }
+        )
+        releases = [dict(reply.content[keys.MOMENTS]) for reply in replies]
+        if not releases:
+            raise FederationError(f"no site released feature moments: {excluded}")
+        return spec.with_moments(*merge_moments(releases)), excluded
+
+    def query(self, config: dict) -> tuple[list[Message], list[dict[str, str]]]:
+        """Send a query to every connected site; split answers from refusals."""
+        node_ids = self.wait_for_sites()
+        record = RecordDict({keys.CONFIG: ConfigRecord(config)})
+        messages = [
+            Message(record, dst_node_id=n, message_type=MessageType.QUERY) for n in node_ids
+        ]
+        answers, excluded = [], []
+        for reply in self.grid.send_and_receive(messages):
+            if reply.has_error():
+                node = f"node {reply.metadata.src_node_id}"
+                excluded.append({"site": node, "reason": reply.error.reason})
+            elif keys.EXCLUDED in reply.content:
+                name = str(reply.content[keys.SITE][keys.SITE_NAME])
+                reason = str(reply.content[keys.EXCLUDED][keys.REASON])
+                excluded.append({"site": name, "reason": reason})
+            else:
+                answers.append(reply)
+        return answers, excluded
 
     def wait_for_sites(self) -> list[int]:
         deadline = time.monotonic() + NODE_WAIT_S

@@ -52,6 +52,9 @@ def run_command(
     alpha: float = typer.Option(0.5, help="Dirichlet concentration (smaller = more skew)."),
     out: str = typer.Option("runs", help="Folder for run directories."),
     run_dir: str = typer.Option("", help="Exact run directory (default: OUT/<timestamp>)."),
+    normalization: str = typer.Option(
+        "range", help="'range' (public ranges, free) or 'moments' (DP moments from the sites)."
+    ),
     ray_address: str = typer.Option("", help="Existing Ray cluster (default: a private one)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
 ) -> None:
@@ -68,6 +71,7 @@ def run_command(
         out=out,
         run_dir=run_dir,
         ray_address=ray_address,
+        run_options={"normalization": normalization},
     )
     planned = plan(spec)
     with Progress(

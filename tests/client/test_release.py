@@ -1,0 +1,86 @@
+"""DP release of feature moments: noise calibrated, cost recorded, merge exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from opacus.accountants import RDPAccountant
+
+from client.ledger import PrivacyLedger
+from client.release import record_release, release_moments, sensitivity
+from common.errors import DataError
+from common.features import FeatureSpec
+from common.moments import MIN_SPREAD, merge_moments
+
+SPEC = FeatureSpec(["a", "b"], [0.0, 0.0], [10.0, 100.0], "y", ["0", "1"])
+
+
+def frame(n: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pl.DataFrame({"a": rng.uniform(0, 10, n), "b": rng.uniform(0, 100, n), "y": [0] * n})
+
+
+def test_release_is_the_exact_moments_plus_calibrated_noise():
+    data = frame(500)
+    exact = data.select(pl.col("a") / 10, pl.col("b") / 100).to_numpy()
+    draws = [release_moments(data, SPEC, 2.0, 10, np.random.default_rng(s)) for s in range(300)]
+
+    counts = np.array([m.count for m in draws])
+    sums = np.array([m.sums for m in draws])
+    assert abs(counts.mean() - 500) < 0.5 * 2.0 * sensitivity(2)
+    assert np.allclose(sums.mean(axis=0), exact.sum(axis=0), atol=1.0)
+    assert counts.std() == pytest.approx(2.0 * sensitivity(2), rel=0.15)
+
+
+def test_too_few_rows_or_no_noise_release_nothing():
+    with pytest.raises(DataError, match="min_group_size"):
+        release_moments(frame(5), SPEC, 2.0, 10, np.random.default_rng(0))
+    with pytest.raises(DataError, match="noise"):
+        release_moments(frame(50), SPEC, 0.0, 10, np.random.default_rng(0))
+
+
+def test_release_cost_composes_with_dp_sgd_in_the_ledger(tmp_path):
+    ledger = PrivacyLedger(tmp_path)
+    record_release(ledger, 10.0, 1e-5, "run", 0)
+    only_release = ledger.epsilon(1e-5)
+
+    reference = RDPAccountant()
+    reference.history = [(10.0, 1.0, 1)]
+    assert only_release == pytest.approx(reference.get_epsilon(1e-5))
+    assert ledger.epsilon(1e-5, [(1.0, 0.1, 100)]) > only_release
+
+
+def test_merge_recovers_mean_and_spread_from_noiseless_releases():
+    parts = [frame(200, 1), frame(300, 2)]
+    releases = []
+    for part in parts:
+        units = part.select(SPEC.unit_features()).to_numpy()
+        releases.append(
+            {
+                "count": len(units),
+                "sums": units.sum(0).tolist(),
+                "squares": (units**2).sum(0).tolist(),
+            }
+        )
+    centers, spreads = merge_moments(releases)
+
+    pooled = pl.concat(parts).select(SPEC.unit_features()).to_numpy()
+    assert np.allclose(centers, pooled.mean(0))
+    assert np.allclose(spreads, pooled.std(0))
+
+
+def test_merge_floors_a_negative_variance():
+    centers, spreads = merge_moments([{"count": 10, "sums": [5.0], "squares": [0.0]}])
+    assert centers == [0.5] and spreads == [MIN_SPREAD]
+
+
+def test_standardised_spec_centres_features():
+    data = frame(400)
+    units = data.select(SPEC.unit_features()).to_numpy()
+    spec = SPEC.with_moments(units.mean(0).tolist(), units.std(0).tolist())
+
+    x, _ = spec.encode(data)
+
+    assert np.allclose(x.mean(0), 0, atol=1e-5)
+    assert np.allclose(x.std(0), 1, atol=1e-3)
