@@ -50,13 +50,16 @@ def clean(frame: pl.DataFrame, config: SiteConfig) -> tuple[pl.DataFrame, Cleani
 
     features = numeric_features(schema)
     frame, report.clipped = _tame_outliers(frame, schema, cleaning, features)
-    report.imputed = _count(frame, [pl.col(c).is_null().sum().alias(c) for c in features])
     if cleaning.impute == "drop":
         kept = frame.drop_nulls(features)
-        report.incomplete_dropped, report.imputed = frame.height - kept.height, {}
+        report.incomplete_dropped = frame.height - kept.height
         frame = kept
     else:
+        before = _nulls(frame, features)
         frame = _impute(frame, schema, cleaning, features)
+        after = _nulls(frame, features)
+        # Counted as filled, not as seen missing: an all-null column stays null.
+        report.imputed = {c: n - after.get(c, 0) for c, n in before.items() if n > after.get(c, 0)}
     report.rows_clean = frame.height
     return frame, report
 
@@ -89,13 +92,14 @@ def _tame_outliers(
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     if cleaning.outliers in ("none", "reject"):
         return frame, {}  # 'reject' already sent them to quarantine
+    measured = [c for c in features if schema.columns[c].type is not ColumnType.BOOL]
     if cleaning.outliers == "winsorize":
         low, high = cleaning.winsorize_quantiles
-        bounds = {c: (pl.col(c).quantile(low), pl.col(c).quantile(high)) for c in features}
+        bounds = {c: (pl.col(c).quantile(low), pl.col(c).quantile(high)) for c in measured}
     else:
         bounds = {
             c: (schema.columns[c].min, schema.columns[c].max)
-            for c in features
+            for c in measured
             if schema.columns[c].min is not None or schema.columns[c].max is not None
         }
     if not bounds:
@@ -116,6 +120,7 @@ def _outside(column: str, low, high) -> pl.Expr:
 def _impute(
     frame: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection, features: list[str]
 ) -> pl.DataFrame:
+    dtypes = {c: frame.schema[c] for c in features}
     if cleaning.impute == "interpolate":
         frame = _interpolate(frame, schema, features)
     fill = {
@@ -125,8 +130,13 @@ def _impute(
         "mode": lambda c: pl.col(c).mode().first(),
         "constant": lambda c: pl.lit(cleaning.impute_value),
     }[cleaning.impute]
-    filled = [pl.col(c).fill_null(fill(c)).cast(frame.schema[c]).alias(c) for c in features]
+    # Interpolated ints are rounded back: a column keeps its schema type.
+    filled = [_as_type(pl.col(c).fill_null(fill(c)), dtypes[c]).alias(c) for c in features]
     return frame.with_columns(filled)
+
+
+def _as_type(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    return value.round().cast(dtype) if dtype.is_integer() else value.cast(dtype)
 
 
 def _interpolate(frame: pl.DataFrame, schema: SchemaSection, features: list[str]) -> pl.DataFrame:
@@ -139,6 +149,10 @@ def _interpolate(frame: pl.DataFrame, schema: SchemaSection, features: list[str]
     if id_column is not None:
         interpolated = [e.over(id_column) for e in interpolated]
     return ordered.with_columns(interpolated).sort("_order").drop("_order")
+
+
+def _nulls(frame: pl.DataFrame, columns: list[str]) -> dict[str, int]:
+    return _count(frame, [pl.col(c).is_null().sum().alias(c) for c in columns])
 
 
 def _count(frame: pl.DataFrame, expressions: list[pl.Expr]) -> dict[str, int]:

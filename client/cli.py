@@ -40,6 +40,7 @@ def prepare_command(config: Path = CONFIG) -> None:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,
     ) as progress:
         task = progress.add_task("starting")
         result = prepare(site_config, lambda step: progress.update(task, description=step))
@@ -163,7 +164,7 @@ def profile_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "
         )
     console.print(table)
     where = site.config.store_dir / "reports"
-    console.print(f"{len(found['histograms'])} histogram(s) in {where}", highlight=False)
+    console.print(f"{len(found['histograms'])} histogram(s) in {where}", soft_wrap=True)
 
 
 @app.command("init")

@@ -53,17 +53,19 @@ def gate(
             limit = quality.max_missing_fraction
             reasons.append(f"{column}: {share:.0%} missing, above max_missing_fraction={limit}")
     for rule in quality.rules:
-        broken = frame.height - frame.filter(_rule(rule)).height
+        broken = frame.height - _rows_meeting(frame, rule).height
         if broken:
             reasons.append(f"rule '{rule}' fails on {broken} row(s)")
     return reasons
 
 
-def _rule(rule: str) -> pl.Expr:
+def _rows_meeting(frame: pl.DataFrame, rule: str) -> pl.DataFrame:
+    """The rows where ``rule`` holds; a rule that cannot be evaluated is a config error."""
     try:
-        return pl.sql_expr(rule)
+        return frame.filter(pl.sql_expr(rule))
     except pl.exceptions.PolarsError as error:
-        raise ConfigError(f"quality rule '{rule}' does not parse ({error})") from None
+        first_line = str(error).strip().splitlines()[0]
+        raise ConfigError(f"quality rule '{rule}' cannot be evaluated ({first_line})") from None
 
 
 def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareResult:
@@ -84,7 +86,7 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
     step("reading and validating")
     result = pipeline.run(config)
     for rule in config.quality.rules:
-        _rule(rule)  # a bad rule is a config error before anything is written
+        _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
     step("writing tables")
     raw_version = store.write("raw", result.raw, {"operation": "ingest", **lineage})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from common.errors import StoreError
 
@@ -48,10 +48,16 @@ class SiteStore:
 
     def latest(self, table: str) -> TableVersion | None:
         """The newest version of ``table`` with its lineage, or None if absent."""
+        path = self.table_path(table)
         try:
-            delta = DeltaTable(self.table_path(table))
+            delta = DeltaTable(path)
         except TableNotFoundError:
             return None
+        except DeltaError as error:
+            if not path.exists():
+                return None
+            first_line = str(error).strip().splitlines()[0]
+            raise StoreError(f"{path}: table '{table}' cannot be read ({first_line})") from None
         entry = delta.history(1)[0]
         lineage = {k.removeprefix(_PREFIX): v for k, v in entry.items() if k.startswith(_PREFIX)}
         return TableVersion(table, delta.version(), lineage)

@@ -63,8 +63,23 @@ def validate(
 
 def _blank_missing(name: str, spec: ColumnSpec, schema: SchemaSection) -> pl.Expr:
     text = pl.col(name).str.strip_chars()
-    missing = text.is_in([*schema.missing, *spec.missing])
+    markers = [*schema.missing, *spec.missing]
+    missing = text.is_in(markers)
+    numeric_markers = _numbers(markers)
+    if spec.type in (ColumnType.INT, ColumnType.FLOAT) and numeric_markers:
+        # A marker '0' also means '0.0' and '-9' means '-9.0' in a numeric column.
+        missing = missing | text.cast(pl.Float64, strict=False).is_in(numeric_markers)
     return pl.when(missing).then(None).otherwise(text).alias(name)
+
+
+def _numbers(markers: list[str]) -> list[float]:
+    numbers = []
+    for marker in markers:
+        try:
+            numbers.append(float(marker))
+        except ValueError:
+            continue
+    return [n for n in numbers if n == n]  # 'nan' parses, but is no marker value
 
 
 def _parse(text: pl.Expr, kind: ColumnType, nan_as_null: bool = True) -> pl.Expr:
@@ -76,8 +91,12 @@ def _parse(text: pl.Expr, kind: ColumnType, nan_as_null: bool = True) -> pl.Expr
         return text.str.to_datetime(strict=False)
     if kind is ColumnType.INT:
         # '63.0' is an int written as a float (common in exported data); '63.5' is not.
+        # Plain digits parse as Int64 directly, so ids beyond 2**53 stay exact.
         number = text.cast(pl.Float64, strict=False)
-        return pl.when(number == number.round()).then(number).cast(pl.Int64, strict=False)
+        written_as_float = pl.when(number == number.round()).then(number)
+        return pl.coalesce(
+            text.cast(pl.Int64, strict=False), written_as_float.cast(pl.Int64, strict=False)
+        )
     typed = text.cast(_POLARS_TYPES[kind], strict=False)
     # 'NaN' parses as a float but means "not measured": make it a null like the rest.
     return typed.fill_nan(None) if kind is ColumnType.FLOAT and nan_as_null else typed
@@ -117,16 +136,14 @@ def _refuse_mistyped_columns(
     for name, spec in schema.columns.items():
         if spec.type in (ColumnType.TEXT, ColumnType.CATEGORY):
             continue
-        present = cleared.get_column(name).drop_nulls()
-        if present.len() == 0:
-            continue
-        failed = present.len() - checked.get_column(name).drop_nulls().len()
-        if failed / present.len() > MISTYPED_SHARE:
-            example = cleared.filter(
-                pl.col(name).is_not_null() & checked.get_column(name).is_null()
-            ).row(0, named=True)
+        unparsed = pl.col(name).is_not_null() & _parse(pl.col(name), spec.type, False).is_null()
+        present, failed = cleared.select(
+            pl.col(name).is_not_null().sum().alias("present"), unparsed.sum().alias("failed")
+        ).row(0)
+        if present and failed / present > MISTYPED_SHARE:
+            example = cleared.filter(unparsed).row(0, named=True)
             raise DataError(
                 f"{example[SOURCE]}: column '{name}' should be {spec.type.value} but "
-                f"{failed} of {present.len()} values are not (line {example[LINE]}: "
+                f"{failed} of {present} values are not (line {example[LINE]}: "
                 f"'{example[name]}')"
             )

@@ -95,6 +95,7 @@ def test_status_json(cli, prepared):
     assert status["site"] == "tiny"
     assert status["tables"] == {
         "raw": {"version": 0, "rows": ROWS + DUPLICATES},
+        "quarantine": {"version": 0, "rows": 0},
         "clean": {"version": 0, "rows": ROWS},
     }
     assert status["gate"] == "pass"

@@ -1,0 +1,490 @@
+"""Benchmark a site's ``prepare`` (ingest -> clean -> Delta tables) against pandas.
+
+    python benchmarks/bench_prepare.py --rows 1000000 --seed 0 [--repeat 3] [--phases]
+
+The script writes a dirty CSV (an id, 15 float features with declared ranges, two
+int features, a category, a 0/1 label; ~2 % exact duplicate rows, ~3 % missing
+cells written as ``NA`` or ``?``, ~1 % feature cells far outside their range) and
+its ``site.toml`` into a temporary directory. It then times, in turn:
+
+* fedlife: ``client.prepare.prepare(load_site_config(path))``, wall clock, on a
+  fresh store each run;
+* pandas: the same cleaning by hand (``read_csv`` with the same missing markers,
+  ``drop_duplicates``, drop unlabeled rows, ``fillna`` with per-column medians,
+  ``clip`` to the declared ranges, ``to_parquet``).
+
+Peak memory: every measured step runs in its own fresh Python process
+(``subprocess.Popen``; the parent imports neither polars nor numpy, and data
+generation and the result check run in children too). The child reads its own
+high-water resident set, ``VmHWM`` in ``/proc/self/status``, just before the timed
+call (``baseline_rss_mib``: interpreter and imports) and just after it
+(``peak_rss_mib``, the step's peak, all threads included). ``VmHWM`` belongs to the
+address space the child got at ``exec``, so it is that step's alone. ``ru_maxrss``
+is not: ``RUSAGE_CHILDREN`` is the maximum over every child reaped so far, and on
+Linux even a child's own ``ru_maxrss`` starts from its parent's high-water mark,
+since CPython spawns with ``vfork`` and the kernel carries the old address space's
+peak across ``exec``. The parent still records each child's ``ru_maxrss`` from
+``os.wait4`` as a cross-check (``rusage_maxrss_mib``).
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ID, LABEL, CATEGORY = "id", "label", "region"
+FLOAT_FEATURES = [f"f{i:02d}" for i in range(1, 16)]
+INT_FEATURES = {"age": (18, 90), "visits": (0, 50)}
+REGIONS = ["north", "south", "east", "west"]
+MISSING_MARKERS = ["", "NA", "?"]
+DUPLICATES, MISSING, OUTLIERS = 0.02, 0.03, 0.01
+CSV_NAME, TOML_NAME, STORE_NAME = "raw/data.csv", "site.toml", "store"
+
+
+# --------------------------------------------------------------------------- data
+
+
+def write_dataset(directory: Path, rows: int, seed: int) -> dict:
+    """Write ``raw/data.csv`` and ``site.toml`` under ``directory``; return what went in."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    n_dup = round(DUPLICATES * rows)
+    n_base = rows - n_dup
+    typed: dict[str, object] = {ID: np.arange(1, n_base + 1, dtype=np.int64)}
+    ranges: dict[str, tuple[float, float]] = {}
+    outliers = 0
+
+    def outlying(lo: float, hi: float, n: int):
+        span = hi - lo
+        far = span * rng.uniform(5, 50, n)
+        return np.where(rng.random(n) < 0.5, hi + far, lo - far)
+
+    for name in FLOAT_FEATURES:
+        lo = round(float(rng.uniform(-100, 50)), 1)
+        hi = round(lo + float(rng.uniform(10, 500)), 1)
+        ranges[name] = (lo, hi)
+        values = np.clip(rng.normal((lo + hi) / 2, (hi - lo) / 6, n_base), lo, hi)
+        out = rng.random(n_base) < OUTLIERS
+        values[out] = outlying(lo, hi, int(out.sum()))
+        outliers += int(out.sum())
+        typed[name] = np.round(values, 4)
+    for name, (lo, hi) in INT_FEATURES.items():
+        ranges[name] = (float(lo), float(hi))
+        values = rng.integers(lo, hi + 1, n_base).astype(np.int64)
+        out = rng.random(n_base) < OUTLIERS
+        values[out] = np.round(outlying(lo, hi, int(out.sum()))).astype(np.int64)
+        outliers += int(out.sum())
+        typed[name] = values
+    typed[CATEGORY] = np.array(REGIONS)[rng.integers(0, len(REGIONS), n_base)]
+    typed[LABEL] = (rng.random(n_base) < 0.4).astype(np.int64)
+
+    frame = pl.DataFrame(typed)
+    # Missing cells: every column but the id; half written 'NA', half '?'.
+    masked = [c for c in frame.columns if c != ID]
+    codes = {
+        f"__m_{c}": np.where(rng.random(n_base) < MISSING, rng.integers(1, 3, n_base), 0).astype(
+            np.int8
+        )
+        for c in masked
+    }
+    missing_cells = int(sum((m > 0).sum() for m in codes.values()))
+    text = frame.with_columns(pl.DataFrame(codes)).select(
+        pl.col(ID).cast(pl.String),
+        *(
+            pl.when(pl.col(f"__m_{c}") == 1)
+            .then(pl.lit("NA"))
+            .when(pl.col(f"__m_{c}") == 2)
+            .then(pl.lit("?"))
+            .otherwise(pl.col(c).cast(pl.String))
+            .alias(c)
+            for c in masked
+        ),
+    )
+    # Exact duplicates of whole rows (id included), then shuffled in.
+    copies = rng.choice(n_base, size=n_dup, replace=False)
+    full = pl.concat([text, text[copies]])
+    full = full[rng.permutation(full.height)]
+
+    csv = directory / CSV_NAME
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    full.write_csv(csv)
+    (directory / TOML_NAME).write_text(site_toml(ranges))
+    return {
+        "rows": full.height,
+        "columns": full.width,
+        "duplicates": n_dup,
+        "missing_cells": missing_cells,
+        "outlier_cells": outliers,
+        "raw_csv_mib": csv.stat().st_size / 2**20,
+    }
+
+
+def site_toml(ranges: dict[str, tuple[float, float]]) -> str:
+    markers = ", ".join(f'"{m}"' for m in MISSING_MARKERS)
+    columns = [f'[schema.columns.{ID}]\ntype = "int"\nrole = "id"\n']
+    columns += [
+        f'[schema.columns.{n}]\ntype = "{"float" if n in FLOAT_FEATURES else "int"}"\n'
+        f'role = "feature"\nmin = {lo!r}\nmax = {hi!r}\n'
+        for n, (lo, hi) in ranges.items()
+    ]
+    regions = ", ".join(f'"{r}"' for r in REGIONS)
+    columns.append(
+        f'[schema.columns.{CATEGORY}]\ntype = "category"\nrole = "feature"\nvalues = [{regions}]\n'
+    )
+    columns.append(f'[schema.columns.{LABEL}]\ntype = "int"\nrole = "label"\nvalues = ["0", "1"]\n')
+    body = "\n".join(columns)
+    return f"""# fedlife prepare benchmark site (generated by benchmarks/bench_prepare.py)
+[site]
+name = "bench"
+raw = "{CSV_NAME}"
+store = "{STORE_NAME}"
+
+[schema]
+missing = [{markers}]
+
+{body}
+[cleaning]
+dedupe = true
+impute = "median"
+outliers = "clip"
+
+[quality]
+min_rows = 10
+"""
+
+
+# ------------------------------------------------------------------ child steps
+
+
+def _peak_mib() -> float:
+    """This process's peak resident set since exec (VmHWM, Linux), in MiB."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def child_fedlife(directory: Path) -> dict:
+    import client
+    from client.prepare import prepare
+    from common.config import load_site_config
+
+    baseline = _peak_mib()
+    start = time.perf_counter()
+    result = prepare(load_site_config(directory / TOML_NAME))
+    wall = time.perf_counter() - start
+    return {
+        "wall_s": wall,
+        "peak_rss_mib": _peak_mib(),
+        "baseline_rss_mib": baseline,
+        "rows_read": result.report.rows_read,
+        "rows": result.report.rows_clean,
+        "unchanged": result.unchanged,
+        "fedlife_source": str(Path(client.__file__).parent.parent),
+        "gate_passed": result.gate_passed,
+    }
+
+
+def child_pandas(directory: Path, engine: str) -> dict:
+    import pandas as pd
+
+    from common.config import load_site_config  # only to read the same ranges
+
+    config = load_site_config(directory / TOML_NAME)
+    schema = config.schema
+    numeric = [*FLOAT_FEATURES, *INT_FEATURES]
+    ranges = {n: (schema.columns[n].min, schema.columns[n].max) for n in numeric}
+    out = directory / "pandas" / "clean.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    baseline = _peak_mib()
+    start = time.perf_counter()
+    frame = pd.read_csv(
+        directory / CSV_NAME, na_values=MISSING_MARKERS, keep_default_na=False, engine=engine
+    )
+    rows_read = len(frame)
+    frame = frame.drop_duplicates()
+    frame = frame.dropna(subset=[LABEL])
+    frame = frame.fillna(frame[numeric].median())
+    for name, (lo, hi) in ranges.items():
+        frame[name] = frame[name].clip(lo, hi)
+    frame.to_parquet(out, index=False)
+    wall = time.perf_counter() - start
+    return {
+        "wall_s": wall,
+        "peak_rss_mib": _peak_mib(),
+        "baseline_rss_mib": baseline,
+        "rows_read": rows_read,
+        "rows": len(frame),
+    }
+
+
+def child_phases(directory: Path) -> dict:
+    """``prepare``'s phases, timed one by one, in the order ``prepare`` runs them.
+
+    Two layouts of ``client`` are understood: the one-module pipeline
+    (``pipeline.ingest`` -> raw table -> ``pipeline.clean`` -> clean table) and the
+    staged one (``ingest.read_raw`` -> ``validate.validate`` -> ``clean.clean``, then
+    raw, quarantine and clean tables).
+    """
+    import json as _json
+
+    from client import pipeline
+    from client.prepare import config_hash, gate
+    from client.store import SiteStore, sha256_of
+    from common.config import load_site_config
+
+    phases: list[dict] = []
+    baseline = _peak_mib()
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        phases.append({"phase": name, "wall_s": now - clock, "peak_rss_mib": _peak_mib()})
+        clock = now
+
+    config = load_site_config(directory / TOML_NAME)
+    lap("load_site_config")
+    inputs = {str(p): sha256_of(p) for p in pipeline.raw_files(config)}
+    lap("sha256 of raw files")
+    store = SiteStore(config.store_dir)
+    lineage = {"config_hash": config_hash(config), "inputs": _json.dumps(inputs, sort_keys=True)}
+    store.latest("clean")
+    lap("config hash + store.latest")
+    if not hasattr(pipeline, "run"):  # one-module pipeline
+        raw = pipeline.ingest(config)
+        lap("ingest (read + type)")
+        raw_version = store.write("raw", raw, {"operation": "ingest", **lineage})
+        lap("store.write raw")
+        cleaned, report = pipeline.clean(raw, config)
+        lap("clean")
+        reasons = gate(cleaned, config)
+        lap("gate")
+    else:  # staged pipeline
+        from client.clean import clean, missing_fractions, numeric_features
+        from client.ingest import read_raw
+        from client.validate import validate
+
+        raw = read_raw(config)
+        lap("ingest.read_raw (text)")
+        validated = validate(raw, config.schema, config.cleaning.outliers == "reject")
+        lap("validate (type + quarantine)")
+        missing = missing_fractions(validated.valid, numeric_features(config.schema))
+        cleaned, report = clean(validated.valid, config)
+        lap("clean")
+        reasons = gate(cleaned, config, missing)
+        lap("gate")
+        raw_version = store.write("raw", raw, {"operation": "ingest", **lineage})
+        lap("store.write raw")
+        store.write("quarantine", validated.quarantine, {"operation": "quarantine", **lineage})
+        lap("store.write quarantine")
+    store.write(
+        "clean",
+        cleaned,
+        {"operation": "clean", "raw_version": str(raw_version.version), **lineage},
+    )
+    lap("store.write clean")
+    return {
+        "phases": phases,
+        "peak_rss_mib": _peak_mib(),
+        "baseline_rss_mib": baseline,
+        "rows": report.rows_clean,
+        "gate_reasons": reasons,
+    }
+
+
+# ----------------------------------------------------------------------- parent
+
+
+def run_child(step: str, directory: Path, *options: str) -> dict:
+    """Run one step in a fresh interpreter; add its ``ru_maxrss`` from ``wait4``."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", step]
+    command += ["--dir", str(directory), *options]
+    # Output goes to files, not pipes: nothing can block the child while we wait4.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if process.returncode != 0:
+        raise SystemExit(f"{step} step failed ({process.returncode}):\n{stderr}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["rusage_maxrss_mib"] = usage.ru_maxrss / 1024
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime  # whole process, imports included
+    return result
+
+
+def parity(directory: Path) -> dict:
+    """Do fedlife's clean table and pandas' parquet hold the same rows and sums?"""
+    import polars as pl
+
+    ours = pl.read_delta(str(directory / STORE_NAME / "tables" / "clean"))
+    theirs = pl.read_parquet(directory / "pandas" / "clean.parquet")
+    numeric = [*FLOAT_FEATURES, *INT_FEATURES]
+    sums = [
+        (c, float(ours[c].cast(pl.Float64).sum()), float(theirs[c].cast(pl.Float64).sum()))
+        for c in numeric
+    ]
+    off = [c for c, a, b in sums if abs(a - b) > 1e-6 * max(1.0, abs(a), abs(b))]
+    return {"same_rows": ours.height == theirs.height, "columns_differing": off}
+
+
+def child_generate(directory: Path, rows: int, seed: int) -> dict:
+    return write_dataset(directory, rows, seed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each step (median kept)")
+    parser.add_argument("--phases", action="store_true", help="also time prepare's phases")
+    parser.add_argument("--pandas-engine", default="c", choices=["c", "pyarrow", "python"])
+    parser.add_argument("--keep", type=Path, default=None, help="write data here, keep it")
+    parser.add_argument(
+        "--child",
+        choices=["generate", "fedlife", "pandas", "phases", "parity"],
+        help=argparse.SUPPRESS,
+    )
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        step = {
+            "fedlife": lambda: child_fedlife(args.dir),
+            "pandas": lambda: child_pandas(args.dir, args.pandas_engine),
+            "phases": lambda: child_phases(args.dir),
+            "generate": lambda: child_generate(args.dir, args.rows, args.seed),
+            "parity": lambda: parity(args.dir),
+        }[args.child]
+        print(json.dumps(step()))
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:  # piped or logged: keep the table on one line a row
+        console.width = 120
+    scratch = None
+    if args.keep is None:
+        scratch = tempfile.TemporaryDirectory(prefix="fedlife-bench-")
+        directory = Path(scratch.name)
+    else:
+        directory = args.keep
+        directory.mkdir(parents=True, exist_ok=True)
+    try:
+        start = time.perf_counter()
+        data = run_child("generate", directory, "--rows", str(args.rows), "--seed", str(args.seed))
+        console.print(
+            f"[dim]data: {data['rows']:,} rows x {data['columns']} columns, "
+            f"{data['raw_csv_mib']:.0f} MiB CSV, {data['duplicates']:,} duplicate rows, "
+            f"{data['missing_cells']:,} missing cells, {data['outlier_cells']:,} outlier "
+            f"cells; written in {time.perf_counter() - start:.1f} s to {directory}[/dim]"
+        )
+        runs: dict[str, list[dict]] = {"fedlife": [], "pandas": []}
+        for _ in range(args.repeat):
+            for step in runs:
+                if step == "fedlife":  # a fresh store: prepare must do the work
+                    shutil.rmtree(directory / STORE_NAME, ignore_errors=True)
+                runs[step].append(run_child(step, directory, "--pandas-engine", args.pandas_engine))
+        check = run_child("parity", directory)
+        phases = None
+        if args.phases:
+            shutil.rmtree(directory / STORE_NAME, ignore_errors=True)
+            phases = run_child("phases", directory)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+    table = Table(title=f"prepare benchmark: {args.rows:,} rows, {os.cpu_count()} CPUs")
+    columns = ("step", "wall_s", "process_cpu_s", "peak_rss_mib", "baseline_rss_mib", "rows")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "step" else "right")
+    labels = {"fedlife": "fedlife prepare", "pandas": f"pandas ({args.pandas_engine} engine)"}
+    for step, results in runs.items():
+        for i, r in enumerate(results, 1):
+            table.add_row(
+                f"{labels[step]} #{i}",
+                f"{r['wall_s']:.2f}",
+                f"{r['cpu_s']:.2f}",
+                f"{r['peak_rss_mib']:.0f}",
+                f"{r['baseline_rss_mib']:.0f}",
+                f"{r['rows']:,}",
+            )
+    console.print(table)
+    if phases:
+        breakdown = Table(title="fedlife prepare, phase by phase (one run)")
+        for column in ("phase", "wall_s", "share", "peak_rss_mib so far"):
+            breakdown.add_column(column, justify="left" if column == "phase" else "right")
+        total = sum(p["wall_s"] for p in phases["phases"])
+        for p in phases["phases"]:
+            breakdown.add_row(
+                p["phase"],
+                f"{p['wall_s']:.2f}",
+                f"{p['wall_s'] / total:.0%}",
+                f"{p['peak_rss_mib']:.0f}",
+            )
+        breakdown.add_row("total", f"{total:.2f}", "100%", "")
+        console.print(breakdown)
+    for r in runs["fedlife"]:
+        if r["unchanged"]:
+            console.print(
+                "[yellow]a fedlife run found its store unchanged: not timed work[/yellow]"
+            )
+    if not check["same_rows"] or check["columns_differing"]:
+        console.print(f"[yellow]fedlife and pandas results differ: {check}[/yellow]")
+
+    wall = statistics.median(r["wall_s"] for r in runs["fedlife"])
+    pandas_wall = statistics.median(r["wall_s"] for r in runs["pandas"])
+    summary = {
+        "rows": data["rows"],
+        "rows_clean": runs["fedlife"][0]["rows"],
+        "wall_s": round(wall, 3),
+        "wall_s_min": round(min(r["wall_s"] for r in runs["fedlife"]), 3),
+        "wall_s_runs": [round(r["wall_s"], 3) for r in runs["fedlife"]],
+        "pandas_wall_s": round(pandas_wall, 3),
+        "pandas_wall_s_min": round(min(r["wall_s"] for r in runs["pandas"]), 3),
+        "pandas_wall_s_runs": [round(r["wall_s"], 3) for r in runs["pandas"]],
+        "speedup_vs_pandas": round(pandas_wall / wall, 3),
+        "process_cpu_s": round(statistics.median(r["cpu_s"] for r in runs["fedlife"]), 3),
+        "peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs["fedlife"]), 1),
+        "baseline_rss_mib": round(max(r["baseline_rss_mib"] for r in runs["fedlife"]), 1),
+        "rusage_maxrss_mib": round(max(r["rusage_maxrss_mib"] for r in runs["fedlife"]), 1),
+        "pandas_peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs["pandas"]), 1),
+        "pandas_engine": args.pandas_engine,
+        "raw_csv_mib": round(data["raw_csv_mib"], 1),
+        "results_match_pandas": check["same_rows"] and not check["columns_differing"],
+        "cpu_count": os.cpu_count(),
+        "seed": args.seed,
+        "python": platform.python_version(),
+        "fedlife_source": runs["fedlife"][0]["fedlife_source"],
+    }
+    if phases:
+        summary["phases_s"] = {p["phase"]: round(p["wall_s"], 3) for p in phases["phases"]}
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
