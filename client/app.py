@@ -184,7 +184,8 @@ def _release_moments(site: Site, message: Message) -> Message:
             reason = f"privacy budget: releasing moments would reach epsilon {projected:.3f}"
             return _excluded(message, site.name, reason)
     rng = np.random.default_rng(derive_seed(seed, "moments", site.name))
-    moments = release_moments(frame, spec, sigma, site.config.quality.min_group_size, rng)
+    public = frozenset(n for n, c in site.config.schema.columns.items() if c.public)
+    moments = release_moments(frame, spec, sigma, site.config.quality.min_group_size, rng, public)
     record_release(site.ledger, sigma, privacy.delta, run_id, version.version)
     content = RecordDict(
         {keys.MOMENTS: ConfigRecord(moments.to_dict()), keys.SITE: _site_record(site)}

@@ -17,7 +17,7 @@ import polars as pl
 
 from client.ledger import LedgerEntry, PrivacyLedger
 from common.errors import DataError
-from common.features import FeatureSpec
+from common.features import ONE_HOT, FeatureSpec
 from common.moments import Moments
 
 
@@ -31,8 +31,13 @@ def release_moments(
     noise_multiplier: float,
     min_group_size: int,
     rng: np.random.Generator,
+    public: frozenset[str] = frozenset(),
 ) -> Moments:
-    """The Gaussian-mechanism release of ``frame``'s unit moments (caller records it)."""
+    """The Gaussian-mechanism release of ``frame``'s unit moments (caller records it).
+
+    Features of columns in ``public`` (the site's policy marks them so) are released
+    exactly; the noise, and its L2 bound, cover the count and every other feature.
+    """
     if noise_multiplier <= 0:
         raise DataError("moments are only released with noise (noise multiplier > 0)")
     if frame.height < min_group_size:
@@ -40,7 +45,10 @@ def release_moments(
     units = frame.select(spec.unit_features()).fill_null(strategy="mean").fill_null(0.5)
     values = units.to_numpy().astype(float)
     exact = np.concatenate([[len(values)], values.sum(axis=0), (values**2).sum(axis=0)])
-    noisy = exact + rng.normal(0.0, noise_multiplier * sensitivity(spec.num_features), exact.shape)
+    private = np.array([name.split(ONE_HOT, 1)[0] not in public for name in spec.features])
+    noised = np.concatenate([[True], private, private])
+    scale = noise_multiplier * sensitivity(int(private.sum()))
+    noisy = exact + noised * rng.normal(0.0, scale, exact.shape)
     d = spec.num_features
     return Moments(float(noisy[0]), noisy[1 : d + 1].tolist(), noisy[d + 1 :].tolist())
 

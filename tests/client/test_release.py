@@ -84,3 +84,14 @@ def test_standardised_spec_centres_features():
 
     assert np.allclose(x.mean(0), 0, atol=1e-5)
     assert np.allclose(x.std(0), 1, atol=1e-3)
+
+
+def test_public_columns_are_released_exactly_and_the_rest_with_noise():
+    data = frame(200)
+    exact = data.select(pl.col("a") / 10, pl.col("b") / 100).to_numpy().sum(axis=0)
+
+    moments = release_moments(data, SPEC, 2.0, 10, np.random.default_rng(0), frozenset({"a"}))
+
+    assert moments.sums[0] == pytest.approx(exact[0])
+    assert moments.sums[1] != pytest.approx(exact[1], abs=1e-6)
+    assert moments.count != 200
