@@ -11,6 +11,7 @@ from rich.table import Table
 
 from common.cli import one_line_errors
 from common.errors import RunDirError
+from server.registry import Registry
 from server.run_dir import RunDirectory
 
 app = typer.Typer(
@@ -51,23 +52,71 @@ def summary_command(run_dir: Path, as_json: bool = typer.Option(False, "--json")
 @one_line_errors
 def models_list(run_dir: Path) -> None:
     """Checkpoints of a run, with the sites and table versions that trained each."""
-    run = _run(run_dir)
-    table = Table(title=f"models of {run.path}")
+    registry = Registry(run_dir)
+    table = Table(title=f"models of {registry.run.path}")
     for column in ("round", "checkpoint", "sites (table version)", "accuracy"):
         table.add_column(column)
-    for record in run.rounds():
-        if "stopped" in record:
-            continue
-        sites = ", ".join(f"{p['site']} (v{p['table_version']})" for p in record["participants"])
-        accuracy = (record["central"] or record["federated"]).get("accuracy")
-        checkpoint = run.path / "models" / f"round-{record['round']:03d}.pt"
+    for record in registry.models():
+        sites = ", ".join(f"{s['site']} (v{s['table_version']})" for s in record.sites)
+        accuracy = record.metrics.get("accuracy")
         table.add_row(
-            str(record["round"]),
-            checkpoint.name if checkpoint.exists() else "-",
-            sites,
+            str(record.round),
+            Path(record.path).name,
+            sites or "-",
             "-" if accuracy is None else f"{accuracy:.4f}",
         )
     console.print(table)
+
+
+@models_app.command("show")
+@one_line_errors
+def models_show(
+    run_dir: Path,
+    server_round: int = typer.Argument(..., metavar="ROUND", help="The checkpoint's round."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """One checkpoint's lineage: sites, table versions, epsilon, metrics, config hash."""
+    record = Registry(run_dir).show(server_round)
+    if as_json:
+        print(json.dumps(record.to_json()))
+        return
+    console.print(f"round {record.round}  checkpoint {record.path}", highlight=False)
+    console.print(
+        f"run {record.run_id}  model {record.model}  strategy {record.strategy}  "
+        f"config {record.config_hash}",
+        highlight=False,
+    )
+    table = Table(title="sites aggregated in this round")
+    for column in ("site", "table version", "epsilon", "budget", "examples"):
+        table.add_column(column)
+    for s in record.sites:
+        table.add_row(
+            s["site"],
+            str(s["table_version"]),
+            "no DP" if s["epsilon"] is None else f"{s['epsilon']:.3f}",
+            "-" if not s["epsilon_budget"] else f"{s['epsilon_budget']:g}",
+            str(s["num_examples"]),
+        )
+    console.print(table)
+    metrics = ", ".join(
+        f"{k} {v:.4f}" if isinstance(v, int | float) else f"{k} {v}"
+        for k, v in record.metrics.items()
+    )
+    console.print(f"metrics ({record.evaluated_on or 'none'}): {metrics or '-'}", highlight=False)
+
+
+@models_app.command("export")
+@one_line_errors
+def models_export(
+    run_dir: Path,
+    out: Path = typer.Option(..., "--out", help="Folder to write the bundle to."),
+    server_round: int | None = typer.Option(
+        None, "--round", help="The checkpoint's round (default: the last)."
+    ),
+) -> None:
+    """Write a checkpoint as state dict, TorchScript, feature spec and lineage."""
+    for path in Registry(run_dir).export(server_round, out):
+        print(path)
 
 
 @app.callback()

@@ -1,0 +1,321 @@
+"""The model registry of a run directory: every checkpoint with its lineage.
+
+A :class:`ModelRecord` says where a checkpoint came from: the round, the sites that
+trained in it with their table versions, the epsilon each site had spent by then,
+the metrics measured on it, the strategy and a hash of the run config.
+:meth:`Registry.export` writes one checkpoint as a self-contained bundle::
+
+    <out>/model_state_dict.pt    plain state dict (no Opacus '_module.' prefixes)
+    <out>/model.torchscript.pt   TorchScript module; forward takes ENCODED features
+                                 (the output of FeatureSpec.encode), returns logits
+    <out>/feature_spec.json      the encoding contract (FeatureSpec.to_json())
+    <out>/lineage.json           the ModelRecord
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from common.errors import FedlifeError, RunDirError
+from common.features import FeatureSpec
+from common.models import build_model
+from server.run_dir import RunDirectory, finite
+
+CHECKPOINT = re.compile(r"round-(\d+)\.pt")
+STATE_DICT = "model_state_dict.pt"
+TORCHSCRIPT = "model.torchscript.pt"
+FEATURE_SPEC = "feature_spec.json"
+LINEAGE = "lineage.json"
+OPACUS_PREFIX = "_module."
+
+
+@dataclass
+class ModelRecord:
+    """One checkpoint and where it came from.
+
+    Parameters
+    ----------
+    round : the round after which the checkpoint was saved.
+    path : the checkpoint file.
+    sites : the sites whose updates were aggregated in this round, each with its
+        table version, epsilon and budget, and number of examples.
+    epsilon : every site that trained in this or an earlier round -> the epsilon it
+        had spent by the end of this round (None: no DP).
+    metrics : the round's metrics: central evaluation if there was one, else the
+        federated evaluation; ``evaluated_on`` says which.
+    strategy, model : from the run config.
+    config_hash : sha256 of the run config's sorted JSON, first 16 hex digits.
+    """
+
+    round: int
+    path: str
+    run_id: str
+    sites: list[dict[str, Any]] = field(default_factory=list)
+    epsilon: dict[str, float | None] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    evaluated_on: str = ""
+    excluded: list[dict[str, str]] = field(default_factory=list)
+    strategy: str = ""
+    model: str = ""
+    config_hash: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return finite(asdict(self))
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """sha256 of the config's sorted JSON, first 16 hex digits."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class EncodedModel(nn.Module):
+    """The exported model: its forward takes features encoded by ``feature_spec``.
+
+    Input: a float32 tensor (batch, num_features), each column encoded as
+    :meth:`FeatureSpec.encode` does (clipped to its public range, mapped to [-1, 1]
+    or standardised). Output: logits (batch, num_classes) in the order of
+    ``classes``. ``feature_spec`` holds the whole contract as JSON.
+    """
+
+    def __init__(self, model: nn.Module, spec: FeatureSpec) -> None:
+        super().__init__()
+        self.model = model
+        self.num_features = spec.num_features
+        self.features = list(spec.features)
+        self.classes = list(spec.classes)
+        self.feature_spec = spec.to_json()
+
+    def forward(self, encoded: torch.Tensor) -> torch.Tensor:
+        if encoded.dim() != 2 or encoded.size(1) != self.num_features:
+            raise ValueError(
+                "expected encoded features of shape (batch, "
+                + str(self.num_features)
+                + "), see the feature_spec attribute"
+            )
+        return self.model(encoded)
+
+
+class Registry:
+    """The checkpoints of one run directory, with their lineage.
+
+    Parameters
+    ----------
+    run_dir : the run directory (must hold run.json).
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run = RunDirectory(run_dir)
+        if not (self.run.path / "run.json").exists():
+            raise RunDirError(f"{self.run.path}: not a fedlife run directory (no run.json)")
+        self.info = self.run.read_json("run.json")
+        self.config: dict[str, Any] = dict(self.info.get("config") or {})
+
+    def checkpoints(self) -> dict[int, Path]:
+        """Round -> checkpoint file, for every round-NNN.pt that exists."""
+        folder = self.run.path / "models"
+        found = {}
+        if folder.is_dir():
+            for path in folder.iterdir():
+                match = CHECKPOINT.fullmatch(path.name)
+                if match and path.is_file():
+                    found[int(match.group(1))] = path
+        return dict(sorted(found.items()))
+
+    def models(self) -> list[ModelRecord]:
+        """One record per checkpoint that exists, by round."""
+        rounds = self._round_lines()
+        return [self._record(n, path, rounds) for n, path in self.checkpoints().items()]
+
+    def show(self, server_round: int) -> ModelRecord:
+        checkpoints = self.checkpoints()
+        if server_round not in checkpoints:
+            have = ", ".join(map(str, checkpoints)) or "none"
+            raise RunDirError(
+                f"{self.run.path}: no checkpoint for round {server_round} (rounds: {have})"
+            )
+        return self._record(server_round, checkpoints[server_round], self._round_lines())
+
+    def export(self, server_round: int | None, out_dir: str | Path) -> list[Path]:
+        """Write round ``server_round``'s model (None: the last round's) to ``out_dir``.
+
+        Everything is built in memory and written to a temporary sibling folder
+        first; ``out_dir`` only receives complete bundles.
+        """
+        out_dir = Path(out_dir)
+        if server_round is None:
+            checkpoints = self.checkpoints()
+            if not checkpoints:
+                raise RunDirError(f"{self.run.path}: no checkpoints in models/")
+            server_round = max(checkpoints)
+        record = self.show(server_round)
+        spec = self._spec()
+        state = load_state_dict(Path(record.path))
+        model = self._build(record, spec, state)
+        scripted = _script(EncodedModel(model, spec), spec)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise RunDirError(f"{out_dir}: exists and is not a directory")
+        lineage = json.dumps(record.to_json(), indent=2) + "\n"
+        try:
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+            os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would become out_dir's
+        except OSError as error:
+            raise RunDirError(f"{out_dir}: cannot write ({error.strerror})") from None
+        try:
+            torch.save(state, staging / STATE_DICT)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's notice
+                torch.jit.save(
+                    scripted,
+                    str(staging / TORCHSCRIPT),
+                    _extra_files={FEATURE_SPEC: spec.to_json(), LINEAGE: lineage},
+                )
+            (staging / FEATURE_SPEC).write_text(spec.to_json() + "\n")
+            (staging / LINEAGE).write_text(lineage)
+            names = [STATE_DICT, TORCHSCRIPT, FEATURE_SPEC, LINEAGE]
+            _publish(staging, out_dir, names)
+        except OSError as error:
+            raise RunDirError(f"{out_dir}: cannot write ({error.strerror})") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return [out_dir / name for name in names]
+
+    def _round_lines(self) -> dict[int, dict[str, Any]]:
+        """Round -> its metrics line (the last one, should a resumed run repeat it)."""
+        try:
+            lines = self.run.rounds()
+        except (OSError, json.JSONDecodeError) as error:
+            raise RunDirError(f"{self.run.path / 'metrics.jsonl'}: cannot read ({error})") from None
+        return {int(line["round"]): line for line in lines if "round" in line}
+
+    def _record(
+        self, server_round: int, path: Path, rounds: dict[int, dict[str, Any]]
+    ) -> ModelRecord:
+        line = rounds.get(server_round, {})
+        epsilon: dict[str, float | None] = {}
+        for n in sorted(rounds):
+            if n > server_round or "stopped" in rounds[n]:
+                continue
+            for p in rounds[n].get("participants", []):
+                epsilon[p["site"]] = _epsilon(p.get("epsilon"))
+        central, federated = line.get("central") or {}, line.get("federated") or {}
+        sites = [
+            {
+                "site": p["site"],
+                "table_version": p.get("table_version"),
+                "epsilon": _epsilon(p.get("epsilon")),
+                "epsilon_budget": p.get("epsilon_budget"),
+                "num_examples": p.get("num_examples"),
+            }
+            for p in line.get("participants", [])
+        ]
+        return ModelRecord(
+            round=server_round,
+            path=str(path),
+            run_id=str(self.info.get("run_id", "")),
+            sites=sites,
+            epsilon=dict(sorted(epsilon.items())),
+            metrics=dict(central or federated),
+            evaluated_on="central" if central else ("federated" if federated else ""),
+            excluded=list(line.get("excluded", [])),
+            strategy=str(self.config.get("strategy", "")),
+            model=str(self.config.get("model", "")),
+            config_hash=config_hash(self.config),
+        )
+
+    def _spec(self) -> FeatureSpec:
+        text = self.info.get("feature_spec")
+        if not text:
+            raise RunDirError(f"{self.run.path / 'run.json'}: no feature_spec recorded")
+        try:
+            return FeatureSpec.from_json(text)
+        except (FedlifeError, TypeError, ValueError) as error:
+            raise RunDirError(
+                f"{self.run.path / 'run.json'}: invalid feature_spec ({error})"
+            ) from None
+
+    def _build(
+        self, record: ModelRecord, spec: FeatureSpec, state: dict[str, torch.Tensor]
+    ) -> nn.Module:
+        if not record.model:
+            raise RunDirError(f"{self.run.path / 'run.json'}: run config names no model")
+        model = build_model(record.model, spec.num_features, spec.num_classes)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[-1].strip()
+            raise RunDirError(
+                f"{record.path}: does not fit model '{record.model}' ({first})"
+            ) from None
+        return model.eval()
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's state dict, keys without Opacus's '_module.' prefix."""
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as error:
+        raise RunDirError(f"{path}: cannot read checkpoint ({error.strerror})") from None
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the user's
+        # torch's own message is a paragraph that suggests weights_only=False: not shown
+        raise RunDirError(
+            f"{path}: cannot load checkpoint: corrupt or not a torch state dict "
+            f"({type(error).__name__})"
+        ) from None
+    if not isinstance(loaded, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in loaded.items()
+    ):
+        raise RunDirError(f"{path}: not a state dict of tensors")
+    state = {}
+    for key, value in loaded.items():
+        while key.startswith(OPACUS_PREFIX):
+            key = key[len(OPACUS_PREFIX) :]
+        state[key.replace("." + OPACUS_PREFIX, ".")] = value
+    return state
+
+
+def _epsilon(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _script(module: EncodedModel, spec: FeatureSpec) -> torch.jit.ScriptModule:
+    """TorchScript of ``module``: scripted, or traced should scripting fail."""
+    module.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's own notice
+        try:
+            return torch.jit.script(module)
+        except Exception:  # noqa: BLE001 - fall back to tracing
+            return torch.jit.trace(module, torch.zeros(1, spec.num_features))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(staging: Path, out_dir: Path, names: list[str]) -> None:
+    """Move the finished files into ``out_dir`` (one rename if it is new or empty)."""
+    if not out_dir.exists() or not any(out_dir.iterdir()):
+        os.replace(staging, out_dir)
+        return
+    for name in names:
+        os.replace(staging / name, out_dir / name)
