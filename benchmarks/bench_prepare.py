@@ -21,10 +21,11 @@ call (``baseline_rss_mib``: interpreter and imports) and just after it
 (``peak_rss_mib``, the step's peak, all threads included). ``VmHWM`` belongs to the
 address space the child got at ``exec``, so it is that step's alone. ``ru_maxrss``
 is not: ``RUSAGE_CHILDREN`` is the maximum over every child reaped so far, and on
-Linux even a child's own ``ru_maxrss`` starts from its parent's high-water mark,
-since CPython spawns with ``vfork`` and the kernel carries the old address space's
-peak across ``exec``. The parent still records each child's ``ru_maxrss`` from
-``os.wait4`` as a cross-check (``rusage_maxrss_mib``).
+Linux even one child's ``ru_maxrss`` (from ``os.wait4``) keeps the high-water mark
+of the address space it had before ``exec`` -- the parent's, shared under
+``vfork``/``fork`` -- so a parent holding the generated data would inflate it (seen:
+a 72 MiB child reported as 171 MiB). The parent stays small, and still records each
+child's ``wait4`` figure as a cross-check (``rusage_maxrss_mib`` in the JSON).
 
 The last line printed is one JSON object with the figures.
 """

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import Mod
 
 from client.ledger import LedgerEntry
 from client.release import record_release, release_moments
@@ -41,8 +42,12 @@ def site_config_path(context: Context, sites_dir: str | None = None) -> Path:
     return Path(root) / f"site-{int(context.node_config['partition-id']):03d}" / "site.toml"
 
 
-def make_client_app(sites_dir: str | None = None) -> ClientApp:
-    """Build the ClientApp; ``sites_dir`` overrides the run config's (simulations)."""
+def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = None) -> ClientApp:
+    """Build the ClientApp; ``sites_dir`` overrides the run config's (simulations).
+
+    ``mods`` wrap the train function only (``@app.train(mods=...)``), e.g. the
+    attacks of ``simulations.attacks``.
+    """
     app = ClientApp()
 
     def load_site(context: Context) -> Site:
@@ -63,7 +68,7 @@ def make_client_app(sites_dir: str | None = None) -> ClientApp:
         content = RecordDict({keys.PROFILE: record, keys.SITE: _site_record(site)})
         return Message(content, reply_to=message)
 
-    @app.train()
+    @app.train(mods=list(mods) if mods else None)
     def fit(message: Message, context: Context) -> Message:
         site = load_site(context)
         try:

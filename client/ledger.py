@@ -19,8 +19,9 @@ from opacus.accountants import create_accountant
 
 from common.errors import BudgetExceededError, StoreError
 
-# Noise multipliers searched when planning a run; beyond the top the model learns nothing.
-_SIGMA_LOW, _SIGMA_HIGH = 0.1, 500.0
+# Noise multipliers searched when planning a run. Above the top the updates are
+# noise, so a site whose budget left only allows more refuses instead of training.
+_SIGMA_LOW, _SIGMA_HIGH = 0.1, 50.0
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,13 @@ class PrivacyLedger:
         return plan["sigma"]
 
     def _search_sigma(self, budget: float, delta: float, rate: float, steps: int) -> float:
-        if self.epsilon(delta) >= budget:
-            raise BudgetExceededError(f"privacy budget {budget} already spent")
+        spent = self.epsilon(delta)
+        if spent >= budget:
+            raise BudgetExceededError(f"privacy budget {budget} already spent ({spent:.3f})")
         if self.epsilon(delta, [(_SIGMA_HIGH, rate, steps)]) > budget:
             raise BudgetExceededError(
-                f"{steps} steps at sample rate {rate:.3g} cannot fit in the budget left"
+                f"privacy budget: {steps} steps at sample rate {rate:.3g} cannot fit in the "
+                f"{budget - spent:.3f} left of {budget} (even at noise multiplier {_SIGMA_HIGH:g})"
             )
         low, high = _SIGMA_LOW, _SIGMA_HIGH
         while high - low > 1e-3 * low:

@@ -24,6 +24,7 @@ from common.errors import ConfigError
 from server.app import make_server_app
 from server.federation import RoundObserver
 from server.run_dir import RunDirectory, default_run_dir
+from simulations.attacks import ScaleUpdates
 from simulations.datasets import Dataset, load_dataset
 from simulations.dirt import DirtSpec, inject
 from simulations.partition import dirichlet, iid
@@ -53,6 +54,11 @@ class SimulationSpec:
     run_options : further run-config keys (``RunConfig`` field names), e.g.
         ``{"learning_rate": 0.5}``; the rest keep the run config's defaults.
     ray_address : an existing Ray cluster to use ('' = a private local one).
+    sites_dir : existing, prepared virtual sites to run again (a run's ``sites/``,
+        with the coordinator's ``test.csv`` beside it); '' = write new ones. Their
+        stores, privacy ledgers included, carry over.
+    poisoned_sites : sites whose updates are multiplied by ``poison_factor``
+        (model poisoning, ``simulations.attacks.ScaleUpdates``).
     """
 
     dataset: str = "breast_cancer"
@@ -70,6 +76,9 @@ class SimulationSpec:
     dirt: DirtSpec = field(default_factory=DirtSpec)
     run_options: dict[str, Any] = field(default_factory=dict)
     ray_address: str = ""
+    sites_dir: str = ""
+    poisoned_sites: tuple[str, ...] = ()
+    poison_factor: float = 100.0
 
     def __post_init__(self) -> None:
         if self.sites < 1:
@@ -108,8 +117,9 @@ def plan(spec: SimulationSpec) -> PlannedRun:
     }
     RunConfig.from_flower(options, source="simulation")  # fail before writing anything
     run_dir = RunDirectory.create(spec.run_dir or default_run_dir(spec.out))
+    test_data = Path(spec.sites_dir).parent if spec.sites_dir else run_dir.path
     run_config = RunConfig.from_flower(
-        {**options, "run_dir": str(run_dir.path), "test_data": str(run_dir.path / "test.csv")},
+        {**options, "run_dir": str(run_dir.path), "test_data": str(test_data / "test.csv")},
         source="simulation",
     )
     return PlannedRun(spec, dataset, run_dir, run_config)
@@ -120,8 +130,12 @@ def run(spec: SimulationSpec | PlannedRun, on_round: RoundObserver | None = None
     started = time.monotonic()
     planned = spec if isinstance(spec, PlannedRun) else plan(spec)
     spec, run_dir = planned.spec, planned.run_dir
-    sites_dir = run_dir.path / "sites"
-    site_reports = materialise_sites(spec, planned.dataset, run_dir.path, sites_dir)
+    if spec.sites_dir:
+        sites_dir, site_reports = Path(spec.sites_dir), {}
+    else:
+        sites_dir = run_dir.path / "sites"
+        site_reports = materialise_sites(spec, planned.dataset, run_dir.path, sites_dir)
+    mods = [ScaleUpdates(spec.poisoned_sites, spec.poison_factor)] if spec.poisoned_sites else []
     summaries: list[dict[str, Any]] = []
     _quiet_flower()
     with private_ray(address=spec.ray_address or None) as init_args:
@@ -129,7 +143,7 @@ def run(spec: SimulationSpec | PlannedRun, on_round: RoundObserver | None = None
 
         run_simulation(
             server_app=make_server_app(planned.run_config, on_round, summaries.append),
-            client_app=make_client_app(str(sites_dir)),
+            client_app=make_client_app(str(sites_dir), mods),
             num_supernodes=spec.sites,
             backend_config={"client_resources": {"num_cpus": 1}, "init_args": init_args},
         )

@@ -1,0 +1,148 @@
+"""Sites that refuse past their privacy budget, and a site that poisons its updates.
+
+Both run the real ServerApp and ClientApps on Flower's simulation engine in this
+process (a private Ray in the test's own temp dir), over virtual sites written once
+and reused by every run (``SimulationSpec.sites_dir``), so their ledgers carry over.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from client.ledger import LedgerEntry, compose_epsilon
+from client.site import Site
+from simulations.datasets import load_dataset
+from simulations.runner import SimulationSpec, materialise_sites, run
+
+pytestmark = pytest.mark.e2e
+
+BUDGET, DELTA = 3.0, 1e-5
+
+
+@pytest.fixture
+def private_env(isolated_env, monkeypatch) -> None:
+    """Ray's temp dir and Flower's home private to this test (the runner reads both)."""
+    for name in ("RAY_TMPDIR", "FLWR_HOME", "FLWR_TELEMETRY_ENABLED"):
+        monkeypatch.setenv(name, isolated_env[name])
+
+
+def write_sites(root: Path, **spec) -> list[Site]:
+    """Materialise and prepare virtual sites under ``root/sites`` (``test.csv`` beside)."""
+    spec = SimulationSpec(**spec)
+    root.mkdir(parents=True)
+    materialise_sites(spec, load_dataset(spec.dataset), root, root / "sites")
+    return [Site.from_path(path) for path in sorted((root / "sites").glob("*/site.toml"))]
+
+
+def rounds_of(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def spend_almost_all(site: Site) -> float:
+    """Record an earlier study that left ``site`` no room for even one more round.
+
+    Its noise is searched so that it spent just under the budget: within budget,
+    but too close to it for any further steps, however noisy.
+    """
+    rate, steps = 0.5, 20
+    low, high = 0.3, 50.0  # epsilon falls as the noise multiplier grows
+    for _ in range(100):
+        middle = (low + high) / 2
+        if compose_epsilon([(middle, rate, steps)], DELTA) > BUDGET:
+            low = middle
+        else:
+            high = middle
+    site.ledger.record(LedgerEntry(high, rate, steps, DELTA, "earlier-study", 1, 0))
+    spent = site.ledger.epsilon(DELTA)
+    assert BUDGET - 1e-6 < spent <= BUDGET
+    return spent
+
+
+def test_site_past_its_budget_is_refused_and_the_run_goes_on_without_it(private_env, tmp_path):
+    started = time.monotonic()
+    sites = write_sites(tmp_path / "fed", sites=3, partition="iid", epsilon=BUDGET, delta=DELTA)
+    assert [s.config.privacy.epsilon_budget for s in sites] == [BUDGET] * 3
+    spent_before = spend_almost_all(sites[0])
+    sites_dir = str(tmp_path / "fed" / "sites")
+
+    summary = run(
+        SimulationSpec(
+            sites=3, rounds=3, epsilon=BUDGET, sites_dir=sites_dir, run_dir=str(tmp_path / "one")
+        )
+    )
+
+    assert summary["rounds"] == 3
+    assert summary["stopped_reason"] == ""
+    assert sorted(summary["epsilon_spent"]) == ["site-001", "site-002"]
+    records = rounds_of(tmp_path / "one")
+    assert [r["round"] for r in records] == [1, 2, 3]
+    for record in records:
+        assert {p["site"] for p in record["participants"]} == {"site-001", "site-002"}
+        assert [e["site"] for e in record["excluded"]] == ["site-000"]
+        assert "budget" in record["excluded"][0]["reason"]
+        assert all(p["epsilon"] <= BUDGET for p in record["participants"])
+    assert 0.5 < summary["test_accuracy"] <= 1.0
+    # The refusing site took no step; the others spent their budget, never more.
+    assert len(sites[0].ledger.entries()) == 1
+    assert sites[0].ledger.epsilon(DELTA) == spent_before
+    for site in sites[1:]:
+        assert len(site.ledger.entries()) == 3
+        assert 0.5 * BUDGET < site.ledger.epsilon(DELTA) <= BUDGET
+
+    # Again over the same sites, now needing all three: site-000 still refuses, so
+    # the first round has too few updates and the run stops, saying why.
+    again = run(
+        SimulationSpec(
+            sites=3,
+            rounds=3,
+            epsilon=BUDGET,
+            sites_dir=sites_dir,
+            run_dir=str(tmp_path / "two"),
+            run_options={"min_train_sites": 3},
+        )
+    )
+
+    assert again["rounds"] == 0
+    assert "round 1" in again["stopped_reason"]
+    assert "min-train-sites=3" in again["stopped_reason"]
+    (stopped,) = rounds_of(tmp_path / "two")
+    assert stopped["stopped"] == again["stopped_reason"]
+    assert "site-000" in {e["site"] for e in stopped["excluded"]}
+    for site in sites:
+        assert site.ledger.epsilon(DELTA) <= BUDGET
+    assert time.monotonic() - started < 120
+
+
+def test_robust_aggregation_resists_a_poisoning_site_that_fedavg_does_not(private_env, tmp_path):
+    """Site-001 sends its update multiplied by -100; FedAvg follows it, FedMedian and
+    Krum do not."""
+    write_sites(tmp_path / "fed", sites=5, partition="iid", epsilon=None)
+    base = {
+        "sites": 5,
+        "rounds": 3,
+        "epsilon": None,
+        "sites_dir": str(tmp_path / "fed" / "sites"),
+    }
+    poisoned = {"poisoned_sites": ("site-001",), "poison_factor": -100.0}
+
+    def accuracy(name: str, **spec) -> float:
+        summary = run(SimulationSpec(**base, run_dir=str(tmp_path / name), **spec))
+        assert summary["rounds"] == 3
+        assert len(rounds_of(tmp_path / name)[-1]["participants"]) == 5
+        return summary["test_accuracy"]
+
+    clean = accuracy("clean")
+    fedavg = accuracy("fedavg", **poisoned)
+    median = accuracy("median", strategy="fedmedian", **poisoned)
+    krum = accuracy("krum", strategy="krum", run_options={"num_malicious_sites": 1}, **poisoned)
+
+    measured = {"clean": clean, "fedavg": fedavg, "fedmedian": median, "krum": krum}
+    print(f"test accuracy: {measured}")
+    assert clean >= 0.85, measured
+    assert fedavg <= clean - 0.25, measured
+    assert median >= clean - 0.05, measured
+    assert krum >= clean - 0.05, measured
