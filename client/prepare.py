@@ -89,11 +89,12 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
     step("writing tables")
-    raw_version = store.write("raw", result.raw, {"operation": "ingest", **lineage})
+    raw_version = store.write("raw", result.raw, {"operation": "ingest", **lineage}, archive=True)
     quarantine = store.write(
         "quarantine",
         result.validated.quarantine,
         {"operation": "quarantine", "raw_version": str(raw_version.version), **lineage},
+        archive=True,
     )
     report = result.report
     clean_version = store.write(

@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable
+from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProperties
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from common.errors import StoreError
 
 _PREFIX = "fedlife."
+_ARCHIVE = WriterProperties(
+    compression="ZSTD",
+    compression_level=1,
+    default_column_properties=ColumnProperties(statistics_enabled="NONE"),
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,14 @@ class SiteStore:
             raise StoreError(f"{self.table_path(table)}: table '{table}' does not exist yet")
         return pl.read_delta(str(self.table_path(table)), version=version)
 
-    def write(self, table: str, frame: pl.DataFrame, lineage: dict[str, object]) -> TableVersion:
-        """Commit ``frame`` as the next version of ``table``, recording its lineage."""
+    def write(
+        self, table: str, frame: pl.DataFrame, lineage: dict[str, object], archive: bool = False
+    ) -> TableVersion:
+        """Commit ``frame`` as the next version of ``table``, recording its lineage.
+
+        ``archive`` tables (raw text, quarantine) are kept, not queried: they are
+        written compactly (zstd) without column statistics, which is much faster.
+        """
         parent = self.latest(table)
         metadata = {
             "parent_version": "" if parent is None else str(parent.version),
@@ -85,6 +96,7 @@ class SiteStore:
                         custom_metadata={_PREFIX + k: v for k, v in metadata.items()}
                     ),
                     "schema_mode": "overwrite",
+                    **({"writer_properties": _ARCHIVE} if archive else {}),
                 },
             )
         except OSError as error:

@@ -44,21 +44,36 @@ def validate(
     """Type ``text`` by ``schema``; quarantine the rows that break it.
 
     With ``reject_out_of_range`` a value outside its column's declared range is a
-    reason too (the ``outliers = "reject"`` policy).
+    reason too (the ``outliers = "reject"`` policy). Each column is parsed once:
+    ``<name>`` keeps the text (markers blanked) and a shadow column the typed value.
     """
-    cleared = text.with_columns(_blank_missing(n, s, schema) for n, s in schema.columns.items())
-    problems = [_problem(n, s, reject_out_of_range) for n, s in schema.columns.items()]
-    reason = pl.concat_str(problems, separator="; ", ignore_nulls=True)
-    checked = cleared.with_columns(
-        pl.when(reason == "").then(None).otherwise(reason).alias(REASON),
-        *(_parse(pl.col(n), s.type).alias(n) for n, s in schema.columns.items()),
+    columns = schema.columns
+    cleared = text.lazy().with_columns(_blank_missing(n, s, schema) for n, s in columns.items())
+    parsed = cleared.with_columns(
+        _parse(pl.col(n), s.type).alias(_typed(n)) for n, s in columns.items()
     )
-    _refuse_mistyped_columns(checked, cleared, schema)
+    problems = [_problem(n, s, reject_out_of_range) for n, s in columns.items()]
+    reason = pl.concat_str(problems, separator="; ", ignore_nulls=True)
+    checked = parsed.with_columns(pl.when(reason == "").then(None).otherwise(reason).alias(REASON))
+    checked = checked.collect()
+    _refuse_mistyped_columns(checked, schema)
     bad = checked.filter(pl.col(REASON).is_not_null())
     quarantine = text.join(bad.select(SOURCE, LINE, REASON), on=[SOURCE, LINE], how="inner")
-    valid = checked.filter(pl.col(REASON).is_null()).drop(REASON)
+    valid = checked.filter(pl.col(REASON).is_null()).select(
+        *(_finished(n, s) for n, s in columns.items()), SOURCE, LINE
+    )
     reasons = Counter(r for line in bad.get_column(REASON).to_list() for r in line.split("; "))
     return Validated(valid, quarantine, dict(reasons))
+
+
+def _typed(name: str) -> str:
+    return f"__typed__{name}"
+
+
+def _finished(name: str, spec: ColumnSpec) -> pl.Expr:
+    typed = pl.col(_typed(name))
+    # 'NaN' parses as a float but means "not measured": make it a null like the rest.
+    return (typed.fill_nan(None) if spec.type is ColumnType.FLOAT else typed).alias(name)
 
 
 def _blank_missing(name: str, spec: ColumnSpec, schema: SchemaSection) -> pl.Expr:
@@ -82,7 +97,7 @@ def _numbers(markers: list[str]) -> list[float]:
     return [n for n in numbers if n == n]  # 'nan' parses, but is no marker value
 
 
-def _parse(text: pl.Expr, kind: ColumnType, nan_as_null: bool = True) -> pl.Expr:
+def _parse(text: pl.Expr, kind: ColumnType) -> pl.Expr:
     """Text to the schema's type; what does not parse becomes null."""
     if kind is ColumnType.BOOL:
         lowered = text.str.to_lowercase()
@@ -97,16 +112,13 @@ def _parse(text: pl.Expr, kind: ColumnType, nan_as_null: bool = True) -> pl.Expr
         return pl.coalesce(
             text.cast(pl.Int64, strict=False), written_as_float.cast(pl.Int64, strict=False)
         )
-    typed = text.cast(_POLARS_TYPES[kind], strict=False)
-    # 'NaN' parses as a float but means "not measured": make it a null like the rest.
-    return typed.fill_nan(None) if kind is ColumnType.FLOAT and nan_as_null else typed
+    return text.cast(_POLARS_TYPES[kind], strict=False)
 
 
 def _problem(name: str, spec: ColumnSpec, reject_out_of_range: bool) -> pl.Expr:
     """A reason string for the rows where column ``name`` breaks the schema, else null."""
-    value = pl.col(name)
+    value, typed = pl.col(name), pl.col(_typed(name))
     present = value.is_not_null()
-    typed = _parse(value, spec.type, nan_as_null=False)
     reason = pl.when(present & typed.is_null()).then(pl.lit(f"{name}: not {spec.type.value}"))
     if reject_out_of_range and spec.type in (ColumnType.INT, ColumnType.FLOAT):
         number = typed.cast(pl.Float64)
@@ -115,7 +127,8 @@ def _problem(name: str, spec: ColumnSpec, reject_out_of_range: bool) -> pl.Expr:
         reason = reason.when(low | high).then(pl.lit(f"{name}: out of range"))
     if spec.values is not None:
         allowed = [str(v) for v in spec.values]
-        as_text = _canonical_text(value, spec.type)
+        # '1.0' counts as '1' in an int column.
+        as_text = typed.cast(pl.String) if spec.type is ColumnType.INT else value
         not_allowed = present & ~as_text.is_in(allowed)
         reason = reason.when(not_allowed).then(pl.lit(f"{name}: value not allowed"))
     if spec.required:
@@ -123,27 +136,28 @@ def _problem(name: str, spec: ColumnSpec, reject_out_of_range: bool) -> pl.Expr:
     return reason.otherwise(None)
 
 
-def _canonical_text(text: pl.Expr, kind: ColumnType) -> pl.Expr:
-    """How a value is compared with the allowed values ('1.0' counts as '1' for ints)."""
-    if kind is ColumnType.INT:
-        return _parse(text, kind).cast(pl.String)
-    return text
-
-
-def _refuse_mistyped_columns(
-    checked: pl.DataFrame, cleared: pl.DataFrame, schema: SchemaSection
-) -> None:
-    for name, spec in schema.columns.items():
-        if spec.type in (ColumnType.TEXT, ColumnType.CATEGORY):
-            continue
-        unparsed = pl.col(name).is_not_null() & _parse(pl.col(name), spec.type, False).is_null()
-        present, failed = cleared.select(
-            pl.col(name).is_not_null().sum().alias("present"), unparsed.sum().alias("failed")
-        ).row(0)
+def _refuse_mistyped_columns(checked: pl.DataFrame, schema: SchemaSection) -> None:
+    """A column where most present values do not parse is a schema mismatch."""
+    parsed = [
+        n for n, s in schema.columns.items() if s.type not in (ColumnType.TEXT, ColumnType.CATEGORY)
+    ]
+    if not parsed or checked.height == 0:
+        return
+    counts = checked.select(
+        *(pl.col(n).is_not_null().sum().alias(f"present:{n}") for n in parsed),
+        *(_unparsed(n).sum().alias(f"failed:{n}") for n in parsed),
+    ).row(0, named=True)
+    for name in parsed:
+        present, failed = counts[f"present:{name}"], counts[f"failed:{name}"]
         if present and failed / present > MISTYPED_SHARE:
-            example = cleared.filter(unparsed).row(0, named=True)
+            example = checked.filter(_unparsed(name)).row(0, named=True)
+            spec = schema.columns[name]
             raise DataError(
                 f"{example[SOURCE]}: column '{name}' should be {spec.type.value} but "
                 f"{failed} of {present} values are not (line {example[LINE]}: "
                 f"'{example[name]}')"
             )
+
+
+def _unparsed(name: str) -> pl.Expr:
+    return pl.col(name).is_not_null() & pl.col(_typed(name)).is_null()
