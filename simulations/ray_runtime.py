@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import ray
+
+from common.errors import ConfigError
 
 
 @contextmanager
@@ -34,6 +37,10 @@ def private_ray(num_cpus: int | None = None, address: str | None = None) -> Iter
     if address is None:
         init_args["num_cpus"] = num_cpus or os.cpu_count() or 1
         init_args["_temp_dir"] = temp_dir
+    else:
+        check_reachable(address)
+    # Keep today's device handling and Ray's notice about changing it out of the output.
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     ray.init(**init_args)
     try:
         yield init_args
@@ -42,3 +49,16 @@ def private_ray(num_cpus: int | None = None, address: str | None = None) -> Iter
             ray.shutdown()
         if owned_tmp:
             shutil.rmtree(owned_tmp, ignore_errors=True)
+
+
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast (not after Ray's minutes of retries) when a cluster address is dead."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray-address must be HOST:PORT, got '{address}'")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(f"Ray cluster at {address} is not reachable ({reason})") from None

@@ -28,7 +28,7 @@ from simulations.attacks import ScaleUpdates
 from simulations.datasets import Dataset, load_dataset
 from simulations.dirt import DirtSpec, inject
 from simulations.partition import dirichlet, iid
-from simulations.ray_runtime import private_ray
+from simulations.ray_runtime import check_reachable, private_ray
 from simulations.sites import site_name, write_site
 
 
@@ -108,6 +108,8 @@ class PlannedRun:
 def plan(spec: SimulationSpec) -> PlannedRun:
     """Validate everything and create the run directory; raise before any work."""
     dataset = load_dataset(spec.dataset)
+    if spec.ray_address:
+        check_reachable(spec.ray_address)
     options = {
         "min_train_sites": min(2, spec.sites),
         **spec.run_options,

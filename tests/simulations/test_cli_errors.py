@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 
 RUN_OPTIONS = ["--dataset", "--sites", "--rounds", "--epsilon", "--seed", "--out", "--json"]
@@ -58,3 +61,16 @@ def test_help(cli, args):
     else:
         missing = [option for option in RUN_OPTIONS if option not in result.stdout]
         assert not missing, result.stdout
+
+
+def test_unreachable_ray_address_fails_fast(cli, assert_one_line_error, tmp_path):
+    with socket.socket() as probe:  # a local port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = cli(
+        "fedlife-sim", "run", "--ray-address", f"127.0.0.1:{port}", "--out", tmp_path / "runs"
+    )
+    assert time.monotonic() - started < 30
+    assert_one_line_error(result, f"127.0.0.1:{port}", "not reachable")
+    assert not (tmp_path / "runs").exists()
