@@ -21,6 +21,7 @@ from flwr.clientapp.typing import Mod
 
 from client.ledger import LedgerEntry
 from client.release import record_release, release_moments
+from client.released import ReleasedUpdate, ReleasedUpdates, request_digest
 from client.site import Site
 from client.training import TrainPlan, sample_rate, steps_per_round, train
 from common import keys
@@ -127,6 +128,12 @@ def _train(site: Site, message: Message) -> Message:
     )
     rate, steps = sample_rate(n, plan.batch_size), steps_per_round(n, plan)
     run_id = str(config[keys.RUN_ID])
+    model = _global_model(message, spec)
+    released = ReleasedUpdates(site.config.store_dir)
+    digest = request_digest(model.state_dict(), run_id, server_round)
+    replay = released.find(run_id, digest)
+    if replay is not None:
+        return _update_reply(message, site, replay)
     if privacy.enabled:
         rounds_left = int(config[keys.NUM_ROUNDS]) - server_round + 1
         sigma = site.ledger.plan_noise(
@@ -141,7 +148,6 @@ def _train(site: Site, message: Message) -> Message:
                 f"> budget {privacy.epsilon_budget}",
             )
         plan = TrainPlan(**{**plan.__dict__, "noise_multiplier": sigma})
-    model = _global_model(message, spec)
     outcome = train(model, data.x_train, data.y_train, plan)
     site.ledger.record(
         LedgerEntry(
@@ -155,22 +161,24 @@ def _train(site: Site, message: Message) -> Message:
             mechanism="dp-sgd" if privacy.enabled else "no-dp",
         )
     )
-    epsilon = site.ledger.epsilon(privacy.delta)
+    update = ReleasedUpdate(outcome.state_dict, outcome.loss, n, data.table_version)
+    released.keep(run_id, digest, update)
+    return _update_reply(message, site, update)
+
+
+def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Message:
+    epsilon = site.ledger.epsilon(site.config.privacy.delta)
     metrics = MetricRecord(
-        {keys.NUM_EXAMPLES: n, "train-loss": outcome.loss, keys.EPSILON: epsilon}
+        {keys.NUM_EXAMPLES: update.num_examples, "train-loss": update.loss, keys.EPSILON: epsilon}
     )
-    site_record = _site_record(site, data.table_version)
+    site_record = _site_record(site, update.table_version)
     site_record[keys.EPSILON] = epsilon if math.isfinite(epsilon) else -1.0
-    return Message(
-        RecordDict(
-            {
-                keys.ARRAYS: ArrayRecord(outcome.state_dict),
-                keys.METRICS: metrics,
-                keys.SITE: site_record,
-            }
-        ),
-        reply_to=message,
-    )
+    content = {
+        keys.ARRAYS: ArrayRecord(update.state_dict),
+        keys.METRICS: metrics,
+        keys.SITE: site_record,
+    }
+    return Message(RecordDict(content), reply_to=message)
 
 
 def _release_moments(site: Site, message: Message) -> Message:

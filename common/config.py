@@ -206,6 +206,7 @@ class RunConfig(_Strict):
         cost); 'moments' standardises them with DP moments the sites release.
     seed : seeds model initialisation and local training.
     run_dir : where the run writes its outputs ('' = runs/<timestamp>).
+    resume : continue the run in ``run_dir`` from its last checkpoint.
     test_data : CSV of held-out rows the server evaluates on ('' = none).
     sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
     """
@@ -234,6 +235,7 @@ class RunConfig(_Strict):
     normalization: Literal["range", "moments"] = "range"
     seed: int = 0
     run_dir: str = ""
+    resume: bool = False
     test_data: str = ""
     sites_dir: str = ""
 

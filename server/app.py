@@ -14,6 +14,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from common.config import RunConfig
+from common.errors import RunDirError
 from server.federation import Federation, RoundObserver
 from server.plots import plot_run
 from server.run_dir import RunDirectory, default_run_dir
@@ -23,7 +24,12 @@ from server.summary import summarize
 def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) -> dict[str, Any]:
     """Run the federation, then write the summary and plots; return the summary."""
     started = time.monotonic()
-    run_dir = RunDirectory.create(config.run_dir or default_run_dir())
+    if config.resume:
+        if not config.run_dir:
+            raise RunDirError("resume needs the run directory to continue (run-dir)")
+        run_dir = RunDirectory.open_for_resume(config.run_dir)
+    else:
+        run_dir = RunDirectory.create(config.run_dir or default_run_dir())
     result = Federation(grid, config, run_dir, on_round).run()
     summary = summarize(result, run_dir, time.monotonic() - started)
     plot_run(run_dir)

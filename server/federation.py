@@ -91,20 +91,21 @@ class Federation:
         self.run_id = run_dir.start(config.to_flower())
 
     def run(self) -> FederationResult:
-        spec, excluded = self.profile()
-        if self.config.normalization == "moments":
-            spec, refused = self.standardise(spec)
-            excluded += refused
-        self.run_dir.update_info(feature_spec=spec.to_json(), profile_excluded=excluded)
-        model = build_model(
-            self.config.model, spec.num_features, spec.num_classes, self.config.seed
-        )
-        arrays = ArrayRecord(model.state_dict())
         strategy = build_strategy(self.config)
+        done = self.run_dir.completed_rounds() if self.config.resume else []
+        if done:
+            spec, arrays = self.restore(done[-1]["round"], strategy)
+        else:
+            spec = self.agree_on_features()
+            model = build_model(
+                self.config.model, spec.num_features, spec.num_classes, self.config.seed
+            )
+            arrays = ArrayRecord(model.state_dict())
         central = CentralEvaluation.load(self.config.test_data, spec, self.config.model)
         reports: list[RoundReport] = []
         stopped = ""
-        for server_round in range(1, self.config.num_server_rounds + 1):
+        first = done[-1]["round"] + 1 if done else 1
+        for server_round in range(first, self.config.num_server_rounds + 1):
             started = time.monotonic()
             report = RoundReport(server_round, self.config.num_server_rounds)
             train_config = self.round_config(spec, server_round)
@@ -127,7 +128,9 @@ class Federation:
             self.evaluate(strategy, server_round, arrays, train_config, report)
             if central is not None:
                 report.central = central.evaluate(arrays)
-            self.run_dir.save_checkpoint(server_round, arrays.to_torch_state_dict())
+            self.run_dir.save_checkpoint(
+                server_round, arrays.to_torch_state_dict(), _strategy_state(strategy)
+            )
             report.wall_s = time.monotonic() - started
             self.record(report)
             reports.append(report)
@@ -135,6 +138,27 @@ class Federation:
         final = arrays.to_torch_state_dict()
         self.run_dir.save_final_model(final)
         return FederationResult(self.run_id, spec, reports, final, stopped)
+
+    def agree_on_features(self) -> FeatureSpec:
+        """The profile round (and, if asked, the moments round); recorded in run.json."""
+        spec, excluded = self.profile()
+        if self.config.normalization == "moments":
+            spec, refused = self.standardise(spec)
+            excluded += refused
+        self.run_dir.update_info(feature_spec=spec.to_json(), profile_excluded=excluded)
+        return spec
+
+    def restore(self, last_round: int, strategy) -> tuple[FeatureSpec, ArrayRecord]:
+        """Pick a stopped run up after ``last_round``: its features, model, strategy state.
+
+        The feature contract is reused, not asked again: a new moments round would
+        cost the sites privacy a second time.
+        """
+        spec = FeatureSpec.from_json(self.run_dir.read_json("run.json")["feature_spec"])
+        weights, state = self.run_dir.load_checkpoint(last_round)
+        for name, value in state.items():
+            setattr(strategy, name, value)
+        return spec, ArrayRecord(weights)
 
     def profile(self) -> tuple[FeatureSpec, list[dict[str, str]]]:
         """Ask every site for its declared feature contract; merge the agreeing ones."""
@@ -254,6 +278,16 @@ class Federation:
         if stopped:
             line["stopped"] = stopped
         self.run_dir.append_round(line)
+
+
+# Attributes in which Flower's adaptive strategies carry state from round to round.
+_STRATEGY_STATE = ("m_t", "v_t")
+
+
+def _strategy_state(strategy) -> dict[str, Any]:
+    return {
+        n: getattr(strategy, n) for n in _STRATEGY_STATE if getattr(strategy, n, None) is not None
+    }
 
 
 def _participant(reply: Message) -> dict[str, Any]:

@@ -64,7 +64,7 @@ class RunDirectory:
         return info["run_id"]
 
     def update_info(self, **fields: Any) -> None:
-        info = self.read_json("run.json")
+        info = self.read_json("run.json") if (self.path / "run.json").exists() else {}
         info.update(fields)
         self.write_json("run.json", info)
 
@@ -73,17 +73,59 @@ class RunDirectory:
             handle.write(json.dumps(finite(record), default=_jsonable) + "\n")
 
     def rounds(self) -> list[dict[str, Any]]:
+        """Every recorded round; a last line torn by a crash is not a round."""
         path = self.path / "metrics.jsonl"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        records = []
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        for number, line in enumerate(lines, start=1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number < len(lines):
+                    raise RunDirError(f"{path}: line {number} is not JSON") from None
+        return records
 
-    def save_checkpoint(self, server_round: int, state_dict: dict[str, torch.Tensor]) -> Path:
-        """Write the round's model atomically, so a crash never leaves half a file."""
+    def completed_rounds(self) -> list[dict[str, Any]]:
+        return [r for r in self.rounds() if "stopped" not in r]
+
+    @classmethod
+    def open_for_resume(cls, path: str | Path) -> RunDirectory:
+        """A run directory that can be resumed, or a one-line error."""
+        run = cls(path)
+        if not (run.path / "run.json").is_file():
+            raise RunDirError(f"{run.path}: not a fedlife run directory (no run.json)")
+        info = run.read_json("run.json")
+        if "run_id" not in info or "feature_spec" not in info:
+            raise RunDirError(f"{run.path}: run.json records no started run to resume")
+        return run
+
+    def load_checkpoint(self, server_round: int) -> tuple[dict[str, torch.Tensor], dict]:
+        """The global model after ``server_round`` and the strategy's state then."""
+        path = self.path / "models" / f"round-{server_round:03d}.pt"
+        try:
+            weights = torch.load(path, weights_only=True)
+            state_path = path.with_suffix(".strategy.pt")
+            state = torch.load(state_path, weights_only=False) if state_path.exists() else {}
+        except Exception as error:  # noqa: BLE001 - any unreadable file is the same to the user
+            raise RunDirError(f"{path}: checkpoint is corrupt ({type(error).__name__})") from None
+        if not isinstance(weights, dict):
+            raise RunDirError(f"{path}: checkpoint is not a state dict")
+        return weights, state
+
+    def save_checkpoint(
+        self, server_round: int, state_dict: dict[str, torch.Tensor], strategy_state: dict
+    ) -> Path:
+        """Write the round's model (and strategy state) atomically: never half a file."""
         target = self.path / "models" / f"round-{server_round:03d}.pt"
-        temporary = target.with_suffix(".tmp")
-        torch.save(state_dict, temporary)
-        os.replace(temporary, target)
+        for data, path in (
+            (strategy_state, target.with_suffix(".strategy.pt")),
+            (state_dict, target),
+        ):
+            temporary = path.with_suffix(".tmp")
+            torch.save(data, temporary)
+            os.replace(temporary, path)
         return target
 
     def save_final_model(self, state_dict: dict[str, torch.Tensor]) -> Path:

@@ -16,7 +16,7 @@ from common.errors import ConfigError
 from server.federation import RoundReport
 from server.run_dir import RunDirectory, finite
 from simulations.datasets import load_dataset
-from simulations.runner import SimulationSpec, materialise_sites, plan, run
+from simulations.runner import SimulationSpec, materialise_sites, plan, plan_resume, run
 
 app = typer.Typer(
     help="Simulate a federation: virtual sites with their own data, trained with DP on Ray.",
@@ -56,6 +56,9 @@ def run_command(
         "range", help="'range' (public ranges, free) or 'moments' (DP moments from the sites)."
     ),
     ray_address: str = typer.Option("", help="Existing Ray cluster (default: a private one)."),
+    resume: Path | None = typer.Option(
+        None, help="Continue this stopped run from its last checkpoint (other options ignored)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
 ) -> None:
     """Run the whole lifecycle on virtual sites: split, dirty, prepare, train with DP."""
@@ -73,7 +76,8 @@ def run_command(
         ray_address=ray_address,
         run_options={"normalization": normalization},
     )
-    planned = plan(spec)
+    planned = plan_resume(resume) if resume else plan(spec)
+    spec = planned.spec
     with Progress(
         TextColumn("[bold]federated rounds"),
         BarColumn(),
@@ -81,6 +85,7 @@ def run_command(
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
         console=err_console,
+        disable=not err_console.is_terminal,
     ) as progress:
         task = progress.add_task("starting sites", total=spec.rounds)
 

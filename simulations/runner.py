@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 from client.app import make_client_app
 from client.prepare import prepare
 from common.config import RunConfig, load_site_config
-from common.errors import ConfigError
+from common.errors import ConfigError, RunDirError
 from server.app import make_server_app
 from server.federation import RoundObserver
 from server.run_dir import RunDirectory, default_run_dir
@@ -132,9 +132,10 @@ def run(spec: SimulationSpec | PlannedRun, on_round: RoundObserver | None = None
     started = time.monotonic()
     planned = spec if isinstance(spec, PlannedRun) else plan(spec)
     spec, run_dir = planned.spec, planned.run_dir
-    if spec.sites_dir:
-        sites_dir, site_reports = Path(spec.sites_dir), {}
+    if planned.run_config.resume or spec.sites_dir:
+        sites_dir, site_reports = Path(spec.sites_dir or run_dir.path / "sites"), {}
     else:
+        run_dir.update_info(simulation=asdict(spec))
         sites_dir = run_dir.path / "sites"
         site_reports = materialise_sites(spec, planned.dataset, run_dir.path, sites_dir)
     mods = [ScaleUpdates(spec.poisoned_sites, spec.poison_factor)] if spec.poisoned_sites else []
@@ -159,6 +160,23 @@ def run(spec: SimulationSpec | PlannedRun, on_round: RoundObserver | None = None
     )
     run_dir.write_json("summary.json", summary)
     return summary
+
+
+def plan_resume(path: str | Path) -> PlannedRun:
+    """A stopped simulation, ready to continue from its last checkpoint."""
+    run_dir = RunDirectory.open_for_resume(path)
+    info = run_dir.read_json("run.json")
+    if "simulation" not in info:
+        raise RunDirError(f"{run_dir.path}: not a fedlife-sim run (run.json has no simulation)")
+    recorded = dict(info["simulation"])
+    recorded["dirt"] = DirtSpec(**recorded["dirt"])
+    recorded["poisoned_sites"] = tuple(recorded.get("poisoned_sites", ()))
+    spec = SimulationSpec(**recorded)
+    config = RunConfig.from_flower({**info["config"], "resume": True}, source=str(run_dir.path))
+    done = run_dir.completed_rounds()
+    if done:
+        run_dir.load_checkpoint(done[-1]["round"])  # a corrupt one fails here, before any work
+    return PlannedRun(spec, load_dataset(spec.dataset), run_dir, config)
 
 
 def materialise_sites(spec, dataset, run_path: Path, sites_dir: Path) -> dict[str, Any]:

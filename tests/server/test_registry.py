@@ -72,7 +72,7 @@ def run_dir(tmp_path):
         state = build_model("logreg", 3, 2, seed=seed).state_dict()
         if seed == 2:  # as an Opacus-wrapped model would name it
             state = {f"_module.{k}": v for k, v in state.items()}
-        run.save_checkpoint(seed, state)
+        run.save_checkpoint(seed, state, {})
     run.save_final_model(build_model("logreg", 3, 2, seed=2).state_dict())
     return run.path
 
