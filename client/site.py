@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -58,7 +59,9 @@ class Site:
         return self.store.read("clean", version.version), version
 
     def gate_reasons(self) -> list[str]:
-        return gate(self.clean[0], self.config)
+        """The gate on the latest clean version, missing shares as prepare measured them."""
+        frame, version = self.clean
+        return gate(frame, self.config, json.loads(version.lineage.get("missing", "{}")))
 
     def declared_spec(self) -> FeatureSpec:
         """The feature contract this site's schema declares (no row is measured).

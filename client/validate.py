@@ -104,6 +104,10 @@ def _parse(text: pl.Expr, kind: ColumnType) -> pl.Expr:
         return pl.when(lowered.is_in(_TRUE)).then(True).when(lowered.is_in(_FALSE)).then(False)
     if kind is ColumnType.DATETIME:
         return text.str.to_datetime(strict=False)
+    if kind is ColumnType.CATEGORY:
+        # A code written '4.0' is the code '4' (exported data often floats its ints);
+        # '007' stays '007'.
+        return text.str.replace(r"^(-?\d+)\.0+$", "${1}")
     if kind is ColumnType.INT:
         # '63.0' is an int written as a float (common in exported data); '63.5' is not.
         # Plain digits parse as Int64 directly, so ids beyond 2**53 stay exact.
@@ -127,8 +131,9 @@ def _problem(name: str, spec: ColumnSpec, reject_out_of_range: bool) -> pl.Expr:
         reason = reason.when(low | high).then(pl.lit(f"{name}: out of range"))
     if spec.values is not None:
         allowed = [str(v) for v in spec.values]
-        # '1.0' counts as '1' in an int column.
-        as_text = typed.cast(pl.String) if spec.type is ColumnType.INT else value
+        # '1.0' counts as '1' in an int or category column.
+        numeric_code = spec.type in (ColumnType.INT, ColumnType.CATEGORY)
+        as_text = typed.cast(pl.String) if numeric_code else value
         not_allowed = present & ~as_text.is_in(allowed)
         reason = reason.when(not_allowed).then(pl.lit(f"{name}: value not allowed"))
     if spec.required:

@@ -30,7 +30,8 @@ def _metric_plot(run_dir: RunDirectory, rounds: list[dict], metric: str) -> Path
         if any(v is not None for v in y):
             axes.plot(x, y, marker="o", label=label)
     axes.set(xlabel="round", ylabel=metric, title=f"{metric} per round")
-    axes.legend()
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
     axes.grid(alpha=0.3)
     return _save(figure, run_dir.path / f"{metric}.png")
 
@@ -51,7 +52,7 @@ def _epsilon_plot(run_dir: RunDirectory, rounds: list[dict]) -> Path:
     for budget in budgets:
         axes.axhline(budget, color="red", linestyle="--", linewidth=1)
     axes.set(xlabel="round", ylabel="epsilon spent", title="privacy spent per site")
-    if sites:
+    if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize="small")
     axes.grid(alpha=0.3)
     return _save(figure, run_dir.path / "epsilon.png")

@@ -119,9 +119,11 @@ def plan(spec: SimulationSpec) -> PlannedRun:
     }
     RunConfig.from_flower(options, source="simulation")  # fail before writing anything
     run_dir = RunDirectory.create(spec.run_dir or default_run_dir(spec.out))
-    test_data = Path(spec.sites_dir).parent if spec.sites_dir else run_dir.path
+    test_data = (Path(spec.sites_dir).parent if spec.sites_dir else run_dir.path) / "test.csv"
+    if spec.sites_dir and not test_data.exists():
+        test_data = ""  # existing sites without a coordinator's split: evaluate at the sites
     run_config = RunConfig.from_flower(
-        {**options, "run_dir": str(run_dir.path), "test_data": str(test_data / "test.csv")},
+        {**options, "run_dir": str(run_dir.path), "test_data": str(test_data)},
         source="simulation",
     )
     return PlannedRun(spec, dataset, run_dir, run_config)

@@ -665,3 +665,28 @@ def test_all_rows_rejected_is_a_data_error_and_writes_no_version(tmp_path):
     assert {table: store.latest(table) for table in tables} == before
     assert store.read("clean")["id"].to_list() == [1, 4, 6]
     assert store.read("quarantine").height == 3
+
+
+def test_category_codes_written_as_floats_match_their_values():
+    from client.validate import validate
+    from common.config import SchemaSection
+
+    schema = SchemaSection.model_validate(
+        {
+            "columns": {
+                "cp": {"type": "category", "values": ["1", "4", "007"]},
+                "y": {"type": "int", "role": "label"},
+            }
+        }
+    )
+    text = pl.DataFrame(
+        {
+            "cp": ["4.0", "1", "007", "4.5"],
+            "y": ["0", "1", "0", "1"],
+            "_source": ["f"] * 4,
+            "_line": [2, 3, 4, 5],
+        }
+    )
+    result = validate(text, schema)
+    assert result.valid["cp"].to_list() == ["4", "1", "007"]
+    assert result.rejected == {"cp: value not allowed": 1}
