@@ -5,6 +5,7 @@ Layout::
     <run_dir>/run.json            run id, run config, feature spec
     <run_dir>/metrics.jsonl       one line per round (metrics, participants, exclusions)
     <run_dir>/models/round-NNN.pt checkpoint of the global model after round NNN
+    <run_dir>/models/strategy-NNN.pt the strategy's state then (adaptive optimisers)
     <run_dir>/model.pt            the final global model (a plain state dict)
     <run_dir>/summary.json        what scripts read: accuracy, rounds, epsilon per site
     <run_dir>/*.png               accuracy, loss and epsilon plots
@@ -106,7 +107,7 @@ class RunDirectory:
         path = self.path / "models" / f"round-{server_round:03d}.pt"
         try:
             weights = torch.load(path, weights_only=True)
-            state_path = path.with_suffix(".strategy.pt")
+            state_path = self._strategy_path(server_round)
             state = torch.load(state_path, weights_only=False) if state_path.exists() else {}
         except Exception as error:  # noqa: BLE001 - any unreadable file is the same to the user
             raise RunDirError(f"{path}: checkpoint is corrupt ({type(error).__name__})") from None
@@ -120,13 +121,16 @@ class RunDirectory:
         """Write the round's model (and strategy state) atomically: never half a file."""
         target = self.path / "models" / f"round-{server_round:03d}.pt"
         for data, path in (
-            (strategy_state, target.with_suffix(".strategy.pt")),
+            (strategy_state, self._strategy_path(server_round)),
             (state_dict, target),
         ):
             temporary = path.with_suffix(".tmp")
             torch.save(data, temporary)
             os.replace(temporary, path)
         return target
+
+    def _strategy_path(self, server_round: int) -> Path:
+        return self.path / "models" / f"strategy-{server_round:03d}.pt"
 
     def save_final_model(self, state_dict: dict[str, torch.Tensor]) -> Path:
         torch.save(state_dict, self.path / "model.pt")
