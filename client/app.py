@@ -171,12 +171,10 @@ def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Messa
     metrics = MetricRecord(
         {keys.NUM_EXAMPLES: update.num_examples, "train-loss": update.loss, keys.EPSILON: epsilon}
     )
-    site_record = _site_record(site, update.table_version)
-    site_record[keys.EPSILON] = epsilon if math.isfinite(epsilon) else -1.0
     content = {
         keys.ARRAYS: ArrayRecord(update.state_dict),
         keys.METRICS: metrics,
-        keys.SITE: site_record,
+        keys.SITE: _site_record(site, update.table_version),
     }
     return Message(RecordDict(content), reply_to=message)
 

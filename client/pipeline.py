@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from client.clean import NUMERIC, CleaningReport, clean, missing_fractions, numeric_features
+from client.clean import CleaningReport, clean, missing_fractions, numeric_features
 from client.ingest import LINE, SOURCE, raw_files, read_raw
 from client.validate import Validated, validate
-from common.config import Role, SiteConfig
+from common.config import SiteConfig
 from common.errors import DataError
 
 __all__ = ["CleaningReport", "clean", "feature_columns", "ingest", "raw_files", "run"]
@@ -51,8 +51,4 @@ def run(config: SiteConfig) -> PipelineResult:
 
 def feature_columns(config: SiteConfig) -> list[str]:
     """Columns that may become model inputs: role feature, never id or pii."""
-    return [
-        name
-        for name, spec in config.schema.columns.items()
-        if spec.role is Role.FEATURE and spec.type in NUMERIC
-    ]
+    return numeric_features(config.schema)

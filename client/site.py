@@ -70,6 +70,7 @@ class Site:
         one indicator per declared value.
         """
         schema = self.config.schema
+        numeric = set(feature_columns(self.config))
         names, lows, highs, scales = [], [], [], []
         for column in schema.features:
             spec = schema.columns[column]
@@ -79,7 +80,7 @@ class Site:
                 lows += [0.0] * len(indicators)
                 highs += [1.0] * len(indicators)
                 scales += ["linear"] * len(indicators)
-            elif column in feature_columns(self.config):
+            elif column in numeric:
                 if None in (spec.min, spec.max):
                     raise DataError(
                         f"site '{self.name}': feature '{column}' has no declared min/max"

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -293,11 +292,10 @@ def _strategy_state(strategy) -> dict[str, Any]:
 def _participant(reply: Message) -> dict[str, Any]:
     site = reply.content[keys.SITE]
     metrics = reply.content[keys.METRICS]
-    epsilon = float(metrics[keys.EPSILON])
     return {
         "site": str(site[keys.SITE_NAME]),
         "table_version": int(site[keys.TABLE_VERSION]),
-        "epsilon": epsilon if math.isfinite(epsilon) else math.inf,
+        "epsilon": float(metrics[keys.EPSILON]),
         "epsilon_budget": float(site[keys.EPSILON_BUDGET]),
         "num_examples": int(metrics[keys.NUM_EXAMPLES]),
         "train_loss": float(metrics["train-loss"]),

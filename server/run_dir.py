@@ -58,16 +58,16 @@ class RunDirectory:
 
     def start(self, run_config: dict[str, Any]) -> str:
         """Record the run's config; return its id (kept across resumes)."""
-        info = self.read_json("run.json") if (self.path / "run.json").exists() else {}
-        info.setdefault("run_id", uuid.uuid4().hex[:12])
-        info["config"] = run_config
-        self.write_json("run.json", info)
-        return info["run_id"]
+        run_id = self.info().get("run_id") or uuid.uuid4().hex[:12]
+        self.update_info(run_id=run_id, config=run_config)
+        return run_id
+
+    def info(self) -> dict[str, Any]:
+        """run.json, or nothing yet."""
+        return self.read_json("run.json") if (self.path / "run.json").exists() else {}
 
     def update_info(self, **fields: Any) -> None:
-        info = self.read_json("run.json") if (self.path / "run.json").exists() else {}
-        info.update(fields)
-        self.write_json("run.json", info)
+        self.write_json("run.json", {**self.info(), **fields})
 
     def append_round(self, record: dict[str, Any]) -> None:
         with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
