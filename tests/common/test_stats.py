@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.disclosure import suppress_small_groups
 from common.errors import DataError
 from common.stats import (
     OTHER,
     CategoryStats,
     ColumnStats,
     TableStats,
-    suppress_small_groups,
     table_stats,
 )
 
