@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from client.roles import guess_roles, join_notes
 from common.errors import ConfigError, DataError
 
 SAMPLE_ROWS = 100_000
@@ -38,13 +38,6 @@ NUMERIC_SHARE = 0.9
 ZERO_GAP = 0.15
 
 _TRUE_FALSE = {"true", "false", "yes", "no", "t", "f", "y", "n"}
-_LABEL_NAMES = {"target", "label", "outcome", "diagnosis", "class", "num", "y"}
-_LABEL_TOKENS = {"target", "label", "outcome", "diagnosis", "class"}
-_PII_TOKENS = {
-    "name", "firstname", "lastname", "surname", "fullname", "email", "mail", "phone",
-    "telephone", "mobile", "address", "street", "ssn", "dob", "birthdate", "birthday",
-}  # fmt: skip
-_PII_NAMES = {"first_name", "last_name", "full_name", "date_of_birth", "birth_date", "e_mail"}
 
 
 # ---------------------------------------------------------------------------- inference
@@ -91,7 +84,7 @@ def infer_schema(
         raise DataError(f"{path}: no rows to learn from")
 
     columns = {name: _infer_column(frame.get_column(name)) for name in frame.columns}
-    _guess_roles(columns)
+    guess_roles(columns)
     seen = {m for spec in columns.values() for m in spec["missing"] if m in TEXT_MARKERS}
     return {
         "source": str(path),
@@ -334,15 +327,17 @@ def _suggest_range(spec: dict[str, Any], finite: pl.Series) -> None:
     if low < high:
         spec["min"], spec["max"] = low, high
     elif low == 0:
-        spec["note"] = _join(
+        spec["note"] = join_notes(
             spec["note"], "only 0 seen: if 0 means 'not measured' add \"0\" to missing, "
             "else declare its public range"
         )  # fmt: skip
         return
     else:
-        spec["note"] = _join(spec["note"], f"one value ({low:g}) seen: declare its public range")
+        spec["note"] = join_notes(
+            spec["note"], f"one value ({low:g}) seen: declare its public range"
+        )
     if _zero_looks_hidden(finite):
-        spec["note"] = _join(
+        spec["note"] = join_notes(
             spec["note"], f"0 seen {zeros}x, far below the rest: if it means 'not measured', "
             'add "0" to missing'
         )  # fmt: skip
@@ -355,70 +350,3 @@ def _zero_looks_hidden(finite: pl.Series) -> bool:
         return False
     low, high = float(nonzero.min()), float(nonzero.max())
     return nonzero.n_unique() >= 5 and low > 0 and low > ZERO_GAP * (high - low)
-
-
-def _join(*notes: str) -> str:
-    return "; ".join(n for n in notes if n)
-
-
-# -------------------------------------------------------------------------------- roles
-
-
-def _tokens(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
-    return [t for t in re.split(r"[^a-z0-9]+", spaced.lower()) if t]
-
-
-def _is_pii(name: str) -> bool:
-    tokens = _tokens(name)
-    joined = "_".join(tokens)
-    return bool(set(tokens) & _PII_TOKENS) or joined in _PII_NAMES or "birth" in joined
-
-
-def _id_name(name: str) -> str | None:
-    """'strict' for id / *_id / mrn / uuid, 'loose' for patient*, else None."""
-    tokens = _tokens(name)
-    if not tokens:
-        return None
-    if tokens[-1] in {"id", "mrn", "uuid", "guid"} or "mrn" in tokens:
-        return "strict"
-    if name.lower().replace(" ", "") in {"patientid", "recordid", "subjectid"}:
-        return "strict"
-    if tokens[0].startswith("patient"):
-        return "loose"
-    return None
-
-
-def _guess_roles(columns: dict[str, dict[str, Any]]) -> None:
-    """Set each column's role: pii, id, timestamp, one label, features."""
-    for name, spec in columns.items():
-        id_kind = _id_name(name)
-        if _is_pii(name):
-            spec["role"], spec["note"] = "pii", _join(spec["note"], "looks like personal data")
-        elif id_kind and spec["unique"]:
-            spec["role"] = "id"
-        elif id_kind == "strict":
-            spec["role"] = "ignore"
-            spec["note"] = _join(
-                spec["note"], "named like an id but values repeat: role 'id' if rows are visits"
-            )
-        elif spec["type"] == "datetime":
-            spec["role"] = "timestamp"
-        if spec["role"] in ("pii", "id", "ignore"):
-            spec["min"] = spec["max"] = spec["values"] = None
-
-    candidates = [n for n, s in columns.items() if s["role"] == "feature"]
-    usable = [n for n in candidates if columns[n]["type"] not in ("text", "datetime")]
-    by_name = [n for n in usable if n.lower() in _LABEL_NAMES or set(_tokens(n)) & _LABEL_TOKENS]
-    if by_name:
-        label = by_name[0]
-    elif usable or candidates:
-        label = (usable or candidates)[-1]
-        columns[label]["note"] = _join(columns[label]["note"], "label guessed: last column")
-    else:
-        label = list(columns)[-1]
-        columns[label]["note"] = _join(columns[label]["note"], "no plausible label: pick one")
-    columns[label]["role"] = "label"
-
-
-# ---------------------------------------------------------------------------- rendering
