@@ -25,7 +25,9 @@ Each hospital is one site, set up as its operator would:
   123 values are hidden zeros) and VA lacks ~28 % of trestbps / thalach / oldpeak;
   any lower bound would exclude them, and FLamby keeps all four hospitals. The
   never-measured Swiss chol stays null after imputation (no median exists) and the
-  feature encoder fills it with the middle of chol's public range.
+  feature encoder fills it with the middle of chol's public range. ``chol`` declares
+  ``missing_indicator = true``: a 0/1 feature ``chol_missing`` keeps the fact that a
+  hospital did not measure it, which imputation alone hides.
 
 Every site is prepared once per privacy setting (``client.prepare.prepare``) into a
 template; each run gets a fresh copy of the template sites so privacy ledgers never

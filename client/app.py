@@ -20,6 +20,7 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
 from client.ledger import LedgerEntry
+from client.mods import clip_update_when_asked
 from client.release import record_release, release_moments
 from client.released import ReleasedUpdate, ReleasedUpdates, request_digest
 from client.site import Site
@@ -47,7 +48,8 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
     """Build the ClientApp; ``sites_dir`` overrides the run config's (simulations).
 
     ``mods`` wrap the train function only (``@app.train(mods=...)``), e.g. the
-    attacks of ``simulations.attacks``.
+    attacks of ``simulations.attacks``; innermost, every site clips its update when
+    a client-side central-DP wrapper asks (``client.mods``).
     """
     app = ClientApp()
 
@@ -69,7 +71,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         content = RecordDict({keys.PROFILE: record, keys.SITE: _site_record(site)})
         return Message(content, reply_to=message)
 
-    @app.train(mods=list(mods) if mods else None)
+    @app.train(mods=[*(mods or []), clip_update_when_asked])
     def fit(message: Message, context: Context) -> Message:
         site = load_site(context)
         try:

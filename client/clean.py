@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from client.ingest import LINE, SOURCE
-from common.config import CleaningSection, ColumnType, Role, SchemaSection, SiteConfig
+from common.config import (
+    CleaningSection,
+    ColumnType,
+    Role,
+    SchemaSection,
+    SiteConfig,
+    missing_indicator_name,
+)
 
 NUMERIC = {ColumnType.INT, ColumnType.FLOAT, ColumnType.BOOL}
 
@@ -49,6 +56,7 @@ def clean(frame: pl.DataFrame, config: SiteConfig) -> tuple[pl.DataFrame, Cleani
     frame = labeled
 
     features = numeric_features(schema)
+    frame = frame.with_columns(_missing_indicators(schema, features))
     frame, report.clipped = _tame_outliers(frame, schema, cleaning, features)
     if cleaning.impute == "drop":
         kept = frame.drop_nulls(features)
@@ -70,6 +78,14 @@ def missing_fractions(frame: pl.DataFrame, columns: list[str]) -> dict[str, floa
         return {}
     row = frame.select(pl.col(c).is_null().mean().alias(c) for c in columns).row(0, named=True)
     return {c: float(v) for c, v in row.items()}
+
+
+def _missing_indicators(schema: SchemaSection, features: list[str]) -> list[pl.Expr]:
+    return [
+        pl.col(c).is_null().cast(pl.Int8).alias(missing_indicator_name(c))
+        for c in features
+        if schema.columns[c].missing_indicator
+    ]
 
 
 def _dedupe(

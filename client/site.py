@@ -14,7 +14,7 @@ from client.ledger import PrivacyLedger
 from client.pipeline import feature_columns
 from client.prepare import gate
 from client.store import SiteStore, TableVersion
-from common.config import ColumnType, SiteConfig, load_site_config
+from common.config import ColumnType, SiteConfig, load_site_config, missing_indicator_name
 from common.errors import DataError
 from common.features import FeatureSpec, one_hot_names
 
@@ -66,8 +66,9 @@ class Site:
     def declared_spec(self) -> FeatureSpec:
         """The feature contract this site's schema declares (no row is measured).
 
-        Numeric features come with their declared range; a category feature becomes
-        one indicator per declared value.
+        Numeric features come with their declared range (and a 0/1 missing
+        indicator where the schema asks for one); a category feature becomes one
+        indicator per declared value.
         """
         schema = self.config.schema
         numeric = set(feature_columns(self.config))
@@ -89,6 +90,11 @@ class Site:
                 lows.append(spec.min)
                 highs.append(spec.max)
                 scales.append(spec.scale)
+                if spec.missing_indicator:
+                    names.append(missing_indicator_name(column))
+                    lows.append(0.0)
+                    highs.append(1.0)
+                    scales.append("linear")
         label_spec = schema.columns[schema.label]
         classes = label_spec.values or sorted(
             str(v) for v in self.clean[0].get_column(schema.label).unique().drop_nulls()

@@ -39,6 +39,11 @@ class Role(StrEnum):
     IGNORE = "ignore"
 
 
+def missing_indicator_name(column: str) -> str:
+    """The 0/1 column that marks where ``column`` was missing before imputation."""
+    return f"{column}_missing"
+
+
 class ColumnSpec(_Strict):
     """One column of a site's schema.
 
@@ -47,7 +52,10 @@ class ColumnSpec(_Strict):
     "log"``, for positive right-skewed measurements) logarithmically. ``values``
     lists a category's (or the label's) allowed values; a row with another value is
     quarantined, and so is a row missing a ``required`` column. ``public`` marks a
-    column whose exact statistics the site may release.
+    column whose exact statistics the site may release. ``missing_indicator`` adds a
+    0/1 feature ``<column>_missing`` set where the value was missing before
+    imputation: when missingness itself is informative (a test never done at one
+    hospital), imputation would otherwise hide it.
     """
 
     type: ColumnType = ColumnType.FLOAT
@@ -59,6 +67,7 @@ class ColumnSpec(_Strict):
     scale: Literal["linear", "log"] = "linear"
     required: bool = False
     public: bool = False
+    missing_indicator: bool = False
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
@@ -84,6 +93,17 @@ class SchemaSection(_Strict):
         labels = [n for n, c in self.columns.items() if c.role is Role.LABEL]
         if len(labels) != 1:
             raise ValueError(f"exactly one column needs role 'label', found {labels}")
+        return self
+
+    @model_validator(mode="after")
+    def _indicators_are_free(self) -> SchemaSection:
+        taken = [
+            missing_indicator_name(n)
+            for n, c in self.columns.items()
+            if c.missing_indicator and missing_indicator_name(n) in self.columns
+        ]
+        if taken:
+            raise ValueError(f"missing-indicator names already used by columns: {taken}")
         return self
 
     @property
@@ -202,6 +222,12 @@ class RunConfig(_Strict):
     proximal_mu : FedProx's proximal term.
     server_learning_rate : server step of FedAdam / FedYogi.
     num_malicious_sites : sites Krum and Bulyan assume may be malicious.
+    central_dp : site-level DP on top of the sites' DP-SGD: 'off', or Flower's
+        fixed-clipping wrapper clipping updates on the 'server' or at the 'client'.
+    central_dp_noise_multiplier, central_dp_clipping_norm : of that wrapper.
+    central_dp_delta : delta of the site-level epsilon reported per round.
+    secure_aggregation : SecAgg+; refused, see the README (Flower 1.42 has it only
+        in the legacy workflow, which this ServerApp's round loop is not).
     normalization : 'range' maps features by their public ranges (no privacy
         cost); 'moments' standardises them with DP moments the sites release.
     seed : seeds model initialisation and local training.
@@ -232,12 +258,27 @@ class RunConfig(_Strict):
     proximal_mu: float = Field(default=0.01, ge=0)
     server_learning_rate: float = Field(default=0.1, gt=0)
     num_malicious_sites: int = Field(default=0, ge=0)
+    central_dp: Literal["off", "server", "client"] = "off"
+    central_dp_noise_multiplier: float = Field(default=1.0, gt=0)
+    central_dp_clipping_norm: float = Field(default=1.0, gt=0)
+    central_dp_delta: float = Field(default=1e-5, gt=0, lt=1)
+    secure_aggregation: bool = False
     normalization: Literal["range", "moments"] = "range"
     seed: int = 0
     run_dir: str = ""
     resume: bool = False
     test_data: str = ""
     sites_dir: str = ""
+
+    @model_validator(mode="after")
+    def _no_secure_aggregation(self) -> RunConfig:
+        if self.secure_aggregation:
+            raise ValueError(
+                "SecAgg+ is not available: Flower 1.42 offers it only in the legacy "
+                "workflow (SecAggPlusWorkflow), which cannot carry fedlife's round loop "
+                "(budget refusals, quality gate, lineage); see the README"
+            )
+        return self
 
     @classmethod
     def from_flower(cls, run_config: dict[str, Any], source: str = "run config") -> RunConfig:

@@ -27,6 +27,7 @@ from common.features import FeatureSpec
 from common.models import build_model
 from common.moments import merge_moments
 from server.central import CentralEvaluation
+from server.central_dp import inner_strategy, site_level_epsilon
 from server.run_dir import RunDirectory
 from server.strategies import build_strategy
 
@@ -90,7 +91,7 @@ class Federation:
         self.run_id = run_dir.start(config.to_flower())
 
     def run(self) -> FederationResult:
-        strategy = build_strategy(self.config)
+        strategy = build_strategy(self.config, self.sites_per_round())
         done = self.run_dir.completed_rounds() if self.config.resume else []
         if done:
             spec, arrays = self.restore(done[-1]["round"], strategy)
@@ -124,6 +125,8 @@ class Federation:
             if aggregated is not None:
                 arrays = aggregated
             report.train = dict(train_metrics or {})
+            if self.config.central_dp != "off":
+                report.train["central_dp_epsilon"] = site_level_epsilon(self.config, server_round)
             self.evaluate(strategy, server_round, arrays, train_config, report)
             if central is not None:
                 report.central = central.evaluate(arrays)
@@ -137,6 +140,11 @@ class Federation:
         final = arrays.to_torch_state_dict()
         self.run_dir.save_final_model(final)
         return FederationResult(self.run_id, spec, reports, final, stopped)
+
+    def sites_per_round(self) -> int:
+        """How many sites Flower's sampling asks to train each round (as FedAvg samples)."""
+        available = len(list(self.grid.get_node_ids()))
+        return max(int(available * self.config.fraction_train), self.config.min_train_sites)
 
     def agree_on_features(self) -> FeatureSpec:
         """The profile round (and, if asked, the moments round); recorded in run.json."""
@@ -156,7 +164,7 @@ class Federation:
         spec = FeatureSpec.from_json(self.run_dir.read_json("run.json")["feature_spec"])
         weights, state = self.run_dir.load_checkpoint(last_round)
         for name, value in state.items():
-            setattr(strategy, name, value)
+            setattr(inner_strategy(strategy), name, value)
         return spec, ArrayRecord(weights)
 
     def profile(self) -> tuple[FeatureSpec, list[dict[str, str]]]:
@@ -284,9 +292,8 @@ _STRATEGY_STATE = ("m_t", "v_t")
 
 
 def _strategy_state(strategy) -> dict[str, Any]:
-    return {
-        n: getattr(strategy, n) for n in _STRATEGY_STATE if getattr(strategy, n, None) is not None
-    }
+    inner = inner_strategy(strategy)
+    return {n: getattr(inner, n) for n in _STRATEGY_STATE if getattr(inner, n, None) is not None}
 
 
 def _participant(reply: Message) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from flwr.serverapp.strategy import (
 )
 
 from common.config import RunConfig
+from server.central_dp import with_central_dp
 from server.metrics import weighted_mean_ignoring_nan
 
 STRATEGIES = {
@@ -29,8 +30,12 @@ STRATEGIES = {
 }
 
 
-def build_strategy(config: RunConfig) -> Strategy:
-    """The strategy ``config.strategy`` names, sampling and weighting as configured."""
+def build_strategy(config: RunConfig, sites_per_round: int) -> Strategy:
+    """The strategy ``config.strategy`` names, sampling and weighting as configured.
+
+    ``sites_per_round`` (the sites asked to train each round) sizes the noise of a
+    central-DP wrapper when ``config.central_dp`` asks for one.
+    """
     common = {
         "fraction_train": config.fraction_train,
         "min_train_nodes": config.min_train_sites,
@@ -45,4 +50,4 @@ def build_strategy(config: RunConfig) -> Strategy:
         "krum": {"num_malicious_nodes": config.num_malicious_sites},
         "bulyan": {"num_malicious_nodes": config.num_malicious_sites},
     }.get(config.strategy, {})
-    return STRATEGIES[config.strategy](**common, **extra)
+    return with_central_dp(STRATEGIES[config.strategy](**common, **extra), config, sites_per_round)

@@ -7,7 +7,7 @@ import pytest
 from client.prepare import prepare
 from client.site import Site
 from common.config import load_site_config
-from common.errors import DataError
+from common.errors import ConfigError, DataError
 
 SITE = """
 [site]
@@ -70,3 +70,33 @@ def test_feature_without_declared_range_is_refused(tmp_path):
     site = make(tmp_path, SITE.replace("min = 100\nmax = 600\n", ""))
     with pytest.raises(DataError, match="chol"):
         site.declared_spec()
+
+
+def test_missing_indicator_marks_the_rows_imputation_filled(tmp_path):
+    schema = SITE.replace(
+        'scale = "log"\n', 'scale = "log"\nmissing = ["0"]\nmissing_indicator = true\n'
+    )
+    rows = [f"{i},p{i},{1 + i % 3},{0 if i < 4 else 200 + i},{i % 2}" for i in range(12)]
+    (tmp_path / "data.csv").write_text("patient,name,cp,chol,num\n" + "\n".join(rows) + "\n")
+    (tmp_path / "site.toml").write_text(schema)
+    config = load_site_config(tmp_path / "site.toml")
+    prepare(config)
+    site = Site(config)
+    spec = site.declared_spec()
+
+    assert spec.features == ["cp=1", "cp=2", "cp=3", "chol", "chol_missing"]
+    frame, _ = site.clean
+    assert frame.get_column("chol").null_count() == 0  # imputed ...
+    by_patient = dict(zip(frame.get_column("patient"), frame.get_column("chol_missing")))
+    assert [by_patient[i] for i in range(12)] == [1] * 4 + [0] * 8  # ... but still known
+    data = site.data(spec, seed=0)
+    assert data.x_train.shape[1] == 5
+    assert sorted(set(data.x_train[:, 4]) | set(data.x_test[:, 4])) == [-1.0, 1.0]
+
+
+def test_missing_indicator_may_not_shadow_a_column(tmp_path):
+    schema = SITE.replace('scale = "log"\n', 'scale = "log"\nmissing_indicator = true\n')
+    schema += '[schema.columns.chol_missing]\ntype = "int"\n'
+    (tmp_path / "site.toml").write_text(schema)
+    with pytest.raises(ConfigError, match="chol_missing"):
+        load_site_config(tmp_path / "site.toml")

@@ -185,3 +185,17 @@ def test_run_config_rejects_unknown_key():
 def test_run_config_rejects_out_of_range_value():
     with pytest.raises(ConfigError, match="num-server-rounds"):
         RunConfig.from_flower({"num-server-rounds": 0})
+
+
+def test_run_config_refuses_secure_aggregation_saying_why():
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_flower({"secure-aggregation": True}, source="run config")
+
+    message = str(caught.value)
+    assert "SecAgg+" in message and "legacy workflow" in message and "README" in message
+    assert "\n" not in message
+
+
+def test_run_config_rejects_an_unknown_central_dp_mode():
+    with pytest.raises(ConfigError, match="central-dp"):
+        RunConfig.from_flower({"central-dp": "both"})

@@ -1,0 +1,64 @@
+"""Central DP: Flower's fixed-clipping wrappers around the strategy, on real runs.
+
+With a tiny clipping norm the global model can move at most about that norm per
+round, whoever clips (the server, or each site's ClientApp when asked) and whatever
+a poisoning site sends to a server that clips.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from server.run_dir import RunDirectory
+from simulations.runner import SimulationSpec, run
+
+pytestmark = pytest.mark.e2e
+
+CLIP, NOISE = 1e-3, 0.01
+
+
+@pytest.fixture
+def private_env(isolated_env, monkeypatch) -> None:
+    for name in ("RAY_TMPDIR", "FLWR_HOME", "FLWR_TELEMETRY_ENABLED"):
+        monkeypatch.setenv(name, isolated_env[name])
+
+
+def round_moves(run_dir) -> list[float]:
+    """L2 distance between consecutive rounds' global models."""
+    directory = RunDirectory(run_dir)
+    states = [directory.load_checkpoint(r)[0] for r in (1, 2, 3)]
+    flat = [np.concatenate([np.ravel(np.asarray(v)) for v in s.values()]) for s in states]
+    return [float(np.linalg.norm(b - a)) for a, b in zip(flat, flat[1:])]
+
+
+@pytest.mark.parametrize("where", ["client", "server"])
+def test_clipping_bounds_each_round_and_site_level_epsilon_grows(private_env, tmp_path, where):
+    spec = SimulationSpec(
+        sites=3,
+        rounds=3,
+        partition="iid",
+        epsilon=None,
+        run_dir=str(tmp_path / "run"),
+        poisoned_sites=("site-001",) if where == "server" else (),
+        poison_factor=-100.0,
+        run_options={
+            "central_dp": where,
+            "central_dp_clipping_norm": CLIP,
+            "central_dp_noise_multiplier": NOISE,
+        },
+    )
+    summary = run(spec)
+
+    assert summary["rounds"] == 3
+    # Each site's update is clipped to CLIP, so their mean moves at most CLIP (plus
+    # noise of std NOISE * CLIP / 3 per weight); unclipped, a round moves ~0.1-10.
+    for moved in round_moves(tmp_path / "run"):
+        assert 0 < moved < 1.5 * CLIP
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    epsilons = [json.loads(line)["train"]["central_dp_epsilon"] for line in lines]
+    assert all(math.isfinite(e) for e in epsilons)
+    assert epsilons == sorted(epsilons) and epsilons[0] < epsilons[-1]
