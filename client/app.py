@@ -8,6 +8,7 @@ instead of an update; the server records it and goes on.
 
 from __future__ import annotations
 
+import json
 import math
 import zlib
 from collections.abc import Callable, Sequence
@@ -19,10 +20,12 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
+from client.erasure import PurgedVersions
 from client.ledger import LedgerEntry
 from client.release import record_release, release_moments
 from client.released import ReleasedUpdate, ReleasedUpdates, request_digest
 from client.site import Site
+from client.site_audit import site_audit
 from client.training import TrainPlan, sample_rate, steps_per_round, train
 from common import keys
 from common.errors import FedlifeError
@@ -73,9 +76,11 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
     def fit(message: Message, context: Context) -> Message:
         site = load_site(context)
         try:
-            return _train(site, message)
+            reply = _train(site, message)
         except FedlifeError as error:
-            return _excluded(message, site.name, str(error))
+            reply = _excluded(message, site.name, str(error))
+        _audit_train(site, message, reply)
+        return reply
 
     @app.evaluate()
     def assess(message: Message, context: Context) -> Message:
@@ -166,6 +171,26 @@ def _train(site: Site, message: Message) -> Message:
     return _update_reply(message, site, update)
 
 
+def _audit_train(site: Site, message: Message, reply: Message) -> None:
+    """One audit entry per training request: trained, or refused and why."""
+    config = message.content[keys.CONFIG]
+    run_id, server_round = str(config.get(keys.RUN_ID, "")), int(config.get(keys.SERVER_ROUND, 0))
+    where = {"run": run_id, "round": server_round}
+    if keys.EXCLUDED in reply.content:
+        reason = str(reply.content[keys.EXCLUDED][keys.REASON])
+        action = "refuse-budget" if reason.startswith("privacy budget") else "refuse"
+        site_audit(site.config).append(action, reason=reason, **where)
+        return
+    metrics = reply.content[keys.METRICS]
+    site_audit(site.config).append(
+        "train",
+        table_version=int(reply.content[keys.SITE][keys.TABLE_VERSION]),
+        num_examples=int(metrics[keys.NUM_EXAMPLES]),
+        epsilon=float(metrics[keys.EPSILON]),
+        **where,
+    )
+
+
 def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Message:
     epsilon = site.ledger.epsilon(site.config.privacy.delta)
     metrics = MetricRecord(
@@ -224,6 +249,7 @@ def _site_record(site: Site, table_version: int = -1) -> ConfigRecord:
             keys.TABLE_VERSION: table_version,
             keys.EPSILON_BUDGET: privacy.epsilon_budget if privacy.enabled else -1.0,
             keys.DELTA: privacy.delta,
+            keys.PURGED_VERSIONS: json.dumps(PurgedVersions(site.config.store_dir).erased()),
         }
     )
 

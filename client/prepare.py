@@ -11,6 +11,7 @@ import polars as pl
 
 from client import pipeline
 from client.clean import CleaningReport
+from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion, sha256_of
 from common.config import SiteConfig
 from common.errors import ConfigError
@@ -110,5 +111,13 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
             "gate": "pass" if not reasons else "; ".join(reasons),
             **lineage,
         },
+    )
+    site_audit(config).append(
+        "prepare",
+        clean_version=clean_version.version,
+        rows_read=report.rows_read,
+        rows_clean=report.rows_clean,
+        rows_quarantined=sum(report.rejected.values()),
+        gate="pass" if not reasons else "fail",
     )
     return PrepareResult(clean_version, report, unchanged=False, gate_reasons=reasons)

@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 from dataclasses import dataclass
@@ -77,6 +78,19 @@ def load_or_create_key(path: Path) -> bytes:
         raise StoreError(f"{path}: cannot read or create the key ({error.strerror})") from None
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as strict JSON data: non-finite floats become None, the rest str."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
 def entry_hash(entry: dict[str, Any]) -> str:
     """sha256 of the entry's canonical JSON, its own ``hash`` left out."""
     body = {k: v for k, v in entry.items() if k != "hash"}
@@ -111,7 +125,7 @@ class AuditLog:
                     "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                     "actor": self.actor,
                     "action": action,
-                    "fields": json.loads(json.dumps(fields, default=str)),
+                    "fields": _plain(fields),
                     "prev_hash": head["hash"],
                 }
                 entry["hash"] = entry_hash(entry)
