@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
+
+from client.pipeline import PipelineResult
 from common.audit import keyed_digest, load_or_create_key
+from common.config import Role, SiteConfig
 from common.errors import StoreError
 
 PENDING, DONE = "pending", "done"
@@ -129,6 +133,59 @@ class PurgedVersions:
                 kept[str(version)] = reason
         purged[table] = dict(sorted(kept.items(), key=lambda item: int(item[0])))
         _write_json(self.path, purged)
+
+
+class SubjectMatcher:
+    """Erasure requests (keyed hashes) matched against a site's id column.
+
+    Parameters
+    ----------
+    config : the site's config (its id column and store).
+    digests : keyed hashes of the requested subject ids.
+    """
+
+    def __init__(self, config: SiteConfig, digests: set[str]) -> None:
+        self.column = config.schema.first_with(Role.ID)
+        self.digests = digests
+        self.key = site_key(config.store_dir) if digests else b""
+        self.rows: dict[str, int] = dict.fromkeys(digests, 0)
+
+    def mask(self, frame: pl.DataFrame, count: bool = False) -> pl.Series | None:
+        """True on rows of requested subjects; None if ``frame`` has no id column."""
+        if not self.digests or self.column not in frame.columns:
+            return None
+        ids = frame.get_column(self.column).cast(pl.Utf8, strict=False).str.strip_chars()
+        found = {
+            value: digest
+            for value in ids.drop_nulls().unique().to_list()
+            if (digest := subject_digest(self.key, value)) in self.digests
+        }
+        if count:
+            for value, n in ids.filter(ids.is_in(list(found))).value_counts().iter_rows():
+                self.rows[found[value]] += n
+        return ids.is_in(list(found)).fill_null(False)
+
+
+def without_erased(config: SiteConfig, result: PipelineResult) -> PipelineResult:
+    """``result`` without the rows of any subject ever requested erased.
+
+    The raw files belong to the site and are never modified, so a later ``prepare``
+    would read an erased subject again; this keeps the subject out of every table.
+    """
+    digests = {r.request for r in ErasureRequests(config.store_dir).all()}
+    if not digests or config.schema.first_with(Role.ID) is None:
+        return result
+    subjects = SubjectMatcher(config, digests)
+
+    def keep(frame: pl.DataFrame) -> pl.DataFrame:
+        mask = subjects.mask(frame)
+        return frame if mask is None else frame.filter(~mask)
+
+    clean = keep(result.clean)
+    result.report.rows_clean = clean.height
+    typed = result.validated
+    validated = replace(typed, valid=keep(typed.valid), quarantine=keep(typed.quarantine))
+    return replace(result, raw=keep(result.raw), validated=validated, clean=clean)
 
 
 def _now() -> str:

@@ -31,7 +31,7 @@ import polars as pl
 
 from client import delta_history
 from client.archive import Archive
-from client.erasure import ErasureRequests, PurgedVersions, site_key, subject_digest
+from client.erasure import ErasureRequests, PurgedVersions, SubjectMatcher
 from client.released import ReleasedUpdates
 from client.site_audit import site_audit
 from client.store import SiteStore
@@ -75,31 +75,6 @@ class RetentionReport:
         return asdict(self)
 
 
-class _Subjects:
-    """The pending erasure requests of a site, matched against id columns."""
-
-    def __init__(self, config: SiteConfig, digests: set[str]) -> None:
-        self.column = config.schema.first_with(Role.ID)
-        self.digests = digests
-        self.key = site_key(config.store_dir) if digests else b""
-        self.rows: dict[str, int] = dict.fromkeys(digests, 0)
-
-    def mask(self, frame: pl.DataFrame, count: bool = False) -> pl.Series | None:
-        """True on rows of requested subjects; None if ``frame`` has no id column."""
-        if not self.digests or self.column not in frame.columns:
-            return None
-        ids = frame.get_column(self.column).cast(pl.Utf8, strict=False).str.strip_chars()
-        found = {
-            value: digest
-            for value in ids.drop_nulls().unique().to_list()
-            if (digest := subject_digest(self.key, value)) in self.digests
-        }
-        if count:
-            for value, n in ids.filter(ids.is_in(list(found))).value_counts().iter_rows():
-                self.rows[found[value]] += n
-        return ids.is_in(list(found)).fill_null(False)
-
-
 def archive_dir(config: SiteConfig) -> Path:
     where = config.retention.archive_dir
     return (config.base_dir / where).resolve() if where else config.store_dir / "archive"
@@ -132,7 +107,7 @@ def retain(
     now = now or datetime.now(UTC)
     policy = config.retention
     requests = ErasureRequests(config.store_dir)
-    subjects = _Subjects(config, {r.request for r in requests.pending()})
+    subjects = SubjectMatcher(config, {r.request for r in requests.pending()})
     timestamp = config.schema.first_with(Role.TIMESTAMP)
     ages = expire and policy.max_age_days is not None
     if ages and policy.age_by == "timestamp" and timestamp is None:
@@ -155,7 +130,7 @@ def retain(
     for path in delta_history.delta_tables(store.root / "tables"):
         outcome = _retain_table(store, path.name, cutoff, by_column, subjects, expired_to, dry_run)
         outcome.versions_dropped, outcome.files_vacuumed = _forget_versions(
-            path, outcome, policy.keep_versions_days, now, dry_run
+            path, outcome, policy.keep_versions_days, dry_run
         )
         if not dry_run:
             erased = set(outcome.versions_erased)
@@ -181,7 +156,7 @@ def _retain_table(
     table: str,
     cutoff: datetime | None,
     timestamp: str | None,
-    subjects: _Subjects,
+    subjects: SubjectMatcher,
     archive: Archive | None,
     dry_run: bool,
 ) -> TableOutcome:
@@ -255,10 +230,14 @@ def _ingested_ms(path: Path) -> int:
 
 
 def _forget_versions(
-    path: Path, outcome: TableOutcome, keep_days: float, now: datetime, dry_run: bool
+    path: Path, outcome: TableOutcome, keep_days: float, dry_run: bool
 ) -> tuple[list[int], int]:
-    """Vacuum files and truncate logs past the time-travel window (at once after erasure)."""
+    """Vacuum files and truncate logs past the time-travel window (at once after erasure).
+
+    The window is measured from the wall clock, as Delta's vacuum measures it.
+    """
     history = delta_history.commits(path)
+    now = datetime.now(UTC)
     if outcome.versions_erased:
         keep_hours, keep_from = 0.0, history[-1].version
     else:
