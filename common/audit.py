@@ -58,7 +58,7 @@ class AuditProblem:
 
 def keyed_digest(key: bytes, text: str) -> str:
     """HMAC-SHA256 of ``text``: refers to it without revealing it to whoever lacks ``key``."""
-    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
 
 
 def load_or_create_key(path: Path) -> bytes:
