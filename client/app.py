@@ -218,11 +218,15 @@ def _release_moments(site: Site, message: Message) -> Message:
         projected = site.ledger.epsilon(privacy.delta, [(sigma, 1.0, 1)])
         if projected > privacy.epsilon_budget:
             reason = f"privacy budget: releasing moments would reach epsilon {projected:.3f}"
+            site_audit(site.config).append("refuse-budget", reason=reason, run=run_id)
             return _excluded(message, site.name, reason)
     rng = np.random.default_rng(derive_seed(seed, "moments", site.name))
     public = frozenset(n for n, c in site.config.schema.columns.items() if c.public)
     moments = release_moments(frame, spec, sigma, site.config.quality.min_group_size, rng, public)
     record_release(site.ledger, sigma, privacy.delta, run_id, version.version)
+    site_audit(site.config).append(
+        "release-moments", run=run_id, table_version=version.version, noise_multiplier=sigma
+    )
     content = RecordDict(
         {keys.MOMENTS: ConfigRecord(moments.to_dict()), keys.SITE: _site_record(site)}
     )
