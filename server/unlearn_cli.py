@@ -36,8 +36,7 @@ def models_affected(
 ) -> None:
     """Checkpoints built on table versions that sites purged by erasure."""
     for run_dir in run_dirs:
-        if not (run_dir / "run.json").is_file():
-            raise RunDirError(f"{run_dir}: not a fedlife run directory (no run.json)")
+        _require_run(run_dir)
     found = affected_models(run_dirs, parse_purged(purged))
     if as_json:
         print(
@@ -85,8 +84,14 @@ def unlearn_command(
 @one_line_errors
 def audit_verify(run_dir: Path = typer.Argument(..., help="The run directory.")) -> None:
     """Check a run's audit log; name the first edited, removed or moved entry."""
+    _require_run(run_dir)
     log = RunDirectory(run_dir).audit()
     problem = log.verify()
     if problem is not None:
         raise RunDirError(f"{log.path}: audit log is broken at {problem}")
     console.print(f"audit log intact: {len(log.entries())} entries", highlight=False)
+
+
+def _require_run(run_dir: Path) -> None:
+    if not (run_dir / "run.json").is_file():
+        raise RunDirError(f"{run_dir}: not a fedlife run directory (no run.json)")

@@ -99,3 +99,5 @@ def test_the_cli_lists_affected_models_and_forks(tmp_path):
     assert result.exit_code != 0 and result.stderr.startswith("error: --purged must be")
     result = runner.invoke(app, ["audit", "verify", str(run.path)])
     assert result.exit_code == 0 and "intact" in result.stdout
+    result = runner.invoke(app, ["audit", "verify", str(tmp_path)])
+    assert result.exit_code != 0 and "not a fedlife run directory" in result.stderr
