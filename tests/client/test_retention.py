@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -178,3 +179,28 @@ def test_a_broken_audit_log_fails_verify_naming_the_entry(tmp_path):
     log.path.write_text("\n".join(text) + "\n")
     code, out, err = run_cli("audit", "verify", "-c", path)
     assert code != 0 and "line 1 (seq 1)" in err and "edited" in err
+
+
+def test_an_erasure_reaches_the_archive_and_old_archive_files_expire(tmp_path):
+    policy = "max_age_days = 365\narchive_max_age_days = 30"
+    path, config = make_site(tmp_path, policy, old_rows=8)
+    retain(config)  # rows 0-7 are archived
+    archive = Archive(config.store_dir / "archive")
+    assert any("archive" in f for f in store_holds(config.store_dir, subject_id(0, 2)))
+    request_erasure(config, [subject_id(0, 2)])
+    report = retain(config)
+    assert store_holds(config.store_dir, subject_id(0, 2)) == []
+    assert sum(report.archive_erased.values()) == 2  # its raw and its clean row
+    assert all(pl.read_parquet(p).height == 7 for p in archive.files())
+    old = archive.files()[0]
+    os.utime(old, (0, 0))  # written in 1970: past archive_max_age_days
+    assert retain(config).archive_expired == [str(old)]
+    assert not old.exists() and len(archive.files()) == 1
+
+
+def test_age_by_ingestion_expires_what_was_written_too_long_ago(tmp_path):
+    path, config = make_site(tmp_path, 'max_age_days = 0\nage_by = "ingestion"\narchive = false')
+    report = retain(config)
+    assert {t.table: t.expired for t in report.tables} == {"raw": 40, "quarantine": 0, "clean": 40}
+    assert SiteStore(config.store_dir).read("clean").height == 0
+    assert Archive(config.store_dir / "archive").files() == []
