@@ -50,6 +50,29 @@ def store_holds(store: Path, needle: str) -> list[str]:
     return found
 
 
+def rows_like(store: Path, values: dict[str, float]) -> list[str]:
+    """Parquet files under ``store`` with a row whose columns hold all ``values``."""
+    found = []
+    for path in sorted(p for p in store.rglob("*") if p.is_file()):
+        if path.read_bytes()[:4] != b"PAR1":
+            continue
+        columns = set(pq.read_schema(path).names)
+        if not set(values) <= columns:
+            continue
+        frame = pl.read_parquet(path, columns=list(values))
+        match = pl.all_horizontal(
+            pl.col(c).cast(pl.Utf8).cast(pl.Float64, strict=False) == v for c, v in values.items()
+        )
+        if frame.filter(match).height:
+            found.append(str(path))
+    return found
+
+
+def subject_values(config, row: int) -> dict[str, float]:
+    raw = pl.read_csv(config.raw_location / "data.csv")
+    return {c: raw[c][row] for c in ("age", "chol")}
+
+
 def request_erasure(config, subjects: list[str]) -> None:
     key = site_key(config.store_dir)
     ErasureRequests(config.store_dir).add([subject_digest(key, s) for s in subjects])
@@ -62,6 +85,7 @@ def test_erased_subjects_are_in_no_file_of_the_store(tmp_path):
     prepare(config.model_copy(update={"quality": quality}))  # a second clean version
     subjects = [subject_id(0, i) for i in ERASED]
     assert store_holds(config.store_dir, subjects[0])  # the search can find what is there
+    assert rows_like(config.store_dir, subject_values(config, ERASED[0]))  # can find them
     first_clean = store.latest("clean").version
     request_erasure(config, subjects)
 
@@ -70,6 +94,7 @@ def test_erased_subjects_are_in_no_file_of_the_store(tmp_path):
     for i in ERASED:
         for needle in (subject_id(0, i), subject_name(0, i)):
             assert store_holds(config.store_dir, needle) == [], needle
+        assert rows_like(config.store_dir, subject_values(config, i)) == []  # nor their values
     kept = subject_id(0, 4)
     assert any("tables/clean" in f for f in store_holds(config.store_dir, kept))
     clean = store.read("clean")
