@@ -14,7 +14,7 @@ from common.config import load_site_config
 from server.cli import app as coord_app
 from server.registry import Registry
 from tests.client.subject_sites import subject_id, subject_name, write_subject_site
-from tests.client.test_retention import store_holds
+from tests.client.test_retention import rows_like, store_holds, subject_values
 from tests.e2e.conftest import run_cli, script
 
 pytestmark = pytest.mark.e2e
@@ -50,6 +50,7 @@ def test_erasure_reaches_every_file_and_the_model(isolated_env, tmp_path):
     for i in ERASED:
         assert store_holds(store, subject_id(0, i)) == []
         assert store_holds(store, subject_name(0, i)) == []
+        assert rows_like(store, subject_values(load_site_config(tomls[0]), i)) == []
     assert store_holds(store, subject_id(0, 3))  # the others are still there
     purged = next(t["versions_erased"] for t in report["tables"] if t["table"] == "clean")
     assert purged == [0]  # the only clean version, which both rounds trained on
