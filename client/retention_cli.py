@@ -113,7 +113,10 @@ def _show(report: RetentionReport, as_json: bool) -> None:
             str(t.files_vacuumed),
             t.note,
         )
-    console.print(table)
+    if report.tables:
+        console.print(table)
+    else:
+        console.print(f"{report.site}: no tables in the store yet (run fedlife-site prepare)")
     if report.archive_erased:
         rows = sum(report.archive_erased.values())
         files = len(report.archive_erased)
