@@ -8,6 +8,7 @@ instead of an update; the server records it and goes on.
 
 from __future__ import annotations
 
+import json
 import math
 import zlib
 from collections.abc import Callable, Sequence
@@ -19,11 +20,13 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
+from client.erasure import PurgedVersions
 from client.ledger import LedgerEntry
 from client.mods import clip_update_when_asked
 from client.release import record_release, release_moments
 from client.released import ReleasedUpdate, ReleasedUpdates, request_digest
 from client.site import Site
+from client.site_audit import site_audit
 from client.training import TrainPlan, sample_rate, steps_per_round, train
 from common import keys
 from common.errors import FedlifeError
@@ -75,9 +78,11 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
     def fit(message: Message, context: Context) -> Message:
         site = load_site(context)
         try:
-            return _train(site, message)
+            reply = _train(site, message)
         except FedlifeError as error:
-            return _excluded(message, site.name, str(error))
+            reply = _excluded(message, site.name, str(error))
+        _audit_train(site, message, reply)
+        return reply
 
     @app.evaluate()
     def assess(message: Message, context: Context) -> Message:
@@ -168,6 +173,26 @@ def _train(site: Site, message: Message) -> Message:
     return _update_reply(message, site, update)
 
 
+def _audit_train(site: Site, message: Message, reply: Message) -> None:
+    """One audit entry per training request: trained, or refused and why."""
+    config = message.content[keys.CONFIG]
+    run_id, server_round = str(config.get(keys.RUN_ID, "")), int(config.get(keys.SERVER_ROUND, 0))
+    where = {"run": run_id, "round": server_round}
+    if keys.EXCLUDED in reply.content:
+        reason = str(reply.content[keys.EXCLUDED][keys.REASON])
+        action = "refuse-budget" if reason.startswith("privacy budget") else "refuse"
+        site_audit(site.config).append(action, reason=reason, **where)
+        return
+    metrics = reply.content[keys.METRICS]
+    site_audit(site.config).append(
+        "train",
+        table_version=int(reply.content[keys.SITE][keys.TABLE_VERSION]),
+        num_examples=int(metrics[keys.NUM_EXAMPLES]),
+        epsilon=float(metrics[keys.EPSILON]),
+        **where,
+    )
+
+
 def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Message:
     epsilon = site.ledger.epsilon(site.config.privacy.delta)
     metrics = MetricRecord(
@@ -195,11 +220,15 @@ def _release_moments(site: Site, message: Message) -> Message:
         projected = site.ledger.epsilon(privacy.delta, [(sigma, 1.0, 1)])
         if projected > privacy.epsilon_budget:
             reason = f"privacy budget: releasing moments would reach epsilon {projected:.3f}"
+            site_audit(site.config).append("refuse-budget", reason=reason, run=run_id)
             return _excluded(message, site.name, reason)
     rng = np.random.default_rng(derive_seed(seed, "moments", site.name))
     public = frozenset(n for n, c in site.config.schema.columns.items() if c.public)
     moments = release_moments(frame, spec, sigma, site.config.quality.min_group_size, rng, public)
     record_release(site.ledger, sigma, privacy.delta, run_id, version.version)
+    site_audit(site.config).append(
+        "release-moments", run=run_id, table_version=version.version, noise_multiplier=sigma
+    )
     content = RecordDict(
         {keys.MOMENTS: ConfigRecord(moments.to_dict()), keys.SITE: _site_record(site)}
     )
@@ -226,6 +255,7 @@ def _site_record(site: Site, table_version: int = -1) -> ConfigRecord:
             keys.TABLE_VERSION: table_version,
             keys.EPSILON_BUDGET: privacy.epsilon_budget if privacy.enabled else -1.0,
             keys.DELTA: privacy.delta,
+            keys.PURGED_VERSIONS: json.dumps(PurgedVersions(site.config.store_dir).erased()),
         }
     )
 

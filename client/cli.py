@@ -12,6 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from client.prepare import prepare
+from client.retention_cli import register as register_retention
 from client.site import Site
 from common.cli import err_console, one_line_errors
 from common.config import load_site_config
@@ -193,6 +194,9 @@ def init_command(
     console.print(
         f"review the ranges and roles, then run fedlife-site prepare -c {path}", highlight=False
     )
+
+
+register_retention(app)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ import polars as pl
 
 from client import pipeline
 from client.clean import CleaningReport
+from client.erasure import without_erased
+from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion, sha256_of
 from common.config import SiteConfig
 from common.errors import ConfigError
@@ -84,7 +86,7 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         return PrepareResult(latest, report, True, gate(frame, config, missing))
 
     step("reading and validating")
-    result = pipeline.run(config)
+    result = without_erased(config, pipeline.run(config))
     for rule in config.quality.rules:
         _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
@@ -110,5 +112,13 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
             "gate": "pass" if not reasons else "; ".join(reasons),
             **lineage,
         },
+    )
+    site_audit(config).append(
+        "prepare",
+        clean_version=clean_version.version,
+        rows_read=report.rows_read,
+        rows_clean=report.rows_clean,
+        rows_quarantined=sum(report.rejected.values()),
+        gate="pass" if not reasons else "fail",
     )
     return PrepareResult(clean_version, report, unchanged=False, gate_reasons=reasons)

@@ -79,5 +79,21 @@ class ReleasedUpdates:
         )
         os.replace(temporary, target)
 
+    def drop_trained_on(self, table_versions: list[int]) -> int:
+        """Delete the kept updates computed from ``table_versions``; return how many.
+
+        An update trained on rows that were since erased must not be sent again.
+        """
+        dropped = 0
+        for path in self.dir.glob("*.pt") if table_versions else []:
+            try:
+                version = int(torch.load(path, weights_only=True)["table_version"])
+            except Exception:  # noqa: BLE001 - unreadable: it cannot be trusted either
+                version = table_versions[0]
+            if version in table_versions:
+                path.unlink(missing_ok=True)
+                dropped += 1
+        return dropped
+
     def _path(self, run_id: str) -> Path:
         return self.dir / f"{run_id}.pt"

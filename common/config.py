@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from common.errors import ConfigError
+from common.retention import RetentionSection
 
 
 class _Strict(BaseModel):
@@ -186,6 +187,7 @@ class SiteConfig(_Strict):
     quality: QualitySection = QualitySection()
     privacy: PrivacySection = PrivacySection()
     training: TrainingSection = TrainingSection()
+    retention: RetentionSection = RetentionSection()
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @property

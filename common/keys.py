@@ -19,6 +19,9 @@ TABLE_VERSION = "table-version"
 EPSILON = "epsilon"
 DELTA = "delta"
 EPSILON_BUDGET = "epsilon-budget"
+# Versions of the site's clean table that erasures purged (JSON list of ints): only
+# that versions are gone, never whose rows.
+PURGED_VERSIONS = "purged-versions"
 
 FEATURE_SPEC = "feature-spec"
 RUN_ID = "run-id"

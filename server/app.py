@@ -30,9 +30,15 @@ def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) ->
         run_dir = RunDirectory.open_for_resume(config.run_dir)
     else:
         run_dir = RunDirectory.create(config.run_dir or default_run_dir())
-    result = Federation(grid, config, run_dir, on_round).run()
+    federation = Federation(grid, config, run_dir, on_round)
+    audit = run_dir.audit()
+    audit.append("run-start", run_id=federation.run_id, resume=config.resume)
+    result = federation.run()
     summary = summarize(result, run_dir, time.monotonic() - started)
     plot_run(run_dir)
+    audit.append(
+        "run-end", run_id=result.run_id, rounds=len(result.rounds), stopped=result.stopped_reason
+    )
     return summary
 
 

@@ -13,6 +13,7 @@ from common.cli import one_line_errors
 from common.errors import RunDirError
 from server.registry import Registry
 from server.run_dir import RunDirectory
+from server.unlearn_cli import register as register_unlearning
 
 app = typer.Typer(
     help="Coordinator: read runs and the models they produced.",
@@ -117,6 +118,10 @@ def models_export(
     """Write a checkpoint as state dict, TorchScript, feature spec and lineage."""
     for path in Registry(run_dir).export(server_round, out):
         print(path)
+    RunDirectory(run_dir).audit().append("models-export", round=server_round, out=str(out))
+
+
+register_unlearning(app, models_app)
 
 
 @app.callback()

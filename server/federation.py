@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,10 +171,12 @@ class Federation:
     def profile(self) -> tuple[FeatureSpec, list[dict[str, str]]]:
         """Ask every site for its declared feature contract; merge the agreeing ones."""
         replies, excluded = self.query({keys.RUN_ID: self.run_id})
-        specs, names = [], []
+        specs, names, purged = [], [], {}
         for reply in replies:
             specs.append(FeatureSpec.from_json(str(reply.content[keys.PROFILE][keys.FEATURE_SPEC])))
             names.append(str(reply.content[keys.SITE][keys.SITE_NAME]))
+            purged[names[-1]] = _purged_versions(reply)
+        self.run_dir.update_info(purged_versions=purged)
         if not specs:
             raise FederationError(f"no site answered the profile round: {excluded}")
         merged, disagreeing = FeatureSpec.merge(specs)
@@ -306,4 +309,11 @@ def _participant(reply: Message) -> dict[str, Any]:
         "epsilon_budget": float(site[keys.EPSILON_BUDGET]),
         "num_examples": int(metrics[keys.NUM_EXAMPLES]),
         "train_loss": float(metrics["train-loss"]),
+        "purged_versions": _purged_versions(reply),
     }
+
+
+def _purged_versions(reply: Message) -> list[int]:
+    """Clean-table versions the site reports purged by erasure (older sites: none)."""
+    text = str(reply.content[keys.SITE].get(keys.PURGED_VERSIONS, "[]"))
+    return [int(v) for v in json.loads(text)]

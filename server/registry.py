@@ -58,6 +58,8 @@ class ModelRecord:
         federated evaluation; ``evaluated_on`` says which.
     strategy, model : from the run config.
     config_hash : sha256 of the run config's sorted JSON, first 16 hex digits.
+    unlearning : for a run that replays another without erased data: the run it
+        replays, the site and its purged table versions, the round it restarted after.
     """
 
     round: int
@@ -71,6 +73,7 @@ class ModelRecord:
     strategy: str = ""
     model: str = ""
     config_hash: str = ""
+    unlearning: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return finite(asdict(self))
@@ -235,6 +238,7 @@ class Registry:
             strategy=str(self.config.get("strategy", "")),
             model=str(self.config.get("model", "")),
             config_hash=config_hash(self.config),
+            unlearning=dict(self.info.get("unlearning") or {}),
         )
 
     def _spec(self) -> FeatureSpec:

@@ -8,6 +8,7 @@ Layout::
     <run_dir>/models/strategy-NNN.pt the strategy's state then (adaptive optimisers)
     <run_dir>/model.pt            the final global model (a plain state dict)
     <run_dir>/summary.json        what scripts read: accuracy, rounds, epsilon per site
+    <run_dir>/audit/audit.jsonl   the coordinator's hash-chained audit log of the run
     <run_dir>/*.png               accuracy, loss and epsilon plots
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import torch
 
+from common.audit import AuditLog
 from common.errors import RunDirError
 
 
@@ -61,6 +63,10 @@ class RunDirectory:
         run_id = self.info().get("run_id") or uuid.uuid4().hex[:12]
         self.update_info(run_id=run_id, config=run_config)
         return run_id
+
+    def audit(self) -> AuditLog:
+        """The coordinator's audit log of this run (``<run_dir>/audit/``)."""
+        return AuditLog(self.path / "audit", "coordinator")
 
     def info(self) -> dict[str, Any]:
         """run.json, or nothing yet."""

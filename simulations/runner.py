@@ -134,10 +134,11 @@ def run(spec: SimulationSpec | PlannedRun, on_round: RoundObserver | None = None
     started = time.monotonic()
     planned = spec if isinstance(spec, PlannedRun) else plan(spec)
     spec, run_dir = planned.spec, planned.run_dir
+    if not planned.run_config.resume:
+        run_dir.update_info(simulation=asdict(spec))  # what --resume needs to go on
     if planned.run_config.resume or spec.sites_dir:
         sites_dir, site_reports = Path(spec.sites_dir or run_dir.path / "sites"), {}
     else:
-        run_dir.update_info(simulation=asdict(spec))
         sites_dir = run_dir.path / "sites"
         site_reports = materialise_sites(spec, planned.dataset, run_dir.path, sites_dir)
     mods = [ScaleUpdates(spec.poisoned_sites, spec.poison_factor)] if spec.poisoned_sites else []

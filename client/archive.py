@@ -1,0 +1,98 @@
+"""The site's archive: expired rows kept as zstd Parquet files, with their own retention.
+
+One file per table and retention pass: ``<archive>/<table>/<UTC time>.parquet``.
+Files are written without column statistics (min/max would repeat row values in the
+footer) and appear atomically (written aside, then renamed).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from common.errors import StoreError
+
+SubjectMatcher = Callable[[pl.DataFrame], pl.Series | None]
+
+
+class Archive:
+    """Parquet files of expired rows under one directory.
+
+    Parameters
+    ----------
+    root : the archive directory (created on the first write).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def check_writable(self) -> None:
+        """Fail (before anything is deleted) if the archive cannot be written."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise StoreError(
+                f"{self.root}: archive directory is not writable ({error.strerror}); "
+                "nothing was deleted"
+            ) from None
+
+    def files(self) -> list[Path]:
+        return sorted(self.root.glob("*/*.parquet")) if self.root.is_dir() else []
+
+    def write(self, table: str, frame: pl.DataFrame) -> Path:
+        """Archive ``frame`` (expired rows of ``table``); return the new file."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self.root / table / f"{stamp}.parquet"
+        self._write(frame, target)
+        return target
+
+    def erase(self, matcher: SubjectMatcher, dry_run: bool) -> dict[str, int]:
+        """Remove the rows ``matcher`` flags from every archive file; file -> rows removed.
+
+        A file left empty is deleted; any other is rewritten in place (atomically).
+        """
+        removed = {}
+        for path in self.files():
+            frame = pl.read_parquet(path)
+            mask = matcher(frame)
+            if mask is None or not mask.any():
+                continue
+            removed[str(path.relative_to(self.root))] = int(mask.sum())
+            if dry_run:
+                continue
+            kept = frame.filter(~mask)
+            if kept.height:
+                self._write(kept, path)
+            else:
+                path.unlink()
+        return removed
+
+    def expire(self, max_age_days: float | None, dry_run: bool) -> list[Path]:
+        """Delete archive files older than ``max_age_days``; return them."""
+        if max_age_days is None:
+            return []
+        cutoff = time.time() - max_age_days * 86400
+        expired = [p for p in self.files() if p.stat().st_mtime < cutoff]
+        if not dry_run:
+            for path in expired:
+                path.unlink()
+        return expired
+
+    @staticmethod
+    def _write(frame: pl.DataFrame, target: Path) -> None:
+        temporary = target.with_name(f".{target.name}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            frame.write_parquet(temporary, compression="zstd", statistics=False)
+            os.replace(temporary, target)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise StoreError(f"{target}: cannot write the archive ({error.strerror})") from None

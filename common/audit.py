@@ -1,0 +1,198 @@
+"""A hash-chained, append-only audit log (JSON lines) with its chain head kept apart.
+
+Each entry is one JSON line::
+
+    {"seq": 3, "time": "...", "actor": "site st-mary", "action": "erase",
+     "fields": {...}, "prev_hash": "<hash of entry 2>", "hash": "<sha256 of this entry>"}
+
+``hash`` covers every other key of the entry, ``prev_hash`` ties it to the entry
+before, so editing, removing or reordering an entry breaks the chain at that entry.
+Removing the *last* entries leaves a shorter chain that is still consistent; the
+chain head (last ``seq`` and ``hash``) is therefore written to a separate file on
+every append, and :meth:`AuditLog.verify` checks the log ends where the head says.
+
+Entries describe actions, never data: no row values, no subject ids. Where an entry
+must refer to something identifying (an erasure request), it holds a keyed hash
+(:func:`keyed_digest`) whose key stays with the owner of the log.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import hmac
+import json
+import math
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from common.errors import StoreError
+
+GENESIS = "0" * 64
+LOG_NAME, HEAD_NAME = "audit.jsonl", "audit-head.json"
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """The first place where a log stops being trustworthy.
+
+    Parameters
+    ----------
+    line : 1-based line of the log (0: the problem is the head file or a missing tail).
+    seq : the sequence number expected there.
+    reason : what is wrong, in words.
+    """
+
+    line: int
+    seq: int
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line} (seq {self.seq})" if self.line else f"seq {self.seq}"
+        return f"{where}: {self.reason}"
+
+
+def keyed_digest(key: bytes, text: str) -> str:
+    """HMAC-SHA256 of ``text``: refers to it without revealing it to whoever lacks ``key``."""
+    return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The secret key in ``path`` (32 random bytes, owner-only), created on first use."""
+    try:
+        if path.exists():
+            return path.read_bytes()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key)
+        return key
+    except FileExistsError:
+        return path.read_bytes()  # another process created it first
+    except OSError as error:
+        raise StoreError(f"{path}: cannot read or create the key ({error.strerror})") from None
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as strict JSON data: non-finite floats become None, the rest str."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """sha256 of the entry's canonical JSON, its own ``hash`` left out."""
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class AuditLog:
+    """One audit log: ``<directory>/audit.jsonl`` and its head ``audit-head.json``.
+
+    Parameters
+    ----------
+    directory : where the log and its head live; created on the first append.
+    actor : who appends (e.g. ``"site st-mary"``, ``"coordinator"``).
+    """
+
+    def __init__(self, directory: str | Path, actor: str) -> None:
+        self.dir = Path(directory)
+        self.path = self.dir / LOG_NAME
+        self.head_path = self.dir / HEAD_NAME
+        self.actor = actor
+
+    def append(self, action: str, **fields: Any) -> dict[str, Any]:
+        """Append one entry (durably) and move the head; return the entry."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with open(self.dir / ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time keeps seq unique
+                head = self._head() or {"seq": 0, "hash": GENESIS}
+                entry = {
+                    "seq": head["seq"] + 1,
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "actor": self.actor,
+                    "action": action,
+                    "fields": _plain(fields),
+                    "prev_hash": head["hash"],
+                }
+                entry["hash"] = entry_hash(entry)
+                with open(self.path, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                temporary = self.head_path.with_suffix(".tmp")
+                temporary.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}))
+                os.replace(temporary, self.head_path)
+        except OSError as error:
+            reason = error.strerror
+            raise StoreError(f"{self.path}: cannot append to the audit log ({reason})") from None
+        return entry
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every entry as written (unverified); see :meth:`verify`."""
+        if not self.path.exists():
+            return []
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def verify(self) -> AuditProblem | None:
+        """The first edited, removed, reordered or missing entry; None if the log is intact."""
+        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        previous, seq = GENESIS, 0
+        for number, line in enumerate(lines, start=1):
+            seq += 1
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                return AuditProblem(number, seq, "not a JSON entry")
+            if not isinstance(entry, dict) or entry.get("seq") != seq:
+                found = entry.get("seq") if isinstance(entry, dict) else None
+                return AuditProblem(
+                    number,
+                    seq,
+                    f"seq {found} where {seq} was expected (an entry was removed or reordered)",
+                )
+            if entry.get("prev_hash") != previous:
+                return AuditProblem(
+                    number,
+                    seq,
+                    "does not follow the entry before it (an entry was removed or reordered)",
+                )
+            if entry.get("hash") != entry_hash(entry):
+                return AuditProblem(number, seq, "its content does not match its hash (edited)")
+            previous = entry["hash"]
+        head = self._head()
+        if head is None:
+            return None if not lines else AuditProblem(0, seq, "the chain head file is missing")
+        if head["seq"] != seq or head["hash"] != previous:
+            if head["seq"] > seq:
+                return AuditProblem(
+                    0,
+                    seq + 1,
+                    f"the log ends at seq {seq} but its head records seq "
+                    f"{head['seq']}: the last {head['seq'] - seq} entries were removed",
+                )
+            return AuditProblem(0, seq, "the log's last entry does not match its head")
+        return None
+
+    def _head(self) -> dict[str, Any] | None:
+        if not self.head_path.exists():
+            return None
+        try:
+            head = json.loads(self.head_path.read_text())
+            return {"seq": int(head["seq"]), "hash": str(head["hash"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {"seq": -1, "hash": ""}  # an unreadable head never matches

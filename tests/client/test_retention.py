@@ -1,0 +1,231 @@
+"""Retention and erasure at a site: what is removed is gone from every file of the store."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from deltalake.exceptions import TableNotFoundError
+from typer.testing import CliRunner
+
+from client.archive import Archive
+from client.cli import app
+from client.erasure import ErasureRequests, PurgedVersions, site_key, subject_digest
+from client.prepare import prepare
+from client.retention import retain, retain_site
+from client.site_audit import site_audit
+from client.store import SiteStore
+from common.config import load_site_config
+from tests.client.subject_sites import subject_id, subject_name, write_subject_site
+
+ERASED = [3, 7, 11]
+
+
+def make_site(tmp_path, retention: str = "", old_rows: int = 0):
+    path = write_subject_site(tmp_path, 0, rows=40, old_rows=old_rows, retention=retention)
+    config = load_site_config(path)
+    prepare(config)
+    return path, config
+
+
+def store_holds(store: Path, needle: str) -> list[str]:
+    """Files under ``store`` holding ``needle``: in their bytes or, for Parquet, in any value.
+
+    Parquet pages are compressed, so their bytes alone would hide a value: every
+    Parquet file (data, archive, Delta checkpoints) is also decoded and searched.
+    """
+    found = []
+    for path in sorted(p for p in store.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if needle.encode() in data:
+            found.append(str(path))
+        elif data[:4] == b"PAR1":
+            text = json.dumps(pq.read_table(path).to_pylist(), default=str)
+            if needle in text:
+                found.append(f"{path} (decoded)")
+    return found
+
+
+def rows_like(store: Path, values: dict[str, float]) -> list[str]:
+    """Parquet files under ``store`` with a row whose columns hold all ``values``."""
+    found = []
+    for path in sorted(p for p in store.rglob("*") if p.is_file()):
+        if path.read_bytes()[:4] != b"PAR1":
+            continue
+        columns = set(pq.read_schema(path).names)
+        if not set(values) <= columns:
+            continue
+        frame = pl.read_parquet(path, columns=list(values))
+        match = pl.all_horizontal(
+            pl.col(c).cast(pl.Utf8).cast(pl.Float64, strict=False) == v for c, v in values.items()
+        )
+        if frame.filter(match).height:
+            found.append(str(path))
+    return found
+
+
+def subject_values(config, row: int) -> dict[str, float]:
+    raw = pl.read_csv(config.raw_location / "data.csv")
+    return {c: raw[c][row] for c in ("age", "chol")}
+
+
+def request_erasure(config, subjects: list[str]) -> None:
+    key = site_key(config.store_dir)
+    ErasureRequests(config.store_dir).add([subject_digest(key, s) for s in subjects])
+
+
+def test_erased_subjects_are_in_no_file_of_the_store(tmp_path):
+    path, config = make_site(tmp_path)
+    store = SiteStore(config.store_dir)
+    quality = config.quality.model_copy(update={"min_rows": 6})
+    prepare(config.model_copy(update={"quality": quality}))  # a second clean version
+    subjects = [subject_id(0, i) for i in ERASED]
+    assert store_holds(config.store_dir, subjects[0])  # the search can find what is there
+    assert rows_like(config.store_dir, subject_values(config, ERASED[0]))  # can find them
+    first_clean = store.latest("clean").version
+    request_erasure(config, subjects)
+
+    report = retain(config)
+
+    for i in ERASED:
+        for needle in (subject_id(0, i), subject_name(0, i)):
+            assert store_holds(config.store_dir, needle) == [], needle
+        assert rows_like(config.store_dir, subject_values(config, i)) == []  # nor their values
+    kept = subject_id(0, 4)
+    assert any("tables/clean" in f for f in store_holds(config.store_dir, kept))
+    clean = store.read("clean")
+    assert clean.height == 40 - len(ERASED)
+    assert not clean.filter(pl.col("patient").is_in(subjects)).height
+    assert set(report.requests.values()) == {2}  # each subject: one raw and one clean row
+    assert PurgedVersions(config.store_dir).erased() == list(range(first_clean + 1))
+    with pytest.raises(TableNotFoundError):  # the versions that held them cannot be read any more
+        store.read("clean", first_clean)
+    assert ErasureRequests(config.store_dir).pending() == []
+    again = prepare(config)  # another config hash: the raw files are read again
+    assert not again.unchanged and again.report.rows_clean == 40 - len(ERASED)
+    assert store_holds(config.store_dir, subjects[0]) == []  # erased stays erased
+    log = site_audit(config)
+    assert log.verify() is None
+    actions = [e["action"] for e in log.entries()]
+    assert actions[-5:] == ["retain", "erase", "erase", "erase", "prepare"]
+
+
+def test_expired_rows_are_archived_then_deleted_and_dry_run_changes_nothing(tmp_path):
+    policy = "max_age_days = 365\nkeep_versions_days = 7"
+    path, config = make_site(tmp_path, policy, old_rows=8)
+    store = SiteStore(config.store_dir)
+    before = {t: store.latest(t).version for t in ("raw", "clean")}
+
+    preview = retain(config, dry_run=True)
+    assert {t.table: t.expired for t in preview.tables}["clean"] == 8
+    assert {t: store.latest(t).version for t in ("raw", "clean")} == before
+    assert Archive(config.store_dir / "archive").files() == []
+
+    report = retain(config)
+    assert store.read("clean").height == 32
+    archived = Archive(config.store_dir / "archive").files()
+    assert sorted(p.parent.name for p in archived) == ["clean", "raw"]
+    clean_archive = pl.read_parquet(next(p for p in archived if p.parent.name == "clean"))
+    assert clean_archive.height == 8
+    assert clean_archive["seen"].dt.year().unique().to_list() == [2010]
+    assert pq.ParquetFile(archived[0]).metadata.row_group(0).column(0).compression == "ZSTD"
+    # the version before the deletion stays readable inside the time-travel window
+    assert store.read("clean", before["clean"]).height == 40
+    assert all(t.versions_dropped == [] for t in report.tables)
+
+
+def test_versions_past_the_window_are_vacuumed(tmp_path):
+    path, config = make_site(tmp_path, "max_age_days = 365\nkeep_versions_days = 0", old_rows=8)
+    store = SiteStore(config.store_dir)
+    old = store.latest("clean").version
+    retain(config)
+    with pytest.raises(TableNotFoundError):
+        store.read("clean", old)
+    assert store.read("clean").height == 32
+    assert PurgedVersions(config.store_dir).all()["clean"] == {str(old): "retention"}
+    assert PurgedVersions(config.store_dir).erased() == []  # expired, not erased
+
+
+def test_retain_site_is_what_a_ray_task_calls(tmp_path):
+    path, config = make_site(tmp_path, "max_age_days = 365", old_rows=5)
+    report = retain_site(path, dry_run=True)
+    assert json.loads(json.dumps(report))["site"] == "site-000"
+    assert {t["table"] for t in report["tables"]} == {"raw", "quarantine", "clean"}
+
+
+def run_cli(*args) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_erase_now_reports_an_unknown_id_and_erases_the_rest(tmp_path):
+    path, config = make_site(tmp_path)
+    code, out, err = run_cli("erase", subject_id(0, 3), "NOBODY-1", "-c", path, "--now")
+    assert code == 0, err
+    assert f"{subject_id(0, 3)}: 2 row(s) erased" in out
+    assert "NOBODY-1: no rows found at this site" in out
+    assert store_holds(config.store_dir, subject_id(0, 3)) == []
+    assert store_holds(config.store_dir, "NOBODY-1") == []  # not even the request keeps it
+    code, out, err = run_cli("audit", "verify", "-c", path)
+    assert code == 0 and "intact" in out
+
+
+def test_a_negative_age_is_a_one_line_error(tmp_path):
+    path, config = make_site(tmp_path)
+    path.write_text(path.read_text() + "max_age_days = -3\n")
+    code, out, err = run_cli("retain", "-c", path)
+    assert code != 0
+    assert err.count("\n") == 1 and "retention.max_age_days" in err and "Traceback" not in err
+
+
+def test_an_unwritable_archive_deletes_nothing(tmp_path):
+    (tmp_path / "not-a-folder").write_text("")  # even root cannot make a folder in a file
+    policy = f'max_age_days = 365\narchive_dir = "{tmp_path / "not-a-folder" / "archive"}"'
+    path, config = make_site(tmp_path, policy, old_rows=8)
+    store = SiteStore(config.store_dir)
+    before = {t: store.latest(t).version for t in ("raw", "quarantine", "clean")}
+    code, out, err = run_cli("retain", "-c", path)
+    assert code != 0
+    assert err.startswith("error:") and "not writable" in err and err.count("\n") == 1
+    assert {t: store.latest(t).version for t in ("raw", "quarantine", "clean")} == before
+    assert store.read("clean").height == 40
+
+
+def test_a_broken_audit_log_fails_verify_naming_the_entry(tmp_path):
+    path, config = make_site(tmp_path)
+    retain(config)
+    log = site_audit(config)
+    text = log.path.read_text().splitlines()
+    text[0] = text[0].replace('"prepare"', '"label"')
+    log.path.write_text("\n".join(text) + "\n")
+    code, out, err = run_cli("audit", "verify", "-c", path)
+    assert code != 0 and "line 1 (seq 1)" in err and "edited" in err
+
+
+def test_an_erasure_reaches_the_archive_and_old_archive_files_expire(tmp_path):
+    policy = "max_age_days = 365\narchive_max_age_days = 30"
+    path, config = make_site(tmp_path, policy, old_rows=8)
+    retain(config)  # rows 0-7 are archived
+    archive = Archive(config.store_dir / "archive")
+    assert any("archive" in f for f in store_holds(config.store_dir, subject_id(0, 2)))
+    request_erasure(config, [subject_id(0, 2)])
+    report = retain(config)
+    assert store_holds(config.store_dir, subject_id(0, 2)) == []
+    assert sum(report.archive_erased.values()) == 2  # its raw and its clean row
+    assert all(pl.read_parquet(p).height == 7 for p in archive.files())
+    old = archive.files()[0]
+    os.utime(old, (0, 0))  # written in 1970: past archive_max_age_days
+    assert retain(config).archive_expired == [str(old)]
+    assert not old.exists() and len(archive.files()) == 1
+
+
+def test_age_by_ingestion_expires_what_was_written_too_long_ago(tmp_path):
+    path, config = make_site(tmp_path, 'max_age_days = 0\nage_by = "ingestion"\narchive = false')
+    report = retain(config)
+    assert {t.table: t.expired for t in report.tables} == {"raw": 40, "quarantine": 0, "clean": 40}
+    assert SiteStore(config.store_dir).read("clean").height == 0
+    assert Archive(config.store_dir / "archive").files() == []
