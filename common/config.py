@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from common.errors import ConfigError
+from common.labeling import LabelingSection
 
 
 class _Strict(BaseModel):
@@ -166,6 +167,7 @@ class SiteConfig(_Strict):
     quality: QualitySection = QualitySection()
     privacy: PrivacySection = PrivacySection()
     training: TrainingSection = TrainingSection()
+    labeling: LabelingSection = LabelingSection()
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @property
