@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from common.errors import ConfigError, FedlifeError
+from common.errors import ConfigError, DataError, FedlifeError
 from common.features import FeatureSpec
 from common.models import build_model
 
@@ -42,7 +42,11 @@ class GlobalModel:
 
     def encode(self, frame: pl.DataFrame) -> np.ndarray:
         """``frame``'s features as the model expects them (the label is not needed)."""
-        return frame.select(self.spec.scaled_features()).to_numpy().astype(np.float32)
+        try:
+            return frame.select(self.spec.scaled_features()).to_numpy().astype(np.float32)
+        except pl.exceptions.ColumnNotFoundError as error:
+            first = str(error).strip().splitlines()[0]
+            raise DataError(f"{self.source}: the site lacks a model feature ({first})") from None
 
     def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
         with torch.no_grad():

@@ -21,7 +21,7 @@ from client.labels import (
     now,
     site_rows,
 )
-from client.store import TableVersion
+from client.store import SiteStore, TableVersion
 from common.config import SiteConfig
 from common.errors import ConfigError, DataError
 from common.labeling import LabelingFunction
@@ -91,18 +91,24 @@ class WeakLabels:
     version: TableVersion | None = None
 
 
-def weak_labels(site_store, config: SiteConfig, threshold: float, apply: bool) -> WeakLabels:
+def weak_labels(store: SiteStore, config: SiteConfig, threshold: float, apply: bool) -> WeakLabels:
     """Fit the label model on every row; with ``apply`` label the unlabeled rows.
 
     The one labeling action of weak supervision: ``apply`` commits a new version of
     the labeled table whose weak labels replace the earlier ones.
+
+    Parameters
+    ----------
+    store, config : the site's store and config (``labeling.functions``).
+    threshold : the confidence a weak label needs to be applied.
+    apply : write the weak labels; otherwise only measure the functions.
     """
-    classes = known_classes(site_store, config)
-    rows = site_rows(site_store)
+    classes = known_classes(store, config)
+    rows = site_rows(store)
     functions = compile_functions(config, classes, rows)
     every_vote = votes(rows, functions, classes)
     model = LabelModel(len(classes)).fit(every_vote)
-    known = labeled_rows(site_store, config, sources=True).filter(pl.col("_label_source") != WEAK)
+    known = labeled_rows(store, config, sources=True).filter(pl.col("_label_source") != WEAK)
     gold = rows.select(ROW_ID).join(
         known.select(ROW_ID, pl.col(config.schema.label).cast(pl.String).alias("_gold")),
         on=ROW_ID,
@@ -131,7 +137,7 @@ def weak_labels(site_store, config: SiteConfig, threshold: float, apply: bool) -
         pl.lit(now()).alias(LABELED_AT),
     )
     version = commit_labels(
-        site_store,
+        store,
         added,
         "label-weak",
         {

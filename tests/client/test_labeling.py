@@ -121,7 +121,10 @@ def _export_model(site_toml: Path, out: Path) -> tuple[Path, Path]:
 
 
 def _label_file(path: Path, rows: dict[str, object]) -> Path:
-    pl.DataFrame(rows).write_csv(path)
+    if path.suffix == ".parquet":
+        pl.DataFrame(rows).write_parquet(path)
+    else:
+        pl.DataFrame(rows).write_csv(path)
     return path
 
 
@@ -183,7 +186,7 @@ def test_human_labels_beat_weak_and_raw_labels(site, tmp_path):
     weak_label = given_labels(store).filter(pl.col("_row_id") == weak_row)["label"][0]
     # Two of three annotators overrule the weak label; one corrects a raw label.
     file = _label_file(
-        tmp_path / "l.csv",
+        tmp_path / "l.parquet",
         {
             "row_id": [weak_row, weak_row, weak_row, raw_row],
             "label": [other[weak_label], other[weak_label], weak_label, other[str(raw_label)]],
@@ -269,7 +272,7 @@ def test_queue_from_a_run_dir_and_an_export_then_import_as_active(site, truth, t
     # The annotator answers four of six; a run dir (newest checkpoint) scores too.
     answered = sheet.drop("label").join(truth, on="row_id").rename({"truth": "label"})
     answered = answered.with_columns(
-        pl.when(pl.col("rank").cast(pl.Int64) <= 4).then(pl.col("label")).otherwise(None).alias("label")
+        pl.when(pl.col("rank").cast(pl.Int64) <= 4).then("label").otherwise(None).alias("label")
     )
     answered.write_csv(tmp_path / "answers.csv")
     result = runner.invoke(app, ["label", "import", str(tmp_path / "answers.csv"), "-c", str(site)])
