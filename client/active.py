@@ -132,3 +132,15 @@ def refresh_queue(
     )
     for_annotators.write_csv(csv)
     return Queue(version, csv, rows, candidates.height)
+
+
+def queue_after_round(
+    store: SiteStore, config: SiteConfig, model: GlobalModel, size: int
+) -> Queue | None:
+    """The ClientApp's refresh of the queue with a round's global model (``size`` 0: none).
+
+    A site without unlabeled rows simply has no queue: that is not an error here.
+    """
+    if size < 1 or unlabeled_rows(store, config).height == 0:
+        return None
+    return refresh_queue(store, config, model, size, config.labeling.strategy)

@@ -211,6 +211,8 @@ class RunConfig(_Strict):
     resume : continue the run in ``run_dir`` from its last checkpoint.
     test_data : CSV of held-out rows the server evaluates on ('' = none).
     sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
+    label_queue_size : after each round, every site queues this many unlabeled rows
+        for its annotators, scored by the new global model (0 = never).
     """
 
     model_config = ConfigDict(
@@ -240,6 +242,7 @@ class RunConfig(_Strict):
     resume: bool = False
     test_data: str = ""
     sites_dir: str = ""
+    label_queue_size: int = Field(default=0, ge=0)
 
     @classmethod
     def from_flower(cls, run_config: dict[str, Any], source: str = "run config") -> RunConfig:

@@ -12,8 +12,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from client.active import select, uncertainty
+from client.active import queue_after_round, select, uncertainty
 from client.cli import app
+from client.global_model import load_global_model
 from client.label_import import import_labels
 from client.label_model import ABSTAIN, LabelModel
 from client.labels import given_labels, labeled_rows
@@ -365,3 +366,13 @@ def test_functions_are_checked_against_the_schema(site):
     config = load_site_config(site)
     with pytest.raises(ConfigError, match="label 'benign' is not one of"):
         weak_labels(_store(site), config, 0.8, apply=False)
+
+
+def test_the_client_app_queues_after_a_round_only_when_asked(site, tmp_path):
+    _, export = _export_model(site, tmp_path)
+    model, store, config = load_global_model(export), _store(site), load_site_config(site)
+    assert queue_after_round(store, config, model, 0) is None
+    assert store.latest("queue") is None
+    queue = queue_after_round(store, config, model, 4)
+    assert queue.version.version == 0 and queue.rows.height == 4
+    assert json.loads(store.latest("queue").lineage["size"]) == 4
