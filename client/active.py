@@ -21,7 +21,7 @@ from client.global_model import GlobalModel, load_global_model
 from client.labels import QUEUE, unlabeled_rows
 from client.store import SiteStore, TableVersion
 from common.config import SiteConfig
-from common.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError, StoreError
 
 STRATEGIES = ("entropy", "margin")
 # With diversity, candidates are this many times the queue size, most uncertain first.
@@ -113,6 +113,13 @@ def refresh_queue(
             pl.Series("score", scores, dtype=pl.Float64),
         )
     )
+    sheet = store.root / "labeling" / ".queue-next.csv"  # named by its version once committed
+    try:
+        sheet.parent.mkdir(parents=True, exist_ok=True)
+        blank = {"label": pl.lit(""), "annotator": pl.lit("")}
+        rows.select(pl.col(ROW_ID).alias("row_id"), "rank", *features, **blank).write_csv(sheet)
+    except OSError as error:
+        raise StoreError(f"{sheet.parent}: cannot write the queue ({error.strerror})") from None
     version = store.write(
         QUEUE,
         rows,
@@ -125,12 +132,8 @@ def refresh_queue(
             "candidates": candidates.height,
         },
     )
-    csv = store.root / "labeling" / f"queue-v{version.version}.csv"
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    for_annotators = rows.select(
-        pl.col(ROW_ID).alias("row_id"), "rank", *features, label=pl.lit(""), annotator=pl.lit("")
-    )
-    for_annotators.write_csv(csv)
+    csv = sheet.with_name(f"queue-v{version.version}.csv")
+    sheet.replace(csv)
     return Queue(version, csv, rows, candidates.height)
 
 

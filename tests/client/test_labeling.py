@@ -324,7 +324,16 @@ def test_quality_flags_flipped_labels_and_measures_agreement(tmp_path, truth):
 
 @pytest.mark.parametrize(
     "case",
-    ["no id column", "empty file", "header only", "bad function", "unknown column", "no model"],
+    [
+        "no id column",
+        "empty file",
+        "header only",
+        "bad function",
+        "unknown column",
+        "no model",
+        "not a model",
+        "bad strategy",
+    ],
 )
 def test_bad_input_is_one_line_and_changes_no_table(site, tmp_path, case, assert_one_line_error):
     files = {
@@ -338,6 +347,14 @@ def test_bad_input_is_one_line_and_changes_no_table(site, tmp_path, case, assert
         args = ["label", "import", str(tmp_path / "labels.csv"), "-c", str(site)]
     elif case == "no model":
         args, needle = ["label", "queue", "-c", str(site)], "pass --model PATH"
+    elif case == "not a model":
+        (tmp_path / "model.pt").write_text("not a model")
+        args = ["label", "queue", "-c", str(site), "--model", str(tmp_path / "model.pt")]
+        needle = "not an exported fedlife model"
+    elif case == "bad strategy":
+        _, export = _export_model(site, tmp_path)
+        args = ["label", "queue", "-c", str(site), "--model", str(export), "--strategy", "vibes"]
+        needle = "unknown strategy 'vibes'"
     else:
         when, needle = {
             "bad function": ("worst_radius >>> 18", "does not parse"),
