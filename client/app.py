@@ -8,6 +8,7 @@ instead of an update; the server records it and goes on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import zlib
@@ -20,7 +21,9 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
+from client.active import queue_after_round
 from client.erasure import PurgedVersions
+from client.global_model import GlobalModel
 from client.ledger import LedgerEntry
 from client.mods import clip_update_when_asked
 from client.release import record_release, release_moments
@@ -94,6 +97,10 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         except FedlifeError as error:
             return _excluded(message, site.name, str(error))
         model = _global_model(message, spec)
+        queue_size = int(config.get(keys.LABEL_QUEUE_SIZE, 0))
+        with contextlib.suppress(FedlifeError):  # a queue is a by-product: never fails a round
+            source = f"round {config.get(keys.SERVER_ROUND, '?')} global model"
+            queue_after_round(site.store, site.config, GlobalModel(model, spec, source), queue_size)
         x, y, split = (
             (data.x_test, data.y_test, "test")
             if len(data.y_test)

@@ -1,6 +1,14 @@
-"""Clean typed rows: dedupe, drop unlabeled rows, impute, tame outliers.
+"""Clean typed rows: dedupe, set unlabeled rows aside, impute, tame outliers.
 
-All steps are polars expressions; the report holds counts, never row values.
+All steps are polars expressions; the report holds counts, never row values. Every
+clean row carries a stable row id (``_row_id``) that labels refer to:
+
+* the schema's id column, where it has one; a value that repeats gets ``#2``,
+  ``#3``... in the order rows were read (files by name, then line);
+* otherwise (or where the id is missing) ``<file>:<line>`` of the row's first
+  occurrence in the raw files.
+
+Re-running on the same files gives the same ids; appending rows keeps old ids.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from common.config import (
 )
 
 NUMERIC = {ColumnType.INT, ColumnType.FLOAT, ColumnType.BOOL}
+ROW_ID = "_row_id"
 
 
 @dataclass
@@ -45,15 +54,25 @@ def numeric_features(schema: SchemaSection) -> list[str]:
     return [n for n in schema.features if schema.columns[n].type in NUMERIC]
 
 
-def clean(frame: pl.DataFrame, config: SiteConfig) -> tuple[pl.DataFrame, CleaningReport]:
-    """Dedupe, drop unlabeled rows, impute and tame outliers; report the counts."""
+def clean(
+    frame: pl.DataFrame, config: SiteConfig, keep_unlabeled: bool = False
+) -> tuple[pl.DataFrame, CleaningReport]:
+    """Dedupe, set unlabeled rows aside, impute and tame outliers; report the counts.
+
+    Parameters
+    ----------
+    frame : typed valid rows (with ``_source``/``_line`` when read from files).
+    config : the site's config.
+    keep_unlabeled : keep the rows without a label in the result (cleaned with the
+        others) instead of dropping them; ``unlabeled_dropped`` counts them either way.
+    """
     schema, cleaning = config.schema, config.cleaning
     report = CleaningReport(rows_read=frame.height, rows_valid=frame.height)
-    frame = frame.drop([c for c in (SOURCE, LINE) if c in frame.columns])
     frame, report.duplicates_dropped = _dedupe(frame, schema, cleaning)
+    frame = with_row_ids(frame, schema).drop([c for c in (SOURCE, LINE) if c in frame.columns])
     labeled = frame.filter(pl.col(schema.label).is_not_null())
     report.unlabeled_dropped = frame.height - labeled.height
-    frame = labeled
+    frame = frame if keep_unlabeled else labeled
 
     features = numeric_features(schema)
     frame = frame.with_columns(_missing_indicators(schema, features))
@@ -70,6 +89,28 @@ def clean(frame: pl.DataFrame, config: SiteConfig) -> tuple[pl.DataFrame, Cleani
         report.imputed = {c: n - after.get(c, 0) for c, n in before.items() if n > after.get(c, 0)}
     report.rows_clean = frame.height
     return frame, report
+
+
+def with_row_ids(frame: pl.DataFrame, schema: SchemaSection) -> pl.DataFrame:
+    """Add ``_row_id`` (see the module's docstring) to rows in read order."""
+    if SOURCE in frame.columns and LINE in frame.columns:
+        position = pl.concat_str(pl.col(SOURCE), pl.lit(":"), pl.col(LINE).cast(pl.String))
+    else:
+        position = pl.int_range(pl.len()).cast(pl.String)
+    id_column = schema.first_with(Role.ID)
+    if id_column is None:
+        return frame.with_columns(position.alias(ROW_ID))
+    value = pl.col(id_column).cast(pl.String)
+    occurrence = pl.int_range(pl.len()).over(value) + 1
+    repeated = pl.concat_str(value, pl.lit("#"), occurrence.cast(pl.String))
+    row_id = (
+        pl.when(value.is_null())
+        .then(position)
+        .when(occurrence == 1)
+        .then(value)
+        .otherwise(repeated)
+    )
+    return frame.with_columns(row_id.alias(ROW_ID))
 
 
 def missing_fractions(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
@@ -93,7 +134,9 @@ def _dedupe(
 ) -> tuple[pl.DataFrame, int]:
     if cleaning.dedupe is False:
         return frame, 0
-    deduped = frame.unique(maintain_order=True)
+    # Provenance is not part of a row's content: the first occurrence is kept.
+    content = [c for c in frame.columns if c not in (SOURCE, LINE)]
+    deduped = frame.unique(subset=content, keep="first", maintain_order=True)
     id_column = schema.first_with(Role.ID)
     if cleaning.dedupe == "id" and id_column is not None:
         timestamp = schema.first_with(Role.TIMESTAMP)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from client.label_cli import app as label_app
 from client.prepare import prepare
 from client.retention_cli import register as register_retention
 from client.site import Site
@@ -22,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(label_app, name="label")
 console = Console()
 CONFIG = typer.Option(..., "--config", "-c", help="The site's site.toml.")
 
@@ -53,7 +55,7 @@ def prepare_command(config: Path = CONFIG) -> None:
         ("rows read", report.rows_read),
         *((f"rejected: {reason}", n) for reason, n in sorted(report.rejected.items())),
         ("duplicates dropped", report.duplicates_dropped),
-        ("unlabeled rows dropped", report.unlabeled_dropped),
+        ("unlabeled rows set aside for labeling", report.unlabeled_dropped),
         ("incomplete rows dropped", report.incomplete_dropped),
         *((f"imputed: {column}", n) for column, n in sorted(report.imputed.items())),
         *((f"outliers tamed: {column}", n) for column, n in sorted(report.clipped.items())),
@@ -75,7 +77,7 @@ def status_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "-
     """Tables, their latest versions and row counts, and the gate status."""
     site = Site(load_site_config(config))
     tables = {}
-    for name in ("raw", "quarantine", "clean"):
+    for name in ("raw", "quarantine", "clean", "unlabeled", "labeled", "queue"):
         latest = site.store.latest(name)
         if latest is not None:
             tables[name] = {"version": latest.version, "rows": int(latest.lineage.get("rows", 0))}

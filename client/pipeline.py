@@ -27,6 +27,7 @@ class PipelineResult:
     raw: pl.DataFrame
     validated: Validated
     clean: pl.DataFrame
+    unlabeled: pl.DataFrame
     report: CleaningReport
     missing: dict[str, float]
 
@@ -46,7 +47,19 @@ def run(config: SiteConfig) -> PipelineResult:
     missing = missing_fractions(validated.valid, numeric_features(config.schema))
     cleaned, report = clean(validated.valid, config)
     report.rows_read, report.rejected = raw.height, validated.rejected
-    return PipelineResult(raw, validated, cleaned, report, missing)
+    return PipelineResult(raw, validated, cleaned, _unlabeled(validated, config), report, missing)
+
+
+def _unlabeled(validated: Validated, config: SiteConfig) -> pl.DataFrame:
+    """The rows without a label, cleaned alongside the labeled ones (awaiting labels).
+
+    A second pass, so the clean table stays exactly what it was without them.
+    """
+    label = pl.col(config.schema.label)
+    if validated.valid.filter(label.is_null()).height == 0:
+        return clean(validated.valid.head(0), config)[0]
+    everything, _ = clean(validated.valid, config, keep_unlabeled=True)
+    return everything.filter(label.is_null())
 
 
 def feature_columns(config: SiteConfig) -> list[str]:

@@ -35,7 +35,7 @@ class PrepareResult:
 
 
 def config_hash(config: SiteConfig) -> str:
-    text = config.model_dump_json(by_alias=True, exclude={"base_dir"})
+    text = config.model_dump_json(by_alias=True, exclude={"base_dir", "labeling"})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -99,6 +99,13 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         archive=True,
     )
     report = result.report
+    unlabeled = store.latest("unlabeled")
+    if result.unlabeled.height or unlabeled is not None:  # no empty table for fully labeled sites
+        unlabeled = store.write(
+            "unlabeled",
+            result.unlabeled,
+            {"operation": "unlabeled", "raw_version": str(raw_version.version), **lineage},
+        )
     clean_version = store.write(
         "clean",
         result.clean,
@@ -106,6 +113,7 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
             "operation": "clean",
             "raw_version": str(raw_version.version),
             "quarantine_version": str(quarantine.version),
+            "unlabeled_version": "" if unlabeled is None else str(unlabeled.version),
             "rows_read": str(report.rows_read),
             "rejected": json.dumps(report.rejected),
             "missing": json.dumps(result.missing),

@@ -29,6 +29,7 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from client.clean import ROW_ID
 from client.site import Site
 from common.config import ColumnSpec, ColumnType, Role
 from common.errors import StoreError
@@ -55,6 +56,7 @@ def profile(site: Site) -> dict[str, Any]:
         ``<store>/reports`` cannot be written.
     """
     frame, version = site.clean
+    frame = frame.drop(ROW_ID, strict=False)  # an identifier, not data
     specs = site.config.schema.columns
     kinds = {name: _kind(frame.schema[name], specs.get(name)) for name in frame.columns}
     expressions = [

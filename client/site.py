@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from client.labels import labeled_rows
 from client.ledger import PrivacyLedger
 from client.pipeline import feature_columns
 from client.prepare import gate
@@ -53,10 +54,11 @@ class Site:
 
     @cached_property
     def clean(self) -> tuple[pl.DataFrame, TableVersion]:
+        """The labeled clean rows training uses (``client.labels``) and the clean version."""
         version = self.store.latest("clean")
         if version is None:
             raise DataError(f"site '{self.name}' has no clean data yet: run fedlife-site prepare")
-        return self.store.read("clean", version.version), version
+        return labeled_rows(self.store, self.config, version.version), version
 
     def gate_reasons(self) -> list[str]:
         """The gate on the latest clean version, missing shares as prepare measured them."""

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from common.errors import ConfigError
+from common.labeling import LabelingSection
 from common.retention import RetentionSection
 
 
@@ -188,6 +189,7 @@ class SiteConfig(_Strict):
     privacy: PrivacySection = PrivacySection()
     training: TrainingSection = TrainingSection()
     retention: RetentionSection = RetentionSection()
+    labeling: LabelingSection = LabelingSection()
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @property
@@ -237,6 +239,8 @@ class RunConfig(_Strict):
     resume : continue the run in ``run_dir`` from its last checkpoint.
     test_data : CSV of held-out rows the server evaluates on ('' = none).
     sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
+    label_queue_size : after each round, every site queues this many unlabeled rows
+        for its annotators, scored by the new global model (0 = never).
     """
 
     model_config = ConfigDict(
@@ -271,6 +275,7 @@ class RunConfig(_Strict):
     resume: bool = False
     test_data: str = ""
     sites_dir: str = ""
+    label_queue_size: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _no_secure_aggregation(self) -> RunConfig:

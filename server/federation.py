@@ -246,6 +246,7 @@ class Federation:
                 keys.MOMENTUM: c.momentum,
                 keys.MAX_GRAD_NORM: c.max_grad_norm,
                 keys.GRAD_SAMPLE_MODE: c.grad_sample_mode,
+                keys.LABEL_QUEUE_SIZE: c.label_queue_size,
             }
         )
 

@@ -15,6 +15,7 @@ from common.cli import err_console, one_line_errors
 from common.errors import ConfigError
 from server.federation import RoundReport
 from server.run_dir import RunDirectory, finite
+from simulations.annotator import LabelingSpec
 from simulations.datasets import load_dataset
 from simulations.runner import SimulationSpec, materialise_sites, plan, plan_resume, run
 
@@ -60,6 +61,9 @@ def run_command(
         None, help="Continue this stopped run from its last checkpoint (other options ignored)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
+    unlabeled: float = typer.Option(0.0, help="Share of labels hidden at each site (0 = none)."),
+    label_budget: int = typer.Option(10, help="Labels a simulated annotator gives per round."),
+    annotator_error: float = typer.Option(0.0, help="Chance an annotator's answer is wrong."),
 ) -> None:
     """Run the whole lifecycle on virtual sites: split, dirty, prepare, train with DP."""
     spec = SimulationSpec(
@@ -75,6 +79,7 @@ def run_command(
         run_dir=run_dir,
         ray_address=ray_address,
         run_options={"normalization": normalization},
+        labeling=LabelingSpec(unlabeled, label_budget, annotator_error),
     )
     planned = plan_resume(resume) if resume else plan(spec)
     spec = planned.spec

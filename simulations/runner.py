@@ -24,6 +24,7 @@ from common.errors import ConfigError, RunDirError
 from server.app import make_server_app
 from server.federation import RoundObserver
 from server.run_dir import RunDirectory, default_run_dir
+from simulations.annotator import LabelingSpec
 from simulations.attacks import ScaleUpdates
 from simulations.datasets import Dataset, load_dataset
 from simulations.dirt import DirtSpec, inject
@@ -59,6 +60,7 @@ class SimulationSpec:
         stores, privacy ledgers included, carry over.
     poisoned_sites : sites whose updates are multiplied by ``poison_factor``
         (model poisoning, ``simulations.attacks.ScaleUpdates``).
+    labeling : hide labels and answer the sites' queues (``simulations.annotator``).
     """
 
     dataset: str = "breast_cancer"
@@ -79,6 +81,7 @@ class SimulationSpec:
     sites_dir: str = ""
     poisoned_sites: tuple[str, ...] = ()
     poison_factor: float = 100.0
+    labeling: LabelingSpec = field(default_factory=LabelingSpec)
 
     def __post_init__(self) -> None:
         if self.sites < 1:
@@ -112,6 +115,7 @@ def plan(spec: SimulationSpec) -> PlannedRun:
         check_reachable(spec.ray_address)
     options = {
         "min_train_sites": min(2, spec.sites),
+        **spec.labeling.run_options(),
         **spec.run_options,
         "num_server_rounds": spec.rounds,
         "strategy": spec.strategy,
@@ -142,6 +146,7 @@ def run(spec: SimulationSpec | PlannedRun, on_round: RoundObserver | None = None
         sites_dir = run_dir.path / "sites"
         site_reports = materialise_sites(spec, planned.dataset, run_dir.path, sites_dir)
     mods = [ScaleUpdates(spec.poisoned_sites, spec.poison_factor)] if spec.poisoned_sites else []
+    mods += spec.labeling.mods(str(sites_dir), spec.seed)
     summaries: list[dict[str, Any]] = []
     _quiet_flower()
     with private_ray(address=spec.ray_address or None) as init_args:
@@ -159,6 +164,7 @@ def run(spec: SimulationSpec | PlannedRun, on_round: RoundObserver | None = None
         sites=spec.sites,
         partition=spec.partition if spec.partition == "iid" else f"dirichlet(alpha={spec.alpha})",
         site_data=site_reports,
+        **spec.labeling.spent(sites_dir),
         wall_s=round(time.monotonic() - started, 3),
     )
     run_dir.write_json("summary.json", summary)
@@ -174,6 +180,7 @@ def plan_resume(path: str | Path) -> PlannedRun:
     recorded = dict(info["simulation"])
     recorded["dirt"] = DirtSpec(**recorded["dirt"])
     recorded["poisoned_sites"] = tuple(recorded.get("poisoned_sites", ()))
+    recorded["labeling"] = LabelingSpec(**recorded.get("labeling", {}))
     spec = SimulationSpec(**recorded)
     config = RunConfig.from_flower({**info["config"], "resume": True}, source=str(run_dir.path))
     done = run_dir.completed_rounds()
@@ -199,6 +206,7 @@ def materialise_sites(spec, dataset, run_path: Path, sites_dir: Path) -> dict[st
     reports = {}
     for index, rows in enumerate(parts):
         dirty, injected = inject(train[rows.tolist()], dataset.features, spec.dirt, rng)
+        dirty = spec.labeling.hide(dirty, dataset.label, sites_dir / site_name(index), rng)
         path = write_site(sites_dir, index, dirty, dataset, spec.epsilon, spec.delta)
         result = prepare(load_site_config(path))
         reports[site_name(index)] = {

@@ -318,7 +318,7 @@ def test_odd_column_names_and_markers_survive_toml(tmp_path):
     (tmp_path / "site.toml").write_text(text)
     result = prepare(load_site_config(tmp_path / "site.toml"))
     assert result.report.rows_clean == 12
-    assert SiteStore(tmp_path / "store").read("clean").columns == names
+    assert SiteStore(tmp_path / "store").read("clean").columns == [*names, "_row_id"]
 
 
 def test_constant_column_gets_no_range_but_validates(tmp_path):

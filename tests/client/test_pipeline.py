@@ -121,7 +121,9 @@ def test_clean_dedupes_drops_unlabeled_imputes_and_clips(tmp_path):
     # Medians of the labeled, deduplicated rows (before clipping).
     assert frame["age"].to_list() == [34, 50, 50, 50, 120, 60, 45]
     assert frame["glucose"].to_list() == [90.5, 120.0, 105.0, 80.0, 100.0, 110.0, 600.0]
-    assert frame.null_count().row(0) == (0, 0, 0, 0)
+    assert frame.null_count().row(0) == (0, 0, 0, 0, 0)
+    # Without a provenance column the row id is the schema's id column.
+    assert frame["_row_id"].to_list() == [str(i) for i in frame["id"].to_list()]
 
 
 def test_clean_with_drop_removes_incomplete_rows(tmp_path):
