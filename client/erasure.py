@@ -19,6 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
+from client.clean import ROW_ID
 from client.pipeline import PipelineResult
 from common.audit import keyed_digest, load_or_create_key
 from common.config import Role, SiteConfig
@@ -156,14 +157,27 @@ class SubjectMatcher:
         self._hashed = pl.Series(dtype=pl.Utf8)
         self._found: dict[str, str] = {}  # id -> its requested digest
 
+    def column_in(self, columns: list[str]) -> str | None:
+        """The column of ``columns`` that names a row's subject, if any.
+
+        Labels and queues keep only the row id, which is the id column's value
+        wherever the schema has one.
+        """
+        if self.column is None:
+            return None
+        return next((c for c in (self.column, ROW_ID) if c in columns), None)
+
     def mask(self, frame: pl.DataFrame, count: bool = False) -> pl.Series | None:
         """True on rows of requested subjects; None if ``frame`` has no id column.
 
         ``count`` adds the rows found to :attr:`rows` (digest -> rows).
         """
-        if not self.digests or self.column not in frame.columns:
+        column = self.column_in(frame.columns)
+        if not self.digests or column is None:
             return None
-        ids = frame.get_column(self.column).cast(pl.Utf8, strict=False).str.strip_chars()
+        ids = frame.get_column(column).cast(pl.Utf8, strict=False).str.strip_chars()
+        if column == ROW_ID:  # the subject's id, with '#n' on its repeated rows
+            ids = ids.str.replace(r"#\d+$", "")
         distinct = ids.drop_nulls().unique()
         new = distinct.filter(~distinct.is_in(self._hashed.implode()))
         wanted, key = self._wanted, self.key
@@ -197,7 +211,13 @@ def without_erased(config: SiteConfig, result: PipelineResult) -> PipelineResult
     result.report.rows_clean = clean.height
     typed = result.validated
     validated = replace(typed, valid=keep(typed.valid), quarantine=keep(typed.quarantine))
-    return replace(result, raw=keep(result.raw), validated=validated, clean=clean)
+    return replace(
+        result,
+        raw=keep(result.raw),
+        validated=validated,
+        clean=clean,
+        unlabeled=keep(result.unlabeled),
+    )
 
 
 def _now() -> str:

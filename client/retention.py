@@ -178,10 +178,11 @@ def _retain_table(
     outcome.note = outcome.note or why
     expired = expired & ~erased
     outcome.expired, outcome.erased = int(expired.sum()), int(erased.sum())
-    if subjects.digests and subjects.column in frame.columns:
+    subject_column = subjects.column_in(frame.columns)
+    if subjects.digests and subject_column is not None:
         versions = [c.version for c in delta_history.commits(path)]
         outcome.versions_erased = delta_history.versions_holding(
-            path, subjects.column, subjects.mask, versions
+            path, subject_column, subjects.mask, versions
         )
     if dry_run or not (outcome.expired or outcome.erased):
         return outcome

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from client.archive import Archive
 from client.cli import app
 from client.erasure import ErasureRequests, PurgedVersions, site_key, subject_digest
+from client.label_import import import_labels
 from client.prepare import prepare
 from client.retention import retain, retain_site
 from client.site_audit import site_audit
@@ -229,3 +230,30 @@ def test_age_by_ingestion_expires_what_was_written_too_long_ago(tmp_path):
     assert {t.table: t.expired for t in report.tables} == {"raw": 40, "quarantine": 0, "clean": 40}
     assert SiteStore(config.store_dir).read("clean").height == 0
     assert Archive(config.store_dir / "archive").files() == []
+
+
+def test_an_erasure_reaches_unlabeled_rows_and_their_labels(tmp_path):
+    path = write_subject_site(tmp_path, 0, rows=40)
+    raw = path.parent / "raw" / "data.csv"
+    frame = pl.read_csv(raw)
+    hidden = pl.int_range(pl.len()) < 12  # rows 0-11 arrive without a label
+    frame.with_columns(pl.when(hidden).then(None).otherwise(pl.col("num")).alias("num")).write_csv(
+        raw
+    )
+    config = load_site_config(path)
+    prepare(config)
+    store = SiteStore(config.store_dir)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"row_id,num\n{subject_id(0, 3)},1\n{subject_id(0, 5)},0\n")
+    import_labels(store, config, labels, annotator="ann")
+    subjects = [subject_id(0, i) for i in (3, 7)]  # 3: labeled by hand; 7: still unlabeled
+    for needle in subjects:
+        assert any("unlabeled" in f for f in store_holds(config.store_dir, needle))
+    assert any("labeled" in f for f in store_holds(config.store_dir, subjects[0]))
+    request_erasure(config, subjects)
+
+    retain(config)
+
+    for needle in subjects:
+        assert store_holds(config.store_dir, needle) == [], needle
+    assert any("unlabeled" in f for f in store_holds(config.store_dir, subject_id(0, 5)))
