@@ -24,6 +24,7 @@ from flwr.clientapp.typing import Mod
 from client.active import queue_after_round
 from client.erasure import PurgedVersions
 from client.global_model import GlobalModel
+from client.labels import LABELED
 from client.ledger import LedgerEntry
 from client.mods import clip_update_when_asked
 from client.release import record_release, release_moments
@@ -256,10 +257,12 @@ def _global_model(message: Message, spec: FeatureSpec) -> torch.nn.Module:
 
 def _site_record(site: Site, table_version: int = -1) -> ConfigRecord:
     privacy = site.config.privacy
+    labeled = site.store.latest(LABELED)
     return ConfigRecord(
         {
             keys.SITE_NAME: site.name,
             keys.TABLE_VERSION: table_version,
+            keys.LABELED_VERSION: -1 if labeled is None else labeled.version,
             keys.EPSILON_BUDGET: privacy.epsilon_budget if privacy.enabled else -1.0,
             keys.DELTA: privacy.delta,
             keys.PURGED_VERSIONS: json.dumps(PurgedVersions(site.config.store_dir).erased()),

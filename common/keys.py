@@ -16,6 +16,7 @@ NUM_EXAMPLES = "num-examples"
 REASON = "reason"
 SITE_NAME = "name"
 TABLE_VERSION = "table-version"
+LABELED_VERSION = "labeled-version"  # -1: no label given at the site yet
 EPSILON = "epsilon"
 DELTA = "delta"
 EPSILON_BUDGET = "epsilon-budget"

@@ -306,6 +306,7 @@ def _participant(reply: Message) -> dict[str, Any]:
     return {
         "site": str(site[keys.SITE_NAME]),
         "table_version": int(site[keys.TABLE_VERSION]),
+        "labeled_version": int(site.get(keys.LABELED_VERSION, -1)),
         "epsilon": float(metrics[keys.EPSILON]),
         "epsilon_budget": float(site[keys.EPSILON_BUDGET]),
         "num_examples": int(metrics[keys.NUM_EXAMPLES]),

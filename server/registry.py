@@ -220,6 +220,7 @@ class Registry:
             {
                 "site": p["site"],
                 "table_version": p.get("table_version"),
+                "labeled_version": p.get("labeled_version", -1),
                 "epsilon": _epsilon(p.get("epsilon")),
                 "epsilon_budget": p.get("epsilon_budget"),
                 "num_examples": p.get("num_examples"),

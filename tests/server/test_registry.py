@@ -29,6 +29,7 @@ def _participant(site, version, epsilon, budget=3.0, n=90, loss=0.6):
     return {
         "site": site,
         "table_version": version,
+        "labeled_version": 0,
         "epsilon": epsilon,
         "epsilon_budget": budget,
         "num_examples": n,
@@ -200,6 +201,7 @@ def test_cli_list_show_export(cli, run_dir, tmp_path, assert_one_line_error):
     assert json.loads(shown.stdout)["sites"][1] == {
         "site": "site-001",
         "table_version": 1,
+        "labeled_version": 0,
         "epsilon": 0.9,
         "epsilon_budget": 3.0,
         "num_examples": 90,
