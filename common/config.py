@@ -220,7 +220,8 @@ class RunConfig(_Strict):
     model : architecture from ``common.models``.
     local_epochs, batch_size, learning_rate, momentum : local DP-SGD per round.
     max_grad_norm : per-sample clipping bound of DP-SGD.
-    grad_sample_mode : Opacus per-sample gradient mode ('hooks' or 'ew').
+    grad_sample_mode : Opacus per-sample gradient mode: 'hooks' (fastest for the default
+        model, benchmarks/bench_grad_sample_modes.py), 'ew' or 'functorch'.
     min_train_sites : fewest updates a round aggregates; fewer fails the run.
     fraction_train : share of connected sites asked to train each round.
     proximal_mu : FedProx's proximal term.
@@ -258,7 +259,7 @@ class RunConfig(_Strict):
     learning_rate: float = Field(default=1.0, gt=0)
     momentum: float = Field(default=0.5, ge=0, lt=1)
     max_grad_norm: float = Field(default=1.0, gt=0)
-    grad_sample_mode: Literal["hooks", "ew"] = "hooks"
+    grad_sample_mode: Literal["hooks", "ew", "functorch"] = "hooks"
     min_train_sites: int = Field(default=2, ge=1)
     fraction_train: float = Field(default=1.0, gt=0, le=1)
     proximal_mu: float = Field(default=0.01, ge=0)

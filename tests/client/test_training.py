@@ -137,3 +137,16 @@ def test_proximal_term_keeps_weights_nearer_the_start_without_dp():
 
 def test_proximal_term_keeps_weights_nearer_the_start_with_dp():
     assert distance_from_start(0.5, 1.0) < 0.5 * distance_from_start(0.5, 0.0)
+
+
+@pytest.mark.parametrize("model_name", ["logreg", "mlp"])
+@pytest.mark.parametrize("mode", ["ew", "functorch"])
+def test_every_grad_sample_mode_takes_the_same_dp_steps_as_hooks(model_name, mode):
+    x, y = separable(80)
+    hooks = train(build_model(model_name, 2, 2), x, y, plan(grad_sample_mode="hooks"))
+    other = train(build_model(model_name, 2, 2), x, y, plan(grad_sample_mode=mode))
+
+    assert other.steps == hooks.steps
+    for key, value in hooks.state_dict.items():
+        torch.testing.assert_close(other.state_dict[key], value, atol=1e-5, rtol=0)
+    assert not weights_equal(hooks.state_dict, build_model(model_name, 2, 2).state_dict())
