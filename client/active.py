@@ -19,6 +19,7 @@ import polars as pl
 from client.clean import ROW_ID
 from client.global_model import GlobalModel, load_global_model
 from client.labels import QUEUE, unlabeled_rows
+from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion
 from common.config import SiteConfig
 from common.errors import ConfigError, DataError, StoreError
@@ -134,6 +135,9 @@ def refresh_queue(
     )
     csv = sheet.with_name(f"queue-v{version.version}.csv")
     sheet.replace(csv)
+    site_audit(config).append(
+        "label-queue", table_version=version.version, rows=rows.height, strategy=strategy
+    )
     return Queue(version, csv, rows, candidates.height)
 
 

@@ -28,6 +28,7 @@ from client.labels import (
     now,
     site_rows,
 )
+from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion
 from common.config import SiteConfig
 from common.errors import DataError
@@ -143,6 +144,9 @@ def import_labels(
             "conflicting_ids": len(report.conflicting_ids),
             "unanswered": report.unanswered,
         },
+    )
+    site_audit(config).append(
+        "label-import", table_version=report.version.version, labels_applied=report.applied
     )
     return report
 

@@ -31,6 +31,7 @@ import polars as pl
 
 from client import delta_history
 from client.archive import Archive
+from client.clean import ROW_ID
 from client.erasure import ErasureRequests, PurgedVersions, SubjectMatcher
 from client.released import ReleasedUpdates
 from client.site_audit import site_audit
@@ -66,6 +67,7 @@ class RetentionReport:
     dry_run: bool
     tables: list[TableOutcome] = field(default_factory=list)
     archive_erased: dict[str, int] = field(default_factory=dict)
+    sheets_erased: list[str] = field(default_factory=list)
     archive_expired: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
     released_dropped: int = 0
@@ -139,6 +141,7 @@ def retain(
             purged.add(path.name, expired, "retention")
         report.tables.append(outcome)
     report.archive_erased = archive.erase(lambda f: subjects.mask(f, count=True), dry_run)
+    report.sheets_erased = _erase_from_sheets(config.store_dir / "labeling", subjects, dry_run)
     report.archive_expired = [str(p) for p in archive.expire(policy.archive_max_age_days, dry_run)]
     report.requests = dict(subjects.rows)
     erased_clean = next((t.versions_erased for t in report.tables if t.table == "clean"), [])
@@ -197,6 +200,21 @@ def _retain_table(
     kept = frame.filter(~(expired | erased))
     outcome.new_version = store.write(table, kept, lineage, archive=table in ARCHIVE_TABLES).version
     return outcome
+
+
+def _erase_from_sheets(folder: Path, subjects: SubjectMatcher, dry_run: bool) -> list[str]:
+    """Drop the requested subjects' rows from the annotators' queue sheets (CSV copies
+    of queue versions, keyed by ``row_id``); return the sheets rewritten."""
+    rewritten = []
+    for sheet in sorted(folder.glob("queue-v*.csv")) if subjects.digests else []:
+        rows = pl.read_csv(sheet, infer_schema=False).rename({"row_id": ROW_ID})
+        mask = subjects.mask(rows)
+        if mask is None or not mask.any():
+            continue
+        rewritten.append(str(sheet))
+        if not dry_run:
+            rows.filter(~mask).rename({ROW_ID: "row_id"}).write_csv(sheet)
+    return rewritten
 
 
 def _expired(

@@ -123,6 +123,8 @@ def _show(report: RetentionReport, as_json: bool) -> None:
         console.print(f"archive: {verb} {rows} erased row(s) from {files} file(s)")
     if report.archive_expired:
         console.print(f"archive: {verb} {len(report.archive_expired)} expired file(s)")
+    if report.sheets_erased:
+        console.print(f"queue sheets: {verb} erased rows from {len(report.sheets_erased)} file(s)")
     found = sum(1 for rows in report.requests.values() if rows)
     if report.requests:
         console.print(f"erasure requests: {found} of {len(report.requests)} matched rows")

@@ -21,6 +21,7 @@ from client.labels import (
     now,
     site_rows,
 )
+from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion
 from common.config import SiteConfig
 from common.errors import ConfigError, DataError
@@ -148,6 +149,7 @@ def weak_labels(store: SiteStore, config: SiteConfig, threshold: float, apply: b
         },
         replace_source=WEAK,
     )
+    site_audit(config).append("label-weak", table_version=version.version, rows=added.height)
     return WeakLabels(table, result.labeled, result.candidates, threshold, version)
 
 

@@ -12,9 +12,11 @@ import pytest
 from deltalake.exceptions import TableNotFoundError
 from typer.testing import CliRunner
 
+from client.active import refresh_queue
 from client.archive import Archive
 from client.cli import app
 from client.erasure import ErasureRequests, PurgedVersions, site_key, subject_digest
+from client.global_model import load_global_model
 from client.label_import import import_labels
 from client.prepare import prepare
 from client.retention import retain, retain_site
@@ -22,6 +24,7 @@ from client.site_audit import site_audit
 from client.store import SiteStore
 from common.config import load_site_config
 from tests.client.subject_sites import subject_id, subject_name, write_subject_site
+from tests.client.test_labeling import _export_model as export_model
 
 ERASED = [3, 7, 11]
 
@@ -232,7 +235,7 @@ def test_age_by_ingestion_expires_what_was_written_too_long_ago(tmp_path):
     assert Archive(config.store_dir / "archive").files() == []
 
 
-def test_an_erasure_reaches_unlabeled_rows_and_their_labels(tmp_path):
+def test_an_erasure_reaches_unlabeled_rows_their_labels_and_the_queue(tmp_path):
     path = write_subject_site(tmp_path, 0, rows=40)
     raw = path.parent / "raw" / "data.csv"
     frame = pl.read_csv(raw)
@@ -246,10 +249,13 @@ def test_an_erasure_reaches_unlabeled_rows_and_their_labels(tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text(f"row_id,num\n{subject_id(0, 3)},1\n{subject_id(0, 5)},0\n")
     import_labels(store, config, labels, annotator="ann")
+    _, export = export_model(path, tmp_path / "coordinator")
+    queue = refresh_queue(store, config, load_global_model(export), size=10)  # all unlabeled
     subjects = [subject_id(0, i) for i in (3, 7)]  # 3: labeled by hand; 7: still unlabeled
     for needle in subjects:
         assert any("unlabeled" in f for f in store_holds(config.store_dir, needle))
     assert any("labeled" in f for f in store_holds(config.store_dir, subjects[0]))
+    assert subjects[1] in queue.csv.read_text()
     request_erasure(config, subjects)
 
     retain(config)
@@ -257,3 +263,7 @@ def test_an_erasure_reaches_unlabeled_rows_and_their_labels(tmp_path):
     for needle in subjects:
         assert store_holds(config.store_dir, needle) == [], needle
     assert any("unlabeled" in f for f in store_holds(config.store_dir, subject_id(0, 5)))
+    log = site_audit(config)
+    assert log.verify() is None
+    actions = [e["action"] for e in log.entries()]
+    assert actions.index("label-import") < actions.index("label-queue") < actions.index("retain")
