@@ -12,6 +12,7 @@ import polars as pl
 from client import pipeline
 from client.clean import CleaningReport
 from client.erasure import without_erased
+from client.retention import without_expired
 from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion, sha256_of
 from common.config import SiteConfig
@@ -86,7 +87,7 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         return PrepareResult(latest, report, True, gate(frame, config, missing))
 
     step("reading and validating")
-    result = without_erased(config, pipeline.run(config))
+    result = without_expired(config, without_erased(config, pipeline.run(config)))
     for rule in config.quality.rules:
         _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from client import delta_history
 from client.archive import Archive
 from client.clean import ROW_ID
 from client.erasure import ErasureRequests, PurgedVersions, SubjectMatcher
+from client.pipeline import PipelineResult
 from client.released import ReleasedUpdates
 from client.site_audit import site_audit
 from client.store import SiteStore
@@ -200,6 +201,35 @@ def _retain_table(
     kept = frame.filter(~(expired | erased))
     outcome.new_version = store.write(table, kept, lineage, archive=table in ARCHIVE_TABLES).version
     return outcome
+
+
+def without_expired(
+    config: SiteConfig, result: PipelineResult, now: datetime | None = None
+) -> PipelineResult:
+    """``result`` without the rows its timestamps put past the retention age.
+
+    The raw files are never modified, so a later ``prepare`` would bring back what
+    ``retain`` deleted; this keeps expired rows out of every table it writes.
+    """
+    policy, timestamp = config.retention, config.schema.first_with(Role.TIMESTAMP)
+    if policy.max_age_days is None or policy.age_by != "timestamp" or timestamp is None:
+        return result
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=policy.max_age_days)
+
+    def keep(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.filter(~_expired(frame, 0, cutoff, timestamp)[0])
+
+    clean = keep(result.clean)
+    result.report.rows_clean = clean.height
+    typed = result.validated
+    validated = replace(typed, valid=keep(typed.valid), quarantine=keep(typed.quarantine))
+    return replace(
+        result,
+        raw=keep(result.raw),
+        validated=validated,
+        clean=clean,
+        unlabeled=keep(result.unlabeled),
+    )
 
 
 def _erase_from_sheets(folder: Path, subjects: SubjectMatcher, dry_run: bool) -> list[str]:

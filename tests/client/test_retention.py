@@ -32,7 +32,8 @@ ERASED = [3, 7, 11]
 def make_site(tmp_path, retention: str = "", old_rows: int = 0):
     path = write_subject_site(tmp_path, 0, rows=40, old_rows=old_rows, retention=retention)
     config = load_site_config(path)
-    prepare(config)
+    # Prepared before the policy applied to them: the old rows aged while stored.
+    prepare(config.model_copy(update={"retention": type(config.retention)()}))
     return path, config
 
 
@@ -267,3 +268,20 @@ def test_an_erasure_reaches_unlabeled_rows_their_labels_and_the_queue(tmp_path):
     assert log.verify() is None
     actions = [e["action"] for e in log.entries()]
     assert actions.index("label-import") < actions.index("label-queue") < actions.index("retain")
+
+
+def test_a_later_prepare_does_not_bring_expired_rows_back(tmp_path):
+    path, config = make_site(tmp_path, "max_age_days = 365", old_rows=8)
+    retain(config)
+    store = SiteStore(config.store_dir)
+    assert store.read("clean").height == 32
+
+    quality = config.quality.model_copy(update={"min_rows": 6})
+    again = prepare(config.model_copy(update={"quality": quality}))  # reads the raw files again
+
+    assert not again.unchanged and again.report.rows_clean == 32
+    for table in ("raw", "clean"):
+        assert (
+            2010
+            not in store.read(table)["seen"].cast(pl.Utf8).str.slice(0, 4).cast(pl.Int32).to_list()
+        )
