@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -207,17 +207,7 @@ def without_erased(config: SiteConfig, result: PipelineResult) -> PipelineResult
         mask = subjects.mask(frame)
         return frame if mask is None else frame.filter(~mask)
 
-    clean = keep(result.clean)
-    result.report.rows_clean = clean.height
-    typed = result.validated
-    validated = replace(typed, valid=keep(typed.valid), quarantine=keep(typed.quarantine))
-    return replace(
-        result,
-        raw=keep(result.raw),
-        validated=validated,
-        clean=clean,
-        unlabeled=keep(result.unlabeled),
-    )
+    return result.keep_rows(keep)
 
 
 def _now() -> str:

@@ -7,7 +7,8 @@ outliers. Everything is a polars expression over whole columns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -30,6 +31,20 @@ class PipelineResult:
     unlabeled: pl.DataFrame
     report: CleaningReport
     missing: dict[str, float]
+
+    def keep_rows(self, keep: Callable[[pl.DataFrame], pl.DataFrame]) -> PipelineResult:
+        """This result with ``keep`` applied to every table it would write."""
+        clean = keep(self.clean)
+        self.report.rows_clean = clean.height
+        typed = self.validated
+        validated = replace(typed, valid=keep(typed.valid), quarantine=keep(typed.quarantine))
+        return replace(
+            self,
+            raw=keep(self.raw),
+            validated=validated,
+            clean=clean,
+            unlabeled=keep(self.unlabeled),
+        )
 
 
 def ingest(config: SiteConfig) -> pl.DataFrame:

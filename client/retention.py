@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -219,17 +219,7 @@ def without_expired(
     def keep(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.filter(~_expired(frame, 0, cutoff, timestamp)[0])
 
-    clean = keep(result.clean)
-    result.report.rows_clean = clean.height
-    typed = result.validated
-    validated = replace(typed, valid=keep(typed.valid), quarantine=keep(typed.quarantine))
-    return replace(
-        result,
-        raw=keep(result.raw),
-        validated=validated,
-        clean=clean,
-        unlabeled=keep(result.unlabeled),
-    )
+    return result.keep_rows(keep)
 
 
 def _erase_from_sheets(folder: Path, subjects: SubjectMatcher, dry_run: bool) -> list[str]:
