@@ -8,6 +8,7 @@ instead of an update; the server records it and goes on.
 
 from __future__ import annotations
 
+import json
 import math
 import zlib
 from collections.abc import Callable, Sequence
@@ -19,10 +20,12 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
+from client.assessment import fairness_stats, permutation_importance, predictions
 from client.ledger import LedgerEntry
 from client.release import record_release, release_moments
 from client.released import ReleasedUpdate, ReleasedUpdates, request_digest
 from client.site import Site
+from client.site_statistics import site_statistics
 from client.training import TrainPlan, sample_rate, steps_per_round, train
 from common import keys
 from common.errors import FedlifeError
@@ -61,6 +64,8 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         try:
             if str(config.get(keys.RELEASE, "")) == keys.MOMENTS:
                 return _release_moments(site, message)
+            if str(config.get(keys.RELEASE, "")) == keys.STATISTICS:
+                return _release_statistics(site, message)
             spec = site.declared_spec()
             reasons = site.gate_reasons()
         except FedlifeError as error:
@@ -87,20 +92,19 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         except FedlifeError as error:
             return _excluded(message, site.name, str(error))
         model = _global_model(message, spec)
-        x, y, split = (
-            (data.x_test, data.y_test, "test")
+        x, y, groups, split = (
+            (data.x_test, data.y_test, data.groups_test, "test")
             if len(data.y_test)
-            else (data.x_train, data.y_train, "train")
+            else (data.x_train, data.y_train, data.groups_train, "train")
         )
         metrics = evaluate_model(model, x, y)
         metrics.setdefault("auc", math.nan)
         metrics[keys.NUM_EXAMPLES] = len(y)
         site_record = _site_record(site, data.table_version)
         site_record["eval-split"] = split
-        return Message(
-            RecordDict({keys.METRICS: MetricRecord(metrics), keys.SITE: site_record}),
-            reply_to=message,
-        )
+        content = {keys.METRICS: MetricRecord(metrics), keys.SITE: site_record}
+        content[keys.ASSESSMENT] = _assessment(site, model, x, y, groups, spec, config)
+        return Message(RecordDict(content), reply_to=message)
 
     return app
 
@@ -179,6 +183,14 @@ def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Messa
     return Message(RecordDict(content), reply_to=message)
 
 
+def _release_statistics(site: Site, message: Message) -> Message:
+    """Histograms (current and previous version) and the quality summary: aggregates only."""
+    spec = FeatureSpec.from_json(str(message.content[keys.CONFIG][keys.FEATURE_SPEC]))
+    record = ConfigRecord({keys.STATISTICS: json.dumps(site_statistics(site, spec))})
+    content = RecordDict({keys.STATISTICS: record, keys.SITE: _site_record(site)})
+    return Message(content, reply_to=message)
+
+
 def _release_moments(site: Site, message: Message) -> Message:
     """DP moments of the site's features, if its policy allows; recorded in its ledger."""
     privacy = site.config.privacy
@@ -202,6 +214,22 @@ def _release_moments(site: Site, message: Message) -> Message:
         {keys.MOMENTS: ConfigRecord(moments.to_dict()), keys.SITE: _site_record(site)}
     )
     return Message(content, reply_to=message)
+
+
+def _assessment(site: Site, model, x, y, groups, spec: FeatureSpec, config) -> ConfigRecord:
+    """Fairness counts (every round) and feature importance (when asked), as aggregates."""
+    k, seed = site.config.quality.min_group_size, int(config[keys.SEED])
+    fairness = fairness_stats(y, predictions(model, x), groups, spec.num_classes - 1, k)
+    importance = None
+    if bool(config.get(keys.EXPLAIN, False)):
+        importance = permutation_importance(model, x, y, spec, derive_seed(seed, site.name), k)
+    return ConfigRecord(
+        {
+            keys.FAIRNESS: fairness or "",
+            keys.IMPORTANCE: json.dumps(importance) if importance else "",
+            keys.NUM_EXAMPLES: len(y),
+        }
+    )
 
 
 def derive_seed(*parts: object) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from client.ledger import PrivacyLedger
 from client.pipeline import feature_columns
 from client.prepare import gate
 from client.store import SiteStore, TableVersion
-from common.config import ColumnType, SiteConfig, load_site_config
+from common.config import ColumnType, Role, SiteConfig, load_site_config
 from common.errors import DataError
 from common.features import FeatureSpec, one_hot_names
 
@@ -28,6 +28,8 @@ class SiteData:
     x_test: np.ndarray
     y_test: np.ndarray
     table_version: int
+    groups_train: pl.DataFrame = field(default_factory=pl.DataFrame)
+    groups_test: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 class Site:
@@ -102,4 +104,12 @@ class Site:
         order = np.random.default_rng(seed).permutation(len(y))
         n_test = int(round(len(y) * self.config.training.test_fraction))
         test, train = order[:n_test], order[n_test:]
-        return SiteData(x[train], y[train], x[test], y[test], version.version)
+        groups = frame.select(pl.col(self.sensitive_columns).cast(pl.String))
+        return SiteData(
+            x[train], y[train], x[test], y[test], version.version, groups[train], groups[test]
+        )
+
+    @property
+    def sensitive_columns(self) -> list[str]:
+        """Columns with role ``sensitive``: fairness is measured across their groups."""
+        return [n for n, c in self.config.schema.columns.items() if c.role is Role.SENSITIVE]

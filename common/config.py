@@ -209,6 +209,7 @@ class RunConfig(_Strict):
     resume : continue the run in ``run_dir`` from its last checkpoint.
     test_data : CSV of held-out rows the server evaluates on ('' = none).
     sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
+    drift_threshold : PSI above which a site's column is flagged as drifted.
     """
 
     model_config = ConfigDict(
@@ -238,6 +239,7 @@ class RunConfig(_Strict):
     resume: bool = False
     test_data: str = ""
     sites_dir: str = ""
+    drift_threshold: float = Field(default=0.25, gt=0)
 
     @classmethod
     def from_flower(cls, run_config: dict[str, Any], source: str = "run config") -> RunConfig:

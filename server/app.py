@@ -15,10 +15,12 @@ from flwr.serverapp import Grid, ServerApp
 
 from common.config import RunConfig
 from common.errors import RunDirError
-from server.federation import Federation, RoundObserver
+from server.federation import Federation, RoundObserver, RoundReport
 from server.plots import plot_run
+from server.report import write_report
 from server.run_dir import RunDirectory, default_run_dir
 from server.summary import summarize
+from server.tensorboard import RoundScalars
 
 
 def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) -> dict[str, Any]:
@@ -30,9 +32,20 @@ def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) ->
         run_dir = RunDirectory.open_for_resume(config.run_dir)
     else:
         run_dir = RunDirectory.create(config.run_dir or default_run_dir())
-    result = Federation(grid, config, run_dir, on_round).run()
+    board = RoundScalars(run_dir.path / "tensorboard")
+
+    def observe(report: RoundReport) -> None:
+        board(report)
+        if on_round is not None:
+            on_round(report)
+
+    try:
+        result = Federation(grid, config, run_dir, observe).run()
+    finally:
+        board.close()
     summary = summarize(result, run_dir, time.monotonic() - started)
     plot_run(run_dir)
+    write_report(run_dir)
     return summary
 
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from common.features import FeatureSpec
 from common.models import build_model
 from common.moments import merge_moments
 from server.central import CentralEvaluation
+from server.drift import assess_drift, warn_about
+from server.fairness import merge_fairness, merge_importance
 from server.run_dir import RunDirectory
 from server.strategies import build_strategy
 
@@ -50,6 +53,8 @@ class RoundReport:
     federated: dict[str, float] = field(default_factory=dict)
     per_site: dict[str, dict[str, float]] = field(default_factory=dict)
     central: dict[str, float] = field(default_factory=dict)
+    fairness: dict[str, Any] = field(default_factory=dict)
+    importance: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
 
 
@@ -100,6 +105,7 @@ class Federation:
                 self.config.model, spec.num_features, spec.num_classes, self.config.seed
             )
             arrays = ArrayRecord(model.state_dict())
+        self.observe_sites(spec)
         central = CentralEvaluation.load(self.config.test_data, spec, self.config.model)
         reports: list[RoundReport] = []
         stopped = ""
@@ -187,6 +193,39 @@ class Federation:
             raise FederationError(f"no site released feature moments: {excluded}")
         return spec.with_moments(*merge_moments(releases)), excluded
 
+    def observe_sites(self, spec: FeatureSpec) -> None:
+        """Ask the sites for histograms and quality counts; record drift, warn about it."""
+        replies, excluded = self.query(
+            {
+                keys.RUN_ID: self.run_id,
+                keys.RELEASE: keys.STATISTICS,
+                keys.FEATURE_SPEC: spec.to_json(),
+            }
+        )
+        statistics = {
+            str(r.content[keys.SITE][keys.SITE_NAME]): json.loads(
+                str(r.content[keys.STATISTICS][keys.STATISTICS])
+            )
+            for r in replies
+        }
+        drift = assess_drift(statistics, spec, self.config.drift_threshold)
+        warnings = warn_about(drift)
+        quality = {site: s["quality"] for site, s in sorted(statistics.items())}
+        versions = {
+            site: {"version": s["version"], "previous_version": s["previous_version"]}
+            for site, s in sorted(statistics.items())
+        }
+        self.run_dir.write_json(
+            "statistics.json",
+            {
+                "quality": quality,
+                "versions": versions,
+                "drift": drift,
+                "warnings": warnings,
+                "excluded": excluded,
+            },
+        )
+
     def query(self, config: dict) -> tuple[list[Message], list[dict[str, str]]]:
         """Send a query to every connected site; split answers from refusals."""
         node_ids = self.wait_for_sites()
@@ -235,6 +274,7 @@ class Federation:
                 keys.MOMENTUM: c.momentum,
                 keys.MAX_GRAD_NORM: c.max_grad_norm,
                 keys.GRAD_SAMPLE_MODE: c.grad_sample_mode,
+                keys.EXPLAIN: server_round == c.num_server_rounds,
             }
         )
 
@@ -262,15 +302,24 @@ class Federation:
                 strategy.configure_evaluate(server_round, arrays, config, self.grid)
             )
         )
-        results = []
+        results, fairness, importance = [], {}, {}
         for reply in replies:
             if reply.has_error() or keys.EXCLUDED in reply.content:
                 continue
             site = str(reply.content[keys.SITE][keys.SITE_NAME])
             report.per_site[site] = dict(reply.content[keys.METRICS])
+            if keys.ASSESSMENT in reply.content:
+                assessment = reply.content[keys.ASSESSMENT]
+                fairness[site] = str(assessment[keys.FAIRNESS])
+                importance[site] = (
+                    str(assessment[keys.IMPORTANCE]),
+                    int(assessment[keys.NUM_EXAMPLES]),
+                )
             results.append(reply)
         if results:
             report.federated = dict(strategy.aggregate_evaluate(server_round, results) or {})
+        report.fairness = merge_fairness(fairness)
+        report.importance = merge_importance(importance)
 
     def record(self, report: RoundReport, stopped: str = "") -> None:
         line = {k: v for k, v in report.__dict__.items() if k != "num_rounds"}

@@ -42,7 +42,9 @@ def parse_epsilon(text: str) -> float | None:
 @app.command("run")
 @one_line_errors
 def run_command(
-    dataset: str = typer.Option("breast_cancer", help="Bundled dataset: breast_cancer."),
+    dataset: str = typer.Option(
+        "breast_cancer", help="Bundled dataset: breast_cancer or synthetic_groups."
+    ),
     sites: int = typer.Option(5, help="Number of virtual sites."),
     rounds: int = typer.Option(15, help="Federated training rounds."),
     epsilon: str = typer.Option("3.0", help="Privacy budget per site, or 'none' for no DP."),
@@ -108,7 +110,9 @@ def run_command(
 @one_line_errors
 def sites_command(
     out: Path = typer.Option(..., help="Folder to write sites/ and test.csv into."),
-    dataset: str = typer.Option("breast_cancer", help="Bundled dataset: breast_cancer."),
+    dataset: str = typer.Option(
+        "breast_cancer", help="Bundled dataset: breast_cancer or synthetic_groups."
+    ),
     sites: int = typer.Option(5, help="Number of virtual sites."),
     epsilon: str = typer.Option("3.0", help="Privacy budget per site, or 'none' for no DP."),
     seed: int = typer.Option(0, help="Seeds the split and the dirt."),

@@ -1,0 +1,95 @@
+"""Drift: each site's histograms against the rest of the federation and its last version.
+
+Sites send histograms of their latest clean version and of the version before it
+(``client.site_statistics``), binned on the federation's edges and with small bins
+suppressed. For every site and column (features and the label) the server computes
+the PSI (:func:`common.histograms.psi`) against the merged histograms of all other
+sites, and against the site's previous version. A PSI above the run's
+``drift-threshold`` flags the site and column: in ``statistics.json``, the report,
+and as a warning in the coordinator's log while the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from common.features import FeatureSpec
+from common.histograms import psi
+from common.stats import TableStats
+
+logger = logging.getLogger("fedlife.drift")
+
+
+def assess_drift(
+    statistics: dict[str, dict[str, Any]], spec: FeatureSpec, threshold: float
+) -> dict[str, Any]:
+    """PSI of every site and column, against the federation and the previous version.
+
+    Parameters
+    ----------
+    statistics : site -> what ``client.site_statistics.site_statistics`` returned.
+    spec : the federation's feature spec (names the label).
+    threshold : PSI above which a site and column are flagged.
+    """
+    current = {
+        s: TableStats.from_json(v["histograms"]) for s, v in statistics.items() if v["histograms"]
+    }
+    rows = []
+    for site, stats in sorted(current.items()):
+        others = _merged([t for s, t in current.items() if s != site])
+        text = statistics[site].get("previous_histograms")
+        previous = TableStats.from_json(text) if text else None
+        for column, histogram in stats.columns.items():
+            row = {
+                "site": site,
+                "column": column,
+                "kind": "label" if column == spec.label else "feature",
+                "psi_federation": _psi(others, column, histogram),
+                "psi_previous": _psi(previous, column, histogram),
+            }
+            row["flagged"] = any(
+                v is not None and v > threshold
+                for v in (row["psi_federation"], row["psi_previous"])
+            )
+            rows.append(row)
+    merged = _merged(list(current.values()))
+    return {
+        "threshold": threshold,
+        "label": spec.label,
+        "rows": rows,
+        "flagged": [r for r in rows if r["flagged"]],
+        "federation": merged.to_dict() if merged else None,
+        "sites": {s: t.to_dict() for s, t in current.items()},
+    }
+
+
+def warn_about(drift: dict[str, Any]) -> list[str]:
+    """Log one warning per flagged site; return the lines."""
+    lines = []
+    by_site: dict[str, list[str]] = {}
+    for row in drift["flagged"]:
+        worst = max(v for v in (row["psi_federation"], row["psi_previous"]) if v is not None)
+        by_site.setdefault(row["site"], []).append(f"{row['column']} ({worst:.2f})")
+    for site, columns in sorted(by_site.items()):
+        line = (
+            f"drift at {site}: PSI above {drift['threshold']:g} for {len(columns)} column(s): "
+            + ", ".join(columns[:8])
+            + (" ..." if len(columns) > 8 else "")
+        )
+        logger.warning(line)
+        lines.append(line)
+    return lines
+
+
+def _merged(tables: list[TableStats]) -> TableStats | None:
+    merged = None
+    for table in tables:
+        merged = table if merged is None else merged.merge(table)
+    return merged
+
+
+def _psi(reference: TableStats | None, column: str, histogram) -> float | None:
+    if reference is None or column not in reference.columns:
+        return None
+    return psi(reference.columns[column], histogram)
