@@ -105,6 +105,8 @@ class Site:
         n_test = int(round(len(y) * self.config.training.test_fraction))
         test, train = order[:n_test], order[n_test:]
         groups = frame.select(pl.col(self.sensitive_columns).cast(pl.String))
+        if groups.width == 0:
+            groups = pl.DataFrame({"_": [None] * len(y)}).drop("_")  # no column, but the rows
         return SiteData(
             x[train], y[train], x[test], y[test], version.version, groups[train], groups[test]
         )

@@ -3,9 +3,9 @@
 Sites send histograms of their latest clean version and of the version before it
 (``client.site_statistics``), binned on the federation's edges and with small bins
 suppressed. For every site and column (features and the label) the server computes
-the PSI (:func:`common.histograms.psi`) against the merged histograms of all other
-sites, and against the site's previous version. A PSI above the run's
-``drift-threshold`` flags the site and column: in ``statistics.json``, the report,
+the PSI (:func:`common.histograms.psi`) against the federation's histograms (all
+sites merged, the site included) and against the site's previous version. A PSI
+above the run's ``drift-threshold`` flags the site and column: in ``statistics.json``, the report,
 and as a warning in the coordinator's log while the run goes on.
 """
 
@@ -36,8 +36,8 @@ def assess_drift(
         s: TableStats.from_json(v["histograms"]) for s, v in statistics.items() if v["histograms"]
     }
     rows = []
+    federation = _merged(list(current.values()))
     for site, stats in sorted(current.items()):
-        others = _merged([t for s, t in current.items() if s != site])
         text = statistics[site].get("previous_histograms")
         previous = TableStats.from_json(text) if text else None
         for column, histogram in stats.columns.items():
@@ -45,7 +45,7 @@ def assess_drift(
                 "site": site,
                 "column": column,
                 "kind": "label" if column == spec.label else "feature",
-                "psi_federation": _psi(others, column, histogram),
+                "psi_federation": _psi(federation, column, histogram),
                 "psi_previous": _psi(previous, column, histogram),
             }
             row["flagged"] = any(
@@ -53,13 +53,12 @@ def assess_drift(
                 for v in (row["psi_federation"], row["psi_previous"])
             )
             rows.append(row)
-    merged = _merged(list(current.values()))
     return {
         "threshold": threshold,
         "label": spec.label,
         "rows": rows,
         "flagged": [r for r in rows if r["flagged"]],
-        "federation": merged.to_dict() if merged else None,
+        "federation": federation.to_dict() if federation else None,
         "sites": {s: t.to_dict() for s, t in current.items()},
     }
 

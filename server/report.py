@@ -283,7 +283,7 @@ def _drift(data: _RunData) -> str:
     intro = (
         f"Population stability index of each site's histograms (features on the federation's "
         f"bin edges, categories, and the label '{drift['label']}' for label shift) against the "
-        f"merged histograms of the other sites and against the site's previous clean version. "
+        f"federation's merged histograms and against the site's previous clean version. "
         f"Flag: PSI above {threshold:g}."
     )
     return _section("drift", "Drift", f"<p>{_e(intro)}</p>", *maps, table)

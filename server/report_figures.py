@@ -136,7 +136,7 @@ def drift_heatmap(rows: list[dict[str, Any]], which: str, threshold: float) -> s
     axes.set_xticks(range(len(columns)), columns, rotation=90, fontsize="x-small")
     for i, j in zip(*np.nonzero(grid > threshold)):
         axes.text(j, i, "!", ha="center", va="center", color="white", fontsize="small")
-    against = "rest of federation" if which == "psi_federation" else "previous version"
+    against = "federation" if which == "psi_federation" else "previous version"
     axes.set_title(f"PSI vs {against} (! above {threshold:g})", fontsize="medium")
     figure.colorbar(image, ax=axes, fraction=0.03, pad=0.02, shrink=0.8)
     return to_data_uri(figure)

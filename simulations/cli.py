@@ -15,6 +15,7 @@ from common.cli import err_console, one_line_errors
 from common.errors import ConfigError
 from server.federation import RoundReport
 from server.run_dir import RunDirectory, finite
+from simulations.audit_cli import audit_command
 from simulations.datasets import load_dataset
 from simulations.runner import SimulationSpec, materialise_sites, plan, plan_resume, run
 
@@ -23,6 +24,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+app.command("audit")(audit_command)
 
 
 @app.callback()
@@ -43,7 +47,7 @@ def parse_epsilon(text: str) -> float | None:
 @one_line_errors
 def run_command(
     dataset: str = typer.Option(
-        "breast_cancer", help="Bundled dataset: breast_cancer or synthetic_groups."
+        "breast_cancer", help="Bundled dataset: breast_cancer, digits or synthetic_groups."
     ),
     sites: int = typer.Option(5, help="Number of virtual sites."),
     rounds: int = typer.Option(15, help="Federated training rounds."),
@@ -111,7 +115,7 @@ def run_command(
 def sites_command(
     out: Path = typer.Option(..., help="Folder to write sites/ and test.csv into."),
     dataset: str = typer.Option(
-        "breast_cancer", help="Bundled dataset: breast_cancer or synthetic_groups."
+        "breast_cancer", help="Bundled dataset: breast_cancer, digits or synthetic_groups."
     ),
     sites: int = typer.Option(5, help="Number of virtual sites."),
     epsilon: str = typer.Option("3.0", help="Privacy budget per site, or 'none' for no DP."),

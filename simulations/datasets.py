@@ -58,7 +58,7 @@ def breast_cancer() -> Dataset:
 SCALE = "log"
 
 
-def synthetic_groups(rows: int = 1000, disparity: float = 1.0, seed: int = 0) -> Dataset:
+def synthetic_groups(rows: int = 4000, disparity: float = 1.0, seed: int = 0) -> Dataset:
     """A generated table with a sensitive column ``group`` (a/b) and a planted disparity.
 
     Twelve numeric features (public range [-4, 4]), a categorical ``region`` and a
@@ -89,7 +89,20 @@ def synthetic_groups(rows: int = 1000, disparity: float = 1.0, seed: int = 0) ->
     )
 
 
-DATASETS = {"breast_cancer": breast_cancer, "synthetic_groups": synthetic_groups}
+def digits() -> Dataset:
+    """Handwritten digits, bundled with scikit-learn (1797 rows, 8x8 pixels, 10 classes).
+
+    Every pixel is a count of 0 to 16 (its documented, public range).
+    """
+    bunch = sk.load_digits()
+    names = [f"pixel_{i // 8}_{i % 8}" for i in range(64)]
+    frame = pl.DataFrame(bunch.data, schema=names).with_columns(
+        digit=pl.Series(bunch.target, dtype=pl.Int64)
+    )
+    return Dataset("digits", frame, "digit", {n: (0.0, 16.0) for n in names})
+
+
+DATASETS = {"breast_cancer": breast_cancer, "digits": digits, "synthetic_groups": synthetic_groups}
 
 
 def load_dataset(name: str) -> Dataset:

@@ -1,0 +1,105 @@
+"""Drift: a site whose features shift between versions is flagged, an unchanged one is not.
+
+Real sites: raw CSVs, ``prepare`` into Delta versions, the site's own statistics
+(small groups suppressed), the server's PSI.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from client.prepare import prepare
+from client.site import Site
+from client.site_statistics import site_statistics
+from common.config import load_site_config
+from common.features import FeatureSpec
+from common.stats import OTHER, CategoryStats, TableStats
+from server.drift import assess_drift, warn_about
+from simulations.datasets import synthetic_groups
+from simulations.sites import write_site
+
+ROWS = 400
+THRESHOLD = 0.25
+
+
+def _write(root, index, rows, dataset):
+    path = write_site(root, index, rows, dataset, epsilon=3.0, delta=1e-5)
+    prepare(load_site_config(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory):
+    """Three sites, two clean versions each; site-000's x1 shifts between its versions."""
+    root = tmp_path_factory.mktemp("drift")
+    dataset = synthetic_groups(rows=6 * ROWS, disparity=0.0, seed=3)
+    frame = dataset.frame
+    paths = []
+    for index in range(3):
+        paths.append(_write(root, index, frame[index * ROWS : (index + 1) * ROWS], dataset))
+    for index in range(3):
+        later = frame[(3 + index) * ROWS : (4 + index) * ROWS]
+        if index == 0:
+            later = later.with_columns((pl.col("x1") + 1.5).clip(-4, 4))
+        _write(root, index, later, dataset)  # a new clean version at every site
+    sites = [Site.from_path(p) for p in paths]
+    spec, _ = FeatureSpec.merge([s.declared_spec() for s in sites])
+    statistics = {s.name: site_statistics(s, spec) for s in sites}
+    return statistics, assess_drift(statistics, spec, THRESHOLD)
+
+
+def test_shifted_site_is_flagged_and_unchanged_ones_are_not(drifted, caplog):
+    statistics, drift = drifted
+    assert all(s["previous_version"] is not None for s in statistics.values())
+    flagged = {(r["site"], r["column"]) for r in drift["flagged"]}
+    assert ("site-000", "x1") in flagged
+    assert {site for site, _ in flagged} == {"site-000"}, drift["flagged"]
+
+    shifted = next(r for r in drift["rows"] if (r["site"], r["column"]) == ("site-000", "x1"))
+    assert shifted["psi_previous"] > THRESHOLD
+    steady = [r for r in drift["rows"] if r["site"] != "site-000"]
+    assert steady and all(r["psi_previous"] < 0.1 for r in steady)
+    untouched = [r for r in drift["rows"] if r["site"] == "site-000" and r["column"] == "x5"]
+    assert untouched[0]["psi_previous"] < 0.1
+
+    with caplog.at_level("WARNING", logger="fedlife.drift"):
+        lines = warn_about(drift)
+    assert len(lines) == 1 and "site-000" in lines[0] and "x1" in lines[0]
+    assert "site-000" in caplog.text
+
+
+def test_only_suppressed_aggregates_leave_the_site(drifted):
+    statistics, drift = drifted
+    for reply in statistics.values():
+        json.dumps(reply)  # what crosses the wire is plain JSON
+        for text in (reply["histograms"], reply["previous_histograms"]):
+            stats = TableStats.from_json(text)
+            assert {"x0", "x1", "region", "outcome"} <= set(stats.columns)
+            for column in stats.columns.values():
+                assert isinstance(column, CategoryStats)
+                assert all(n >= 10 for n in column.counts.values()), column.counts
+                assert column.nulls == 0 or column.nulls >= 10
+    # a bin too small to release is folded, not dropped: every clean row is counted
+    for reply in statistics.values():
+        for column in TableStats.from_json(reply["histograms"]).columns.values():
+            assert column.total + column.nulls == reply["quality"]["rows_clean"]
+    assert drift["federation"]["n_rows"] == sum(
+        TableStats.from_json(s["histograms"]).n_rows for s in statistics.values()
+    )
+
+
+def test_psi_is_zero_for_identical_and_large_for_disjoint_histograms():
+    from common.histograms import psi
+
+    same = CategoryStats({"0": 50, "1": 50})
+    assert psi(same, same) == pytest.approx(0.0)
+    moved = CategoryStats({"0": 5, "1": 95})
+    assert psi(same, moved) > 0.5
+    # bins one side folded into __other__ are pooled, not read as drift
+    folded = CategoryStats({"0": 50, OTHER: 50})
+    assert psi(same, folded) == pytest.approx(0.0)
+    assert np.isfinite(psi(same, CategoryStats({"0": 100})))
