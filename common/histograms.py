@@ -11,8 +11,10 @@ small bins are folded into ``'__other__'``.
 PSI compares two histograms ``p`` and ``q`` of one column:
 ``sum((p_i - q_i) * ln(p_i / q_i))`` over their common bins; each side's bins the
 other folded away are pooled into ``'__other__'`` first, so suppression never reads
-as drift. Empty bins get a floor of ``PSI_FLOOR`` (the usual smoothing). Rule of
-thumb: below 0.1 stable, 0.1-0.25 moderate, above 0.25 a significant shift.
+as drift. The federation's histogram of a column is merged on the bins every site
+released (:func:`federation_histogram`). Empty bins get a floor of ``PSI_FLOOR``
+(the usual smoothing). Rule of thumb: below 0.1 stable, 0.1-0.25 moderate, above
+0.25 a significant shift.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def histogram_columns(spec: FeatureSpec) -> tuple[list[pl.Expr], list[str], list
 
 def psi(expected: CategoryStats, actual: CategoryStats) -> float | None:
     """PSI of ``actual`` against ``expected`` on their common bins; None if either is empty."""
-    kept = set(expected.counts) & set(actual.counts) - {OTHER}
-    p, q = _coarsen(expected, kept), _coarsen(actual, kept)
+    kept = released_bins(expected) & released_bins(actual)
+    p, q = coarsen(expected, kept).counts, coarsen(actual, kept).counts
     total_p, total_q = sum(p.values()), sum(q.values())
     if not total_p or not total_q:
         return None
@@ -60,7 +62,31 @@ def psi(expected: CategoryStats, actual: CategoryStats) -> float | None:
     return index
 
 
-def _coarsen(stats: CategoryStats, kept: set[str]) -> dict[str, int]:
+def released_bins(stats: CategoryStats) -> set[str]:
+    """The bins a histogram shows on their own (not folded into '__other__')."""
+    return set(stats.counts) - {OTHER}
+
+
+def coarsen(stats: CategoryStats, kept: set[str]) -> CategoryStats:
+    """``stats`` with every bin outside ``kept`` pooled into '__other__'."""
     counts = {name: n for name, n in stats.counts.items() if name in kept}
     rest = stats.total - sum(counts.values())
-    return {**counts, **({OTHER: rest} if rest else {})}
+    return CategoryStats({**counts, **({OTHER: rest} if rest else {})}, stats.nulls)
+
+
+def federation_histogram(histograms: list[CategoryStats]) -> CategoryStats | None:
+    """The sites' histograms of one column merged on the bins every one of them released.
+
+    A site that released the column only as '__other__' carries no bin and is left
+    out (it would otherwise blur every bin into '__other__'); None if none is left.
+    A bin some site folded is pooled into '__other__' at every site, so the merged
+    '__other__' never hides a bin another site released.
+    """
+    informative = [h for h in histograms if released_bins(h)]
+    if not informative:
+        return None
+    kept = set.intersection(*(released_bins(h) for h in informative))
+    merged = coarsen(informative[0], kept)
+    for histogram in informative[1:]:
+        merged = merged.merge(coarsen(histogram, kept))
+    return merged

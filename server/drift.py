@@ -15,8 +15,8 @@ import logging
 from typing import Any
 
 from common.features import FeatureSpec
-from common.histograms import psi
-from common.stats import TableStats
+from common.histograms import federation_histogram, psi, released_bins
+from common.stats import CategoryStats, TableStats
 
 logger = logging.getLogger("fedlife.drift")
 
@@ -36,7 +36,12 @@ def assess_drift(
         s: TableStats.from_json(v["histograms"]) for s, v in statistics.items() if v["histograms"]
     }
     rows = []
-    federation = _merged(list(current.values()))
+    federation = {
+        column: federation_histogram(
+            [t.columns[column] for t in current.values() if column in t.columns]
+        )
+        for column in {c for t in current.values() for c in t.columns}
+    }
     for site, stats in sorted(current.items()):
         text = statistics[site].get("previous_histograms")
         previous = TableStats.from_json(text) if text else None
@@ -45,8 +50,8 @@ def assess_drift(
                 "site": site,
                 "column": column,
                 "kind": "label" if column == spec.label else "feature",
-                "psi_federation": _psi(federation, column, histogram),
-                "psi_previous": _psi(previous, column, histogram),
+                "psi_federation": _psi(federation.get(column), histogram),
+                "psi_previous": _psi(previous.columns.get(column) if previous else None, histogram),
             }
             row["flagged"] = any(
                 v is not None and v > threshold
@@ -58,7 +63,7 @@ def assess_drift(
         "label": spec.label,
         "rows": rows,
         "flagged": [r for r in rows if r["flagged"]],
-        "federation": federation.to_dict() if federation else None,
+        "federation": {c: h.to_dict() for c, h in sorted(federation.items()) if h is not None},
         "sites": {s: t.to_dict() for s, t in current.items()},
     }
 
@@ -81,14 +86,8 @@ def warn_about(drift: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _merged(tables: list[TableStats]) -> TableStats | None:
-    merged = None
-    for table in tables:
-        merged = table if merged is None else merged.merge(table)
-    return merged
-
-
-def _psi(reference: TableStats | None, column: str, histogram) -> float | None:
-    if reference is None or column not in reference.columns:
+def _psi(reference: CategoryStats | None, histogram: CategoryStats) -> float | None:
+    """PSI against ``reference``; None without one or if ``histogram`` released no bin."""
+    if reference is None or not released_bins(histogram):
         return None
-    return psi(reference.columns[column], histogram)
+    return psi(reference, histogram)

@@ -87,9 +87,9 @@ def test_only_suppressed_aggregates_leave_the_site(drifted):
     for reply in statistics.values():
         for column in TableStats.from_json(reply["histograms"]).columns.values():
             assert column.total + column.nulls == reply["quality"]["rows_clean"]
-    assert drift["federation"]["n_rows"] == sum(
-        TableStats.from_json(s["histograms"]).n_rows for s in statistics.values()
-    )
+    rows = sum(s["quality"]["rows_clean"] for s in statistics.values())
+    for column in drift["federation"].values():
+        assert sum(column["counts"].values()) + column["nulls"] == rows
 
 
 def test_psi_is_zero_for_identical_and_large_for_disjoint_histograms():
@@ -103,3 +103,16 @@ def test_psi_is_zero_for_identical_and_large_for_disjoint_histograms():
     folded = CategoryStats({"0": 50, OTHER: 50})
     assert psi(same, folded) == pytest.approx(0.0)
     assert np.isfinite(psi(same, CategoryStats({"0": 100})))
+
+
+def test_a_site_that_folded_a_bin_does_not_make_the_others_drift():
+    """One site released a near-constant column only as '__other__'; another kept bin '0'."""
+    from common.histograms import federation_histogram, psi
+
+    kept = CategoryStats({"0": 650})
+    folded = CategoryStats({OTHER: 658})
+    also_kept = CategoryStats({"0": 600, "3": 40})
+    federation = federation_histogram([kept, folded, also_kept])
+    assert federation.counts == {"0": 1250, OTHER: 40}  # '3' is pooled: not every site shows it
+    assert psi(federation, kept) < THRESHOLD  # without pooling it would be above 4
+    assert federation_histogram([folded]) is None
