@@ -57,7 +57,7 @@ class AuditSpec:
     sites: int = 2
     canaries: int = 600
     rounds: int = 3
-    local_epochs: int = 10
+    local_epochs: int = 20
     batch_size: int = 64
     learning_rate: float = 0.05
     momentum: float = 0.9

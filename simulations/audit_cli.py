@@ -17,7 +17,7 @@ def audit_command(
     sites: int = typer.Option(2, help="Virtual sites; member canaries are spread over them."),
     canaries: int = typer.Option(600, help="Mislabeled canaries, half trained on."),
     rounds: int = typer.Option(3, help="Federated rounds of each run."),
-    local_epochs: int = typer.Option(10, help="Local epochs per round (long: overfit)."),
+    local_epochs: int = typer.Option(20, help="Local epochs per round (long: overfit)."),
     epsilon: float = typer.Option(1.0, help="Per-site budget of the DP run."),
     seed: int = typer.Option(0, help="Seeds the split, the canaries and training."),
     out: str = typer.Option("", help="New folder for both runs (default: runs/audit-<time>)."),
