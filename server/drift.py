@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from common.errors import DataError
 from common.features import FeatureSpec
 from common.histograms import federation_histogram, psi, released_bins
 from common.stats import CategoryStats, TableStats
@@ -65,6 +66,30 @@ def assess_drift(
         "flagged": [r for r in rows if r["flagged"]],
         "federation": {c: h.to_dict() for c, h in sorted(federation.items()) if h is not None},
         "sites": {s: t.to_dict() for s, t in current.items()},
+    }
+
+
+def statistics_record(
+    statistics: dict[str, dict[str, Any]], spec: FeatureSpec, threshold: float
+) -> dict[str, Any]:
+    """What ``statistics.json`` holds: quality, versions, drift and the warnings logged.
+
+    Statistics the server cannot read are recorded as an error and warned about:
+    the report is no reason to stop a run.
+    """
+    try:
+        drift = assess_drift(statistics, spec, threshold)
+    except (DataError, KeyError, TypeError) as error:
+        logger.warning("site statistics unreadable, no drift assessed: %s", error)
+        return {"quality": {}, "versions": {}, "drift": None, "warnings": [], "error": str(error)}
+    return {
+        "quality": {site: s["quality"] for site, s in sorted(statistics.items())},
+        "versions": {
+            site: {"version": s["version"], "previous_version": s["previous_version"]}
+            for site, s in sorted(statistics.items())
+        },
+        "drift": drift,
+        "warnings": warn_about(drift),
     }
 
 

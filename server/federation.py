@@ -28,7 +28,7 @@ from common.features import FeatureSpec
 from common.models import build_model
 from common.moments import merge_moments
 from server.central import CentralEvaluation
-from server.drift import assess_drift, warn_about
+from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
 from server.run_dir import RunDirectory
 from server.strategies import build_strategy
@@ -208,23 +208,8 @@ class Federation:
             )
             for r in replies
         }
-        drift = assess_drift(statistics, spec, self.config.drift_threshold)
-        warnings = warn_about(drift)
-        quality = {site: s["quality"] for site, s in sorted(statistics.items())}
-        versions = {
-            site: {"version": s["version"], "previous_version": s["previous_version"]}
-            for site, s in sorted(statistics.items())
-        }
-        self.run_dir.write_json(
-            "statistics.json",
-            {
-                "quality": quality,
-                "versions": versions,
-                "drift": drift,
-                "warnings": warnings,
-                "excluded": excluded,
-            },
-        )
+        record = statistics_record(statistics, spec, self.config.drift_threshold)
+        self.run_dir.write_json("statistics.json", {**record, "excluded": excluded})
 
     def query(self, config: dict) -> tuple[list[Message], list[dict[str, str]]]:
         """Send a query to every connected site; split answers from refusals."""

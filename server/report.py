@@ -38,7 +38,7 @@ nav a{margin-right:1em}
 
 def write_report(run_dir: RunDirectory) -> Path:
     """Render ``report.html`` from what ``run_dir`` holds; return its path."""
-    data = _RunData.read(run_dir)
+    data = _RunData(run_dir)
     body = [
         _overview(data),
         _performance(data),
@@ -74,10 +74,6 @@ class _RunData:
         self.summary = _optional(run_dir, "summary.json")
         self.statistics = _optional(run_dir, "statistics.json")
         self.run_id = self.info.get("run_id", "?")
-
-    @classmethod
-    def read(cls, run_dir: RunDirectory) -> _RunData:
-        return cls(run_dir)
 
     @property
     def sites(self) -> list[str]:

@@ -18,7 +18,7 @@ from client.site_statistics import site_statistics
 from common.config import load_site_config
 from common.features import FeatureSpec
 from common.stats import OTHER, CategoryStats, TableStats
-from server.drift import assess_drift, warn_about
+from server.drift import statistics_record
 from simulations.datasets import synthetic_groups
 from simulations.sites import write_site
 
@@ -49,11 +49,14 @@ def drifted(tmp_path_factory):
     sites = [Site.from_path(p) for p in paths]
     spec, _ = FeatureSpec.merge([s.declared_spec() for s in sites])
     statistics = {s.name: site_statistics(s, spec) for s in sites}
-    return statistics, assess_drift(statistics, spec, THRESHOLD)
+    return statistics, spec
 
 
 def test_shifted_site_is_flagged_and_unchanged_ones_are_not(drifted, caplog):
-    statistics, drift = drifted
+    statistics, spec = drifted
+    with caplog.at_level("WARNING", logger="fedlife.drift"):
+        record = statistics_record(statistics, spec, THRESHOLD)
+    drift = record["drift"]
     assert all(s["previous_version"] is not None for s in statistics.values())
     flagged = {(r["site"], r["column"]) for r in drift["flagged"]}
     assert ("site-000", "x1") in flagged
@@ -66,16 +69,24 @@ def test_shifted_site_is_flagged_and_unchanged_ones_are_not(drifted, caplog):
     untouched = [r for r in drift["rows"] if r["site"] == "site-000" and r["column"] == "x5"]
     assert untouched[0]["psi_previous"] < 0.1
 
-    with caplog.at_level("WARNING", logger="fedlife.drift"):
-        lines = warn_about(drift)
+    lines = record["warnings"]  # logged during the run, kept for the report
     assert len(lines) == 1 and "site-000" in lines[0] and "x1" in lines[0]
-    assert "site-000" in caplog.text
+    assert lines[0] in caplog.text
+    assert record["versions"]["site-001"] == {"version": 1, "previous_version": 0}
 
 
 def test_only_suppressed_aggregates_leave_the_site(drifted):
-    statistics, drift = drifted
+    statistics, spec = drifted
+    drift = statistics_record(statistics, spec, THRESHOLD)["drift"]
     for reply in statistics.values():
         json.dumps(reply)  # what crosses the wire is plain JSON
+        assert set(reply) == {
+            "version",
+            "histograms",
+            "previous_version",
+            "previous_histograms",
+            "quality",
+        }
         for text in (reply["histograms"], reply["previous_histograms"]):
             stats = TableStats.from_json(text)
             assert {"x0", "x1", "region", "outcome"} <= set(stats.columns)
