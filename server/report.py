@@ -280,7 +280,9 @@ def _drift(data: _RunData) -> str:
         f"Population stability index of each site's histograms (features on the federation's "
         f"bin edges, categories, and the label '{drift['label']}' for label shift) against the "
         f"federation's merged histograms and against the site's previous clean version. "
-        f"Flag: PSI above {threshold:g}."
+        f"Flag: PSI above {threshold:g}. Grey: no PSI, because the site's histogram of the "
+        f"column was wholly folded by its small-group rule (e.g. a class with fewer than "
+        f"min_group_size rows); such sites are left out of the federation's histogram."
     )
     return _section("drift", "Drift", f"<p>{_e(intro)}</p>", *maps, table)
 

@@ -121,23 +121,25 @@ def data_quality(quality: dict[str, dict[str, Any]]) -> str:
 
 def drift_heatmap(rows: list[dict[str, Any]], which: str, threshold: float) -> str | None:
     """Sites x columns PSI (``which``: psi_federation or psi_previous); None if no value."""
-    values = [r for r in rows if r[which] is not None]
-    if not values:
+    if all(r[which] is None for r in rows):
         return None
-    sites = sorted({r["site"] for r in values})
-    columns = sorted({r["column"] for r in values})
+    values = [r for r in rows if r[which] is not None]
+    sites = sorted({r["site"] for r in rows})
+    columns = sorted({r["column"] for r in rows})
     grid = np.full((len(sites), len(columns)), np.nan)
     for r in values:
         grid[sites.index(r["site"]), columns.index(r["column"])] = r[which]
     figure = Figure(figsize=(min(14, 3 + 0.3 * len(columns)), 0.35 * len(sites) + 2.5))
     axes = figure.add_subplot()
-    image = axes.imshow(grid, cmap="Reds", vmin=0, vmax=max(2 * threshold, np.nanmax(grid)))
+    cmap = matplotlib.colormaps["Reds"].copy()
+    cmap.set_bad("#d0d0d0")  # no PSI: the site's histogram was wholly suppressed
+    image = axes.imshow(grid, cmap=cmap, vmin=0, vmax=max(2 * threshold, np.nanmax(grid)))
     axes.set_yticks(range(len(sites)), sites, fontsize="small")
     axes.set_xticks(range(len(columns)), columns, rotation=90, fontsize="x-small")
     for i, j in zip(*np.nonzero(grid > threshold)):
         axes.text(j, i, "!", ha="center", va="center", color="white", fontsize="small")
     against = "federation" if which == "psi_federation" else "previous version"
-    axes.set_title(f"PSI vs {against} (! above {threshold:g})", fontsize="medium")
+    axes.set_title(f"PSI vs {against} (! above {threshold:g}; grey: withheld)", fontsize="medium")
     figure.colorbar(image, ax=axes, fraction=0.03, pad=0.02, shrink=0.8)
     return to_data_uri(figure)
 
