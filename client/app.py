@@ -92,10 +92,10 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         except FedlifeError as error:
             return _excluded(message, site.name, str(error))
         model = _global_model(message, spec)
-        x, y, groups, split = (
-            (data.x_test, data.y_test, data.groups_test, "test")
+        x, y, split = (
+            (data.x_test, data.y_test, "test")
             if len(data.y_test)
-            else (data.x_train, data.y_train, data.groups_train, "train")
+            else (data.x_train, data.y_train, "train")
         )
         metrics = evaluate_model(model, x, y)
         metrics.setdefault("auc", math.nan)
@@ -103,6 +103,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         site_record = _site_record(site, data.table_version)
         site_record["eval-split"] = split
         content = {keys.METRICS: MetricRecord(metrics), keys.SITE: site_record}
+        groups = data.groups_test if split == "test" else data.groups_train
         content[keys.ASSESSMENT] = _assessment(site, model, x, y, groups, spec, config)
         return Message(RecordDict(content), reply_to=message)
 

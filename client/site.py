@@ -14,7 +14,7 @@ from client.ledger import PrivacyLedger
 from client.pipeline import feature_columns
 from client.prepare import gate
 from client.store import SiteStore, TableVersion
-from common.config import ColumnType, Role, SiteConfig, load_site_config
+from common.config import ColumnType, SiteConfig, load_site_config
 from common.errors import DataError
 from common.features import FeatureSpec, one_hot_names
 
@@ -104,14 +104,9 @@ class Site:
         order = np.random.default_rng(seed).permutation(len(y))
         n_test = int(round(len(y) * self.config.training.test_fraction))
         test, train = order[:n_test], order[n_test:]
-        groups = frame.select(pl.col(self.sensitive_columns).cast(pl.String))
+        groups = frame.select(pl.col(self.config.schema.sensitive).cast(pl.String))
         if groups.width == 0:
             groups = pl.DataFrame({"_": [None] * len(y)}).drop("_")  # no column, but the rows
         return SiteData(
             x[train], y[train], x[test], y[test], version.version, groups[train], groups[test]
         )
-
-    @property
-    def sensitive_columns(self) -> list[str]:
-        """Columns with role ``sensitive``: fairness is measured across their groups."""
-        return [n for n, c in self.config.schema.columns.items() if c.role is Role.SENSITIVE]

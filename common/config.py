@@ -94,6 +94,11 @@ class SchemaSection(_Strict):
     def features(self) -> list[str]:
         return [n for n, c in self.columns.items() if c.role is Role.FEATURE]
 
+    @property
+    def sensitive(self) -> list[str]:
+        """Columns across whose groups fairness is measured."""
+        return [n for n, c in self.columns.items() if c.role is Role.SENSITIVE]
+
     def first_with(self, role: Role) -> str | None:
         return next((n for n, c in self.columns.items() if c.role is role), None)
 
@@ -204,12 +209,12 @@ class RunConfig(_Strict):
     num_malicious_sites : sites Krum and Bulyan assume may be malicious.
     normalization : 'range' maps features by their public ranges (no privacy
         cost); 'moments' standardises them with DP moments the sites release.
+    drift_threshold : PSI above which a site's column is flagged as drifted.
     seed : seeds model initialisation and local training.
     run_dir : where the run writes its outputs ('' = runs/<timestamp>).
     resume : continue the run in ``run_dir`` from its last checkpoint.
     test_data : CSV of held-out rows the server evaluates on ('' = none).
     sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
-    drift_threshold : PSI above which a site's column is flagged as drifted.
     """
 
     model_config = ConfigDict(
@@ -234,12 +239,12 @@ class RunConfig(_Strict):
     server_learning_rate: float = Field(default=0.1, gt=0)
     num_malicious_sites: int = Field(default=0, ge=0)
     normalization: Literal["range", "moments"] = "range"
+    drift_threshold: float = Field(default=0.25, gt=0)
     seed: int = 0
     run_dir: str = ""
     resume: bool = False
     test_data: str = ""
     sites_dir: str = ""
-    drift_threshold: float = Field(default=0.25, gt=0)
 
     @classmethod
     def from_flower(cls, run_config: dict[str, Any], source: str = "run config") -> RunConfig:

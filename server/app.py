@@ -15,16 +15,15 @@ from flwr.serverapp import Grid, ServerApp
 
 from common.config import RunConfig
 from common.errors import RunDirError
-from server.federation import Federation, RoundObserver, RoundReport
+from server.federation import Federation, RoundObserver
 from server.plots import plot_run
 from server.report import write_report
 from server.run_dir import RunDirectory, default_run_dir
 from server.summary import summarize
-from server.tensorboard import RoundScalars
 
 
 def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) -> dict[str, Any]:
-    """Run the federation, then write the summary and plots; return the summary."""
+    """Run the federation, then write the summary, report and plots; return the summary."""
     started = time.monotonic()
     if config.resume:
         if not config.run_dir:
@@ -32,20 +31,10 @@ def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) ->
         run_dir = RunDirectory.open_for_resume(config.run_dir)
     else:
         run_dir = RunDirectory.create(config.run_dir or default_run_dir())
-    board = RoundScalars(run_dir.path / "tensorboard")
-
-    def observe(report: RoundReport) -> None:
-        board(report)
-        if on_round is not None:
-            on_round(report)
-
-    try:
-        result = Federation(grid, config, run_dir, observe).run()
-    finally:
-        board.close()
+    result = Federation(grid, config, run_dir, on_round).run()
     summary = summarize(result, run_dir, time.monotonic() - started)
-    plot_run(run_dir)
     write_report(run_dir)
+    plot_run(run_dir)
     return summary
 
 

@@ -7,7 +7,8 @@
    refuses (gate, privacy budget) answers with a reason instead of an update; the
    round goes on while at least ``min-train-sites`` updates arrive.
 3. After each round: federated and central evaluation, a checkpoint, one line of
-   metrics with the lineage (which sites, which table versions, what epsilon).
+   metrics with the lineage (which sites, which table versions, what epsilon), the
+   same metrics as TensorBoard scalars.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
 from server.run_dir import RunDirectory
 from server.strategies import build_strategy
+from server.tensorboard import RoundScalars
 
 NODE_WAIT_S = 120.0
 
@@ -93,6 +95,7 @@ class Federation:
         self.run_dir = run_dir
         self.on_round = on_round or (lambda report: None)
         self.run_id = run_dir.start(config.to_flower())
+        self.scalars = RoundScalars(run_dir.path / "tensorboard")
 
     def run(self) -> FederationResult:
         strategy = build_strategy(self.config)
@@ -142,6 +145,7 @@ class Federation:
             self.on_round(report)
         final = arrays.to_torch_state_dict()
         self.run_dir.save_final_model(final)
+        self.scalars.close()
         return FederationResult(self.run_id, spec, reports, final, stopped)
 
     def agree_on_features(self) -> FeatureSpec:
@@ -248,6 +252,7 @@ class Federation:
         c = self.config
         return ConfigRecord(
             {
+                keys.EXPLAIN: server_round == c.num_server_rounds,  # attributions: last round
                 keys.RUN_ID: self.run_id,
                 keys.NUM_ROUNDS: c.num_server_rounds,
                 keys.SEED: c.seed,
@@ -259,7 +264,6 @@ class Federation:
                 keys.MOMENTUM: c.momentum,
                 keys.MAX_GRAD_NORM: c.max_grad_norm,
                 keys.GRAD_SAMPLE_MODE: c.grad_sample_mode,
-                keys.EXPLAIN: server_round == c.num_server_rounds,
             }
         )
 
@@ -311,6 +315,7 @@ class Federation:
         if stopped:
             line["stopped"] = stopped
         self.run_dir.append_round(line)
+        self.scalars(report)
 
 
 # Attributes in which Flower's adaptive strategies carry state from round to round.

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from server.federation import RoundReport
+if TYPE_CHECKING:  # the federation writes these scalars: no import cycle at runtime
+    from server.federation import RoundReport
 
 _METRICS = ("accuracy", "loss", "f1", "auc")
 
