@@ -43,7 +43,7 @@ def site_statistics(site: Site, spec: FeatureSpec) -> dict[str, Any]:
 
 
 def _histograms(frame: pl.DataFrame, spec: FeatureSpec, k: int) -> str | None:
-    binned = frame.select(histogram_columns(spec)[0])
+    binned = frame.select(histogram_columns(spec))
     try:
         return suppress_small_groups(table_stats(binned, [], list(binned.columns)), k).to_json()
     except DataError:

@@ -30,11 +30,11 @@ BINS = 10
 PSI_FLOOR = 1e-4
 
 
-def histogram_columns(spec: FeatureSpec) -> tuple[list[pl.Expr], list[str], list[str]]:
-    """Expressions binning a frame by ``spec``: (expressions, numeric names, categorical names).
+def histogram_columns(spec: FeatureSpec) -> list[pl.Expr]:
+    """Expressions binning a frame by ``spec``, one string column per histogram.
 
-    Each expression yields a string column named after its feature (numeric), its
-    source column (categorical) or the label; nulls stay null.
+    Each is named after its feature (numeric), its source column (categorical) or
+    the label; nulls stay null.
     """
     numeric = [n for n in spec.features if ONE_HOT not in n]
     categorical = sorted({n.split(ONE_HOT, 1)[0] for n in spec.features if ONE_HOT in n})
@@ -44,7 +44,7 @@ def histogram_columns(spec: FeatureSpec) -> tuple[list[pl.Expr], list[str], list
         for name in numeric
     ]
     expressions += [pl.col(n).cast(pl.String).alias(n) for n in [*categorical, spec.label]]
-    return expressions, numeric, [*categorical, spec.label]
+    return expressions
 
 
 def psi(expected: CategoryStats, actual: CategoryStats) -> float | None:

@@ -101,20 +101,22 @@ def audit(spec: AuditSpec) -> dict[str, Any]:
         )
     canaries = _mislabel(frame[canary_rows.tolist()], dataset.label, rng)
     members = np.arange(spec.canaries) < spec.canaries // 2
+    member_shares = np.array_split(np.flatnonzero(members), spec.sites)
+    site_rows = [  # the same rows in both runs: only DP differs
+        pl.concat([frame[train_rows[part].tolist()], canaries[share.tolist()]])
+        for part, share in zip(iid(len(train_rows), spec.sites, rng), member_shares)
+    ]
     results = {}
     for name, epsilon in (("no_dp", None), ("dp", spec.epsilon)):
         root = out / name
-        _write_sites(
-            root,
-            dataset,
-            frame,
-            train_rows,
-            test_rows,
-            canaries[np.flatnonzero(members).tolist()],
-            spec,
-            epsilon,
-            rng_seed=spec.seed,
-        )
+        root.mkdir(parents=True, exist_ok=True)
+        frame[test_rows.tolist()].write_csv(root / "test.csv")
+        for index, rows in enumerate(site_rows):
+            prepare(
+                load_site_config(
+                    write_site(root / "sites", index, rows, dataset, epsilon, spec.delta)
+                )
+            )
         summary = run(
             SimulationSpec(
                 dataset=spec.dataset,
@@ -139,7 +141,7 @@ def audit(spec: AuditSpec) -> dict[str, Any]:
             raise FederationError(f"audit run '{name}' stopped: {summary['stopped_reason']}")
         losses = canary_losses(RunDirectory(root / "run"), canaries)
         attack = loss_threshold_attack(losses, members, spec.delta, seed=spec.seed)
-        spent = [e for e in summary["epsilon_spent"].values()]
+        spent = list(summary["epsilon_spent"].values())
         results[name] = {
             "auc": attack.auc,
             "empirical_epsilon_lower_bound": attack.epsilon_lower_bound,
@@ -170,22 +172,6 @@ def _mislabel(rows: pl.DataFrame, label: str, rng: np.random.Generator) -> pl.Da
     index = np.searchsorted(classes, rows[label].to_numpy())
     shifted = (index + rng.integers(1, len(classes), size=rows.height)) % len(classes)
     return rows.with_columns(pl.Series(label, classes[shifted], dtype=rows.schema[label]))
-
-
-def _write_sites(
-    root, dataset, frame, train_rows, test_rows, member_canaries, spec, epsilon, rng_seed
-):
-    """Each site: an equal share of the real rows plus its share of the member canaries."""
-    sites_dir = root / "sites"
-    root.mkdir(parents=True, exist_ok=True)
-    frame[test_rows.tolist()].write_csv(root / "test.csv")
-    rng = np.random.default_rng(rng_seed)
-    parts = iid(len(train_rows), spec.sites, rng)
-    shares = np.array_split(np.arange(member_canaries.height), spec.sites)
-    for index, (part, share) in enumerate(zip(parts, shares)):
-        rows = pl.concat([frame[train_rows[part].tolist()], member_canaries[share.tolist()]])
-        path = write_site(sites_dir, index, rows, dataset, epsilon, spec.delta)
-        prepare(load_site_config(path))
 
 
 def print_audit(results: dict[str, Any], console=None) -> None:
