@@ -131,8 +131,8 @@ def drift_heatmap(rows: list[dict[str, Any]], which: str, threshold: float) -> s
         grid[sites.index(r["site"]), columns.index(r["column"])] = r[which]
     figure = Figure(figsize=(min(14, 3 + 0.3 * len(columns)), 0.35 * len(sites) + 2.5))
     axes = figure.add_subplot()
-    cmap = matplotlib.colormaps["Reds"].copy()
-    cmap.set_bad("#d0d0d0")  # no PSI: the site's histogram was wholly suppressed
+    # grey: no PSI, the site's histogram was wholly suppressed
+    cmap = matplotlib.colormaps["Reds"].with_extremes(bad="#d0d0d0")
     image = axes.imshow(grid, cmap=cmap, vmin=0, vmax=max(2 * threshold, np.nanmax(grid)))
     axes.set_yticks(range(len(sites)), sites, fontsize="small")
     axes.set_xticks(range(len(columns)), columns, rotation=90, fontsize="x-small")
