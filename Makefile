@@ -14,13 +14,19 @@ ISOLATED = FLWR_HOME=$$(mktemp -d) RAY_TMPDIR=$$(mktemp -d /tmp/ray-XXXXXX) \
 	FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 FLWR_TELEMETRY_ENABLED=0
 PYTEST_ARGS ?= $(if $(FAST),-m "not e2e",)
 
-.PHONY: demo test
+.PHONY: demo test chromium
 
 demo: $(STAMP)
 	$(ISOLATED) $(BIN)/fedlife-sim run
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(ISOLATED) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The report test renders report.html in Debian's headless chromium.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@test -x /usr/bin/chromium || $(SUDO) apt-get install -y chromium \
+		|| { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

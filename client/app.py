@@ -22,6 +22,7 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
 from client.active import queue_after_round
+from client.assessment import fairness_stats, permutation_importance, predictions
 from client.erasure import PurgedVersions
 from client.global_model import GlobalModel
 from client.labels import LABELED
@@ -31,6 +32,7 @@ from client.release import record_release, release_moments
 from client.released import ReleasedUpdate, ReleasedUpdates, request_digest
 from client.site import Site
 from client.site_audit import site_audit
+from client.site_statistics import site_statistics
 from client.training import TrainPlan, sample_rate, steps_per_round, train
 from common import keys
 from common.errors import FedlifeError
@@ -70,6 +72,8 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         try:
             if str(config.get(keys.RELEASE, "")) == keys.MOMENTS:
                 return _release_moments(site, message)
+            if str(config.get(keys.RELEASE, "")) == keys.STATISTICS:
+                return _release_statistics(site, message)
             spec = site.declared_spec()
             reasons = site.gate_reasons()
         except FedlifeError as error:
@@ -112,10 +116,10 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         metrics[keys.NUM_EXAMPLES] = len(y)
         site_record = _site_record(site, data.table_version)
         site_record["eval-split"] = split
-        return Message(
-            RecordDict({keys.METRICS: MetricRecord(metrics), keys.SITE: site_record}),
-            reply_to=message,
-        )
+        content = {keys.METRICS: MetricRecord(metrics), keys.SITE: site_record}
+        groups = data.groups_test if split == "test" else data.groups_train
+        content[keys.ASSESSMENT] = _assessment(site, model, x, y, groups, spec, config)
+        return Message(RecordDict(content), reply_to=message)
 
     return app
 
@@ -214,6 +218,14 @@ def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Messa
     return Message(RecordDict(content), reply_to=message)
 
 
+def _release_statistics(site: Site, message: Message) -> Message:
+    """Histograms (current and previous version) and the quality summary: aggregates only."""
+    spec = FeatureSpec.from_json(str(message.content[keys.CONFIG][keys.FEATURE_SPEC]))
+    record = ConfigRecord({keys.STATISTICS: json.dumps(site_statistics(site, spec))})
+    content = RecordDict({keys.STATISTICS: record, keys.SITE: _site_record(site)})
+    return Message(content, reply_to=message)
+
+
 def _release_moments(site: Site, message: Message) -> Message:
     """DP moments of the site's features, if its policy allows; recorded in its ledger."""
     privacy = site.config.privacy
@@ -241,6 +253,22 @@ def _release_moments(site: Site, message: Message) -> Message:
         {keys.MOMENTS: ConfigRecord(moments.to_dict()), keys.SITE: _site_record(site)}
     )
     return Message(content, reply_to=message)
+
+
+def _assessment(site: Site, model, x, y, groups, spec: FeatureSpec, config) -> ConfigRecord:
+    """Fairness counts (every round) and feature importance (when asked), as aggregates."""
+    k, seed = site.config.quality.min_group_size, int(config[keys.SEED])
+    fairness = fairness_stats(y, predictions(model, x), groups, spec.num_classes - 1, k)
+    importance = None
+    if bool(config.get(keys.EXPLAIN, False)):
+        importance = permutation_importance(model, x, y, spec, derive_seed(seed, site.name), k)
+    return ConfigRecord(
+        {
+            keys.FAIRNESS: fairness or "",
+            keys.IMPORTANCE: json.dumps(importance) if importance else "",
+            keys.NUM_EXAMPLES: len(y),
+        }
+    )
 
 
 def derive_seed(*parts: object) -> int:

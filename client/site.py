@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -29,6 +29,8 @@ class SiteData:
     x_test: np.ndarray
     y_test: np.ndarray
     table_version: int
+    groups_train: pl.DataFrame = field(default_factory=pl.DataFrame)
+    groups_test: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 class Site:
@@ -110,4 +112,9 @@ class Site:
         order = np.random.default_rng(seed).permutation(len(y))
         n_test = int(round(len(y) * self.config.training.test_fraction))
         test, train = order[:n_test], order[n_test:]
-        return SiteData(x[train], y[train], x[test], y[test], version.version)
+        groups = frame.select(pl.col(self.config.schema.sensitive).cast(pl.String))
+        if groups.width == 0:
+            groups = pl.DataFrame({"_": [None] * len(y)}).drop("_")  # no column, but the rows
+        return SiteData(
+            x[train], y[train], x[test], y[test], version.version, groups[train], groups[test]
+        )

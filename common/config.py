@@ -116,6 +116,11 @@ class SchemaSection(_Strict):
     def features(self) -> list[str]:
         return [n for n, c in self.columns.items() if c.role is Role.FEATURE]
 
+    @property
+    def sensitive(self) -> list[str]:
+        """Columns across whose groups fairness is measured."""
+        return [n for n, c in self.columns.items() if c.role is Role.SENSITIVE]
+
     def first_with(self, role: Role) -> str | None:
         return next((n for n, c in self.columns.items() if c.role is role), None)
 
@@ -235,6 +240,7 @@ class RunConfig(_Strict):
         in the legacy workflow, which this ServerApp's round loop is not).
     normalization : 'range' maps features by their public ranges (no privacy
         cost); 'moments' standardises them with DP moments the sites release.
+    drift_threshold : PSI above which a site's column is flagged as drifted.
     seed : seeds model initialisation and local training.
     run_dir : where the run writes its outputs ('' = runs/<timestamp>).
     resume : continue the run in ``run_dir`` from its last checkpoint.
@@ -271,6 +277,7 @@ class RunConfig(_Strict):
     central_dp_delta: float = Field(default=1e-5, gt=0, lt=1)
     secure_aggregation: bool = False
     normalization: Literal["range", "moments"] = "range"
+    drift_threshold: float = Field(default=0.25, gt=0)
     seed: int = 0
     run_dir: str = ""
     resume: bool = False

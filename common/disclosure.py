@@ -50,13 +50,22 @@ def suppress_small_groups(stats: TableStats, min_group_size: int) -> TableStats:
     released: dict[str, AnyStats] = {}
     for name, column in stats.columns.items():
         if isinstance(column, ColumnStats):
-            if all(n == 0 or n >= min_group_size for n in (column.count, column.nulls)):
+            if releasable(column.count, column.nulls, min_group_size):
                 released[name] = column
         else:
             folded = _fold_categories(column, min_group_size)
             if folded is not None:
                 released[name] = folded
     return TableStats(stats.n_rows, released)
+
+
+def releasable(count: int, complement: int, min_group_size: int) -> bool:
+    """Whether a count may leave: it and its complement are each 0 or >= ``min_group_size``.
+
+    The complement matters because the total is released too: ``total - count``
+    would give away a small complement.
+    """
+    return all(n == 0 or n >= min_group_size for n in (count, complement))
 
 
 def _fold_categories(column: CategoryStats, k: int) -> CategoryStats | None:

@@ -17,12 +17,13 @@ from common.config import RunConfig
 from common.errors import RunDirError
 from server.federation import Federation, RoundObserver
 from server.plots import plot_run
+from server.report import write_report
 from server.run_dir import RunDirectory, default_run_dir
 from server.summary import summarize
 
 
 def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) -> dict[str, Any]:
-    """Run the federation, then write the summary and plots; return the summary."""
+    """Run the federation, then write the summary, report and plots; return the summary."""
     started = time.monotonic()
     if config.resume:
         if not config.run_dir:
@@ -35,6 +36,7 @@ def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) ->
     audit.append("run-start", run_id=federation.run_id, resume=config.resume)
     result = federation.run()
     summary = summarize(result, run_dir, time.monotonic() - started)
+    write_report(run_dir)
     plot_run(run_dir)
     audit.append(
         "run-end", run_id=result.run_id, rounds=len(result.rounds), stopped=result.stopped_reason

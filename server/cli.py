@@ -12,6 +12,7 @@ from rich.table import Table
 from common.cli import one_line_errors
 from common.errors import RunDirError
 from server.registry import Registry
+from server.report_cli import report_command
 from server.run_dir import RunDirectory
 from server.unlearn_cli import register as register_unlearning
 
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="The model registry of a run.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.command("report")(report_command)
 console = Console()
 
 

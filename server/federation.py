@@ -7,7 +7,8 @@
    refuses (gate, privacy budget) answers with a reason instead of an update; the
    round goes on while at least ``min-train-sites`` updates arrive.
 3. After each round: federated and central evaluation, a checkpoint, one line of
-   metrics with the lineage (which sites, which table versions, what epsilon).
+   metrics with the lineage (which sites, which table versions, what epsilon), the
+   same metrics as TensorBoard scalars.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from common.models import build_model
 from common.moments import merge_moments
 from server.central import CentralEvaluation
 from server.central_dp import inner_strategy, site_level_epsilon
+from server.drift import statistics_record
+from server.fairness import merge_fairness, merge_importance
 from server.run_dir import RunDirectory
 from server.strategies import build_strategy
+from server.tensorboard import RoundScalars
 
 NODE_WAIT_S = 120.0
 
@@ -52,6 +56,8 @@ class RoundReport:
     federated: dict[str, float] = field(default_factory=dict)
     per_site: dict[str, dict[str, float]] = field(default_factory=dict)
     central: dict[str, float] = field(default_factory=dict)
+    fairness: dict[str, Any] = field(default_factory=dict)
+    importance: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
 
 
@@ -90,6 +96,7 @@ class Federation:
         self.run_dir = run_dir
         self.on_round = on_round or (lambda report: None)
         self.run_id = run_dir.start(config.to_flower())
+        self.scalars = RoundScalars(run_dir.path / "tensorboard")
 
     def run(self) -> FederationResult:
         strategy = build_strategy(self.config, self.sites_per_round())
@@ -102,6 +109,7 @@ class Federation:
                 self.config.model, spec.num_features, spec.num_classes, self.config.seed
             )
             arrays = ArrayRecord(model.state_dict())
+        self.observe_sites(spec)
         central = CentralEvaluation.load(self.config.test_data, spec, self.config.model)
         reports: list[RoundReport] = []
         stopped = ""
@@ -140,6 +148,7 @@ class Federation:
             self.on_round(report)
         final = arrays.to_torch_state_dict()
         self.run_dir.save_final_model(final)
+        self.scalars.close()
         return FederationResult(self.run_id, spec, reports, final, stopped)
 
     def sites_per_round(self) -> int:
@@ -198,6 +207,24 @@ class Federation:
             raise FederationError(f"no site released feature moments: {excluded}")
         return spec.with_moments(*merge_moments(releases)), excluded
 
+    def observe_sites(self, spec: FeatureSpec) -> None:
+        """Ask the sites for histograms and quality counts; record drift, warn about it."""
+        replies, excluded = self.query(
+            {
+                keys.RUN_ID: self.run_id,
+                keys.RELEASE: keys.STATISTICS,
+                keys.FEATURE_SPEC: spec.to_json(),
+            }
+        )
+        statistics = {
+            str(r.content[keys.SITE][keys.SITE_NAME]): json.loads(
+                str(r.content[keys.STATISTICS][keys.STATISTICS])
+            )
+            for r in replies
+        }
+        record = statistics_record(statistics, spec, self.config.drift_threshold)
+        self.run_dir.write_json("statistics.json", {**record, "excluded": excluded})
+
     def query(self, config: dict) -> tuple[list[Message], list[dict[str, str]]]:
         """Send a query to every connected site; split answers from refusals."""
         node_ids = self.wait_for_sites()
@@ -235,6 +262,7 @@ class Federation:
         c = self.config
         return ConfigRecord(
             {
+                keys.EXPLAIN: server_round == c.num_server_rounds,  # attributions: last round
                 keys.RUN_ID: self.run_id,
                 keys.NUM_ROUNDS: c.num_server_rounds,
                 keys.SEED: c.seed,
@@ -274,21 +302,31 @@ class Federation:
                 strategy.configure_evaluate(server_round, arrays, config, self.grid)
             )
         )
-        results = []
+        results, fairness, importance = [], {}, {}
         for reply in replies:
             if reply.has_error() or keys.EXCLUDED in reply.content:
                 continue
             site = str(reply.content[keys.SITE][keys.SITE_NAME])
             report.per_site[site] = dict(reply.content[keys.METRICS])
+            if keys.ASSESSMENT in reply.content:
+                assessment = reply.content[keys.ASSESSMENT]
+                fairness[site] = str(assessment[keys.FAIRNESS])
+                importance[site] = (
+                    str(assessment[keys.IMPORTANCE]),
+                    int(assessment[keys.NUM_EXAMPLES]),
+                )
             results.append(reply)
         if results:
             report.federated = dict(strategy.aggregate_evaluate(server_round, results) or {})
+        report.fairness = merge_fairness(fairness)
+        report.importance = merge_importance(importance)
 
     def record(self, report: RoundReport, stopped: str = "") -> None:
         line = {k: v for k, v in report.__dict__.items() if k != "num_rounds"}
         if stopped:
             line["stopped"] = stopped
         self.run_dir.append_round(line)
+        self.scalars(report)
 
 
 # Attributes in which Flower's adaptive strategies carry state from round to round.

@@ -16,6 +16,7 @@ from common.errors import ConfigError
 from server.federation import RoundReport
 from server.run_dir import RunDirectory, finite
 from simulations.annotator import LabelingSpec
+from simulations.audit_cli import audit_command
 from simulations.datasets import load_dataset
 from simulations.runner import SimulationSpec, materialise_sites, plan, plan_resume, run
 
@@ -24,6 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+app.command("audit")(audit_command)
 
 
 @app.callback()
@@ -43,7 +47,9 @@ def parse_epsilon(text: str) -> float | None:
 @app.command("run")
 @one_line_errors
 def run_command(
-    dataset: str = typer.Option("breast_cancer", help="Bundled dataset: breast_cancer."),
+    dataset: str = typer.Option(
+        "breast_cancer", help="Bundled dataset: breast_cancer, digits or synthetic_groups."
+    ),
     sites: int = typer.Option(5, help="Number of virtual sites."),
     rounds: int = typer.Option(15, help="Federated training rounds."),
     epsilon: str = typer.Option("3.0", help="Privacy budget per site, or 'none' for no DP."),
@@ -113,7 +119,9 @@ def run_command(
 @one_line_errors
 def sites_command(
     out: Path = typer.Option(..., help="Folder to write sites/ and test.csv into."),
-    dataset: str = typer.Option("breast_cancer", help="Bundled dataset: breast_cancer."),
+    dataset: str = typer.Option(
+        "breast_cancer", help="Bundled dataset: breast_cancer, digits or synthetic_groups."
+    ),
     sites: int = typer.Option(5, help="Number of virtual sites."),
     epsilon: str = typer.Option("3.0", help="Privacy budget per site, or 'none' for no DP."),
     seed: int = typer.Option(0, help="Seeds the split and the dirt."),

@@ -45,6 +45,12 @@ def site_toml(
         f'scale = "{dataset.scales.get(n, "linear")}"\n'
         for n, (lo, hi) in dataset.ranges.items()
     )
+    for role, columns_of in (("feature", dataset.categories), ("sensitive", dataset.sensitive)):
+        for n, values in columns_of.items():
+            listed = ", ".join(f'"{v}"' for v in values)
+            columns += (
+                f'\n[schema.columns.{n}]\ntype = "category"\nrole = "{role}"\nvalues = [{listed}]\n'
+            )
     classes = ", ".join(f'"{c}"' for c in sorted(dataset.frame[dataset.label].unique().cast(str)))
     return f"""# Virtual site of a fedlife simulation ({dataset.name}).
 [site]

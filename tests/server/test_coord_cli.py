@@ -14,9 +14,17 @@ def test_summary_of_a_folder_without_run_json(cli, assert_one_line_error, tmp_pa
     assert sorted(p.name for p in folder.iterdir()) == ["summary.json"]
 
 
+def test_report_of_a_folder_without_run_json(cli, assert_one_line_error, tmp_path):
+    folder = tmp_path / "notarun"
+    folder.mkdir()
+    result = cli("fedlife-coord", "report", folder)
+    assert_one_line_error(result, str(folder), "run.json")
+    assert list(folder.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("args", "commands"),
-    [(["--help"], ["summary", "models"]), (["models", "--help"], ["list"])],
+    [(["--help"], ["summary", "models", "report"]), (["models", "--help"], ["list"])],
     ids=["coord", "models"],
 )
 def test_help(cli, args, commands):

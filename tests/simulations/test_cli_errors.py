@@ -74,3 +74,26 @@ def test_unreachable_ray_address_fails_fast(cli, assert_one_line_error, tmp_path
     assert time.monotonic() - started < 30
     assert_one_line_error(result, f"127.0.0.1:{port}", "not reachable")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [(["--canaries", "7"], ["canaries"]), (["--epsilon", "0"], ["epsilon"])],
+    ids=["odd canaries", "epsilon 0"],
+)
+def test_bad_audit_option_is_one_line_and_writes_nothing(
+    cli, assert_one_line_error, tmp_path, args, needles
+):
+    out = tmp_path / "audit"
+    result = cli("fedlife-sim", "audit", *args, "--out", out)
+    assert_one_line_error(result, *needles)
+    assert not out.exists()
+
+
+def test_audit_refuses_a_used_folder(cli, assert_one_line_error, tmp_path):
+    """Sites' ledgers in a used folder would carry over: the audit starts afresh only."""
+    out = tmp_path / "audit"
+    (out / "dp").mkdir(parents=True)
+    result = cli("fedlife-sim", "audit", "--out", out)
+    assert_one_line_error(result, str(out), "not empty")
+    assert [p.name for p in out.iterdir()] == ["dp"]
