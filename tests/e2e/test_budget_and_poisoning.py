@@ -8,7 +8,6 @@ and reused by every run (``SimulationSpec.sites_dir``), so their ledgers carry o
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -63,7 +62,6 @@ def spend_almost_all(site: Site) -> float:
 
 
 def test_site_past_its_budget_is_refused_and_the_run_goes_on_without_it(private_env, tmp_path):
-    started = time.monotonic()
     sites = write_sites(tmp_path / "fed", sites=3, partition="iid", epsilon=BUDGET, delta=DELTA)
     assert [s.config.privacy.epsilon_budget for s in sites] == [BUDGET] * 3
     spent_before = spend_almost_all(sites[0])
@@ -114,7 +112,6 @@ def test_site_past_its_budget_is_refused_and_the_run_goes_on_without_it(private_
     assert "site-000" in {e["site"] for e in stopped["excluded"]}
     for site in sites:
         assert site.ledger.epsilon(DELTA) <= BUDGET
-    assert time.monotonic() - started < 120
 
 
 def test_robust_aggregation_resists_a_poisoning_site_that_fedavg_does_not(private_env, tmp_path):
