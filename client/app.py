@@ -19,6 +19,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
+from client.egress import record_egress
 from client.ledger import LedgerEntry
 from client.release import record_release, release_moments
 from client.released import ReleasedUpdate, ReleasedUpdates, request_digest
@@ -49,7 +50,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
     ``mods`` wrap the train function only (``@app.train(mods=...)``), e.g. the
     attacks of ``simulations.attacks``.
     """
-    app = ClientApp()
+    app = ClientApp(mods=[record_egress])
 
     def load_site(context: Context) -> Site:
         return Site.from_path(site_config_path(context, sites_dir))

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from client.join import join_command
 from client.prepare import prepare
 from client.site import Site
 from common.cli import err_console, one_line_errors
@@ -193,6 +194,9 @@ def init_command(
     console.print(
         f"review the ranges and roles, then run fedlife-site prepare -c {path}", highlight=False
     )
+
+
+app.command("join")(join_command)
 
 
 def main() -> None:

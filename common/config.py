@@ -209,6 +209,11 @@ class RunConfig(_Strict):
     resume : continue the run in ``run_dir`` from its last checkpoint.
     test_data : CSV of held-out rows the server evaluates on ('' = none).
     sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
+    allowed_nodes : comma-separated node IDs that may take part ('' = every connected
+        node); ``fedlife-coord run`` sets the provisioned sites' IDs.
+    round_timeout : seconds to wait for the sites' replies in each exchange (0 = wait
+        until every site answers or Flower marks it offline); a site that sends nothing
+        in time is recorded as a failure and the round goes on without it.
     """
 
     model_config = ConfigDict(
@@ -238,6 +243,8 @@ class RunConfig(_Strict):
     resume: bool = False
     test_data: str = ""
     sites_dir: str = ""
+    allowed_nodes: str = Field(default="", pattern=r"^[0-9]*(,[0-9]+)*$")
+    round_timeout: float = Field(default=0.0, ge=0)
 
     @classmethod
     def from_flower(cls, run_config: dict[str, Any], source: str = "run config") -> RunConfig:

@@ -11,11 +11,12 @@ from rich.table import Table
 
 from common.cli import one_line_errors
 from common.errors import RunDirError
+from server import deploy_cli
 from server.registry import Registry
 from server.run_dir import RunDirectory
 
 app = typer.Typer(
-    help="Coordinator: read runs and the models they produced.",
+    help="Coordinator: provision, start and run a federation; read runs and their models.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -121,7 +122,10 @@ def models_export(
 
 @app.callback()
 def _group() -> None:
-    """Coordinator: read runs and the models they produced."""
+    """Coordinator: provision, start and run a federation; read runs and their models."""
+
+
+deploy_cli.register(app)
 
 
 def main() -> None:
