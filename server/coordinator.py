@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import ssl
 import subprocess
@@ -51,6 +52,8 @@ class CoordinatorState:
     insecure : whether it runs without TLS and node authentication.
     database : its state database.
     nodes : site name -> the node ID its registered key got.
+    started : when it started (UTC, ISO 8601).
+    superexec_pid : the SuperExec that runs the ServerApps (0: the SuperLink's own).
     """
 
     pid: int
@@ -61,6 +64,7 @@ class CoordinatorState:
     database: str
     nodes: dict[str, str] = field(default_factory=dict)
     started: str = ""
+    superexec_pid: int = 0
 
     @property
     def address(self) -> str:
@@ -88,10 +92,14 @@ class CoordinatorState:
 
 def superlink_alive(pid: int) -> bool:
     """Whether ``pid`` is a live flower-superlink (not a recycled PID)."""
+    return _cmdline_has(pid, "flower-superlink")
+
+
+def _cmdline_has(pid: int, name: str) -> bool:
     try:
         process = psutil.Process(pid)
         return process.status() != psutil.STATUS_ZOMBIE and any(
-            "flower-superlink" in part for part in process.cmdline()
+            name in part for part in process.cmdline()
         )
     except psutil.Error:
         return False
@@ -135,12 +143,14 @@ def start(
             "--ssl-keyfile",
             str((certs.out / "server.key").resolve()),
             "--enable-supernode-auth",
+            # Our own SuperExec, with a shared secret: the Runtime API shares the public
+            # port, and without a secret anyone reaching it could claim a ServerApp task.
+            "--isolation",
+            "process",
+            "--superexec-auth-secret-file",
+            str(_superexec_secret(state_dir)),
         ]
-    log = open(state_dir / "superlink.log", "ab")  # noqa: SIM115 - the child keeps it
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, cwd=state_dir, start_new_session=True
-    )
-    log.close()
+    process = _spawn(command, state_dir, "superlink.log")
     state = CoordinatorState(
         pid=process.pid,
         host="127.0.0.1" if host in ("0.0.0.0", "::") else host,
@@ -153,6 +163,20 @@ def start(
     )
     state.save(state_dir)
     _wait_until_ready(state, process, state_dir / "superlink.log")
+    if certs is not None:
+        superexec = [
+            console_script("flower-superexec"),
+            "--runtime-api-address",
+            state.address,
+            "--root-certificates",
+            state.ca,
+            "--superexec-auth-secret-file",
+            str(_superexec_secret(state_dir)),
+            "--parent-pid",  # it exits when the SuperLink does
+            str(process.pid),
+        ]
+        state.superexec_pid = _spawn(superexec, state_dir, "superexec.log").pid
+        state.save(state_dir)
     write_connection(state)
     if certs is not None:
         for site in certs.sites:
@@ -167,8 +191,34 @@ def stop(state_dir: str | Path, timeout: float = 15.0) -> CoordinatorState:
     state = CoordinatorState.load(state_dir)
     if not state.is_running():
         raise CoordinatorError(f"no SuperLink of {state_dir} is running (pid {state.pid} is gone)")
-    stop_tree(state.pid, timeout)
+    kill(state, timeout)
     return state
+
+
+def kill(state: CoordinatorState, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
+    """Signal the SuperExec (and its ServerApps) and the SuperLink, each with its children."""
+    if state.superexec_pid and _cmdline_has(state.superexec_pid, "flower-superexec"):
+        stop_tree(state.superexec_pid, timeout, sig)
+    if state.is_running():
+        stop_tree(state.pid, timeout, sig)
+
+
+def _spawn(command: list[str], state_dir: Path, log_name: str) -> subprocess.Popen:
+    """A detached process (its own session) logging to ``state_dir/log_name``."""
+    with open(state_dir / log_name, "ab") as log:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=state_dir, start_new_session=True
+        )
+
+
+def _superexec_secret(state_dir: Path) -> Path:
+    """The SuperLink/SuperExec shared secret, made once, readable by its owner only."""
+    path = state_dir / "superexec.secret"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_hex(32).encode())
+    return path
 
 
 def stop_tree(pid: int, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:

@@ -12,10 +12,13 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +29,7 @@ import torch
 from cryptography import x509
 
 from common.config import load_site_config
-from server.coordinator import CoordinatorState, stop_tree
+from server.coordinator import CoordinatorState, kill, stop_tree
 from server.provision import write_site_bundle
 from tests.e2e.conftest import ROOT, free_port, script
 
@@ -34,6 +37,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.deploy]
 
 SITES = ["site-000", "site-001", "site-002"]
 SPARE = "spare"  # provisioned and registered, used only without the CA
+REJECTED = ("no-key", "wrong-key", "no-ca")
 RUN_TIMEOUT_S = 400
 
 
@@ -163,8 +167,9 @@ def deployment() -> Iterator[Deployment]:
     deployment = Deployment(root, env, free_port())
     try:
         made = deployment.cli(
-            "fedlife-sim", "sites", "--out", root / "data", "--sites", str(len(SITES))
-        )
+            "fedlife-sim", "sites", "--out", root / "data", "--sites", str(len(SITES)),
+            "--epsilon", "none",  # three runs share the sites; a DP budget lasts one
+        )  # fmt: skip
         assert made.returncode == 0, made.stderr
         provisioned = deployment.cli(
             "fedlife-coord",
@@ -198,7 +203,7 @@ def deployment() -> Iterator[Deployment]:
         for process in deployment.processes.values():
             stop_tree(process.pid, timeout=10)
         if (deployment.state / "coordinator.json").exists():
-            stop_tree(deployment.coordinator().pid, timeout=10)
+            kill(deployment.coordinator(), timeout=10)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -249,6 +254,9 @@ def start_rejected_nodes(deployment: Deployment) -> None:
         "--max-retries",
         "1",
     )
+    # Each must give up on its own; reaping it lets its SuperExec see it gone and exit.
+    for name in REJECTED:
+        deployment.processes[name].wait(timeout=180)
 
 
 @pytest.fixture(scope="module")
@@ -313,7 +321,7 @@ def test_three_sites_run_three_rounds_over_tls_with_node_auth(deployment, first_
     assert summary["rounds"] == 3 and sorted(summary["epsilon_spent"]) == SITES
     assert len(list((first_run / "models").glob("round-*.pt"))) == 3
     superlink = psutil.Process(deployment.coordinator().pid).cmdline()
-    for flag in ("--enable-supernode-auth", "--ssl-certfile", "--ssl-keyfile"):
+    for flag in ("--enable-supernode-auth", "--ssl-certfile", "--superexec-auth-secret-file"):
         assert flag in superlink
     assert "--insecure" not in superlink
 
@@ -325,9 +333,7 @@ def test_nodes_without_registered_key_wrong_key_or_ca_are_rejected(deployment, f
         "no-ca": "CERTIFICATE_VERIFY_FAILED",
     }
     for name, reason in expected.items():
-        process = deployment.processes[name]
-        code = process.wait(timeout=120)
-        assert code != 0, deployment.log(name)
+        assert deployment.processes[name].returncode != 0, deployment.log(name)
         assert reason.lower() in deployment.log(name).lower(), deployment.log(name)
     spare = deployment.coordinator().nodes[SPARE]
     assert spare not in deployment.online_nodes()
@@ -341,8 +347,22 @@ def test_a_key_registered_by_an_outsider_never_takes_part(deployment, rogue, fir
     assert all(len(r["participants"]) == len(SITES) for r in rounds(first_run))
 
 
+def test_only_our_superexec_may_claim_serverapp_tasks(deployment, first_run):
+    """The Runtime API shares the public port: a claim without the shared secret fails."""
+    context = ssl.create_default_context(cafile=str(deployment.certs / "ca.pem"))
+    request = urllib.request.Request(
+        f"https://{deployment.address}/v1/runtime/acquire-task",
+        data=b"",
+        headers={"Content-Type": "application/protobuf"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, context=context, timeout=30)
+    assert refused.value.code == 401
+
+
 ALLOWED_CONFIG_KEYS = {
-    "site-name", "table-version", "epsilon-budget", "delta", "eval-split",
+    "name", "table-version", "epsilon-budget", "delta", "eval-split",
     "feature-spec", "gate", "reason",
 }  # fmt: skip
 
@@ -375,7 +395,9 @@ def test_sites_send_only_arrays_metrics_and_aggregates(deployment, first_run):
 def test_a_site_killed_mid_round_is_left_out_then_rejoins(deployment, first_run):
     victim = SITES[2]
     run_dir = deployment.root / "run-2"
-    config = json.dumps({"round-timeout": 30, "min-train-sites": 2})
+    # The crashed site's silence costs the whole timeout; it must exceed a healthy
+    # site's reply time on a loaded machine.
+    config = json.dumps({"round-timeout": 60, "min-train-sites": 2})
     runner = deployment.spawn(
         "run-2", "fedlife-coord", "run", "--state", deployment.state, "--rounds", "2",
         "--run-dir", run_dir, "--run-config", config,
@@ -398,10 +420,11 @@ def test_coordinator_killed_mid_run_resumes_without_losing_a_round(deployment, f
         "--run-dir", run_dir,
     )  # fmt: skip
     wait_for(lambda: rounds(run_dir), 240, "round 1 of run-3")
-    old = deployment.coordinator().pid
+    crashed = deployment.coordinator()
     # The coordinator machine crashes: SuperLink, SuperExec, ServerApp and `flwr run`.
-    for pid in (old, runner.pid):
-        stop_tree(pid, timeout=5, sig=signal.SIGKILL)
+    kill(crashed, timeout=5, sig=signal.SIGKILL)
+    stop_tree(runner.pid, timeout=5, sig=signal.SIGKILL)
+    old = crashed.pid
     assert [r["round"] for r in rounds(run_dir)] == [1]
     restarted = deployment.cli(
         "fedlife-coord", "start", "--certs", deployment.certs, "--state", deployment.state,
