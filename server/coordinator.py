@@ -1,8 +1,11 @@
 """The coordinator's processes: Flower's own SuperLink, with TLS and node authentication.
 
 ``start`` launches ``flower-superlink`` detached (TLS with the provisioned server
-certificate, ``--enable-supernode-auth``, its state database in the state folder),
-waits until it answers, writes the connection into ``$FLWR_HOME/config.toml`` (as
+certificate, ``--enable-supernode-auth``, its state database in the state folder)
+and, beside it, the ``flower-superexec`` that runs the ServerApps, the two sharing a
+secret: in Flower 1.42 the Runtime API listens on the same public port as the Fleet
+API, and without the secret anyone reaching it could claim a run's ServerApp task.
+It waits until the SuperLink answers, writes the connection into ``$FLWR_HOME/config.toml`` (as
 ``flwr`` expects in Flower 1.42) and registers every provisioned site's public key
 with ``flwr supernode register``. What it started and the sites' node IDs go to
 ``STATE/coordinator.json``, so ``fedlife-coord run`` and ``stop`` find them; a

@@ -113,6 +113,12 @@ class Deployment:
             self.egress(site).parent,
         )
 
+    def start_coordinator(self):
+        return self.cli(
+            "fedlife-coord", "start", "--certs", self.certs, "--state", self.state,
+            "--host", "127.0.0.1",
+        )  # fmt: skip
+
     def coordinator(self) -> CoordinatorState:
         return CoordinatorState.load(self.state)
 
@@ -182,16 +188,7 @@ def deployment() -> Iterator[Deployment]:
             str(deployment.port),
         )
         assert provisioned.returncode == 0, provisioned.stderr
-        started = deployment.cli(
-            "fedlife-coord",
-            "start",
-            "--certs",
-            deployment.certs,
-            "--state",
-            deployment.state,
-            "--host",
-            "127.0.0.1",
-        )
+        started = deployment.start_coordinator()
         assert started.returncode == 0, started.stdout + started.stderr
         for site in SITES:
             deployment.join(site)
@@ -426,10 +423,7 @@ def test_coordinator_killed_mid_run_resumes_without_losing_a_round(deployment, f
     stop_tree(runner.pid, timeout=5, sig=signal.SIGKILL)
     old = crashed.pid
     assert [r["round"] for r in rounds(run_dir)] == [1]
-    restarted = deployment.cli(
-        "fedlife-coord", "start", "--certs", deployment.certs, "--state", deployment.state,
-        "--host", "127.0.0.1",
-    )  # fmt: skip
+    restarted = deployment.start_coordinator()
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     state = deployment.coordinator()
     assert state.pid != old
