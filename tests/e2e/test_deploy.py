@@ -403,7 +403,7 @@ def test_a_site_killed_mid_round_is_left_out_then_rejoins(deployment, first_run)
     site = deployment.processes[victim]
     wait_for(lambda: _training(site.pid), 120, f"{victim} training", every=0.2)
     stop_tree(site.pid, timeout=5, sig=signal.SIGKILL)  # a crash, not a goodbye
-    deployment.join(victim)  # its supervisor restarts it at once
+    supervise(deployment, victim, deployment.coordinator().nodes[victim])
     assert runner.wait(timeout=RUN_TIMEOUT_S) == 0, deployment.log("run-2")[-3000:]
     first, second = rounds(run_dir)
     assert participants(first) == SITES[:2] and first["failures"], first
@@ -434,6 +434,25 @@ def test_coordinator_killed_mid_run_resumes_without_losing_a_round(deployment, f
     assert [r["round"] for r in records] == [1, 2]  # none lost, none repeated
     assert all(participants(r) == SITES for r in records)
     assert json.loads((run_dir / "summary.json").read_text())["rounds"] == 2
+
+
+def supervise(deployment: Deployment, site: str, node_id: str, timeout: float = 180) -> None:
+    """Restart ``site`` until its node is back online, as systemd's Restart=on-failure would.
+
+    Flower refuses to activate a node it still believes online: a crashed SuperNode's
+    session lasts until its heartbeat expires (up to 2 x 30 s), so the first restarts
+    exit with code 305 and the supervisor tries again.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = len(deployment.log(site))
+        process = deployment.join(site)
+        while process.poll() is None:
+            if f"SuperNode ID: {node_id}" in deployment.log(site)[seen:]:
+                return
+            time.sleep(1)
+        time.sleep(5)  # RestartSec
+    pytest.fail(f"{site} did not come back within {timeout:.0f} s")
 
 
 def _info(run_dir: Path) -> dict:
