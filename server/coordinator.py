@@ -133,26 +133,7 @@ def start(
             raise ConfigError("--port is needed with --insecure (nothing was provisioned)")
         port = certs.port
     database = state_dir / "state.db"
-    command = [console_script("flower-superlink"), "--host", host, "--port", str(port)]
-    command += ["--database", str(database), "--disable-runtime-dependency-installation"]
-    if certs is None:
-        command += ["--insecure"]
-    else:
-        command += [
-            "--ssl-ca-certfile",
-            str((certs.out / "ca.pem").resolve()),
-            "--ssl-certfile",
-            str((certs.out / "server.pem").resolve()),
-            "--ssl-keyfile",
-            str((certs.out / "server.key").resolve()),
-            "--enable-supernode-auth",
-            # Our own SuperExec, with a shared secret: the Runtime API shares the public
-            # port, and without a secret anyone reaching it could claim a ServerApp task.
-            "--isolation",
-            "process",
-            "--superexec-auth-secret-file",
-            str(_superexec_secret(state_dir)),
-        ]
+    command = _superlink_command(state_dir, database, certs, host, port)
     process = _spawn(command, state_dir, "superlink.log")
     state = CoordinatorState(
         pid=process.pid,
@@ -187,6 +168,31 @@ def start(
                 state.nodes[site] = register(state, certs.public_key(site), site)
         state.save(state_dir)
     return state
+
+
+def _superlink_command(
+    state_dir: Path, database: Path, certs: Provisioned | None, host: str, port: int
+) -> list[str]:
+    command = [console_script("flower-superlink"), "--host", host, "--port", str(port)]
+    command += ["--database", str(database), "--disable-runtime-dependency-installation"]
+    if certs is None:
+        return [*command, "--insecure"]
+    return [
+        *command,
+        "--ssl-ca-certfile",
+        str((certs.out / "ca.pem").resolve()),
+        "--ssl-certfile",
+        str((certs.out / "server.pem").resolve()),
+        "--ssl-keyfile",
+        str((certs.out / "server.key").resolve()),
+        "--enable-supernode-auth",
+        # Our own SuperExec, with a shared secret: the Runtime API shares the public
+        # port, and without a secret anyone reaching it could claim a ServerApp task.
+        "--isolation",
+        "process",
+        "--superexec-auth-secret-file",
+        str(_superexec_secret(state_dir)),
+    ]
 
 
 def stop(state_dir: str | Path, timeout: float = 15.0) -> CoordinatorState:
