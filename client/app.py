@@ -23,6 +23,7 @@ from flwr.clientapp.typing import Mod
 
 from client.active import queue_after_round
 from client.assessment import fairness_stats, permutation_importance, predictions
+from client.egress import record_egress
 from client.erasure import PurgedVersions
 from client.global_model import GlobalModel
 from client.labels import LABELED
@@ -60,7 +61,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
     attacks of ``simulations.attacks``; innermost, every site clips its update when
     a client-side central-DP wrapper asks (``client.mods``).
     """
-    app = ClientApp()
+    app = ClientApp(mods=[record_egress])
 
     def load_site(context: Context) -> Site:
         return Site.from_path(site_config_path(context, sites_dir))

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from client.join import join_command
 from client.label_cli import app as label_app
 from client.prepare import prepare
 from client.retention_cli import register as register_retention
@@ -199,6 +200,7 @@ def init_command(
 
 
 register_retention(app)
+app.command("join")(join_command)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,6 +16,17 @@ from common.errors import FedlifeError
 F = TypeVar("F", bound=Callable[..., Any])
 
 err_console = Console(stderr=True)
+
+
+def console_script(name: str) -> str:
+    """A console script of this environment (next to the interpreter), else from PATH."""
+    sibling = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(sibling):
+        return sibling
+    found = shutil.which(name)
+    if found is None:
+        raise FedlifeError(f"{name} not found next to {sys.executable} or on PATH")
+    return found
 
 
 def user_error(error: BaseException) -> FedlifeError | None:

@@ -248,6 +248,11 @@ class RunConfig(_Strict):
     sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
     label_queue_size : after each round, every site queues this many unlabeled rows
         for its annotators, scored by the new global model (0 = never).
+    allowed_nodes : comma-separated node IDs that may take part ('' = every connected
+        node); ``fedlife-coord run`` sets the provisioned sites' IDs.
+    round_timeout : seconds to wait for the sites' replies in each exchange (0 = wait
+        until every site answers or Flower marks it offline); a site that sends nothing
+        in time is recorded as a failure and the round goes on without it.
     """
 
     model_config = ConfigDict(
@@ -284,6 +289,8 @@ class RunConfig(_Strict):
     test_data: str = ""
     sites_dir: str = ""
     label_queue_size: int = Field(default=0, ge=0)
+    allowed_nodes: str = Field(default="", pattern=r"^[0-9]*(,[0-9]+)*$")
+    round_timeout: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
     def _no_secure_aggregation(self) -> RunConfig:

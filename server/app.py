@@ -15,6 +15,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from common.config import RunConfig
 from common.errors import RunDirError
+from server.allowed_nodes import AllowedNodesGrid, parse_node_ids
 from server.federation import Federation, RoundObserver
 from server.plots import plot_run
 from server.report import write_report
@@ -31,6 +32,8 @@ def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) ->
         run_dir = RunDirectory.open_for_resume(config.run_dir)
     else:
         run_dir = RunDirectory.create(config.run_dir or default_run_dir())
+    if config.allowed_nodes:
+        grid = AllowedNodesGrid(grid, parse_node_ids(config.allowed_nodes))
     federation = Federation(grid, config, run_dir, on_round)
     audit = run_dir.audit()
     audit.append("run-start", run_id=federation.run_id, resume=config.resume)

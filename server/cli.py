@@ -11,13 +11,14 @@ from rich.table import Table
 
 from common.cli import one_line_errors
 from common.errors import RunDirError
+from server import deploy_cli
 from server.registry import Registry
 from server.report_cli import report_command
 from server.run_dir import RunDirectory
 from server.unlearn_cli import register as register_unlearning
 
 app = typer.Typer(
-    help="Coordinator: read runs and the models they produced.",
+    help="Coordinator: provision, start and run a federation; read runs and their models.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -128,7 +129,10 @@ register_unlearning(app, models_app)
 
 @app.callback()
 def _group() -> None:
-    """Coordinator: read runs and the models they produced."""
+    """Coordinator: provision, start and run a federation; read runs and their models."""
+
+
+deploy_cli.register(app)
 
 
 def main() -> None:

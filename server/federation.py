@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,8 +118,9 @@ class Federation:
             started = time.monotonic()
             report = RoundReport(server_round, self.config.num_server_rounds)
             train_config = self.round_config(spec, server_round)
-            replies = self.grid.send_and_receive(
-                strategy.configure_train(server_round, arrays, train_config, self.grid)
+            replies = self.exchange(
+                strategy.configure_train(server_round, arrays, train_config, self.grid),
+                report.failures,
             )
             updates = self.sort_replies(replies, report)
             if len(updates) < self.config.min_train_sites:
@@ -233,7 +234,8 @@ class Federation:
             Message(record, dst_node_id=n, message_type=MessageType.QUERY) for n in node_ids
         ]
         answers, excluded = [], []
-        for reply in self.grid.send_and_receive(messages):
+        silent: list[str] = []
+        for reply in self.exchange(messages, silent):
             if reply.has_error():
                 node = f"node {reply.metadata.src_node_id}"
                 excluded.append({"site": node, "reason": reply.error.reason})
@@ -243,7 +245,22 @@ class Federation:
                 excluded.append({"site": name, "reason": reason})
             else:
                 answers.append(reply)
+        excluded += [{"site": "unknown", "reason": reason} for reason in silent]
         return answers, excluded
+
+    def exchange(self, messages: Iterable[Message], failures: list[str]) -> list[Message]:
+        """Send ``messages``, gather the replies that come within ``round-timeout``.
+
+        A site that stays silent (a crashed process Flower still believes online) is
+        added to ``failures``; the exchange goes on with the replies it has.
+        """
+        messages = list(messages)
+        timeout = self.config.round_timeout or None
+        replies = list(self.grid.send_and_receive(messages, timeout=timeout))
+        if len(replies) < len(messages):
+            silent = len(messages) - len(replies)
+            failures.append(f"{silent} site(s) sent no reply in {self.config.round_timeout:g} s")
+        return replies
 
     def wait_for_sites(self) -> list[int]:
         deadline = time.monotonic() + NODE_WAIT_S
@@ -297,10 +314,8 @@ class Federation:
         return updates
 
     def evaluate(self, strategy, server_round, arrays, config, report: RoundReport) -> None:
-        replies = list(
-            self.grid.send_and_receive(
-                strategy.configure_evaluate(server_round, arrays, config, self.grid)
-            )
+        replies = self.exchange(
+            strategy.configure_evaluate(server_round, arrays, config, self.grid), report.failures
         )
         results, fairness, importance = [], {}, {}
         for reply in replies:

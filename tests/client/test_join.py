@@ -1,0 +1,67 @@
+"""``fedlife-site join``: what it checks before it becomes a SuperNode, and its command."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography import x509
+
+from client.join import plan_join
+from server.provision import provision
+from tests.client.test_site_cli import site_toml
+
+
+@pytest.fixture
+def site(tmp_path):
+    config = tmp_path / "site.toml"
+    config.write_text(site_toml())
+    certs = provision(tmp_path / "certs", ["tiny"], port=9092)
+    return config, certs.sites["tiny"]
+
+
+def test_the_supernode_gets_tls_the_site_key_and_its_site_config(site, tmp_path):
+    config, bundle = site
+    plan = plan_join(config, "coord.example.org:9092", bundle, egress_log=tmp_path / "out")
+    command = plan.command()
+    assert command[0].endswith("flower-supernode")
+    assert command[command.index("--superlink") + 1] == "coord.example.org:9092"
+    assert command[command.index("--root-certificates") + 1] == str(bundle.resolve() / "ca.pem")
+    key = command[command.index("--auth-supernode-private-key") + 1]
+    assert key == str(bundle.resolve() / "site.key")
+    node_config = command[command.index("--node-config") + 1]
+    assert node_config == f'site-config="{config.resolve()}" egress-log="{tmp_path / "out"}"'
+    assert "--insecure" not in command and plan.clientappio_port > 0
+
+
+@pytest.mark.parametrize(
+    ("broken", "needles"),
+    [
+        ("no-ca", ["ca.pem"]),
+        ("no-key", ["site.key", "missing"]),
+        ("rsa-ish", ["site.key", "not an OpenSSH private key"]),
+        ("no-bundle", ["--bundle", "--insecure"]),
+        ("bad-address", ["--coordinator", "HOST:PORT"]),
+    ],
+)
+def test_join_refuses_in_one_line(cli, assert_one_line_error, site, broken, needles):
+    config, bundle = site
+    address, args = "127.0.0.1:9092", ["--bundle", str(bundle)]
+    if broken == "no-ca":
+        (bundle / "ca.pem").unlink()
+    elif broken == "no-key":
+        (bundle / "site.key").unlink()
+    elif broken == "rsa-ish":
+        (bundle / "site.key").write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n")
+    elif broken == "no-bundle":
+        args = []
+    else:
+        address = "nohostport"
+    result = cli("fedlife-site", "join", "-c", config, "--coordinator", address, *args)
+    assert_one_line_error(result, *needles)
+
+
+def test_join_refuses_a_site_config_that_does_not_validate(cli, assert_one_line_error, site):
+    _, bundle = site  # the provisioned stub has no [schema] yet
+    stub = bundle / "site.toml"
+    result = cli("fedlife-site", "join", "-c", stub, "--coordinator", "h:1", "--bundle", bundle)
+    assert_one_line_error(result, "schema")
+    assert x509.load_pem_x509_certificate((bundle / "ca.pem").read_bytes())  # bundle untouched

@@ -1,0 +1,489 @@
+"""A real deployment on 127.0.0.1: Flower's own SuperLink and SuperNodes, TLS, node auth.
+
+One federation (coordinator + three provisioned sites) serves every test of this
+module, in order: a clean 3-round run, the rejected and rogue nodes, the site's egress
+log, a site crashed mid-round, the coordinator crashed mid-run. Every process is
+started here, recorded by PID, and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+from cryptography import x509
+
+from common.config import load_site_config
+from server.coordinator import CoordinatorState, kill, stop_tree
+from server.provision import write_site_bundle
+from tests.e2e.conftest import ROOT, free_port, script
+
+pytestmark = [pytest.mark.e2e, pytest.mark.deploy]
+
+SITES = ["site-000", "site-001", "site-002"]
+SPARE = "spare"  # provisioned and registered, used only without the CA
+REJECTED = ("no-key", "wrong-key", "no-ca")
+RUN_TIMEOUT_S = 400
+
+
+@dataclass
+class Deployment:
+    """The module's federation: paths, environment and the processes it started."""
+
+    root: Path
+    env: dict[str, str]
+    port: int
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def certs(self) -> Path:
+        return self.root / "certs"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def site_toml(self, site: str) -> Path:
+        return self.root / "data" / "sites" / site / "site.toml"
+
+    def egress(self, site: str) -> Path:
+        return self.root / "egress" / site / "egress.jsonl"
+
+    def cli(self, *args: str | Path, timeout: float = RUN_TIMEOUT_S):
+        return subprocess.run(
+            [script(str(args[0])), *map(str, args[1:])],
+            env=self.env,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def spawn(self, name: str, *args: str | Path) -> subprocess.Popen:
+        """Start a long-running process, its output in ``root/logs/name.log``."""
+        logs = self.root / "logs"
+        logs.mkdir(exist_ok=True)
+        with open(logs / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(
+                [script(str(args[0])), *map(str, args[1:])],
+                env=self.env,
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.root / "logs" / f"{name}.log").read_text(errors="replace")
+
+    def join(self, site: str) -> subprocess.Popen:
+        return self.spawn(
+            site,
+            "fedlife-site",
+            "join",
+            "-c",
+            self.site_toml(site),
+            "--coordinator",
+            self.address,
+            "--bundle",
+            self.certs / "sites" / site,
+            "--egress-log",
+            self.egress(site).parent,
+        )
+
+    def start_coordinator(self):
+        return self.cli(
+            "fedlife-coord", "start", "--certs", self.certs, "--state", self.state,
+            "--host", "127.0.0.1",
+        )  # fmt: skip
+
+    def coordinator(self) -> CoordinatorState:
+        return CoordinatorState.load(self.state)
+
+    def online_nodes(self) -> set[str]:
+        listed = self.cli("flwr", "supernode", "list", "fedlife", "--format", "json", timeout=60)
+        nodes = json.loads(listed.stdout).get("nodes", [])
+        return {str(n["node-id"]) for n in nodes if n["status"] == "online"}
+
+    def wait_online(self, node_ids: set[str], timeout: float = 120) -> None:
+        wait_for(lambda: node_ids <= self.online_nodes(), timeout, f"nodes {node_ids} online")
+
+    def run(self, *args: str | Path):
+        return self.cli("fedlife-coord", "run", "--state", self.state, *args)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def rounds(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def participants(record: dict) -> list[str]:
+    return sorted(p["site"] for p in record["participants"])
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Iterator[Deployment]:
+    root = Path(tempfile.mkdtemp(prefix="fl-deploy-", dir="/tmp"))
+    env = {
+        **os.environ,
+        "FLWR_HOME": str(root / "flwr-home"),
+        "RAY_TMPDIR": str(root / "ray"),
+        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+        "FLWR_TELEMETRY_ENABLED": "0",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("FEDLIFE_DEBUG", None)
+    deployment = Deployment(root, env, free_port())
+    try:
+        made = deployment.cli(
+            "fedlife-sim", "sites", "--out", root / "data", "--sites", str(len(SITES)),
+            "--epsilon", "none",  # three runs share the sites; a DP budget lasts one
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        provisioned = deployment.cli(
+            "fedlife-coord",
+            "provision",
+            "--out",
+            deployment.certs,
+            "--sites",
+            ",".join([*SITES, SPARE]),
+            "--port",
+            str(deployment.port),
+        )
+        assert provisioned.returncode == 0, provisioned.stderr
+        started = deployment.start_coordinator()
+        assert started.returncode == 0, started.stdout + started.stderr
+        for site in SITES:
+            deployment.join(site)
+        start_rejected_nodes(deployment)
+        sites = {deployment.coordinator().nodes[s] for s in SITES}
+        deployment.wait_online(sites)
+        yield deployment
+    finally:
+        for process in deployment.processes.values():
+            stop_tree(process.pid, timeout=10)
+        if (deployment.state / "coordinator.json").exists():
+            kill(deployment.coordinator(), timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def start_rejected_nodes(deployment: Deployment) -> None:
+    """Nodes the SuperLink must refuse, plus an outsider who registers its own key."""
+    certs = deployment.certs
+    site_toml = deployment.site_toml(SITES[0])
+    # 1. No key at all: the SuperNode tries to register itself (auth forbids it).
+    deployment.spawn(
+        "no-key",
+        "flower-supernode",
+        "--superlink",
+        deployment.address,
+        "--root-certificates",
+        certs / "ca.pem",
+        "--node-config",
+        f'site-config="{site_toml}"',
+        "--port",
+        str(free_port()),
+    )
+    # 2. A well-formed bundle whose key was never registered.
+    wrong = deployment.root / "wrong-bundle"
+    ca = x509.load_pem_x509_certificate((certs / "ca.pem").read_bytes())
+    write_site_bundle(wrong, "wrong", ca, deployment.address)
+    deployment.spawn(
+        "wrong-key",
+        "fedlife-site",
+        "join",
+        "-c",
+        site_toml,
+        "--coordinator",
+        deployment.address,
+        "--bundle",
+        wrong,
+    )
+    # 3. A registered key, but no CA: the coordinator's certificate cannot be verified.
+    deployment.spawn(
+        "no-ca",
+        "flower-supernode",
+        "--superlink",
+        deployment.address,
+        "--auth-supernode-private-key",
+        certs / "sites" / SPARE / "site.key",
+        "--node-config",
+        f'site-config="{site_toml}"',
+        "--port",
+        str(free_port()),
+        "--max-retries",
+        "1",
+    )
+    # Each must give up on its own; reaping it lets its SuperExec see it gone and exit.
+    for name in REJECTED:
+        deployment.processes[name].wait(timeout=180)
+
+
+@pytest.fixture(scope="module")
+def rogue(deployment: Deployment) -> str:
+    """An outsider registers its own key with Flower's CLI and connects: its node ID."""
+    home = deployment.root / "rogue-home"
+    bundle = deployment.root / "rogue-bundle"
+    ca = x509.load_pem_x509_certificate((deployment.certs / "ca.pem").read_bytes())
+    write_site_bundle(bundle, "rogue", ca, deployment.address)
+    home.mkdir()
+    (home / "config.toml").write_text(
+        '[superlink]\ndefault = "target"\n[superlink.target]\n'
+        f'address = "{deployment.address}"\nroot-certificates = "{bundle / "ca.pem"}"\n'
+    )
+    registered = subprocess.run(
+        [script("flwr"), "supernode", "register", str(bundle / "site.pub"), "--format", "json"],
+        env={**deployment.env, "FLWR_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    reply = json.loads(registered.stdout)
+    assert reply["success"], reply  # Flower 1.42 OSS: the Control API needs no account
+    deployment.spawn(
+        "rogue",
+        "fedlife-site",
+        "join",
+        "-c",
+        deployment.site_toml(SITES[0]),
+        "--coordinator",
+        deployment.address,
+        "--bundle",
+        bundle,
+        "--egress-log",
+        deployment.egress("rogue").parent,
+    )
+    node_id = str(reply["node-id"])
+    deployment.wait_online({node_id})
+    return node_id
+
+
+@pytest.fixture(scope="module")
+def first_run(deployment: Deployment, rogue: str) -> Path:
+    """Three rounds on the three sites (the rogue node is online meanwhile)."""
+    run_dir = deployment.root / "run-1"
+    result = deployment.run(
+        "--rounds", "3", "--test-data", deployment.root / "data" / "test.csv", "--run-dir", run_dir
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return run_dir
+
+
+def test_three_sites_run_three_rounds_over_tls_with_node_auth(deployment, first_run):
+    records = rounds(first_run)
+    assert [r["round"] for r in records] == [1, 2, 3]
+    for record in records:
+        assert participants(record) == SITES, record
+        assert all(p["table_version"] >= 0 for p in record["participants"])
+        assert not record["failures"] and not record["excluded"]
+    summary = json.loads((first_run / "summary.json").read_text())
+    assert summary["rounds"] == 3 and sorted(summary["epsilon_spent"]) == SITES
+    assert len(list((first_run / "models").glob("round-*.pt"))) == 3
+    superlink = psutil.Process(deployment.coordinator().pid).cmdline()
+    for flag in ("--enable-supernode-auth", "--ssl-certfile", "--superexec-auth-secret-file"):
+        assert flag in superlink
+    assert "--insecure" not in superlink
+
+
+def test_nodes_without_registered_key_wrong_key_or_ca_are_rejected(deployment, first_run):
+    expected = {
+        "no-key": "must be registered via the CLI",  # self-registration is disabled under node auth
+        "wrong-key": "Failed to activate SuperNode",
+        "no-ca": "CERTIFICATE_VERIFY_FAILED",
+    }
+    for name, reason in expected.items():
+        assert deployment.processes[name].returncode != 0, deployment.log(name)
+        assert reason.lower() in deployment.log(name).lower(), deployment.log(name)
+    spare = deployment.coordinator().nodes[SPARE]
+    assert spare not in deployment.online_nodes()
+    assert all(participants(r) == SITES for r in rounds(first_run))
+
+
+def test_a_key_registered_by_an_outsider_never_takes_part(deployment, rogue, first_run):
+    assert rogue in deployment.online_nodes()
+    assert rogue not in deployment.coordinator().nodes.values()
+    assert not deployment.egress("rogue").exists()  # it was never sent a message
+    assert all(len(r["participants"]) == len(SITES) for r in rounds(first_run))
+
+
+def test_only_our_superexec_may_claim_serverapp_tasks(deployment, first_run):
+    """The Runtime API shares the public port: a claim without the shared secret fails."""
+    context = ssl.create_default_context(cafile=str(deployment.certs / "ca.pem"))
+    request = urllib.request.Request(
+        f"https://{deployment.address}/v1/runtime/acquire-task",
+        data=b"",
+        headers={"Content-Type": "application/protobuf"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, context=context, timeout=30)
+    assert refused.value.code == 401
+
+
+ALLOWED_CONFIG_KEYS = {
+    "name", "table-version", "epsilon-budget", "delta", "eval-split",
+    "feature-spec", "gate", "reason",
+}  # fmt: skip
+
+
+def test_sites_send_only_arrays_metrics_and_aggregates(deployment, first_run):
+    model = torch.load(first_run / "model.pt", weights_only=True)
+    shapes = {name: list(tensor.shape) for name, tensor in model.items()}
+    for site in SITES:
+        min_group = _min_group_size(deployment.site_toml(site))
+        raw_lines = _raw_rows(deployment.site_toml(site))
+        lines = [json.loads(x) for x in deployment.egress(site).read_text().splitlines()]
+        # profile + 3 x (train + evaluate): every reply the ClientApp sent
+        assert [x["message_type"] for x in lines].count("train") == 3
+        assert len(lines) == 7, lines
+        for line in lines:
+            assert line["error"] is None
+            for record in line["records"].values():
+                kind = record["kind"]
+                assert kind in {"arrays", "metrics", "config"}, record
+                if kind == "arrays":
+                    assert {k: v["shape"] for k, v in record["arrays"].items()} == shapes
+                elif kind == "metrics":
+                    assert record["values"]["num-examples"] >= min_group, record
+                else:
+                    assert set(record["values"]) <= ALLOWED_CONFIG_KEYS, record
+            text = json.dumps(line)
+            assert not any(row in text for row in raw_lines), "a raw row left the site"
+
+
+def test_a_site_killed_mid_round_is_left_out_then_rejoins(deployment, first_run):
+    victim = SITES[2]
+    run_dir = deployment.root / "run-2"
+    # The crashed site's silence costs the whole timeout; it must exceed a healthy
+    # site's reply time on a loaded machine.
+    config = json.dumps({"round-timeout": 60, "min-train-sites": 2})
+    runner = deployment.spawn(
+        "run-2", "fedlife-coord", "run", "--state", deployment.state, "--rounds", "2",
+        "--run-dir", run_dir, "--run-config", config,
+    )  # fmt: skip
+    wait_for(lambda: "feature_spec" in _info(run_dir), 180, "the profile round")
+    site = deployment.processes[victim]
+    wait_for(lambda: _training(site.pid), 120, f"{victim} training", every=0.2)
+    stop_tree(site.pid, timeout=5, sig=signal.SIGKILL)  # a crash, not a goodbye
+    supervise(deployment, victim, deployment.coordinator().nodes[victim])
+    assert runner.wait(timeout=RUN_TIMEOUT_S) == 0, deployment.log("run-2")[-3000:]
+    first, second = rounds(run_dir)
+    assert participants(first) == SITES[:2] and first["failures"], first
+    assert participants(second) == SITES, second
+
+
+def test_coordinator_killed_mid_run_resumes_without_losing_a_round(deployment, first_run):
+    run_dir = deployment.root / "run-3"
+    runner = deployment.spawn(
+        "run-3", "fedlife-coord", "run", "--state", deployment.state, "--rounds", "2",
+        "--run-dir", run_dir,
+    )  # fmt: skip
+    wait_for(lambda: rounds(run_dir), 240, "round 1 of run-3")
+    crashed = deployment.coordinator()
+    # The coordinator machine crashes: SuperLink, SuperExec, ServerApp and `flwr run`.
+    kill(crashed, timeout=5, sig=signal.SIGKILL)
+    stop_tree(runner.pid, timeout=5, sig=signal.SIGKILL)
+    old = crashed.pid
+    assert [r["round"] for r in rounds(run_dir)] == [1]
+    restarted = deployment.start_coordinator()
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    state = deployment.coordinator()
+    assert state.pid != old
+    deployment.wait_online({state.nodes[s] for s in SITES})
+    resumed = deployment.run("--resume", run_dir)
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    records = rounds(run_dir)
+    assert [r["round"] for r in records] == [1, 2]  # none lost, none repeated
+    assert all(participants(r) == SITES for r in records)
+    assert json.loads((run_dir / "summary.json").read_text())["rounds"] == 2
+
+
+def supervise(deployment: Deployment, site: str, node_id: str, timeout: float = 180) -> None:
+    """Restart ``site`` until its node is back online, as systemd's Restart=on-failure would.
+
+    Flower refuses to activate a node it still believes online: a crashed SuperNode's
+    session lasts until its heartbeat expires (up to 2 x 30 s), so the first restarts
+    exit with code 305 and the supervisor tries again.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = len(deployment.log(site))
+        process = deployment.join(site)
+        while process.poll() is None:
+            if f"SuperNode ID: {node_id}" in deployment.log(site)[seen:]:
+                return
+            time.sleep(1)
+        time.sleep(5)  # RestartSec
+    pytest.fail(f"{site} did not come back within {timeout:.0f} s")
+
+
+def _info(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "run.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _training(pid: int) -> bool:
+    """Whether a ClientApp process runs under the SuperNode ``pid`` (a message in work)."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return False
+    return any("flwr-clientapp" in " ".join(_cmdline(c)) for c in children)
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
+def _min_group_size(site_toml: Path) -> int:
+    return load_site_config(site_toml).quality.min_group_size
+
+
+def _raw_rows(site_toml: Path) -> list[str]:
+    raw = load_site_config(site_toml).raw_location
+    files = sorted(raw.glob("*.csv")) if raw.is_dir() else [raw]
+    lines = [line for f in files for line in f.read_text().splitlines()[1:]]
+    return [line for line in lines if len(line) > 20]
