@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 
 from client.egress import NODE_CONFIG_KEY
+from client.site_audit import site_audit
 from common.cli import console_script, err_console, one_line_errors
 from common.config import load_site_config
 from common.errors import ConfigError
@@ -134,6 +135,9 @@ def join_command(
         raise ConfigError("--bundle DIR is needed (or --insecure, for testing only)")
     plan = plan_join(config, coordinator, bundle, clientappio_port, egress_log)
     command = plan.command()
+    site_audit(load_site_config(plan.site_config)).append(
+        "join", coordinator=coordinator, secure=not insecure
+    )
     err_console.print(f"joining {coordinator} as {plan.site_config}", highlight=False)
     sys.stderr.flush()
     os.execv(command[0], command)

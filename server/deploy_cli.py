@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from common.audit import AuditLog
 from common.cli import err_console, one_line_errors
 from common.errors import ConfigError, RunDirError
 from server import coordinator
@@ -30,6 +31,7 @@ def provision_command(
     """Make the federation's CA, the coordinator's TLS certificate and one bundle per site."""
     names = [s.strip() for s in sites.split(",") if s.strip()]
     provisioned = provision(out, names, host, port)
+    AuditLog(out / "audit", "coordinator").append("provision", sites=names, host=host, port=port)
     table = Table(title=f"provisioned {out}")
     table.add_column("site")
     table.add_column("bundle (send it to the site, privately)")
@@ -66,6 +68,7 @@ def start_command(
         provisioned = Provisioned.load(certs)
     started = coordinator.start(state, provisioned, host, port)
     mode = "INSECURE" if started.insecure else "TLS + node authentication"
+    _audit(state).append("start", address=started.address, mode=mode, keys=len(started.nodes))
     console.print(
         f"SuperLink pid {started.pid} on {started.address} ({mode}); "
         f"{len(started.nodes)} site key(s) registered",
@@ -77,6 +80,7 @@ def start_command(
 def stop_command(state: Path = STATE) -> None:
     """Stop the coordinator's SuperLink (and the runs it hosts)."""
     stopped = coordinator.stop(state)
+    _audit(state).append("stop", pid=stopped.pid)
     console.print(f"stopped SuperLink pid {stopped.pid}", highlight=False)
 
 
@@ -101,6 +105,7 @@ def run_command(
     if test_data is not None:
         overrides["test-data"] = str(test_data.resolve())
     config = launch_config(started, run_dir, resume, overrides)
+    _audit(state).append("run", run_dir=str(config["run-dir"]), resume=resume is not None)
     launch(started, config)
     run = RunDirectory(config["run-dir"])
     if not (run.path / "summary.json").exists():
@@ -114,6 +119,11 @@ def run_command(
         f"test accuracy {summary['test_accuracy']}, run dir {run.path}",
         highlight=False,
     )
+
+
+def _audit(state: Path) -> AuditLog:
+    """The coordinator's own audit log (each run also keeps one in its run dir)."""
+    return AuditLog(Path(state) / "audit", "coordinator")
 
 
 def _overrides(text: str) -> dict:

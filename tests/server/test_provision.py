@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_ssh_public_key,
 )
 
+from common.audit import AuditLog
 from server.provision import Provisioned, provision
 
 
@@ -61,6 +62,9 @@ def test_an_ip_host_becomes_an_ip_san(tmp_path):
 def test_provision_refuses_bad_input_in_one_line(cli, assert_one_line_error, tmp_path):
     out = tmp_path / "certs"
     assert cli("fedlife-coord", "provision", "--out", out, "--sites", "a,b").returncode == 0
+    (entry,) = AuditLog(out / "audit", "coordinator").entries()
+    assert entry["action"] == "provision" and entry["fields"]["sites"] == ["a", "b"]
+    assert "PRIVATE" not in json.dumps(entry)  # names, never keys
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     again = cli("fedlife-coord", "provision", "--out", out, "--sites", "a,b")
     assert_one_line_error(again, str(out), "not empty")
