@@ -1,7 +1,13 @@
-"""Datasets that load offline, with the public ranges their documentation gives."""
+"""Datasets that load offline, with the public ranges their documentation gives.
+
+``load_dataset`` understands the bundled names (``breast_cancer``, ``digits``), the
+``heart_disease`` preset (read in place from ``../shared`` when it is there), and
+``csv:PATH`` / ``dir:PATH`` for a researcher's own tables (``simulations.tables``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -17,10 +23,15 @@ class Dataset:
     Parameters
     ----------
     name : the dataset's name.
-    frame : features and label, one row per example.
+    frame : features and label, one row per example (other columns may ride along,
+        e.g. the one a natural partition splits by; sites never receive them).
     label : the label column.
-    ranges : public (min, max) of each feature, from the dataset's documentation.
+    ranges : public (min, max) of each numeric feature, from the dataset's documentation.
     scales : features best scaled logarithmically ('log'); the rest are linear.
+    categories : category features and their declared values.
+    model : the architecture of ``common.models`` that suits the data.
+    natural : the column a ``natural`` partition splits by when none is named
+        (e.g. each row's source file or hospital); None = no natural split.
     """
 
     name: str
@@ -28,10 +39,41 @@ class Dataset:
     label: str
     ranges: dict[str, tuple[float, float]]
     scales: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    model: str = "logreg"
+    natural: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.label not in self.frame.columns:
+            raise ConfigError(f"dataset '{self.name}': no label column '{self.label}'")
+        if self.frame[self.label].drop_nulls().n_unique() < 2:
+            raise ConfigError(f"dataset '{self.name}': label '{self.label}' has < 2 classes")
+        if not self.ranges and not self.categories:
+            raise ConfigError(f"dataset '{self.name}': no numeric or category feature")
 
     @property
     def features(self) -> list[str]:
+        """The numeric features (the ones dirt can shift or blank)."""
         return list(self.ranges)
+
+    @property
+    def site_columns(self) -> list[str]:
+        """What a site's raw file holds: the features and the label, nothing else."""
+        return [*self.ranges, *self.categories, self.label]
+
+    def renamed(self, old: str, new: str) -> Dataset:
+        """This dataset with feature ``old`` called ``new`` (schema drift at a site)."""
+        rename = {old: new}
+        return Dataset(
+            self.name,
+            self.frame.rename(rename),
+            self.label,
+            {rename.get(n, n): r for n, r in self.ranges.items()},
+            {rename.get(n, n): s for n, s in self.scales.items()},
+            {rename.get(n, n): v for n, v in self.categories.items()},
+            self.model,
+            self.natural,
+        )
 
 
 def breast_cancer() -> Dataset:
@@ -47,15 +89,53 @@ def breast_cancer() -> Dataset:
     ranges = {n: (float(frame[n].min()), float(frame[n].max())) for n in names}
     # All 30 are positive measurements (sizes, areas, counts of concave points)
     # with long right tails: a log scale keeps the tail from squeezing the bulk.
-    return Dataset("breast_cancer", frame, "diagnosis", ranges, {n: SCALE for n in names})
+    return Dataset("breast_cancer", frame, "diagnosis", ranges, {n: "log" for n in names})
 
 
-SCALE = "log"
-DATASETS = {"breast_cancer": breast_cancer}
+def digits() -> Dataset:
+    """scikit-learn's 8x8 hand-written digits (1797 images, 10 classes), for the small CNN.
+
+    Each pixel counts the set bits of a 4x4 block: 0 to 16 by construction.
+    """
+    bunch = sk.load_digits()
+    names = [f"px_{i // 8}_{i % 8}" for i in range(bunch.data.shape[1])]
+    frame = pl.DataFrame(bunch.data, schema=names).with_columns(
+        digit=pl.Series(bunch.target, dtype=pl.Int64)
+    )
+    return Dataset("digits", frame, "digit", dict.fromkeys(names, (0.0, 16.0)), model="cnn")
 
 
-def load_dataset(name: str) -> Dataset:
+def _heart_disease() -> Dataset:
+    from simulations.heart_disease import heart_disease  # reads ../shared: only on demand
+
+    return heart_disease()
+
+
+BUNDLED: dict[str, Callable[[], Dataset]] = {
+    "breast_cancer": breast_cancer,
+    "digits": digits,
+    "heart_disease": _heart_disease,
+}
+PREFIXES = ("csv:", "dir:")
+
+
+def load_dataset(name: str, label: str = "") -> Dataset:
+    """The dataset ``name`` names; ``label`` picks the label of a ``csv:``/``dir:`` table.
+
+    Parameters
+    ----------
+    name : a bundled name, ``csv:PATH`` (a CSV or Parquet file) or ``dir:PATH`` (a
+        folder of per-site files: a natural split by file).
+    label : label column of a researcher's table ('' = guess it from the names).
+    """
+    if name.startswith(PREFIXES):
+        from simulations.tables import load_folder, load_table
+
+        kind, _, path = name.partition(":")
+        return load_table(path, label) if kind == "csv" else load_folder(path, label)
     key = name.replace("-", "_")
-    if key not in DATASETS:
-        raise ConfigError(f"unknown dataset '{name}'; expected one of {sorted(DATASETS)}")
-    return DATASETS[key]()
+    if key not in BUNDLED:
+        raise ConfigError(
+            f"unknown dataset '{name}'; expected one of {sorted(BUNDLED)}, csv:PATH or dir:PATH"
+        )
+    return BUNDLED[key]()
