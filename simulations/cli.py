@@ -21,6 +21,7 @@ from simulations.ray_runtime import private_ray
 from simulations.report import print_report
 from simulations.runner import PlannedRun, SimulationSpec, plan, plan_resume, run
 from simulations.sites import site_name
+from simulations.sweep_cli import sweep_command
 
 app = typer.Typer(
     help="Simulate a federation: virtual sites with their own data, trained with DP on Ray.",
@@ -190,6 +191,9 @@ def sites_command(
     config = f'sites-dir="{root / "sites"}" test-data="{root / "test.csv"}"'
     print(f"{sites} sites in {root / 'sites'}; run them with:")
     print(f"  flwr run . local --stream --run-config '{config}'")
+
+
+app.command("sweep")(sweep_command)
 
 
 def main() -> None:

@@ -133,6 +133,7 @@ def plan(spec: SimulationSpec) -> PlannedRun:
     options = {
         "min_train_sites": min(2, spec.sites),
         "model": spec.model or dataset.model,
+        **dataset.run_defaults,
         **spec.run_options,
         "num_server_rounds": spec.rounds,
         "strategy": spec.strategy,
