@@ -13,6 +13,7 @@ from rich.table import Table
 from common.cli import err_console, one_line_errors
 from common.errors import ConfigError
 from server.run_dir import default_run_dir, finite
+from simulations.dirt import DirtSpec
 from simulations.runner import SimulationSpec
 from simulations.sweep import TABLE_COLUMNS, Grid, cell_text, run_sweep
 
@@ -40,6 +41,7 @@ def sweep_command(
     rounds: int = typer.Option(10, help="Federated rounds of every run."),
     partition: str = typer.Option("dirichlet", help="Partition, as for `run`."),
     seed: int = typer.Option(0, help="Seed of every run (same split and dirt per alpha)."),
+    dirt: str = typer.Option("", help="Dirt of every site, KEY=VALUE,... as for `run`."),
     out: str = typer.Option("runs", help="Folder the sweep's folder goes into."),
     ray_address: str = typer.Option("", help="Existing Ray cluster (default: a private one)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the table as JSON."),
@@ -60,6 +62,7 @@ def sweep_command(
         rounds=rounds,
         partition=partition,
         seed=seed,
+        dirt=DirtSpec().updated(dirt),
         ray_address=ray_address,
     )
     folder = default_run_dir(out)
