@@ -68,7 +68,8 @@ def run_one(sites: int, rounds: int, folder: Path, sample_s: float) -> dict:
     }
     command = [
         sys.executable, "-c", "from simulations.cli import main; main()",
-        "run", "--dataset", f"csv:{data}", "--sites", str(sites), "--rounds", str(rounds), "--partition", "iid",
+        "run", "--dataset", f"csv:{data}", "--sites", str(sites), "--rounds", str(rounds),
+        "--partition", "iid",
         "--epsilon", "3", "--run-dir", str(folder / f"run-{sites}"), "--json",
     ]  # fmt: skip
     started = time.monotonic()
