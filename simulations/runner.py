@@ -181,7 +181,7 @@ def run(
     spec, run_dir = planned.spec, planned.run_dir
     mods = [ScaleUpdates(spec.poisoned_sites, spec.poison_factor)] if spec.poisoned_sites else []
     summaries: list[dict[str, Any]] = []
-    _quiet_flower()
+    quiet_flower()
     names = [site_name(i) for i in range(spec.sites)]
     with private_ray(address=spec.ray_address or None, sites=names) as init_args:
         from flwr.simulation import run_simulation
@@ -246,7 +246,7 @@ class _DropDeprecationNotice(logging.Filter):
         return "deprecated" not in record.getMessage().lower()
 
 
-def _quiet_flower() -> None:
+def quiet_flower() -> None:
     """Flower's INFO log would bury the progress bar; keep warnings and errors."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     logger = logging.getLogger("flwr")
