@@ -239,9 +239,13 @@ class Federation:
         )
 
     def sort_replies(self, replies: list[Message], report: RoundReport) -> list[Message]:
-        """Keep the updates; record refusals and failures in ``report``."""
+        """Keep the updates; record refusals and failures in ``report``.
+
+        Updates are kept in site order, not arrival order: float sums depend on the
+        order, and the same seed must give the same model however the sites raced.
+        """
         updates = []
-        for reply in replies:
+        for reply in sorted(replies, key=_reply_order):
             if reply.has_error():
                 report.failures.append(f"node {reply.metadata.src_node_id}: {reply.error.reason}")
             elif keys.EXCLUDED in reply.content:
@@ -263,7 +267,7 @@ class Federation:
             )
         )
         results = []
-        for reply in replies:
+        for reply in sorted(replies, key=_reply_order):
             if reply.has_error() or keys.EXCLUDED in reply.content:
                 continue
             site = str(reply.content[keys.SITE][keys.SITE_NAME])
@@ -287,6 +291,11 @@ def _strategy_state(strategy) -> dict[str, Any]:
     return {
         n: getattr(strategy, n) for n in _STRATEGY_STATE if getattr(strategy, n, None) is not None
     }
+
+
+def _reply_order(reply: Message) -> tuple[str, int]:
+    site = "" if reply.has_error() else str(reply.content[keys.SITE][keys.SITE_NAME])
+    return site, reply.metadata.src_node_id
 
 
 def _participant(reply: Message) -> dict[str, Any]:
