@@ -9,12 +9,32 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from common.errors import FedlifeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 err_console = Console(stderr=True)
+
+
+def progress_bar(title: str, counter: str) -> Progress:
+    """One progress bar on stderr (hidden when stderr is not a terminal).
+
+    Parameters
+    ----------
+    title : bold label before the bar (may use ``{task.fields[...]}``).
+    counter : the count after the bar, e.g. ``"{task.completed}/{task.total}"``.
+    """
+    return Progress(
+        TextColumn(f"[bold]{title}"),
+        BarColumn(),
+        TextColumn(counter),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
+    )
 
 
 def user_error(error: BaseException) -> FedlifeError | None:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from common.cli import err_console, one_line_errors
+from common.cli import one_line_errors, progress_bar
 from common.errors import ConfigError
 from server.federation import RoundReport
 from server.run_dir import RunDirectory, finite
@@ -139,15 +138,7 @@ def run_with_progress(planned: PlannedRun) -> dict:
     spec = planned.spec
     fresh = not (planned.run_config.resume or spec.sites_dir)
     steps = spec.sites * fresh + spec.rounds
-    with Progress(
-        TextColumn("[bold]{task.fields[stage]}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=not err_console.is_terminal,
-    ) as progress:
+    with progress_bar("{task.fields[stage]}", "{task.completed}/{task.total}") as progress:
         stage = "preparing sites" if fresh else "federated rounds"
         task = progress.add_task("starting Ray", total=steps, stage=stage)
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from common.cli import err_console, one_line_errors
+from common.cli import one_line_errors, progress_bar
 from common.errors import ConfigError
 from server.run_dir import default_run_dir, finite
 from simulations.dirt import DirtSpec
@@ -68,15 +67,7 @@ def sweep_command(
     folder = default_run_dir(out)
     folder = folder.with_name(f"sweep-{folder.name}")
     total = len(grid.epsilons) * len(grid.strategies) * len(grid.alphas)
-    with Progress(
-        TextColumn("[bold]sweep"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} runs"),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=not err_console.is_terminal,
-    ) as progress:
+    with progress_bar("sweep", "{task.completed}/{task.total} runs") as progress:
         task = progress.add_task("", total=total)
 
         def on_run(index: int, count: int, summary: dict) -> None:
