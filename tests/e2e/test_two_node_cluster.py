@@ -65,10 +65,14 @@ def test_each_sites_preparation_runs_on_the_node_holding_it_and_only_there(two_n
 
     with private_ray(address=cluster.address, sites=list(tomls)):
         outcomes = run_per_site(prepare_site, tomls)
+        # A job that fails with a user error is that site's report, not the run's end.
+        failed = run_per_site(prepare_site, {"site-002": str(tmp_path / "nosuch.toml")})
 
     expected = {site_name(i): node_ids[node] for node, sites in PLACEMENT.items() for i in sites}
     assert {site: o["node_id"] for site, o in outcomes.items()} == expected
     assert len(set(expected.values())) == 2
+    assert failed["site-002"]["node_id"] == node_ids["b"]
+    assert "site config not found" in failed["site-002"]["error"]
     for site, outcome in outcomes.items():
         assert outcome["result"]["rows_clean"] == 40, outcome
         assert outcome["result"]["gate"] == "pass"
