@@ -72,19 +72,20 @@ def run_one(sites: int, rounds: int, folder: Path, sample_s: float) -> dict:
         "--partition", "iid",
         "--epsilon", "3", "--run-dir", str(folder / f"run-{sites}"), "--json",
     ]  # fmt: skip
+    # Output goes to files: a 1000-site summary would fill a pipe nobody reads yet.
+    out_path, err_path = folder / f"summary-{sites}.json", folder / f"stderr-{sites}.txt"
     started = time.monotonic()
-    process = subprocess.Popen(
-        command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    root, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        peak = max(peak, tree_rss(root))
-        time.sleep(sample_s)
-    out, err = process.communicate()
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=err)
+        root, peak = psutil.Process(process.pid), 0
+        while process.poll() is None:
+            peak = max(peak, tree_rss(root))
+            time.sleep(sample_s)
     wall = time.monotonic() - started
     if process.returncode != 0:
-        sys.exit(f"{sites} sites x {rounds} rounds failed: {err.strip().splitlines()[-1:]}")
-    summary = json.loads(out)
+        last = err_path.read_text().strip().splitlines()[-1:]
+        sys.exit(f"{sites} sites x {rounds} rounds failed: {last}")
+    summary = json.loads(out_path.read_text())
     trained = len(summary["epsilon_spent"])
     return {
         "sites": sites,
