@@ -66,6 +66,14 @@ def bare_data(sites: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple]:
     return parts, encode(data.frame[split.test_rows.tolist()])
 
 
+@cache
+def noise_for(rate: float, steps: int) -> float:
+    """Opacus's noise multiplier for epsilon 3 over the run, searched once per process."""
+    return get_noise_multiplier(
+        target_epsilon=EPSILON, target_delta=DELTA, sample_rate=rate, steps=steps
+    )
+
+
 def bare_client_app(sites: int, rounds: int) -> ClientApp:
     app = ClientApp()
 
@@ -75,10 +83,7 @@ def bare_client_app(sites: int, rounds: int) -> ClientApp:
         model = build_model("logreg", x.shape[1], 2)
         model.load_state_dict(message.content["arrays"].to_torch_state_dict())
         loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), BATCH)
-        rate = 1 / len(loader)
-        sigma = get_noise_multiplier(
-            target_epsilon=EPSILON, target_delta=DELTA, sample_rate=rate, steps=rounds * len(loader)
-        )
+        sigma = noise_for(1 / len(loader), rounds * len(loader))
         optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
         private, optimizer, loader = PrivacyEngine().make_private(
             module=model,

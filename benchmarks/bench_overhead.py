@@ -14,7 +14,9 @@ each), over the same sites (the same seeded split of breast cancer), the same mo
 Per-round time is measured from round timestamps: the time between the ends of
 consecutive rounds (fedlife: its round observer; bare: FedAvg's per-round central
 evaluation callback), so Ray start-up, actor start, the profile round and the
-first round's imports are left out. The median over rounds 2..N is reported.
+first round's imports are left out. Each app runs twice, in the order bare,
+fedlife, fedlife, bare (the machine's load drifts); the median over all rounds
+2..N of both runs is reported.
 
     python benchmarks/bench_overhead.py [--sites 5] [--rounds 8]
 """
@@ -80,17 +82,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    # A B B A: the machine's load drifts; alternating spreads it over both apps.
+    gaps: dict[str, list[float]] = {"bare": [], "fedlife": []}
     with tempfile.TemporaryDirectory(prefix="fedlife-overhead-") as folder:
-        bare_s, bare_gaps = per_round(bare_run(args.sites, args.rounds))
-        fedlife_s, fedlife_gaps = per_round(fedlife_run(args.sites, args.rounds, folder + "/run"))
+        for index, app in enumerate(("bare", "fedlife", "fedlife", "bare")):
+            if app == "bare":
+                stamps = bare_run(args.sites, args.rounds)
+            else:
+                stamps = fedlife_run(args.sites, args.rounds, f"{folder}/run-{index}")
+            gaps[app] += per_round(stamps)[1]
+    bare_s, bare_gaps = statistics.median(gaps["bare"]), gaps["bare"]
+    fedlife_s, fedlife_gaps = statistics.median(gaps["fedlife"]), gaps["fedlife"]
     table = Table(
         title=f"per-round time, {args.sites} sites, {args.rounds} rounds, DP eps {EPSILON}"
     )
     table.add_column("app")
     table.add_column("median s/round", justify="right")
-    table.add_column("rounds 2..N (s)")
+    table.add_column("rounds timed", justify="right")
+    table.add_column("min / max s", justify="right")
     for name, median, gaps in (("fedlife", fedlife_s, fedlife_gaps), ("bare", bare_s, bare_gaps)):
-        table.add_row(name, f"{median:.3f}", " ".join(f"{g:.2f}" for g in gaps))
+        table.add_row(name, f"{median:.3f}", str(len(gaps)), f"{min(gaps):.2f} / {max(gaps):.2f}")
     Console().print(table)
     figures = {
         "sites": args.sites,
