@@ -8,67 +8,42 @@ public clinical ranges, never fitted to these rows.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from client.prepare import prepare
 from common.config import load_site_config
+from simulations.heart_disease import (
+    BINARY,
+    CATEGORIES,
+    COLUMNS,
+    DROPPED,
+    HIDDEN_ZEROS,
+    HOSPITALS,
+    RANGES,
+    REPO,
+    find_data_dir,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-
-HOSPITALS = ["cleveland", "hungarian", "switzerland", "va"]
-COLUMNS = [
-    "age", "sex", "cp", "trestbps", "chol", "fbs", "restecg",
-    "thalach", "exang", "oldpeak", "slope", "ca", "thal", "num",
-]  # fmt: skip
-DROPPED = ("slope", "ca", "thal")  # FLamby drops these (mostly missing outside Cleveland)
-CATEGORIES = {"cp": ["1", "2", "3", "4"], "restecg": ["0", "1", "2"]}  # heart-disease.names
-BINARY = ("sex", "fbs", "exang")  # 0/1 codes per heart-disease.names
-HIDDEN_ZEROS = ("chol", "trestbps")  # 0 means "not measured" (README.txt of the data set)
+EPSILON, DELTA = 1.0, 1e-5
 # Switzerland never measured chol: whether it was measured is itself a signal, which
 # median imputation would hide. Chosen on the tuning seeds (mean client accuracy, no DP,
 # 20 rounds, in a plain-torch FedAvg replica of this set-up on seeds 100-103: 0.805
 # without, 0.814 with), never on the report seeds.
 INDICATED = ("chol",)
-
-# Public ranges: declared from clinical knowledge, never fitted to these rows.
-RANGES = {
-    # Adult cardiology patients; the clinics saw adults only (names file: age in years).
-    "age": (18.0, 100.0, "linear"),
-    # Resting systolic blood pressure in mm Hg: 80 (hypotension) to 220 (hypertensive
-    # crisis is > 180; AHA blood-pressure categories).
-    "trestbps": (80.0, 220.0, "linear"),
-    # Serum cholesterol in mg/dl: 100 to 600 spans clinical lab reporting (desirable
-    # < 200, very high > 240, familial hypercholesterolaemia up to ~600); right-skewed.
-    "chol": (100.0, 600.0, "log"),
-    # Maximum heart rate in exercise tests: 60 bpm to 220 (the "220 - age" maximum).
-    "thalach": (60.0, 220.0, "linear"),
-    # ST depression (mm) induced by exercise: exercise-ECG ST shifts lie within about
-    # -3 mm (elevation) to 7 mm; the Swiss and VA files do record negative values.
-    "oldpeak": (-3.0, 7.0, "linear"),
-}
-
-EPSILON, DELTA = 1.0, 1e-5
 TEST_FRACTION = 0.34
 
 
 def data_dir() -> Path:
     """The UCI heart-disease folder, or exit with a message saying where to put it."""
-    candidates = [
-        os.environ.get("FEDLIFE_HEART_DISEASE_DIR"),
-        REPO.parent / "shared" / "datasets" / "uci_heart_disease",
-    ]
-    for candidate in candidates:
-        if candidate and all(
-            (Path(candidate) / f"processed.{h}.data").is_file() for h in HOSPITALS
-        ):
-            return Path(candidate)
-    sys.exit(
-        "UCI heart-disease data not found: set FEDLIFE_HEART_DISEASE_DIR to the folder of "
-        "processed.{cleveland,hungarian,switzerland,va}.data, or place it in "
-        f"{REPO.parent / 'shared' / 'datasets' / 'uci_heart_disease'}"
-    )
+    found = find_data_dir()
+    if found is None:
+        sys.exit(
+            "UCI heart-disease data not found: set FEDLIFE_HEART_DISEASE_DIR to the folder of "
+            "processed.{cleveland,hungarian,switzerland,va}.data, or place it in "
+            f"{REPO.parent / 'shared' / 'datasets' / 'uci_heart_disease'}"
+        )
+    return found
 
 
 def derive_raw(source: Path, target: Path) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from client.labels import labeled_rows
+from client.labels import LABELED, labeled_rows
 from client.ledger import PrivacyLedger
 from client.pipeline import feature_columns
 from client.prepare import gate
@@ -18,6 +18,24 @@ from client.store import SiteStore, TableVersion
 from common.config import ColumnType, SiteConfig, load_site_config, missing_indicator_name
 from common.errors import DataError
 from common.features import FeatureSpec, one_hot_names
+
+_READ_CACHE_SIZE = 256
+
+
+@lru_cache(maxsize=_READ_CACHE_SIZE)
+def _cached_read(root: str, version: int, lineage: str) -> pl.DataFrame:
+    return SiteStore(Path(root)).read("clean", version)
+
+
+def _read_version(store: SiteStore, version: TableVersion) -> pl.DataFrame:
+    """A committed clean version, read once per process: Delta versions never change.
+
+    A ClientApp process serves many messages (rounds, evaluations) for the same
+    sites; the key holds the version's lineage too, so a store rebuilt at the same
+    path with other data is read afresh.
+    """
+    lineage = json.dumps(version.lineage, sort_keys=True)
+    return _cached_read(str(store.root.resolve()), version.version, lineage)
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,8 @@ class Site:
         version = self.store.latest("clean")
         if version is None:
             raise DataError(f"site '{self.name}' has no clean data yet: run fedlife-site prepare")
+        if self.store.latest(LABELED) is None:  # no label given at the site: the clean rows
+            return _read_version(self.store, version), version
         return labeled_rows(self.store, self.config, version.version), version
 
     def gate_reasons(self) -> list[str]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from common.errors import FedlifeError
 
@@ -27,6 +28,25 @@ def console_script(name: str) -> str:
     if found is None:
         raise FedlifeError(f"{name} not found next to {sys.executable} or on PATH")
     return found
+
+
+def progress_bar(title: str, counter: str) -> Progress:
+    """One progress bar on stderr (hidden when stderr is not a terminal).
+
+    Parameters
+    ----------
+    title : bold label before the bar (may use ``{task.fields[...]}``).
+    counter : the count after the bar, e.g. ``"{task.completed}/{task.total}"``.
+    """
+    return Progress(
+        TextColumn(f"[bold]{title}"),
+        BarColumn(),
+        TextColumn(counter),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
+    )
 
 
 def user_error(error: BaseException) -> FedlifeError | None:

@@ -296,9 +296,13 @@ class Federation:
         )
 
     def sort_replies(self, replies: list[Message], report: RoundReport) -> list[Message]:
-        """Keep the updates; record refusals and failures in ``report``."""
+        """Keep the updates; record refusals and failures in ``report``.
+
+        Updates are kept in site order, not arrival order: float sums depend on the
+        order, and the same seed must give the same model however the sites raced.
+        """
         updates = []
-        for reply in replies:
+        for reply in sorted(replies, key=_reply_order):
             if reply.has_error():
                 report.failures.append(f"node {reply.metadata.src_node_id}: {reply.error.reason}")
             elif keys.EXCLUDED in reply.content:
@@ -318,7 +322,7 @@ class Federation:
             strategy.configure_evaluate(server_round, arrays, config, self.grid), report.failures
         )
         results, fairness, importance = [], {}, {}
-        for reply in replies:
+        for reply in sorted(replies, key=_reply_order):
             if reply.has_error() or keys.EXCLUDED in reply.content:
                 continue
             site = str(reply.content[keys.SITE][keys.SITE_NAME])
@@ -351,6 +355,11 @@ _STRATEGY_STATE = ("m_t", "v_t")
 def _strategy_state(strategy) -> dict[str, Any]:
     inner = inner_strategy(strategy)
     return {n: getattr(inner, n) for n in _STRATEGY_STATE if getattr(inner, n, None) is not None}
+
+
+def _reply_order(reply: Message) -> tuple[str, int]:
+    site = "" if reply.has_error() else str(reply.content[keys.SITE][keys.SITE_NAME])
+    return site, reply.metadata.src_node_id
 
 
 def _participant(reply: Message) -> dict[str, Any]:

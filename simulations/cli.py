@@ -8,22 +8,40 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from common.cli import err_console, one_line_errors
+from common.cli import one_line_errors, progress_bar
 from common.errors import ConfigError
 from server.federation import RoundReport
 from server.run_dir import RunDirectory, finite
 from simulations.annotator import LabelingSpec
 from simulations.audit_cli import audit_command
 from simulations.datasets import load_dataset
-from simulations.runner import SimulationSpec, materialise_sites, plan, plan_resume, run
+from simulations.dirt import DirtSpec
+from simulations.materialise import materialise_sites, split_rows
+from simulations.ray_runtime import private_ray
+from simulations.report import print_report
+from simulations.runner import PlannedRun, SimulationSpec, plan, plan_resume, run
+from simulations.sites import site_name
+from simulations.sweep_cli import sweep_command
 
 app = typer.Typer(
     help="Simulate a federation: virtual sites with their own data, trained with DP on Ray.",
     no_args_is_help=True,
     add_completion=False,
+)
+
+
+DATASET_HELP = (
+    "breast_cancer, digits, synthetic_groups, heart_disease (from ../shared), "
+    "csv:PATH (CSV or Parquet) or dir:PATH (one file per site)."
+)
+PARTITION_HELP = (
+    "dirichlet (label skew), iid, quantity (size skew), natural (the dataset's groups) "
+    "or natural:COLUMN."
+)
+DIRT_HELP = (
+    "Dirt of every site, KEY=VALUE,...: duplicates, missing, outliers, outlier_factor, "
+    "label_noise, hidden_labels, missing.COLUMN."
 )
 
 
@@ -47,16 +65,21 @@ def parse_epsilon(text: str) -> float | None:
 @app.command("run")
 @one_line_errors
 def run_command(
-    dataset: str = typer.Option(
-        "breast_cancer", help="Bundled dataset: breast_cancer, digits or synthetic_groups."
+    dataset: str = typer.Option("breast_cancer", help=DATASET_HELP),
+    label: str = typer.Option("", help="Label column of a csv:/dir: dataset (default: guess)."),
+    model: str = typer.Option("", help="logreg, mlp or cnn (default: the dataset's own)."),
+    sites: int | None = typer.Option(
+        None, help="Number of virtual sites [default: 5; natural: one per group]."
     ),
-    sites: int = typer.Option(5, help="Number of virtual sites."),
     rounds: int = typer.Option(15, help="Federated training rounds."),
     epsilon: str = typer.Option("3.0", help="Privacy budget per site, or 'none' for no DP."),
     seed: int = typer.Option(0, help="Seeds the split, the dirt, the model and training."),
     strategy: str = typer.Option("fedavg", help="Flower strategy, e.g. fedavg, fedprox, krum."),
-    partition: str = typer.Option("dirichlet", help="'dirichlet' (label skew) or 'iid'."),
+    partition: str = typer.Option("dirichlet", help=PARTITION_HELP),
     alpha: float = typer.Option(0.5, help="Dirichlet concentration (smaller = more skew)."),
+    dirt: str = typer.Option("", help=DIRT_HELP),
+    site_dirt: list[str] = typer.Option([], help="SITE:KEY=VALUE,... dirt of one site."),
+    drift_site: str = typer.Option("", help="Site whose schema drifted (a renamed column)."),
     out: str = typer.Option("runs", help="Folder for run directories."),
     run_dir: str = typer.Option("", help="Exact run directory (default: OUT/<timestamp>)."),
     normalization: str = typer.Option(
@@ -72,15 +95,21 @@ def run_command(
     annotator_error: float = typer.Option(0.0, help="Chance an annotator's answer is wrong."),
 ) -> None:
     """Run the whole lifecycle on virtual sites: split, dirty, prepare, train with DP."""
+    default_dirt = DirtSpec().updated(dirt)
     spec = SimulationSpec(
         dataset=dataset,
-        sites=sites,
+        label=label,
+        model=model,
+        sites=default_sites(sites, partition),
         rounds=rounds,
         epsilon=parse_epsilon(epsilon),
         seed=seed,
         strategy=strategy,
         partition=partition,
         alpha=alpha,
+        dirt=default_dirt,
+        site_dirt=parse_site_dirt(site_dirt, default_dirt),
+        drift_site=drift_site,
         out=out,
         run_dir=run_dir,
         ray_address=ray_address,
@@ -88,40 +117,63 @@ def run_command(
         labeling=LabelingSpec(unlabeled, label_budget, annotator_error),
     )
     planned = plan_resume(resume) if resume else plan(spec)
+    summary = run_with_progress(planned)
+    if as_json:
+        print(json.dumps(finite(summary)))
+    else:
+        print_report(summary, Console())
+
+
+def default_sites(sites: int | None, partition: str) -> int:
+    """5, or with a natural partition 0: one site per group."""
+    if sites is not None:
+        return sites
+    return 0 if partition.partition(":")[0] == "natural" else 5
+
+
+def parse_site_dirt(items: list[str], base: DirtSpec) -> dict[str, DirtSpec]:
+    """``["site-002:label_noise=0.2,hidden_labels=0.1", ...]`` -> site -> spec."""
+    found = {}
+    for item in items:
+        site, sep, settings = item.partition(":")
+        if not sep or not site.strip():
+            raise ConfigError(f"--site-dirt '{item}' must be SITE:KEY=VALUE,...")
+        found[site.strip()] = found.get(site.strip(), base).updated(settings)
+    return found
+
+
+def run_with_progress(planned: PlannedRun) -> dict:
+    """Run with one progress bar for the whole run: each site's preparation, then rounds."""
     spec = planned.spec
-    with Progress(
-        TextColumn("[bold]federated rounds"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=not err_console.is_terminal,
-    ) as progress:
-        task = progress.add_task("starting sites", total=spec.rounds)
+    fresh = not (planned.run_config.resume or spec.sites_dir)
+    steps = spec.sites * fresh + spec.rounds
+    with progress_bar("{task.fields[stage]}", "{task.completed}/{task.total}") as progress:
+        stage = "preparing sites" if fresh else "federated rounds"
+        task = progress.add_task("starting Ray", total=steps, stage=stage)
+
+        def on_site(site: str, outcome: dict) -> None:
+            found = outcome.get("result") or {}
+            note = outcome.get("error") or f"{found.get('rows_clean', 0)} clean rows"
+            progress.update(task, advance=1, description=f"{site}: {note}")
 
         def on_round(report: RoundReport) -> None:
             accuracy = (report.central or report.federated).get("accuracy", math.nan)
             progress.update(
                 task,
-                completed=report.round,
-                description=f"accuracy {accuracy:.3f}, {len(report.participants)} sites",
+                completed=steps - spec.rounds + report.round,
+                stage="federated rounds",
+                description=f"round {report.round}: accuracy {accuracy:.3f}, "
+                f"{len(report.participants)} sites",
             )
 
-        summary = run(planned, on_round)
-    if as_json:
-        print(json.dumps(finite(summary)))
-    else:
-        print_summary(summary, Console())
+        return run(planned, on_round, on_site)
 
 
 @app.command("sites")
 @one_line_errors
 def sites_command(
     out: Path = typer.Option(..., help="Folder to write sites/ and test.csv into."),
-    dataset: str = typer.Option(
-        "breast_cancer", help="Bundled dataset: breast_cancer, digits or synthetic_groups."
-    ),
+    dataset: str = typer.Option("breast_cancer", help=DATASET_HELP),
     sites: int = typer.Option(5, help="Number of virtual sites."),
     epsilon: str = typer.Option("3.0", help="Privacy budget per site, or 'none' for no DP."),
     seed: int = typer.Option(0, help="Seeds the split and the dirt."),
@@ -131,40 +183,17 @@ def sites_command(
     spec = SimulationSpec(
         dataset=dataset, sites=sites, epsilon=parse_epsilon(epsilon), seed=seed, alpha=alpha
     )
+    loaded = load_dataset(dataset)
+    split_rows(spec, loaded)  # too many sites: fail before writing anything
     root = RunDirectory.create(out).path.resolve()
-    materialise_sites(spec, load_dataset(dataset), root, root / "sites")
+    with private_ray(sites=[site_name(i) for i in range(sites)]):
+        materialise_sites(spec, loaded, root, root / "sites")
     config = f'sites-dir="{root / "sites"}" test-data="{root / "test.csv"}"'
     print(f"{sites} sites in {root / 'sites'}; run them with:")
     print(f"  flwr run . local --stream --run-config '{config}'")
 
 
-def print_summary(summary: dict, console: Console) -> None:
-    table = Table(title=f"fedlife run: {summary['run_dir']}")
-    table.add_column("site")
-    table.add_column("rows", justify="right")
-    table.add_column("dirt found (dup / imputed / clipped)", justify="right")
-    table.add_column("epsilon spent", justify="right")
-    table.add_column("budget", justify="right")
-    for site, info in summary["site_data"].items():
-        found = info["found"]
-        spent = summary["epsilon_spent"].get(site)
-        budget = summary["epsilon_budget"].get(site)
-        dirt = (found["duplicates_dropped"], found["values_imputed"], found["values_clipped"])
-        table.add_row(
-            site,
-            str(info["rows"]),
-            " / ".join(map(str, dirt)),
-            "no DP" if spent is None else f"{spent:.3f}",
-            "-" if budget is None else f"{budget:g}",
-        )
-    console.print(table)
-    accuracy = summary["test_accuracy"]
-    console.print(
-        f"test accuracy [bold]{accuracy:.4f}[/bold] after {summary['rounds']} rounds "
-        f"({summary['evaluated_on']}), {summary['wall_s']:.1f} s"
-    )
-    if summary["stopped_reason"]:
-        console.print(f"[yellow]stopped early:[/yellow] {summary['stopped_reason']}")
+app.command("sweep")(sweep_command)
 
 
 def main() -> None:

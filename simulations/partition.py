@@ -42,6 +42,40 @@ def dirichlet(
     )
 
 
+def quantity(
+    num_rows: int, num_sites: int, alpha: float, rng: np.random.Generator, min_rows: int = 10
+) -> list[np.ndarray]:
+    """Quantity skew: site sizes follow Dirichlet(alpha) shares; labels stay mixed.
+
+    Every site first gets ``min_rows`` rows (capped by the rows per site); the rest
+    are dealt out by the drawn shares.
+    """
+    if alpha <= 0:
+        raise ConfigError(f"--alpha must be > 0, got {alpha}")
+    _check(num_rows, num_sites)
+    floor = min(min_rows, num_rows // num_sites)
+    shares = rng.dirichlet(np.full(num_sites, alpha))
+    extra = np.floor(shares * (num_rows - floor * num_sites)).astype(int)
+    extra[: num_rows - floor * num_sites - extra.sum()] += 1  # the rounding remainder
+    cuts = np.cumsum(floor + extra)[:-1]
+    return [np.sort(part) for part in np.split(rng.permutation(num_rows), cuts)]
+
+
+def natural(groups: np.ndarray, num_sites: int | None = None) -> tuple[list[np.ndarray], list]:
+    """One site per distinct value of ``groups`` (a hospital, a source file), in sorted order.
+
+    Returns the parts and the group each one holds. ``num_sites``, when given, must
+    equal the number of groups.
+    """
+    names, codes = np.unique(groups.astype(str), return_inverse=True)
+    if num_sites and num_sites != len(names):
+        raise ConfigError(
+            f"--sites {num_sites}, but the natural split has {len(names)} groups; "
+            "leave --sites out or match it"
+        )
+    return [np.flatnonzero(codes == i) for i in range(len(names))], names.tolist()
+
+
 def _check(num_rows: int, num_sites: int) -> None:
     if num_sites < 1:
         raise ConfigError(f"--sites must be >= 1, got {num_sites}")

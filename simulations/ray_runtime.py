@@ -6,22 +6,35 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import ray
 
 from common.errors import ConfigError
+from simulations.site_jobs import check_cluster_offers, site_resources
+
+OBJECT_STORE_BYTES = 256 * 1024**2
 
 
 @contextmanager
-def private_ray(num_cpus: int | None = None, address: str | None = None) -> Iterator[dict]:
+def private_ray(
+    num_cpus: int | None = None, address: str | None = None, sites: Sequence[str] = ()
+) -> Iterator[dict]:
     """Start (and afterwards stop) a Ray instance of our own.
 
-    ``address=None`` starts a new local instance (``address="local"``), never one a
-    temp dir happens to record. Its temp dir is ``$RAY_TMPDIR`` if set, else a fresh
-    directory that is removed afterwards. Yields Flower's backend ``init_args``.
+    Parameters
+    ----------
+    num_cpus : CPUs of the private instance (default: all of this machine's).
+    address : an existing cluster to attach to; None starts a new local instance
+        (``address="local"``), never one a temp dir happens to record. Its temp dir
+        is ``$RAY_TMPDIR`` if set, else a fresh directory removed afterwards.
+    sites : the virtual sites; the private instance's one node offers each site's
+        custom resource (``simulations.site_jobs``), a cluster must offer them.
+
+    Yields Flower's backend ``init_args``.
     """
     owned_tmp = None
     temp_dir = os.environ.get("RAY_TMPDIR")
@@ -32,17 +45,30 @@ def private_ray(num_cpus: int | None = None, address: str | None = None) -> Iter
         "include_dashboard": False,
         "logging_level": logging.ERROR,
         "log_to_driver": False,
-        "runtime_env": {"env_vars": {"OMP_NUM_THREADS": "1", "FLWR_TELEMETRY_ENABLED": "0"}},
+        "runtime_env": {
+            "env_vars": {
+                "OMP_NUM_THREADS": "1",
+                "FLWR_TELEMETRY_ENABLED": "0",
+                # Workers import this very tree, not whatever copy is installed.
+                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            }
+        },
     }
     if address is None:
         init_args["num_cpus"] = num_cpus or os.cpu_count() or 1
         init_args["_temp_dir"] = temp_dir
+        init_args["resources"] = site_resources(list(sites))
+        # Only small messages cross the object store; Ray's default (30 % of RAM) is
+        # shared memory a many-site run on a small machine cannot spare.
+        init_args["object_store_memory"] = OBJECT_STORE_BYTES
     else:
         check_reachable(address)
     # Keep today's device handling and Ray's notice about changing it out of the output.
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     ray.init(**init_args)
     try:
+        if address is not None:
+            check_cluster_offers(list(sites))
         yield init_args
     finally:
         if ray.is_initialized():

@@ -11,15 +11,12 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from client.app import make_client_app
-from client.prepare import prepare
-from common.config import RunConfig, load_site_config
+from common.config import RunConfig
 from common.errors import ConfigError, RunDirError
 from server.app import make_server_app
 from server.federation import RoundObserver
@@ -27,10 +24,12 @@ from server.run_dir import RunDirectory, default_run_dir
 from simulations.annotator import LabelingSpec
 from simulations.attacks import ScaleUpdates
 from simulations.datasets import Dataset, load_dataset
-from simulations.dirt import DirtSpec, inject
-from simulations.partition import dirichlet, iid
+from simulations.dirt import DirtSpec
+from simulations.materialise import PARTITIONS, Split, materialise_sites, split_rows
 from simulations.ray_runtime import check_reachable, private_ray
-from simulations.sites import site_name, write_site
+from simulations.report import write_report
+from simulations.site_jobs import SiteObserver
+from simulations.sites import site_name
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,10 @@ class SimulationSpec:
 
     Parameters
     ----------
-    dataset : bundled dataset name.
-    sites : number of virtual sites.
+    dataset : bundled dataset name, ``csv:PATH`` or ``dir:PATH``.
+    label : label column of a ``csv:``/``dir:`` dataset ('' = guess it by name).
+    model : architecture of ``common.models`` ('' = the one the dataset suits).
+    sites : number of virtual sites (0 with a natural partition: one per group).
     rounds : federated rounds.
     epsilon : each site's privacy budget; None trains without DP.
     delta : each site's delta.
@@ -48,10 +49,13 @@ class SimulationSpec:
     out : base folder of run directories (``runs``).
     run_dir : exact run directory ('' = ``<out>/<timestamp>``).
     strategy : Flower strategy name.
-    partition : 'dirichlet' (label skew) or 'iid'.
-    alpha : Dirichlet concentration; smaller is more skewed.
+    partition : 'dirichlet' (label skew), 'iid', 'quantity' (size skew), 'natural'
+        (the dataset's own groups) or 'natural:COLUMN' (one site per value).
+    alpha : Dirichlet concentration of label or quantity skew; smaller is more skewed.
     test_fraction : share of rows held out for the coordinator's test split.
     dirt : dirt injected into every site's raw file.
+    site_dirt : per-site dirt replacing ``dirt`` (site name -> spec).
+    drift_site : the site whose schema drifted: its first feature is renamed.
     run_options : further run-config keys (``RunConfig`` field names), e.g.
         ``{"learning_rate": 0.5}``; the rest keep the run config's defaults.
     ray_address : an existing Ray cluster to use ('' = a private local one).
@@ -64,6 +68,8 @@ class SimulationSpec:
     """
 
     dataset: str = "breast_cancer"
+    label: str = ""
+    model: str = ""
     sites: int = 5
     rounds: int = 15
     epsilon: float | None = 3.0
@@ -76,6 +82,8 @@ class SimulationSpec:
     alpha: float = 0.5
     test_fraction: float = 0.2
     dirt: DirtSpec = field(default_factory=DirtSpec)
+    site_dirt: dict[str, DirtSpec] = field(default_factory=dict)
+    drift_site: str = ""
     run_options: dict[str, Any] = field(default_factory=dict)
     ray_address: str = ""
     sites_dir: str = ""
@@ -84,14 +92,20 @@ class SimulationSpec:
     labeling: LabelingSpec = field(default_factory=LabelingSpec)
 
     def __post_init__(self) -> None:
-        if self.sites < 1:
+        natural = self.partition.partition(":")[0] == "natural"
+        if self.sites < (0 if natural else 1):
             raise ConfigError(f"--sites must be >= 1, got {self.sites}")
         if self.rounds < 1:
             raise ConfigError(f"--rounds must be >= 1, got {self.rounds}")
         if self.epsilon is not None and not (self.epsilon > 0 and math.isfinite(self.epsilon)):
             raise ConfigError(f"--epsilon must be > 0 or 'none', got {self.epsilon}")
-        if self.partition not in ("dirichlet", "iid"):
-            raise ConfigError(f"--partition must be 'dirichlet' or 'iid', got '{self.partition}'")
+        if self.partition.partition(":")[0] not in PARTITIONS or self.partition.startswith(
+            tuple(f"{p}:" for p in PARTITIONS if p != "natural")
+        ):
+            raise ConfigError(
+                f"--partition must be one of {', '.join(PARTITIONS)} or natural:COLUMN, "
+                f"got '{self.partition}'"
+            )
         if self.alpha <= 0:
             raise ConfigError(f"--alpha must be > 0, got {self.alpha}")
         if not 0 < self.test_fraction < 1:
@@ -106,15 +120,23 @@ class PlannedRun:
     dataset: Dataset
     run_dir: RunDirectory
     run_config: RunConfig
+    split: Split | None = None
 
 
 def plan(spec: SimulationSpec) -> PlannedRun:
     """Validate everything and create the run directory; raise before any work."""
-    dataset = load_dataset(spec.dataset)
+    dataset = load_dataset(spec.dataset, spec.label)
+    split = None
+    if not spec.sites_dir:
+        split = split_rows(spec, dataset)  # too many sites, a bad column: fail here
+        spec = replace(spec, sites=len(split.parts))
+        check_site_names(spec)
     if spec.ray_address:
         check_reachable(spec.ray_address)
     options = {
         "min_train_sites": min(2, spec.sites),
+        "model": spec.model or dataset.model,
+        **dataset.run_defaults,
         **spec.labeling.run_options(),
         **spec.run_options,
         "num_server_rounds": spec.rounds,
@@ -130,28 +152,55 @@ def plan(spec: SimulationSpec) -> PlannedRun:
         {**options, "run_dir": str(run_dir.path), "test_data": str(test_data)},
         source="simulation",
     )
-    return PlannedRun(spec, dataset, run_dir, run_config)
+    return PlannedRun(spec, dataset, run_dir, run_config, split)
 
 
-def run(spec: SimulationSpec | PlannedRun, on_round: RoundObserver | None = None) -> dict[str, Any]:
-    """Run the simulated federation; return its summary (also in summary.json)."""
+def check_site_names(spec: SimulationSpec) -> None:
+    """Per-site dirt and drift must name sites the run has."""
+    names = {site_name(i) for i in range(spec.sites)}
+    unknown = sorted(({*spec.site_dirt, spec.drift_site} - {""}) - names)
+    if unknown:
+        raise ConfigError(
+            f"no virtual site {unknown[0]}: sites are site-000 .. site-{spec.sites - 1:03d}"
+        )
+    if spec.drift_site and spec.sites < 3:
+        raise ConfigError("--drift-site needs >= 3 sites: the drifted one is excluded")
+
+
+def run(
+    spec: SimulationSpec | PlannedRun,
+    on_round: RoundObserver | None = None,
+    on_site: SiteObserver | None = None,
+) -> dict[str, Any]:
+    """Run the simulated federation; return its summary (also in summary.json).
+
+    Parameters
+    ----------
+    spec : the simulation, or one ``plan`` already validated.
+    on_round : called after each federated round (progress).
+    on_site : called as each site's preparation job finishes (progress).
+    """
     started = time.monotonic()
     planned = spec if isinstance(spec, PlannedRun) else plan(spec)
     spec, run_dir = planned.spec, planned.run_dir
     if not planned.run_config.resume:
         run_dir.update_info(simulation=asdict(spec))  # what --resume needs to go on
-    if planned.run_config.resume or spec.sites_dir:
-        sites_dir, site_reports = Path(spec.sites_dir or run_dir.path / "sites"), {}
-    else:
-        sites_dir = run_dir.path / "sites"
-        site_reports = materialise_sites(spec, planned.dataset, run_dir.path, sites_dir)
+    sites_dir = Path(spec.sites_dir or run_dir.path / "sites")
     mods = [ScaleUpdates(spec.poisoned_sites, spec.poison_factor)] if spec.poisoned_sites else []
     mods += spec.labeling.mods(str(sites_dir), spec.seed)
     summaries: list[dict[str, Any]] = []
-    _quiet_flower()
-    with private_ray(address=spec.ray_address or None) as init_args:
+    quiet_flower()
+    names = [site_name(i) for i in range(spec.sites)]
+    with private_ray(address=spec.ray_address or None, sites=names) as init_args:
         from flwr.simulation import run_simulation
 
+        if planned.run_config.resume or spec.sites_dir:
+            site_reports, site_nodes = {}, {}
+        else:
+            site_reports, site_nodes = materialise_sites(
+                spec, planned.dataset, run_dir.path, sites_dir, on_site
+            )
+            run_dir.write_json("sites.json", {"sites": site_reports, "nodes": site_nodes})
         run_simulation(
             server_app=make_server_app(planned.run_config, on_round, summaries.append),
             client_app=make_client_app(str(sites_dir), mods),
@@ -161,13 +210,17 @@ def run(spec: SimulationSpec | PlannedRun, on_round: RoundObserver | None = None
     summary = summaries[0]
     summary.update(
         dataset=spec.dataset,
+        model=planned.run_config.model,
         sites=spec.sites,
-        partition=spec.partition if spec.partition == "iid" else f"dirichlet(alpha={spec.alpha})",
+        partition=describe_partition(spec),
         site_data=site_reports,
         **spec.labeling.spent(sites_dir),
+        site_nodes=site_nodes,
+        profile_excluded=run_dir.info().get("profile_excluded", []),
         wall_s=round(time.monotonic() - started, 3),
     )
     run_dir.write_json("summary.json", summary)
+    write_report(summary, run_dir.path / "report.md")
     return summary
 
 
@@ -179,6 +232,7 @@ def plan_resume(path: str | Path) -> PlannedRun:
         raise RunDirError(f"{run_dir.path}: not a fedlife-sim run (run.json has no simulation)")
     recorded = dict(info["simulation"])
     recorded["dirt"] = DirtSpec(**recorded["dirt"])
+    recorded["site_dirt"] = {k: DirtSpec(**v) for k, v in recorded.get("site_dirt", {}).items()}
     recorded["poisoned_sites"] = tuple(recorded.get("poisoned_sites", ()))
     recorded["labeling"] = LabelingSpec(**recorded.get("labeling", {}))
     spec = SimulationSpec(**recorded)
@@ -186,43 +240,12 @@ def plan_resume(path: str | Path) -> PlannedRun:
     done = run_dir.completed_rounds()
     if done:
         run_dir.load_checkpoint(done[-1]["round"])  # a corrupt one fails here, before any work
-    return PlannedRun(spec, load_dataset(spec.dataset), run_dir, config)
+    return PlannedRun(spec, load_dataset(spec.dataset, spec.label), run_dir, config)
 
 
-def materialise_sites(spec, dataset, run_path: Path, sites_dir: Path) -> dict[str, Any]:
-    """Split, dirty and write every virtual site, hold out the test split, prepare."""
-    rng = np.random.default_rng(spec.seed)
-    labels = dataset.frame[dataset.label].to_numpy()
-    order = rng.permutation(len(labels))
-    n_test = int(round(len(labels) * spec.test_fraction))
-    test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
-    dataset.frame[test_rows.tolist()].write_csv(run_path / "test.csv")
-    train = dataset.frame[train_rows.tolist()]
-    train_labels = train[dataset.label].to_numpy()
-    if spec.partition == "iid":
-        parts = iid(len(train_labels), spec.sites, rng)
-    else:
-        parts = dirichlet(train_labels, spec.sites, spec.alpha, rng)
-    reports = {}
-    for index, rows in enumerate(parts):
-        dirty, injected = inject(train[rows.tolist()], dataset.features, spec.dirt, rng)
-        dirty = spec.labeling.hide(dirty, dataset.label, sites_dir / site_name(index), rng)
-        path = write_site(sites_dir, index, dirty, dataset, spec.epsilon, spec.delta)
-        result = prepare(load_site_config(path))
-        reports[site_name(index)] = {
-            "rows": len(rows),
-            "label_counts": {
-                str(k): int(v) for k, v in zip(*np.unique(train_labels[rows], return_counts=True))
-            },
-            "injected": injected,
-            "found": {
-                "duplicates_dropped": result.report.duplicates_dropped,
-                "values_imputed": sum(result.report.imputed.values()),
-                "values_clipped": sum(result.report.clipped.values()),
-            },
-            "gate": "pass" if result.gate_passed else "; ".join(result.gate_reasons),
-        }
-    return reports
+def describe_partition(spec: SimulationSpec) -> str:
+    kind = spec.partition.partition(":")[0]
+    return f"{kind}(alpha={spec.alpha})" if kind in ("dirichlet", "quantity") else spec.partition
 
 
 class _DropDeprecationNotice(logging.Filter):
@@ -230,7 +253,7 @@ class _DropDeprecationNotice(logging.Filter):
         return "deprecated" not in record.getMessage().lower()
 
 
-def _quiet_flower() -> None:
+def quiet_flower() -> None:
     """Flower's INFO log would bury the progress bar; keep warnings and errors."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     logger = logging.getLogger("flwr")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
+from client.prepare import prepare
+from common.config import load_site_config
 from simulations.datasets import Dataset
 
 
@@ -25,7 +28,7 @@ def write_site(
     """Write ``root/site-NNN/raw/data.csv`` and its ``site.toml``; return the toml path."""
     site_dir = root / site_name(index)
     (site_dir / "raw").mkdir(parents=True, exist_ok=True)
-    rows.write_csv(site_dir / "raw" / "data.csv", null_value="NA")
+    rows.select(dataset.site_columns).write_csv(site_dir / "raw" / "data.csv", null_value="NA")
     path = site_dir / "site.toml"
     path.write_text(site_toml(site_name(index), dataset, epsilon, delta, test_fraction))
     return path
@@ -46,12 +49,14 @@ def site_toml(
         for n, (lo, hi) in dataset.ranges.items()
     )
     for role, columns_of in (("feature", dataset.categories), ("sensitive", dataset.sensitive)):
-        for n, values in columns_of.items():
-            listed = ", ".join(f'"{v}"' for v in values)
-            columns += (
-                f'\n[schema.columns.{n}]\ntype = "category"\nrole = "{role}"\nvalues = [{listed}]\n'
-            )
-    classes = ", ".join(f'"{c}"' for c in sorted(dataset.frame[dataset.label].unique().cast(str)))
+        columns += "".join(
+            f'\n[schema.columns.{n}]\ntype = "category"\nrole = "{role}"\n'
+            f"values = [{_quoted(values)}]\n"
+            for n, values in columns_of.items()
+        )
+    labels = dataset.frame[dataset.label]
+    classes = _quoted(sorted(labels.drop_nulls().unique().cast(str)))
+    label_type = "int" if labels.dtype.is_integer() else "category"
     return f"""# Virtual site of a fedlife simulation ({dataset.name}).
 [site]
 name = "{name}"
@@ -62,7 +67,7 @@ store = "store"    # Delta tables, privacy ledger
 missing = ["", "NA"]
 
 [schema.columns.{dataset.label}]
-type = "int"
+type = "{label_type}"
 role = "label"
 values = [{classes}]
 
@@ -82,3 +87,26 @@ min_rows = 10
 [training]
 test_fraction = {test_fraction!r}
 """
+
+
+def _quoted(values: list[str]) -> str:
+    return ", ".join(f'"{v}"' for v in values)
+
+
+def prepare_site(site_toml: str | Path) -> dict[str, Any]:
+    """Run a virtual site's own ``prepare`` and say what its pipeline found (counts only).
+
+    Runs as a per-site Ray task (``simulations.site_jobs.run_per_site``).
+    """
+    result = prepare(load_site_config(site_toml))
+    report = result.report
+    return {
+        "rows_read": report.rows_read,
+        "rows_rejected": report.rows_rejected,
+        "duplicates_dropped": report.duplicates_dropped,
+        "unlabeled_dropped": report.unlabeled_dropped,
+        "values_imputed": sum(report.imputed.values()),
+        "values_clipped": sum(report.clipped.values()),
+        "rows_clean": report.rows_clean,
+        "gate": "pass" if result.gate_passed else "; ".join(result.gate_reasons),
+    }

@@ -15,7 +15,10 @@ import pytest
 from client.ledger import LedgerEntry, compose_epsilon
 from client.site import Site
 from simulations.datasets import load_dataset
-from simulations.runner import SimulationSpec, materialise_sites, run
+from simulations.materialise import materialise_sites
+from simulations.ray_runtime import private_ray
+from simulations.runner import SimulationSpec, run
+from simulations.sites import site_name
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +36,8 @@ def write_sites(root: Path, **spec) -> list[Site]:
     """Materialise and prepare virtual sites under ``root/sites`` (``test.csv`` beside)."""
     spec = SimulationSpec(**spec)
     root.mkdir(parents=True)
-    materialise_sites(spec, load_dataset(spec.dataset), root, root / "sites")
+    with private_ray(sites=[site_name(i) for i in range(spec.sites)]):
+        materialise_sites(spec, load_dataset(spec.dataset), root, root / "sites")
     return [Site.from_path(path) for path in sorted((root / "sites").glob("*/site.toml"))]
 
 

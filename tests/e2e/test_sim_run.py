@@ -55,13 +55,38 @@ def test_dp_run_writes_a_complete_run_dir_within_budget(isolated_env, tmp_path):
     assert len(ledger.read_text().splitlines()) == 3
 
 
-def test_same_seed_gives_same_result_and_no_dp_reports_no_epsilon(isolated_env, tmp_path):
-    first = sim_run(isolated_env, tmp_path / "a", "--rounds", "2", "--seed", "3")
-    again = sim_run(isolated_env, tmp_path / "b", "--rounds", "2", "--seed", "3")
-    assert first["test_accuracy"] == again["test_accuracy"]
-    assert first["test_loss"] == again["test_loss"]
-    assert first["site_data"] == again["site_data"]
+DIRT = "label_noise=0.1,hidden_labels=0.05,missing.mean_radius=0.2"
 
-    plain = sim_run(isolated_env, tmp_path / "c", "--rounds", "2", "--epsilon", "none")
+
+def test_same_seed_gives_same_result_and_a_sweep_compares_dp_with_none(isolated_env, tmp_path):
+    """A sweep (epsilon 3 and none) and a lone run with the same seed and dirt.
+
+    The sweep's epsilon-3 cell and the lone run must agree on the split, the dirt
+    injected, what the pipelines found and the final metrics.
+    """
+    first = sim_run(isolated_env, tmp_path / "a", "--rounds", "2", "--seed", "3", "--dirt", DIRT)
+    sweep = run_cli(
+        [script("fedlife-sim"), "sweep", "--epsilon", "3,none", "--sites", "3", "--rounds", "2"]
+        + ["--seed", "3", "--dirt", DIRT, "--out", str(tmp_path / "sweeps"), "--json"],
+        isolated_env,
+    )
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    table = json.loads(sweep.stdout)
+    dp, plain = (
+        json.loads((Path(row["run_dir"]) / "summary.json").read_text()) for row in table["runs"]
+    )
+    assert first["test_accuracy"] == dp["test_accuracy"]
+    assert first["test_loss"] == dp["test_loss"]
+    assert first["site_data"] == dp["site_data"]
+    sites = first["site_data"].values()
+    assert sum(s["injected"]["label_noise"] + s["injected"]["hidden_labels"] for s in sites) > 0
+    for site in sites:  # every hidden label is a row the site's pipeline set aside
+        assert site["found"]["unlabeled_dropped"] == site["injected"]["hidden_labels"], site
+
     assert plain["epsilon_spent"] == {"site-000": None, "site-001": None, "site-002": None}
     assert math.isfinite(plain["test_loss"])
+    folder = Path(table["folder"])
+    assert [r["epsilon"] for r in table["runs"]] == [3.0, "none"]
+    assert len((folder / "sweep.csv").read_text().splitlines()) == 3
+    assert (folder / "sweep.md").read_text().count("| fedavg |") == 2
+    assert (folder / "sweep.png").stat().st_size > 1000

@@ -7,7 +7,11 @@ import time
 
 import pytest
 
-RUN_OPTIONS = ["--dataset", "--sites", "--rounds", "--epsilon", "--seed", "--out", "--json"]
+RUN_OPTIONS = [
+    "--dataset", "--sites", "--rounds", "--partition", "--alpha", "--epsilon", "--strategy",
+    "--seed", "--ray-address", "--out", "--json", "--label", "--model", "--dirt", "--site-dirt",
+    "--drift-site",
+]  # fmt: skip
 
 
 BAD_OPTIONS = [
@@ -20,6 +24,8 @@ BAD_OPTIONS = [
     (["--epsilon", "abc"], ["epsilon", "abc"]),
     (["--strategy", "nosuch"], ["strategy"]),
     (["--alpha", "0"], ["alpha"]),
+    (["--sites", "1000"], ["1000 sites", "rows"]),
+    (["--dataset", "csv:/no/such/file.csv"], ["/no/such/file.csv", "does not exist"]),
 ]
 
 
@@ -34,6 +40,17 @@ def test_bad_option_is_one_line_and_writes_nothing(
     assert_one_line_error(result, *needles)
     assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))
     assert list(tmp_path.iterdir()) in ([], [out]), sorted(tmp_path.iterdir())
+
+
+def test_csv_without_a_label_column_is_one_line(cli, assert_one_line_error, tmp_path):
+    data = tmp_path / "nolabel.csv"
+    data.write_text("age,chol\n" + "".join(f"{40 + i},{200 + i}\n" for i in range(30)))
+
+    result = cli("fedlife-sim", "run", "--dataset", f"csv:{data}", "--out", tmp_path / "runs")
+
+    assert_one_line_error(result, "no label column", "--label")
+    assert not (tmp_path / "runs").exists()
+    assert data.read_text().startswith("age,chol\n")  # raw input untouched
 
 
 @pytest.mark.parametrize("option", ["--out", "--run-dir"])
@@ -57,7 +74,7 @@ def test_help(cli, args):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     if args == ["--help"]:
-        assert "run" in result.stdout
+        assert "run" in result.stdout and "sweep" in result.stdout
     else:
         missing = [option for option in RUN_OPTIONS if option not in result.stdout]
         assert not missing, result.stdout

@@ -8,7 +8,7 @@ import pytest
 
 from common.errors import ConfigError
 from simulations.dirt import DirtSpec, inject
-from simulations.partition import dirichlet, iid
+from simulations.partition import dirichlet, iid, natural, quantity
 
 
 def labels(n: int = 300, classes: int = 3, seed: int = 0) -> np.ndarray:
@@ -186,3 +186,78 @@ def test_clean_spec_leaves_the_rows_alone():
 def test_dirt_fractions_outside_unit_interval_are_config_errors(field, value):
     with pytest.raises(ConfigError, match=field):
         DirtSpec(**{field: value})
+
+
+def test_quantity_skew_covers_every_row_and_small_alpha_skews_sizes():
+    def spread(alpha: float) -> int:
+        parts = quantity(1000, 5, alpha, rng(0), min_rows=10)
+        assert_exact_cover(parts, 1000)
+        assert min(len(p) for p in parts) >= 10
+        return max(len(p) for p in parts) - min(len(p) for p in parts)
+
+    assert spread(0.2) > spread(1000.0) + 200
+    assert same_parts(quantity(300, 4, 0.5, rng(7)), quantity(300, 4, 0.5, rng(7)))
+
+
+def test_quantity_rejects_non_positive_alpha_and_too_many_sites():
+    with pytest.raises(ConfigError, match="alpha"):
+        quantity(100, 3, 0.0, rng(0))
+    with pytest.raises(ConfigError, match="5 sites"):
+        quantity(4, 5, 1.0, rng(0))
+
+
+def test_natural_gives_one_site_per_group_in_sorted_order():
+    groups = np.array(["va", "cleveland", "va", "hungarian", "cleveland", "va"])
+
+    parts, names = natural(groups)
+
+    assert names == ["cleveland", "hungarian", "va"]
+    assert [p.tolist() for p in parts] == [[1, 4], [3], [0, 2, 5]]
+    with pytest.raises(ConfigError, match="3 groups"):
+        natural(groups, num_sites=2)
+
+
+def labelled_frame(n: int = 400) -> pl.DataFrame:
+    return clean_frame(n).with_columns(y=pl.Series(np.arange(n) % 3))
+
+
+def test_label_noise_swaps_labels_for_other_classes_and_hidden_labels_blank_them():
+    frame = labelled_frame()
+    spec = DirtSpec(duplicates=0.0, missing=0.0, outliers=0.0, label_noise=0.2, hidden_labels=0.1)
+
+    dirty, counts = inject(frame, FEATURES, spec, rng(3), label="y", classes=[0, 1, 2])
+
+    joined = frame.join(dirty, on="id", suffix="_dirty")
+    hidden = joined.filter(pl.col("y_dirty").is_null())
+    changed = joined.filter(pl.col("y_dirty").is_not_null() & (pl.col("y") != pl.col("y_dirty")))
+    assert hidden.height == counts["hidden_labels"] > 0
+    # A hidden label may hide a swapped one: swaps seen <= swaps made, all to other classes.
+    assert 0 < changed.height <= counts["label_noise"]
+    assert counts["label_noise"] - changed.height <= hidden.height
+    assert set(changed["y_dirty"].to_list()) <= {0, 1, 2}
+    again, counts_again = inject(frame, FEATURES, spec, rng(3), label="y", classes=[0, 1, 2])
+    assert again.equals(dirty) and counts_again == counts
+
+
+def test_missing_by_column_blanks_only_that_column():
+    frame = clean_frame()
+    spec = DirtSpec(duplicates=0.0, missing=0.0, outliers=0.0, missing_by_column={"b": 0.3})
+
+    dirty, counts = inject(frame, FEATURES, spec, rng(4))
+
+    nulls = dirty.select(FEATURES).null_count().row(0, named=True)
+    assert nulls == {"a": 0, "b": counts["missing_by_column"], "c": 0}
+    assert 80 < nulls["b"] < 160
+    with pytest.raises(ConfigError, match="nosuch"):
+        inject(frame, FEATURES, DirtSpec(missing_by_column={"nosuch": 0.1}), rng(0))
+
+
+def test_dirt_settings_parse_and_reject_bad_ones():
+    spec = DirtSpec().updated("label_noise=0.1, missing.age=0.3,duplicates=0")
+
+    assert (spec.label_noise, spec.duplicates, spec.missing_by_column) == (0.1, 0.0, {"age": 0.3})
+    for bad, needle in [("nosuch=0.1", "nosuch"), ("missing", "KEY=NUMBER"), ("missing=x", "x")]:
+        with pytest.raises(ConfigError, match=needle):
+            DirtSpec().updated(bad)
+    with pytest.raises(ConfigError, match="missing.age"):
+        DirtSpec().updated("missing.age=1.5")
