@@ -359,9 +359,24 @@ def test_only_our_superexec_may_claim_serverapp_tasks(deployment, first_run):
 
 
 ALLOWED_CONFIG_KEYS = {
-    "name", "table-version", "epsilon-budget", "delta", "eval-split",
-    "feature-spec", "gate", "reason",
+    "name", "table-version", "labeled-version", "epsilon-budget", "delta", "eval-split",
+    "purged-versions", "feature-spec", "gate", "reason", "statistics", "fairness",
+    "importance", "num-examples",
 }  # fmt: skip
+
+
+def released_counts(statistics: str) -> list[int]:
+    """Every row count in a site's released histograms (current and previous version)."""
+    released = json.loads(statistics)
+    counts = []
+    for histograms in (released["histograms"], released["previous_histograms"]):
+        if histograms is None:
+            continue
+        table = json.loads(histograms)
+        counts.append(table["n_rows"])
+        for column in table["columns"].values():
+            counts += [*column.get("counts", {}).values(), column.get("nulls", 0)]
+    return counts
 
 
 def test_sites_send_only_arrays_metrics_and_aggregates(deployment, first_run):
@@ -371,9 +386,10 @@ def test_sites_send_only_arrays_metrics_and_aggregates(deployment, first_run):
         min_group = _min_group_size(deployment.site_toml(site))
         raw_lines = _raw_rows(deployment.site_toml(site))
         lines = [json.loads(x) for x in deployment.egress(site).read_text().splitlines()]
-        # profile + 3 x (train + evaluate): every reply the ClientApp sent
-        assert [x["message_type"] for x in lines].count("train") == 3
-        assert len(lines) == 7, lines
+        # profile + statistics + 3 x (train + evaluate): every reply the ClientApp sent
+        kinds = [x["message_type"] for x in lines]
+        assert (kinds.count("query"), kinds.count("train"), kinds.count("evaluate")) == (2, 3, 3)
+        assert len(lines) == 8, lines
         for line in lines:
             assert line["error"] is None
             for record in line["records"].values():
@@ -385,6 +401,11 @@ def test_sites_send_only_arrays_metrics_and_aggregates(deployment, first_run):
                     assert record["values"]["num-examples"] >= min_group, record
                 else:
                     assert set(record["values"]) <= ALLOWED_CONFIG_KEYS, record
+                    if "statistics" in record["values"]:  # histograms: no cell under k rows
+                        counts = released_counts(record["values"]["statistics"])
+                        assert counts and all(n == 0 or n >= min_group for n in counts)
+                    if "num-examples" in record["values"]:
+                        assert record["values"]["num-examples"] >= min_group
             text = json.dumps(line)
             assert not any(row in text for row in raw_lines), "a raw row left the site"
 
@@ -395,11 +416,15 @@ def test_a_site_killed_mid_round_is_left_out_then_rejoins(deployment, first_run)
     # The crashed site's silence costs the whole timeout; it must exceed a healthy
     # site's reply time on a loaded machine.
     config = json.dumps({"round-timeout": 60, "min-train-sites": 2})
+    sent_before = _replies(deployment.egress(victim))
     runner = deployment.spawn(
         "run-2", "fedlife-coord", "run", "--state", deployment.state, "--rounds", "2",
         "--run-dir", run_dir, "--run-config", config,
     )  # fmt: skip
     wait_for(lambda: "feature_spec" in _info(run_dir), 180, "the profile round")
+    # Past its profile and statistics replies, the site's next message is round 1's training.
+    queried = lambda: _replies(deployment.egress(victim)) >= sent_before + 2  # noqa: E731
+    wait_for(queried, 180, f"{victim}'s profile and statistics replies", every=0.2)
     site = deployment.processes[victim]
     wait_for(lambda: _training(site.pid), 120, f"{victim} training", every=0.2)
     stop_tree(site.pid, timeout=5, sig=signal.SIGKILL)  # a crash, not a goodbye
@@ -460,6 +485,11 @@ def _info(run_dir: Path) -> dict:
         return json.loads((run_dir / "run.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+def _replies(egress: Path) -> int:
+    """How many replies a site has sent (its egress log's lines)."""
+    return len(egress.read_text().splitlines()) if egress.exists() else 0
 
 
 def _training(pid: int) -> bool:
