@@ -20,6 +20,7 @@ from simulations.dirt import DirtSpec
 from simulations.materialise import materialise_sites, split_rows
 from simulations.ray_runtime import private_ray
 from simulations.report import print_report
+from simulations.retain_cli import retain_command
 from simulations.runner import PlannedRun, SimulationSpec, plan, plan_resume, run
 from simulations.sites import site_name
 from simulations.sweep_cli import sweep_command
@@ -194,6 +195,7 @@ def sites_command(
 
 
 app.command("sweep")(sweep_command)
+app.command("retain")(retain_command)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from client.site import Site
 from common.errors import ConfigError
 from simulations.datasets import breast_cancer
 from simulations.ray_runtime import private_ray
+from simulations.retain_cli import retain_sites
 from simulations.site_jobs import run_per_site
 from simulations.sites import prepare_site, site_name, write_site
 
@@ -77,6 +78,13 @@ def test_each_sites_preparation_runs_on_the_node_holding_it_and_only_there(two_n
         assert outcome["result"]["rows_clean"] == 40, outcome
         assert outcome["result"]["gate"] == "pass"
         assert Site.from_path(tomls[site]).clean[1].version >= 0
+
+    # Retention too: every site's job, on its own node.
+    retained = retain_sites(tmp_path, ray_address=cluster.address)
+    assert {site: o["node_id"] for site, o in retained.items()} == expected
+    for outcome in retained.values():
+        assert "error" not in outcome, outcome
+        assert {"raw", "clean"} <= {t["table"] for t in outcome["result"]["tables"]}
 
     # A site no node offers a resource for: one line, and Ray let go again.
     five = [site_name(i) for i in range(5)]

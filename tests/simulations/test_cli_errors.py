@@ -114,3 +114,9 @@ def test_audit_refuses_a_used_folder(cli, assert_one_line_error, tmp_path):
     result = cli("fedlife-sim", "audit", "--out", out)
     assert_one_line_error(result, str(out), "not empty")
     assert [p.name for p in out.iterdir()] == ["dp"]
+
+
+def test_retain_without_virtual_sites_is_one_line(cli, assert_one_line_error, tmp_path):
+    result = cli("fedlife-sim", "retain", tmp_path)
+
+    assert_one_line_error(result, str(tmp_path), "no virtual sites")
