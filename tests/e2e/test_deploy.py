@@ -426,7 +426,10 @@ def test_a_site_killed_mid_round_is_left_out_then_rejoins(deployment, first_run)
     queried = lambda: _replies(deployment.egress(victim)) >= sent_before + 2  # noqa: E731
     wait_for(queried, 180, f"{victim}'s profile and statistics replies", every=0.2)
     site = deployment.processes[victim]
-    wait_for(lambda: _training(site.pid), 120, f"{victim} training", every=0.2)
+    # The statistics reply is logged inside its ClientApp, which may still be exiting:
+    # round 1's training is a ClientApp started after that one.
+    before = _clientapps(site.pid)
+    wait_for(lambda: _clientapps(site.pid) - before, 120, f"{victim} training", every=0.2)
     stop_tree(site.pid, timeout=5, sig=signal.SIGKILL)  # a crash, not a goodbye
     supervise(deployment, victim, deployment.coordinator().nodes[victim])
     assert runner.wait(timeout=RUN_TIMEOUT_S) == 0, deployment.log("run-2")[-3000:]
@@ -492,13 +495,13 @@ def _replies(egress: Path) -> int:
     return len(egress.read_text().splitlines()) if egress.exists() else 0
 
 
-def _training(pid: int) -> bool:
-    """Whether a ClientApp process runs under the SuperNode ``pid`` (a message in work)."""
+def _clientapps(pid: int) -> set[int]:
+    """The ClientApp processes under the SuperNode ``pid`` (one per message in work)."""
     try:
         children = psutil.Process(pid).children(recursive=True)
     except psutil.Error:
-        return False
-    return any("flwr-clientapp" in " ".join(_cmdline(c)) for c in children)
+        return set()
+    return {c.pid for c in children if "flwr-clientapp" in " ".join(_cmdline(c))}
 
 
 def _cmdline(process: psutil.Process) -> list[str]:
