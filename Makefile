@@ -12,7 +12,7 @@ STAMP := $(VENV)/.fedlife-installed
 # Every run gets its own Flower home and Ray temp dir, never a shared one.
 ISOLATED = FLWR_HOME=$$(mktemp -d) RAY_TMPDIR=$$(mktemp -d /tmp/ray-XXXXXX) \
 	FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 FLWR_TELEMETRY_ENABLED=0
-PYTEST_ARGS ?= $(if $(FAST),-m "not e2e",)
+PYTEST_ARGS ?= --durations=25 $(if $(FAST),-m "not e2e",)
 
 .PHONY: demo test chromium
 
