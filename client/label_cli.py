@@ -9,9 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from client.active import STRATEGIES, refresh_queue, resolve_model
 from client.label_import import import_labels
-from client.label_quality import label_quality
 from client.labels import given_labels, labeled_rows
 from client.site import Site
 from client.weak import weak_labels
@@ -124,13 +122,15 @@ def queue_command(
         None, help="Exported model folder, TorchScript file or run dir."
     ),
     size: int | None = typer.Option(None, help="Rows to queue (default labeling.queue_size)."),
-    strategy: str | None = typer.Option(None, help=f"One of {', '.join(STRATEGIES)}."),
+    strategy: str | None = typer.Option(None, help="entropy or margin (labeling.strategy)."),
     diverse: bool = typer.Option(False, "--diverse", help="Spread the queue over the data."),
     as_json: bool = AS_JSON,
 ) -> None:
     """Queue the unlabeled rows the model is least sure of, with a CSV for annotators."""
     site = _site(config)
     labeling = site.config.labeling
+    from client.active import refresh_queue, resolve_model  # torch: only for the queue
+
     scorer = resolve_model(site.config, model)
     queue = refresh_queue(
         site.store,
@@ -174,6 +174,8 @@ def quality_command(
     """Likely label errors (confident learning), class balance and annotator agreement."""
     site = _site(config)
     rows = labeled_rows(site.store, site.config, sources=True)
+    from client.label_quality import label_quality  # cleanlab and sklearn: only here
+
     found = label_quality(rows, site.declared_spec(), given_labels(site.store), folds)
     report = site.config.store_dir / "reports" / "label_issues.csv"
     report.parent.mkdir(parents=True, exist_ok=True)

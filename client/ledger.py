@@ -17,8 +17,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from opacus.accountants import RDPAccountant, create_accountant
-from opacus.accountants.analysis import rdp as rdp_analysis
 
 from common.errors import BudgetExceededError, StoreError
 
@@ -158,25 +156,36 @@ def compose_epsilon(
     merged: dict[tuple[float, float], int] = {}
     for sigma, rate, count in steps:
         merged[(sigma, rate)] = merged.get((sigma, rate), 0) + count
+    # Opacus (and torch under it) loads only when something is composed: a site's
+    # CLI commands that never compose start in a fraction of the time.
+    from opacus.accountants import create_accountant
+    from opacus.accountants.analysis import rdp as rdp_analysis
+
     if accountant == "rdp":
         # Opacus's RDP analysis, with each (sigma, rate)'s per-step RDP computed once
         # per process: RDP is linear in the steps, and the per-step curve is what
         # costs (every site checks its epsilon before and after each round).
         rdp = sum(count * _rdp_per_step(sigma, rate) for (sigma, rate), count in merged.items())
-        epsilon, _ = rdp_analysis.get_privacy_spent(orders=RDP_ORDERS, rdp=rdp, delta=delta)
+        epsilon, _ = rdp_analysis.get_privacy_spent(orders=_rdp_orders(), rdp=rdp, delta=delta)
         return float(epsilon)
     composer = create_accountant(accountant)
     composer.history = [(sigma, rate, count) for (sigma, rate), count in merged.items()]
     return float(composer.get_epsilon(delta=delta))
 
 
-RDP_ORDERS = tuple(RDPAccountant.DEFAULT_ALPHAS)
+@lru_cache(maxsize=1)
+def _rdp_orders() -> tuple[float, ...]:
+    from opacus.accountants import RDPAccountant
+
+    return tuple(RDPAccountant.DEFAULT_ALPHAS)
 
 
 @lru_cache(maxsize=4096)
 def _rdp_per_step(sigma: float, rate: float) -> np.ndarray:
+    from opacus.accountants.analysis import rdp as rdp_analysis
+
     curve = rdp_analysis.compute_rdp(
-        q=rate, noise_multiplier=sigma, steps=1, orders=list(RDP_ORDERS)
+        q=rate, noise_multiplier=sigma, steps=1, orders=list(_rdp_orders())
     )
     curve.setflags(write=False)
     return curve
