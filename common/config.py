@@ -225,8 +225,9 @@ class RunConfig(_Strict):
     model : architecture from ``common.models``.
     local_epochs, batch_size, learning_rate, momentum : local DP-SGD per round.
     max_grad_norm : per-sample clipping bound of DP-SGD.
-    grad_sample_mode : Opacus per-sample gradient mode: 'hooks' (fastest for the default
-        model, benchmarks/bench_grad_sample_modes.py), 'ew' or 'functorch'.
+    grad_sample_mode : Opacus per-sample gradient mode: 'hooks' (the fastest correct one,
+        benchmarks/bench_grad_sample_modes.py), 'functorch', or 'ew' (faster, but it
+        fails on the empty batches Poisson sampling draws on small sites).
     min_train_sites : fewest updates a round aggregates; fewer fails the run.
     fraction_train : share of connected sites asked to train each round.
     proximal_mu : FedProx's proximal term.
