@@ -38,6 +38,16 @@ def _metric_plot(run_dir: RunDirectory, rounds: list[dict], metric: str) -> Path
 
 def _epsilon_plot(run_dir: RunDirectory, rounds: list[dict]) -> Path:
     figure, axes = plt.subplots(figsize=(6, 4))
+    draw_epsilon(axes, rounds)
+    axes.set(xlabel="round", ylabel="epsilon spent", title="privacy spent per site")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small")
+    axes.grid(alpha=0.3)
+    return _save(figure, run_dir.path / "epsilon.png")
+
+
+def draw_epsilon(axes, rounds: list[dict]) -> None:
+    """Each site's epsilon after every round, and each budget as a dashed red line."""
     sites = sorted({p["site"] for r in rounds for p in r["participants"]})
     for site in sites:
         points = [
@@ -49,13 +59,8 @@ def _epsilon_plot(run_dir: RunDirectory, rounds: list[dict]) -> Path:
         if points:
             axes.plot(*zip(*points), marker=".", label=site)
     budgets = {p["epsilon_budget"] for r in rounds for p in r["participants"]} - {-1.0}
-    for budget in budgets:
-        axes.axhline(budget, color="red", linestyle="--", linewidth=1)
-    axes.set(xlabel="round", ylabel="epsilon spent", title="privacy spent per site")
-    if axes.get_legend_handles_labels()[0]:
-        axes.legend(fontsize="small")
-    axes.grid(alpha=0.3)
-    return _save(figure, run_dir.path / "epsilon.png")
+    for budget in sorted(budgets):
+        axes.axhline(budget, color="red", linestyle="--", linewidth=1, label=f"budget {budget:g}")
 
 
 def _save(figure, path: Path) -> Path:

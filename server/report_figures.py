@@ -17,6 +17,8 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from server.plots import draw_epsilon  # noqa: E402
+
 _METRICS = ("accuracy", "loss")
 
 
@@ -75,19 +77,7 @@ def epsilon(rounds: list[dict[str, Any]]) -> str:
     """Each site's epsilon after every round, with its budget as a dashed line."""
     figure = Figure(figsize=(7, 4))
     axes = figure.add_subplot()
-    sites = sorted({p["site"] for r in rounds for p in r["participants"]})
-    for site in sites:
-        points = [
-            (r["round"], p["epsilon"])
-            for r in rounds
-            for p in r["participants"]
-            if p["site"] == site and p["epsilon"] is not None
-        ]
-        if points:
-            axes.plot(*zip(*points), marker=".", label=site)
-    budgets = {p["epsilon_budget"] for r in rounds for p in r["participants"]} - {-1.0}
-    for budget in sorted(budgets):
-        axes.axhline(budget, color="red", linestyle="--", linewidth=1, label=f"budget {budget:g}")
+    draw_epsilon(axes, rounds)
     axes.set(xlabel="round", ylabel="epsilon spent", title="privacy spent per site vs budget")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
