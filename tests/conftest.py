@@ -34,12 +34,19 @@ def cli_env() -> Iterator[dict[str, str]]:
     FEDLIFE_DEBUG is dropped (it turns one-line errors into tracebacks), and colour
     is off and the console wide, so the output is plain text that does not wrap.
     """
-    flwr_home = tempfile.mkdtemp(prefix="flwr-")
-    ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    env = new_cli_env()
+    yield env
+    shutil.rmtree(env["FLWR_HOME"], ignore_errors=True)
+    shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+
+
+def new_cli_env() -> dict[str, str]:
+    """A CLI subprocess environment with a fresh Flower home and Ray temp dir (see
+    :func:`cli_env`); the caller removes both."""
     env = {
         **os.environ,
-        "FLWR_HOME": flwr_home,
-        "RAY_TMPDIR": ray_tmp,
+        "FLWR_HOME": tempfile.mkdtemp(prefix="flwr-"),
+        "RAY_TMPDIR": tempfile.mkdtemp(prefix="ray-", dir="/tmp"),
         "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
         "FLWR_TELEMETRY_ENABLED": "0",
         "NO_COLOR": "1",
@@ -47,9 +54,7 @@ def cli_env() -> Iterator[dict[str, str]]:
     }
     for name in ("FEDLIFE_DEBUG", "FORCE_COLOR"):
         env.pop(name, None)
-    yield env
-    shutil.rmtree(flwr_home, ignore_errors=True)
-    shutil.rmtree(ray_tmp, ignore_errors=True)
+    return env
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from server.report import SECTIONS
+from tests.conftest import new_cli_env
 from tests.e2e.browser import render
 from tests.e2e.conftest import run_cli, script, stop_processes_mentioning
 
@@ -48,21 +48,10 @@ class _Sections(HTMLParser):
 @pytest.fixture(scope="module")
 def cli_env_module():
     """``isolated_env`` for the whole module: one run serves every test here."""
-    flwr_home = tempfile.mkdtemp(prefix="flwr-")
-    ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
-    env = {
-        **os.environ,
-        "FLWR_HOME": flwr_home,
-        "RAY_TMPDIR": ray_tmp,
-        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    env.pop("FEDLIFE_DEBUG", None)
+    env = new_cli_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     yield env
-    for path in (flwr_home, ray_tmp):
+    for path in (env["FLWR_HOME"], env["RAY_TMPDIR"]):
         stop_processes_mentioning(path)
         shutil.rmtree(path, ignore_errors=True)
 
