@@ -26,7 +26,6 @@ from client.assessment import fairness_stats, permutation_importance, prediction
 from client.egress import record_egress
 from client.erasure import PurgedVersions
 from client.global_model import GlobalModel
-from client.labels import LABELED
 from client.ledger import LedgerEntry
 from client.mods import clip_update_when_asked
 from client.release import record_release, release_moments
@@ -286,7 +285,7 @@ def _global_model(message: Message, spec: FeatureSpec) -> torch.nn.Module:
 
 def _site_record(site: Site, table_version: int = -1) -> ConfigRecord:
     privacy = site.config.privacy
-    labeled = site.store.latest(LABELED)
+    labeled = site.labeled_version
     return ConfigRecord(
         {
             keys.SITE_NAME: site.name,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -10,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from client.labels import LABELED, labeled_rows
+from client.labels import LABELED, UNLABELED, labeled_rows
 from client.ledger import PrivacyLedger
 from client.pipeline import feature_columns
 from client.prepare import gate
@@ -36,6 +39,32 @@ def _read_version(store: SiteStore, version: TableVersion) -> pl.DataFrame:
     """
     lineage = json.dumps(version.lineage, sort_keys=True)
     return _cached_read(str(store.root.resolve()), version.version, lineage)
+
+
+@lru_cache(maxsize=_READ_CACHE_SIZE)
+def _cached_config(path: str, modified_ns: int, size: int) -> SiteConfig:
+    return load_site_config(path)
+
+
+_REMEMBERED: OrderedDict[tuple, object] = OrderedDict()
+_REMEMBERED_SIZE = 64
+
+
+def _remember(key: tuple, compute: Callable[[], object]) -> object:
+    """``compute()``, kept for ``key`` in this process (least recently used goes first).
+
+    A ClientApp process answers many messages for the same sites; what a message
+    derives from committed Delta versions (labeled rows, gate, encoded arrays) is the
+    same until a version or the config changes, and both are in every key.
+    """
+    if key in _REMEMBERED:
+        _REMEMBERED.move_to_end(key)
+        return _REMEMBERED[key]
+    value = compute()
+    _REMEMBERED[key] = value
+    if len(_REMEMBERED) > _REMEMBERED_SIZE:
+        _REMEMBERED.popitem(last=False)
+    return value
 
 
 @dataclass(frozen=True)
@@ -66,7 +95,13 @@ class Site:
 
     @classmethod
     def from_path(cls, path: str | Path) -> Site:
-        return cls(load_site_config(path))
+        """The site of ``site.toml`` at ``path``, parsed once per process and edit."""
+        try:
+            status = os.stat(path)
+        except OSError:
+            return cls(load_site_config(path))  # let the loader say what is wrong
+        resolved = str(Path(path).resolve())
+        return cls(_cached_config(resolved, status.st_mtime_ns, status.st_size))
 
     @property
     def name(self) -> str:
@@ -75,17 +110,48 @@ class Site:
     @cached_property
     def clean(self) -> tuple[pl.DataFrame, TableVersion]:
         """The labeled clean rows training uses (``client.labels``) and the clean version."""
+        version, labeled, key = self._versions
+        if not labeled:  # no label given at the site: the clean rows
+            return _read_version(self.store, version), version
+        rows = _remember(
+            ("labeled rows", *key), lambda: labeled_rows(self.store, self.config, version.version)
+        )
+        return rows, version
+
+    @cached_property
+    def labeled_version(self) -> TableVersion | None:
+        """The latest version of the labels given at the site (None: none given)."""
+        return self.store.latest(LABELED)
+
+    @cached_property
+    def _versions(self) -> tuple[TableVersion, bool, tuple]:
+        """The latest clean version, whether labels were given, and a key of both.
+
+        The key holds what the rows training uses depend on (the clean, labeled and
+        unlabeled tables' versions and the config): this process remembers what it
+        derived from them under it.
+        """
         version = self.store.latest("clean")
         if version is None:
             raise DataError(f"site '{self.name}' has no clean data yet: run fedlife-site prepare")
-        if self.store.latest(LABELED) is None:  # no label given at the site: the clean rows
-            return _read_version(self.store, version), version
-        return labeled_rows(self.store, self.config, version.version), version
+        labeled = self.labeled_version
+        unlabeled = None if labeled is None else self.store.latest(UNLABELED)
+        key = (
+            str(self.store.root.resolve()),
+            version.version,
+            json.dumps(version.lineage, sort_keys=True),
+            -1 if labeled is None else labeled.version,
+            -1 if unlabeled is None else unlabeled.version,
+            self.config.model_dump_json(),
+        )
+        return version, labeled is not None, key
 
     def gate_reasons(self) -> list[str]:
         """The gate on the latest clean version, missing shares as prepare measured them."""
         frame, version = self.clean
-        return gate(frame, self.config, json.loads(version.lineage.get("missing", "{}")))
+        missing = json.loads(version.lineage.get("missing", "{}"))
+        key = ("gate", *self._versions[2])
+        return list(_remember(key, lambda: gate(frame, self.config, missing)))
 
     def declared_spec(self) -> FeatureSpec:
         """The feature contract this site's schema declares (no row is measured).
@@ -127,6 +193,10 @@ class Site:
 
     def data(self, spec: FeatureSpec, seed: int) -> SiteData:
         """Encode the latest clean version with ``spec``; split off the local test part."""
+        key = ("data", spec.to_json(), seed, *self._versions[2])
+        return _remember(key, lambda: self._encoded(spec, seed))
+
+    def _encoded(self, spec: FeatureSpec, seed: int) -> SiteData:
         frame, version = self.clean
         x, y = spec.encode(frame)
         order = np.random.default_rng(seed).permutation(len(y))

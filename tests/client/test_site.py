@@ -100,3 +100,22 @@ def test_missing_indicator_may_not_shadow_a_column(tmp_path):
     (tmp_path / "site.toml").write_text(schema)
     with pytest.raises(ConfigError, match="chol_missing"):
         load_site_config(tmp_path / "site.toml")
+
+
+def test_a_new_clean_version_or_config_edit_is_seen_by_the_next_message(tmp_path):
+    """A ClientApp process remembers encoded data per version: a change must show."""
+    site = make(tmp_path)
+    spec = site.declared_spec()
+    first = Site.from_path(tmp_path / "site.toml").data(spec, seed=0)
+    assert Site.from_path(tmp_path / "site.toml").data(spec, seed=0) is first  # remembered
+
+    rows = "\n".join(f"{i},p{i},{1 + i % 3},{300 + i},{i % 2}" for i in range(16))
+    (tmp_path / "data.csv").write_text("patient,name,cp,chol,num\n" + rows + "\n")
+    prepare(load_site_config(tmp_path / "site.toml"))
+    second = Site.from_path(tmp_path / "site.toml").data(spec, seed=0)
+    assert second.table_version == 1
+    assert len(second.y_train) + len(second.y_test) == 16
+
+    (tmp_path / "site.toml").write_text(SITE.replace("test_fraction = 0.25", "test_fraction = 0.5"))
+    third = Site.from_path(tmp_path / "site.toml").data(spec, seed=0)
+    assert len(third.y_test) == 8
