@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from opacus import PrivacyEngine
-from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -67,6 +65,11 @@ def steps_per_round(num_examples: int, plan: TrainPlan) -> int:
 
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, plan: TrainPlan) -> TrainOutcome:
     """Train ``model`` in place on (x, y); return the plain (unwrapped) weights."""
+    # Opacus takes a second to import; a deployed site starts a fresh ClientApp
+    # process per message and most messages never train.
+    from opacus import PrivacyEngine
+    from opacus.validators import ModuleValidator
+
     torch.manual_seed(plan.seed)
     generator = torch.Generator().manual_seed(plan.seed)
     if not ModuleValidator.is_valid(model):

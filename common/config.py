@@ -229,6 +229,9 @@ class RunConfig(_Strict):
         benchmarks/bench_grad_sample_modes.py), 'functorch', or 'ew' (faster, but it
         fails on the empty batches Poisson sampling draws on small sites).
     min_train_sites : fewest updates a round aggregates; fewer fails the run.
+    min_available_sites : sites that must be online before a round starts (a crashed
+        site's restart is awaited), up to 120 s, then the run stops; at most
+        ``min_train_sites`` (the default, 0) starts as soon as those are online.
     fraction_train : share of connected sites asked to train each round.
     proximal_mu : FedProx's proximal term.
     server_learning_rate : server step of FedAdam / FedYogi.
@@ -273,6 +276,7 @@ class RunConfig(_Strict):
     max_grad_norm: float = Field(default=1.0, gt=0)
     grad_sample_mode: Literal["hooks", "ew", "functorch"] = "hooks"
     min_train_sites: int = Field(default=2, ge=1)
+    min_available_sites: int = Field(default=0, ge=0)
     fraction_train: float = Field(default=1.0, gt=0, le=1)
     proximal_mu: float = Field(default=0.01, ge=0)
     server_learning_rate: float = Field(default=0.1, gt=0)

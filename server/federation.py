@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from server.strategies import build_strategy
 from server.tensorboard import RoundScalars
 
 NODE_WAIT_S = 120.0
+PULL_INTERVAL_S = 0.1
 
 
 class FederationError(FedlifeError):
@@ -118,16 +120,15 @@ class Federation:
             started = time.monotonic()
             report = RoundReport(server_round, self.config.num_server_rounds)
             train_config = self.round_config(spec, server_round)
-            replies = self.exchange(
-                strategy.configure_train(server_round, arrays, train_config, self.grid),
-                report.failures,
-            )
-            updates = self.sort_replies(replies, report)
-            if len(updates) < self.config.min_train_sites:
-                stopped = (
-                    f"round {server_round}: {len(updates)} update(s), fewer than "
-                    f"min-train-sites={self.config.min_train_sites}"
+            stopped = self.sites_missing(server_round)
+            if not stopped:
+                replies = self.exchange(
+                    strategy.configure_train(server_round, arrays, train_config, self.grid),
+                    report.failures,
                 )
+                updates = self.sort_replies(replies, report)
+                stopped = _too_few_updates(server_round, updates, self.config.min_train_sites)
+            if stopped:
                 report.wall_s = time.monotonic() - started
                 self.record(report, stopped=stopped)
                 break
@@ -253,25 +254,52 @@ class Federation:
 
         A site that stays silent (a crashed process Flower still believes online) is
         added to ``failures``; the exchange goes on with the replies it has.
+        Replies are pulled every ``PULL_INTERVAL_S``: Flower's own
+        ``send_and_receive`` waits 3 s between pulls on a deployed SuperLink, which
+        adds 1.5 s on average to every exchange.
         """
-        messages = list(messages)
-        timeout = self.config.round_timeout or None
-        replies = list(self.grid.send_and_receive(messages, timeout=timeout))
-        if len(replies) < len(messages):
-            silent = len(messages) - len(replies)
-            failures.append(f"{silent} site(s) sent no reply in {self.config.round_timeout:g} s")
+        pending = set(self.grid.push_messages(list(messages)))
+        deadline = time.monotonic() + (self.config.round_timeout or math.inf)
+        replies: list[Message] = []
+        while pending and time.monotonic() < deadline:
+            pulled = list(self.grid.pull_messages(pending))
+            replies += pulled
+            pending -= {reply.metadata.reply_to_message_id for reply in pulled}
+            if pending:
+                time.sleep(PULL_INTERVAL_S)
+        if pending:
+            failures.append(
+                f"{len(pending)} site(s) sent no reply in {self.config.round_timeout:g} s"
+            )
         return replies
 
-    def wait_for_sites(self) -> list[int]:
+    def sites_missing(self, server_round: int) -> str:
+        """Why round ``server_round`` cannot start ('' = it can).
+
+        It starts once ``min-available-sites`` sites are online (Flower's sampling
+        itself waits for ``min-train-sites``), e.g. a crashed site restarted by its
+        supervisor; after ``NODE_WAIT_S`` the run stops instead.
+        """
+        if self.config.min_available_sites <= self.config.min_train_sites:
+            return ""
+        try:
+            self.wait_for_sites(self.config.min_available_sites, "min-available-sites")
+        except FederationError as error:
+            return f"round {server_round}: {error}"
+        return ""
+
+    def wait_for_sites(self, needed: int = 0, setting: str = "min-train-sites") -> list[int]:
+        """The connected nodes, once there are ``needed`` (default: min-train-sites)."""
+        needed = needed or self.config.min_train_sites
         deadline = time.monotonic() + NODE_WAIT_S
         while True:
             node_ids = list(self.grid.get_node_ids())
-            if len(node_ids) >= self.config.min_train_sites:
+            if len(node_ids) >= needed:
                 return node_ids
             if time.monotonic() > deadline:
                 raise FederationError(
                     f"{len(node_ids)} site(s) connected after {NODE_WAIT_S:.0f} s, "
-                    f"fewer than min-train-sites={self.config.min_train_sites}"
+                    f"fewer than {setting}={needed}"
                 )
             time.sleep(1)
 
@@ -355,6 +383,12 @@ _STRATEGY_STATE = ("m_t", "v_t")
 def _strategy_state(strategy) -> dict[str, Any]:
     inner = inner_strategy(strategy)
     return {n: getattr(inner, n) for n in _STRATEGY_STATE if getattr(inner, n, None) is not None}
+
+
+def _too_few_updates(server_round: int, updates: list[Message], needed: int) -> str:
+    if len(updates) >= needed:
+        return ""
+    return f"round {server_round}: {len(updates)} update(s), fewer than min-train-sites={needed}"
 
 
 def _reply_order(reply: Message) -> tuple[str, int]:

@@ -118,6 +118,31 @@ def test_site_past_its_budget_is_refused_and_the_run_goes_on_without_it(private_
         assert site.ledger.epsilon(DELTA) <= BUDGET
 
 
+def test_a_round_waits_for_min_available_sites_then_stops_saying_why(
+    private_env, tmp_path, monkeypatch
+):
+    """Two sites online, three asked for: round 1 waits (here 1 s, not 120), then stops."""
+    monkeypatch.setattr("server.federation.NODE_WAIT_S", 1.0)
+    write_sites(tmp_path / "fed", sites=2, partition="iid", epsilon=None)
+    summary = run(
+        SimulationSpec(
+            sites=2,
+            rounds=2,
+            epsilon=None,
+            sites_dir=str(tmp_path / "fed" / "sites"),
+            run_dir=str(tmp_path / "run"),
+            run_options={"min_available_sites": 3},
+        )
+    )
+
+    assert summary["rounds"] == 0
+    assert summary["stopped_reason"] == (
+        "round 1: 2 site(s) connected after 1 s, fewer than min-available-sites=3"
+    )
+    (stopped,) = rounds_of(tmp_path / "run")
+    assert stopped["stopped"] == summary["stopped_reason"] and not stopped["participants"]
+
+
 def test_robust_aggregation_resists_a_poisoning_site_that_fedavg_does_not(private_env, tmp_path):
     """Site-001 sends its update multiplied by -100; FedAvg follows it, FedMedian and
     Krum do not."""
