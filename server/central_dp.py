@@ -17,7 +17,6 @@ from flwr.serverapp.strategy import (
     DifferentialPrivacyServerSideFixedClipping,
     Strategy,
 )
-from opacus.accountants import RDPAccountant
 
 from common.config import RunConfig
 
@@ -41,6 +40,8 @@ def with_central_dp(strategy: Strategy, config: RunConfig, sites_per_round: int)
 
 def site_level_epsilon(config: RunConfig, rounds: int) -> float:
     """Epsilon (at ``central_dp_delta``) of one site's participation in ``rounds`` rounds."""
+    from opacus.accountants import RDPAccountant  # a second to import: only runs that use it
+
     accountant = RDPAccountant()
     accountant.history = [(config.central_dp_noise_multiplier, 1.0, rounds)]
     return float(accountant.get_epsilon(config.central_dp_delta))

@@ -24,6 +24,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,11 +206,18 @@ def stop(state_dir: str | Path, timeout: float = 15.0) -> CoordinatorState:
 
 
 def kill(state: CoordinatorState, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
-    """Signal the SuperExec (and its ServerApps) and the SuperLink, each with its children."""
+    """Signal the SuperExec (and its ServerApps) and the SuperLink, with their children."""
+    stop_trees(live_pids(state), timeout, sig)
+
+
+def live_pids(state: CoordinatorState) -> list[int]:
+    """The coordinator's processes still running: its SuperExec and its SuperLink."""
+    pids = []
     if state.superexec_pid and _cmdline_has(state.superexec_pid, "flower-superexec"):
-        stop_tree(state.superexec_pid, timeout, sig)
+        pids.append(state.superexec_pid)
     if state.is_running():
-        stop_tree(state.pid, timeout, sig)
+        pids.append(state.pid)
+    return pids
 
 
 def _spawn(command: list[str], state_dir: Path, log_name: str) -> subprocess.Popen:
@@ -232,11 +240,16 @@ def _superexec_secret(state_dir: Path) -> Path:
 
 def stop_tree(pid: int, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
     """Send ``sig`` to ``pid`` and its descendants; SIGKILL whatever outlives ``timeout``."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return
+    stop_trees([pid], timeout, sig)
+
+
+def stop_trees(pids: Iterable[int], timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
+    """``stop_tree`` for several processes at once: one wait, not one per process."""
+    processes = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            processes += [root, *root.children(recursive=True)]
     for process in processes:
         with contextlib.suppress(psutil.Error):
             process.send_signal(sig)

@@ -39,6 +39,7 @@ from server.tensorboard import RoundScalars
 
 NODE_WAIT_S = 120.0
 PULL_INTERVAL_S = 0.1
+STATISTICS = "statistics.json"
 
 
 class FederationError(FedlifeError):
@@ -111,7 +112,8 @@ class Federation:
                 self.config.model, spec.num_features, spec.num_classes, self.config.seed
             )
             arrays = ArrayRecord(model.state_dict())
-        self.observe_sites(spec)
+        if not (done and (self.run_dir.path / STATISTICS).exists()):
+            self.observe_sites(spec)
         central = CentralEvaluation.load(self.config.test_data, spec, self.config.model)
         reports: list[RoundReport] = []
         stopped = ""
@@ -210,7 +212,10 @@ class Federation:
         return spec.with_moments(*merge_moments(releases)), excluded
 
     def observe_sites(self, spec: FeatureSpec) -> None:
-        """Ask the sites for histograms and quality counts; record drift, warn about it."""
+        """Ask the sites for histograms and quality counts; record drift, warn about it.
+
+        Once per run: a resumed run keeps what its start recorded of the data.
+        """
         replies, excluded = self.query(
             {
                 keys.RUN_ID: self.run_id,
@@ -225,7 +230,7 @@ class Federation:
             for r in replies
         }
         record = statistics_record(statistics, spec, self.config.drift_threshold)
-        self.run_dir.write_json("statistics.json", {**record, "excluded": excluded})
+        self.run_dir.write_json(STATISTICS, {**record, "excluded": excluded})
 
     def query(self, config: dict) -> tuple[list[Message], list[dict[str, str]]]:
         """Send a query to every connected site; split answers from refusals."""

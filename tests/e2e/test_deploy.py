@@ -30,7 +30,7 @@ import torch
 from cryptography import x509
 
 from common.config import load_site_config
-from server.coordinator import CoordinatorState, kill, stop_tree
+from server.coordinator import CoordinatorState, kill, live_pids, stop_tree, stop_trees
 from server.provision import write_site_bundle
 from tests.e2e.conftest import ROOT, free_port, script
 
@@ -173,11 +173,11 @@ def deployment() -> Iterator[Deployment]:
     env.pop("FEDLIFE_DEBUG", None)
     deployment = Deployment(root, env, free_port())
     try:
-        made = deployment.cli(
-            "fedlife-sim", "sites", "--out", root / "data", "--sites", str(len(SITES)),
-            "--epsilon", "none",  # three runs share the sites; a DP budget lasts one
+        # The sites' data (a private Ray prepares it) is made while the coordinator starts.
+        making = deployment.spawn(
+            "sites", "fedlife-sim", "sites", "--out", root / "data", "--sites", str(len(SITES)),
+            "--epsilon", "none",  # the runs share the sites; a DP budget lasts one
         )  # fmt: skip
-        assert made.returncode == 0, made.stderr
         provisioned = deployment.cli(
             "fedlife-coord",
             "provision",
@@ -191,6 +191,7 @@ def deployment() -> Iterator[Deployment]:
         assert provisioned.returncode == 0, provisioned.stderr
         started = deployment.start_coordinator()
         assert started.returncode == 0, started.stdout + started.stderr
+        assert making.wait(timeout=180) == 0, deployment.log("sites")
         for site in SITES:
             deployment.join(site)
         start_rejected_nodes(deployment)
@@ -198,10 +199,10 @@ def deployment() -> Iterator[Deployment]:
         deployment.wait_online(sites)
         yield deployment
     finally:
-        for process in deployment.processes.values():
-            stop_tree(process.pid, timeout=10)
+        pids = [process.pid for process in deployment.processes.values()]
         if (deployment.state / "coordinator.json").exists():
-            kill(deployment.coordinator(), timeout=10)
+            pids += live_pids(deployment.coordinator())
+        stop_trees(pids, timeout=10)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -252,9 +253,6 @@ def start_rejected_nodes(deployment: Deployment) -> None:
         "--max-retries",
         "1",
     )
-    # Each must give up on its own; reaping it lets its SuperExec see it gone and exit.
-    for name in REJECTED:
-        deployment.processes[name].wait(timeout=180)
 
 
 @pytest.fixture(scope="module")
@@ -331,7 +329,8 @@ def test_nodes_without_registered_key_wrong_key_or_ca_are_rejected(deployment, f
         "no-ca": "CERTIFICATE_VERIFY_FAILED",
     }
     for name, reason in expected.items():
-        assert deployment.processes[name].returncode != 0, deployment.log(name)
+        # Each gives up on its own (they did so while the first run went on).
+        assert deployment.processes[name].wait(timeout=180) != 0, deployment.log(name)
         assert reason.lower() in deployment.log(name).lower(), deployment.log(name)
     spare = deployment.coordinator().nodes[SPARE]
     assert spare not in deployment.online_nodes()
