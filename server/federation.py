@@ -14,18 +14,16 @@
 from __future__ import annotations
 
 import json
-import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp import Grid
 
 from common import keys
 from common.config import RunConfig
-from common.errors import FedlifeError
 from common.features import FeatureSpec
 from common.models import build_model
 from common.moments import merge_moments
@@ -34,16 +32,11 @@ from server.central_dp import inner_strategy, site_level_epsilon
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
 from server.run_dir import RunDirectory
+from server.site_exchange import FederationError, SiteExchange
 from server.strategies import build_strategy
 from server.tensorboard import RoundScalars
 
-NODE_WAIT_S = 120.0
-PULL_INTERVAL_S = 0.1
 STATISTICS = "statistics.json"
-
-
-class FederationError(FedlifeError):
-    """The run cannot go on (too few sites, no agreeing schema)."""
 
 
 @dataclass
@@ -95,6 +88,7 @@ class Federation:
         on_round: RoundObserver | None = None,
     ) -> None:
         self.grid = grid
+        self.sites = SiteExchange(grid, config)
         self.config = config
         self.run_dir = run_dir
         self.on_round = on_round or (lambda report: None)
@@ -124,7 +118,7 @@ class Federation:
             train_config = self.round_config(spec, server_round)
             stopped = self.sites_missing(server_round)
             if not stopped:
-                replies = self.exchange(
+                replies = self.sites.exchange(
                     strategy.configure_train(server_round, arrays, train_config, self.grid),
                     report.failures,
                 )
@@ -183,7 +177,7 @@ class Federation:
 
     def profile(self) -> tuple[FeatureSpec, list[dict[str, str]]]:
         """Ask every site for its declared feature contract; merge the agreeing ones."""
-        replies, excluded = self.query({keys.RUN_ID: self.run_id})
+        replies, excluded = self.sites.query({keys.RUN_ID: self.run_id})
         specs, names, purged = [], [], {}
         for reply in replies:
             specs.append(FeatureSpec.from_json(str(reply.content[keys.PROFILE][keys.FEATURE_SPEC])))
@@ -198,7 +192,7 @@ class Federation:
 
     def standardise(self, spec: FeatureSpec) -> tuple[FeatureSpec, list[dict[str, str]]]:
         """Standardise with the DP moments the sites release (each pays in its ledger)."""
-        replies, excluded = self.query(
+        replies, excluded = self.sites.query(
             {
                 keys.RUN_ID: self.run_id,
                 keys.RELEASE: keys.MOMENTS,
@@ -216,7 +210,7 @@ class Federation:
 
         Once per run: a resumed run keeps what its start recorded of the data.
         """
-        replies, excluded = self.query(
+        replies, excluded = self.sites.query(
             {
                 keys.RUN_ID: self.run_id,
                 keys.RELEASE: keys.STATISTICS,
@@ -232,81 +226,20 @@ class Federation:
         record = statistics_record(statistics, spec, self.config.drift_threshold)
         self.run_dir.write_json(STATISTICS, {**record, "excluded": excluded})
 
-    def query(self, config: dict) -> tuple[list[Message], list[dict[str, str]]]:
-        """Send a query to every connected site; split answers from refusals."""
-        node_ids = self.wait_for_sites()
-        record = RecordDict({keys.CONFIG: ConfigRecord(config)})
-        messages = [
-            Message(record, dst_node_id=n, message_type=MessageType.QUERY) for n in node_ids
-        ]
-        answers, excluded = [], []
-        silent: list[str] = []
-        for reply in self.exchange(messages, silent):
-            if reply.has_error():
-                node = f"node {reply.metadata.src_node_id}"
-                excluded.append({"site": node, "reason": reply.error.reason})
-            elif keys.EXCLUDED in reply.content:
-                name = str(reply.content[keys.SITE][keys.SITE_NAME])
-                reason = str(reply.content[keys.EXCLUDED][keys.REASON])
-                excluded.append({"site": name, "reason": reason})
-            else:
-                answers.append(reply)
-        excluded += [{"site": "unknown", "reason": reason} for reason in silent]
-        return answers, excluded
-
-    def exchange(self, messages: Iterable[Message], failures: list[str]) -> list[Message]:
-        """Send ``messages``, gather the replies that come within ``round-timeout``.
-
-        A site that stays silent (a crashed process Flower still believes online) is
-        added to ``failures``; the exchange goes on with the replies it has.
-        Replies are pulled every ``PULL_INTERVAL_S``: Flower's own
-        ``send_and_receive`` waits 3 s between pulls on a deployed SuperLink, which
-        adds 1.5 s on average to every exchange.
-        """
-        pending = set(self.grid.push_messages(list(messages)))
-        deadline = time.monotonic() + (self.config.round_timeout or math.inf)
-        replies: list[Message] = []
-        while pending and time.monotonic() < deadline:
-            pulled = list(self.grid.pull_messages(pending))
-            replies += pulled
-            pending -= {reply.metadata.reply_to_message_id for reply in pulled}
-            if pending:
-                time.sleep(PULL_INTERVAL_S)
-        if pending:
-            failures.append(
-                f"{len(pending)} site(s) sent no reply in {self.config.round_timeout:g} s"
-            )
-        return replies
-
     def sites_missing(self, server_round: int) -> str:
         """Why round ``server_round`` cannot start ('' = it can).
 
         It starts once ``min-available-sites`` sites are online (Flower's sampling
         itself waits for ``min-train-sites``), e.g. a crashed site restarted by its
-        supervisor; after ``NODE_WAIT_S`` the run stops instead.
+        supervisor; after ``site_exchange.NODE_WAIT_S`` the run stops instead.
         """
         if self.config.min_available_sites <= self.config.min_train_sites:
             return ""
         try:
-            self.wait_for_sites(self.config.min_available_sites, "min-available-sites")
+            self.sites.wait_for_sites(self.config.min_available_sites, "min-available-sites")
         except FederationError as error:
             return f"round {server_round}: {error}"
         return ""
-
-    def wait_for_sites(self, needed: int = 0, setting: str = "min-train-sites") -> list[int]:
-        """The connected nodes, once there are ``needed`` (default: min-train-sites)."""
-        needed = needed or self.config.min_train_sites
-        deadline = time.monotonic() + NODE_WAIT_S
-        while True:
-            node_ids = list(self.grid.get_node_ids())
-            if len(node_ids) >= needed:
-                return node_ids
-            if time.monotonic() > deadline:
-                raise FederationError(
-                    f"{len(node_ids)} site(s) connected after {NODE_WAIT_S:.0f} s, "
-                    f"fewer than {setting}={needed}"
-                )
-            time.sleep(1)
 
     def round_config(self, spec: FeatureSpec, server_round: int) -> ConfigRecord:
         c = self.config
@@ -351,7 +284,7 @@ class Federation:
         return updates
 
     def evaluate(self, strategy, server_round, arrays, config, report: RoundReport) -> None:
-        replies = self.exchange(
+        replies = self.sites.exchange(
             strategy.configure_evaluate(server_round, arrays, config, self.grid), report.failures
         )
         results, fairness, importance = [], {}, {}

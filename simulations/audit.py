@@ -27,8 +27,8 @@ from common.config import load_site_config
 from common.errors import ConfigError
 from common.features import FeatureSpec
 from common.models import build_model
-from server.federation import FederationError
 from server.run_dir import RunDirectory, default_run_dir
+from server.site_exchange import FederationError
 from simulations.datasets import load_dataset
 from simulations.mia import loss_threshold_attack
 from simulations.partition import iid

@@ -122,7 +122,7 @@ def test_a_round_waits_for_min_available_sites_then_stops_saying_why(
     private_env, tmp_path, monkeypatch
 ):
     """Two sites online, three asked for: round 1 waits (here 1 s, not 120), then stops."""
-    monkeypatch.setattr("server.federation.NODE_WAIT_S", 1.0)
+    monkeypatch.setattr("server.site_exchange.NODE_WAIT_S", 1.0)
     write_sites(tmp_path / "fed", sites=2, partition="iid", epsilon=None)
     summary = run(
         SimulationSpec(
