@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from client.labels import LABELED, UNLABELED, labeled_rows
+from client.labels import CLEAN, LABELED, UNLABELED, labeled_rows
 from client.ledger import PrivacyLedger
 from client.pipeline import feature_columns
 from client.prepare import gate
@@ -22,47 +22,32 @@ from common.config import ColumnType, SiteConfig, load_site_config, missing_indi
 from common.errors import DataError
 from common.features import FeatureSpec, one_hot_names
 
-_READ_CACHE_SIZE = 256
+# Entries this process keeps (site configs; rows, gates and arrays derived from data).
+_CACHE_SIZE = 256
 
 
-@lru_cache(maxsize=_READ_CACHE_SIZE)
-def _cached_read(root: str, version: int, lineage: str) -> pl.DataFrame:
-    return SiteStore(Path(root)).read("clean", version)
-
-
-def _read_version(store: SiteStore, version: TableVersion) -> pl.DataFrame:
-    """A committed clean version, read once per process: Delta versions never change.
-
-    A ClientApp process serves many messages (rounds, evaluations) for the same
-    sites; the key holds the version's lineage too, so a store rebuilt at the same
-    path with other data is read afresh.
-    """
-    lineage = json.dumps(version.lineage, sort_keys=True)
-    return _cached_read(str(store.root.resolve()), version.version, lineage)
-
-
-@lru_cache(maxsize=_READ_CACHE_SIZE)
+@lru_cache(maxsize=_CACHE_SIZE)
 def _cached_config(path: str, modified_ns: int, size: int) -> SiteConfig:
     return load_site_config(path)
 
 
 _REMEMBERED: OrderedDict[tuple, object] = OrderedDict()
-_REMEMBERED_SIZE = 64
 
 
 def _remember(key: tuple, compute: Callable[[], object]) -> object:
     """``compute()``, kept for ``key`` in this process (least recently used goes first).
 
-    A ClientApp process answers many messages for the same sites; what a message
-    derives from committed Delta versions (labeled rows, gate, encoded arrays) is the
-    same until a version or the config changes, and both are in every key.
+    A ClientApp process answers many messages (rounds, evaluations) for the same
+    sites; what a message derives from committed Delta versions (clean or labeled
+    rows, gate, encoded arrays) is the same until a version or the config changes,
+    and both are in every key, so a store rebuilt at the same path is read afresh.
     """
     if key in _REMEMBERED:
         _REMEMBERED.move_to_end(key)
         return _REMEMBERED[key]
     value = compute()
     _REMEMBERED[key] = value
-    if len(_REMEMBERED) > _REMEMBERED_SIZE:
+    if len(_REMEMBERED) > _CACHE_SIZE:
         _REMEMBERED.popitem(last=False)
     return value
 
@@ -110,11 +95,10 @@ class Site:
     @cached_property
     def clean(self) -> tuple[pl.DataFrame, TableVersion]:
         """The labeled clean rows training uses (``client.labels``) and the clean version."""
-        version, labeled, key = self._versions
-        if not labeled:  # no label given at the site: the clean rows
-            return _read_version(self.store, version), version
+        version, key = self._versions
+        # Without labels given at the site, labeled_rows is the clean version itself.
         rows = _remember(
-            ("labeled rows", *key), lambda: labeled_rows(self.store, self.config, version.version)
+            ("rows", *key), lambda: labeled_rows(self.store, self.config, version.version)
         )
         return rows, version
 
@@ -124,14 +108,13 @@ class Site:
         return self.store.latest(LABELED)
 
     @cached_property
-    def _versions(self) -> tuple[TableVersion, bool, tuple]:
-        """The latest clean version, whether labels were given, and a key of both.
+    def _versions(self) -> tuple[TableVersion, tuple]:
+        """The latest clean version, and the key of what this process derives from it.
 
-        The key holds what the rows training uses depend on (the clean, labeled and
-        unlabeled tables' versions and the config): this process remembers what it
-        derived from them under it.
+        The key holds what the rows training uses depend on: the clean, labeled and
+        unlabeled tables' versions and the config.
         """
-        version = self.store.latest("clean")
+        version = self.store.latest(CLEAN)
         if version is None:
             raise DataError(f"site '{self.name}' has no clean data yet: run fedlife-site prepare")
         labeled = self.labeled_version
@@ -144,13 +127,13 @@ class Site:
             -1 if unlabeled is None else unlabeled.version,
             self.config.model_dump_json(),
         )
-        return version, labeled is not None, key
+        return version, key
 
     def gate_reasons(self) -> list[str]:
         """The gate on the latest clean version, missing shares as prepare measured them."""
         frame, version = self.clean
         missing = json.loads(version.lineage.get("missing", "{}"))
-        key = ("gate", *self._versions[2])
+        key = ("gate", *self._versions[1])
         return list(_remember(key, lambda: gate(frame, self.config, missing)))
 
     def declared_spec(self) -> FeatureSpec:
@@ -193,7 +176,7 @@ class Site:
 
     def data(self, spec: FeatureSpec, seed: int) -> SiteData:
         """Encode the latest clean version with ``spec``; split off the local test part."""
-        key = ("data", spec.to_json(), seed, *self._versions[2])
+        key = ("data", spec.to_json(), seed, *self._versions[1])
         return _remember(key, lambda: self._encoded(spec, seed))
 
     def _encoded(self, spec: FeatureSpec, seed: int) -> SiteData:
