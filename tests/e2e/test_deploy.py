@@ -3,8 +3,8 @@
 One federation (coordinator + three provisioned sites) serves every test of this
 module, in order: a clean 3-round run, the rejected and rogue nodes, the site's egress
 log, then a second run that suffers a site crashed mid-round and, later, the
-coordinator crashed mid-run. Every process is
-started here, recorded by PID, and stopped by PID.
+coordinator crashed mid-run. Every process is started here, recorded by PID, and
+stopped by PID.
 """
 
 from __future__ import annotations
@@ -419,6 +419,12 @@ class FaultyRun:
     victim: str
     victim_replies_before: int
 
+    def wait_for_rounds(self, number: int) -> list[dict]:
+        """The run's rounds, once ``number`` of them are recorded."""
+        done = lambda: len(rounds(self.run_dir)) >= number  # noqa: E731
+        wait_for(done, RUN_TIMEOUT_S, f"round {number} of {self.run_dir.name}", every=0.2)
+        return rounds(self.run_dir)
+
 
 @pytest.fixture(scope="module")
 def faulty_run(deployment: Deployment, first_run: Path) -> FaultyRun:
@@ -452,16 +458,14 @@ def test_a_site_killed_mid_round_is_left_out_then_rejoins(deployment, faulty_run
     wait_for(lambda: _clientapps(site.pid) - before, 120, f"{victim} training", every=0.2)
     stop_tree(site.pid, timeout=5, sig=signal.SIGKILL)  # a crash, not a goodbye
     supervise(deployment, victim, deployment.coordinator().nodes[victim])
-    two_rounds = lambda: len(rounds(run_dir)) >= 2  # noqa: E731
-    wait_for(two_rounds, RUN_TIMEOUT_S, "round 2 of run-2", every=0.2)
-    first, second = rounds(run_dir)[:2]
+    first, second = faulty_run.wait_for_rounds(2)[:2]
     assert participants(first) == SITES[:2] and first["failures"], first
     assert participants(second) == SITES, second
 
 
 def test_coordinator_killed_mid_run_resumes_without_losing_a_round(deployment, faulty_run):
     run_dir = faulty_run.run_dir
-    wait_for(lambda: len(rounds(run_dir)) >= 2, RUN_TIMEOUT_S, "round 2 of run-2", every=0.2)
+    faulty_run.wait_for_rounds(2)
     crashed = deployment.coordinator()
     # The coordinator machine crashes: SuperLink, SuperExec, ServerApp and `flwr run`.
     kill(crashed, timeout=5, sig=signal.SIGKILL)
