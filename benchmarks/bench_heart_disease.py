@@ -1,7 +1,7 @@
 """FLamby's Fed-Heart-Disease on fedlife: four real hospitals, with and without DP.
 
     .venv/bin/python benchmarks/bench_heart_disease.py [--seeds 0 1 2 3 4] [--rounds R]
-        [--learning-rate LR] [--batch-size B] [--tune]
+        [--learning-rate LR] [--batch-size B] [--normalization centers|range|moments] [--tune]
 
 Data: the UCI heart-disease files of four hospitals (cleveland, hungarian,
 switzerland, va), read where they are: ``$FEDLIFE_HEART_DISEASE_DIR`` or
@@ -81,6 +81,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from client.site import Site  # noqa: E402
+from common.config import RunConfig  # noqa: E402
 from common.features import FeatureSpec  # noqa: E402
 from simulations.runner import SimulationSpec, plan, run  # noqa: E402
 
@@ -209,6 +210,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=DEFAULTS["rounds"])
     parser.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"])
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    parser.add_argument("--normalization", default=RunConfig().normalization)
     parser.add_argument("--tune", action="store_true", help=f"grid on seeds {TUNE_SEEDS} only")
     args = parser.parse_args()
     console = Console(stderr=True, width=140)
@@ -236,7 +238,11 @@ def main() -> None:
             tune(templates, console)
             return
 
-        options = {"learning_rate": args.learning_rate, "batch_size": args.batch_size}
+        options = {
+            "learning_rate": args.learning_rate,
+            "batch_size": args.batch_size,
+            "normalization": args.normalization,
+        }
         baselines = [majority_baseline(templates["no-dp"] / "sites", s) for s in args.seeds]
         base_site = {h: statistics.fmean(b[h] for b in baselines) for h in HOSPITALS}
         base = statistics.fmean(base_site.values())
@@ -247,7 +253,8 @@ def main() -> None:
         table = Table(
             title=(
                 f"Fed-Heart-Disease, 4 hospitals, fedavg, {args.rounds} rounds, "
-                f"lr {args.learning_rate}, batch {args.batch_size}, seeds {args.seeds}"
+                f"lr {args.learning_rate}, batch {args.batch_size}, "
+                f"{args.normalization} scaling, seeds {args.seeds}"
             )
         )
         table.add_column("setting")
@@ -289,6 +296,7 @@ def main() -> None:
             "rounds": args.rounds,
             "learning_rate": args.learning_rate,
             "batch_size": args.batch_size,
+            "normalization": args.normalization,
             "strategy": "fedavg",
             "delta": DELTA,
             "test_fraction": TEST_FRACTION,

@@ -244,7 +244,8 @@ def _release_moments(site: Site, message: Message) -> Message:
             return _excluded(message, site.name, reason)
     rng = np.random.default_rng(derive_seed(seed, "moments", site.name))
     public = frozenset(n for n, c in site.config.schema.columns.items() if c.public)
-    moments = release_moments(frame, spec, sigma, site.config.quality.min_group_size, rng, public)
+    k, squares = site.config.quality.min_group_size, bool(config.get(keys.SPREADS, True))
+    moments = release_moments(frame, spec, sigma, k, rng, public, squares)
     record_release(site.ledger, sigma, privacy.delta, run_id, version.version)
     site_audit(site.config).append(
         "release-moments", run=run_id, table_version=version.version, noise_multiplier=sigma

@@ -36,7 +36,7 @@ class LedgerEntry:
     steps : number of steps at that rate.
     delta : the site's delta when the steps were taken.
     run_id, round, table_version : which run, round and data version they trained.
-    mechanism : what released information ('dp-sgd', 'no-dp').
+    mechanism : what released information ('dp-sgd', 'no-dp', 'gaussian-moments').
     """
 
     noise_multiplier: float

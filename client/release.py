@@ -1,11 +1,14 @@
 """What a site may release besides model updates: DP moments of its features.
 
-Each row contributes, per feature, its value ``u`` on the unit scale (clipped to the
-declared range, so in [0, 1]) and ``u**2``, plus 1 to the count: adding or removing
-one row moves the released vector by at most ``sqrt(1 + 2 d)`` in L2. The Gaussian
-mechanism adds noise of ``sigma`` times that bound to every entry, and the release
-is recorded in the privacy ledger as one step at sample rate 1, so the same Opacus
-accountant composes it with every DP-SGD step the site takes.
+Each row contributes 1 to the count and, per feature, ``v = u - 1/2`` where ``u`` is
+the feature on the unit scale (clipped to the declared range, so ``v`` lies in
+[-1/2, 1/2]), and, when spreads are asked for, ``v**2`` (in [0, 1/4]). Adding or
+removing one row moves the released vector by at most ``sqrt(1 + d/4)`` in L2, or
+``sqrt(1 + d/4 + d/16)`` with the squares: centring on the range's middle halves the
+bound, and the noise, of sums of ``u``. The Gaussian mechanism adds noise of
+``sigma`` times that bound to every entry, and the release is recorded in the
+privacy ledger as one step at sample rate 1, so the same Opacus accountant composes
+it with every DP-SGD step the site takes.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from common.features import ONE_HOT, FeatureSpec
 from common.moments import Moments
 
 
-def sensitivity(num_features: int) -> float:
-    return math.sqrt(1 + 2 * num_features)
+def sensitivity(num_features: int, squares: bool = True) -> float:
+    """L2 bound of one row's contribution: count, centred values and their squares."""
+    return math.sqrt(1 + num_features / 4 + (num_features / 16 if squares else 0.0))
 
 
 def release_moments(
@@ -32,22 +36,26 @@ def release_moments(
     min_group_size: int,
     rng: np.random.Generator,
     public: frozenset[str] = frozenset(),
+    squares: bool = True,
 ) -> Moments:
     """The Gaussian-mechanism release of ``frame``'s unit moments (caller records it).
 
     Features of columns in ``public`` (the site's policy marks them so) are released
     exactly; the noise, and its L2 bound, cover the count and every other feature.
+    ``squares=False`` releases the count and sums only (centres, no spreads), with
+    the smaller bound.
     """
     if noise_multiplier <= 0:
         raise DataError("moments are only released with noise (noise multiplier > 0)")
     if frame.height < min_group_size:
         raise DataError(f"{frame.height} rows, fewer than min_group_size={min_group_size}")
     units = frame.select(spec.unit_features()).fill_null(strategy="mean").fill_null(0.5)
-    values = units.to_numpy().astype(float)
-    exact = np.concatenate([[len(values)], values.sum(axis=0), (values**2).sum(axis=0)])
+    values = units.to_numpy().astype(float) - 0.5
+    parts = [[len(values)], values.sum(axis=0)] + ([(values**2).sum(axis=0)] if squares else [])
+    exact = np.concatenate(parts)
     private = np.array([name.split(ONE_HOT, 1)[0] not in public for name in spec.features])
-    noised = np.concatenate([[True], private, private])
-    scale = noise_multiplier * sensitivity(int(private.sum()))
+    noised = np.concatenate([[True], *[private] * (len(parts) - 1)])
+    scale = noise_multiplier * sensitivity(int(private.sum()), squares)
     noisy = exact + noised * rng.normal(0.0, scale, exact.shape)
     d = spec.num_features
     return Moments(float(noisy[0]), noisy[1 : d + 1].tolist(), noisy[d + 1 :].tolist())

@@ -243,7 +243,8 @@ class RunConfig(_Strict):
     secure_aggregation : SecAgg+; refused, see the README (Flower 1.42 has it only
         in the legacy workflow, which this ServerApp's round loop is not).
     normalization : 'range' maps features by their public ranges (no privacy
-        cost); 'moments' standardises them with DP moments the sites release.
+        cost); 'centers' also centers them on the federation's mean, from DP sums
+        the sites release; 'moments' standardises them with DP means and spreads.
     drift_threshold : PSI above which a site's column is flagged as drifted.
     seed : seeds model initialisation and local training.
     run_dir : where the run writes its outputs ('' = runs/<timestamp>).
@@ -271,7 +272,7 @@ class RunConfig(_Strict):
     model: str = "logreg"
     local_epochs: int = Field(default=1, ge=1)
     batch_size: int = Field(default=16, ge=1)
-    learning_rate: float = Field(default=1.0, gt=0)
+    learning_rate: float = Field(default=0.5, gt=0)
     momentum: float = Field(default=0.5, ge=0, lt=1)
     max_grad_norm: float = Field(default=1.0, gt=0)
     grad_sample_mode: Literal["hooks", "ew", "functorch"] = "hooks"
@@ -286,7 +287,7 @@ class RunConfig(_Strict):
     central_dp_clipping_norm: float = Field(default=1.0, gt=0)
     central_dp_delta: float = Field(default=1e-5, gt=0, lt=1)
     secure_aggregation: bool = False
-    normalization: Literal["range", "moments"] = "range"
+    normalization: Literal["range", "centers", "moments"] = "centers"
     drift_threshold: float = Field(default=0.25, gt=0)
     seed: int = 0
     run_dir: str = ""

@@ -10,6 +10,8 @@ SITE = "site"
 EXCLUDED = "excluded"
 PROFILE = "profile"
 MOMENTS = "moments"
+# In a moments request: also release the sums of squares (spreads), not centers only.
+SPREADS = "spreads"
 RELEASE = "release"
 STATISTICS = "statistics"
 ASSESSMENT = "assessment"

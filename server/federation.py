@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from flwr.serverapp import Grid
 
 from common import keys
 from common.config import RunConfig
+from common.errors import DataError
 from common.features import FeatureSpec
 from common.models import build_model
 from common.moments import merge_moments
@@ -37,6 +39,7 @@ from server.strategies import build_strategy
 from server.tensorboard import RoundScalars
 
 STATISTICS = "statistics.json"
+logger = logging.getLogger("fedlife.federation")
 
 
 @dataclass
@@ -157,7 +160,7 @@ class Federation:
     def agree_on_features(self) -> FeatureSpec:
         """The profile round (and, if asked, the moments round); recorded in run.json."""
         spec, excluded = self.profile()
-        if self.config.normalization == "moments":
+        if self.config.normalization != "range":
             spec, refused = self.standardise(spec)
             excluded += refused
         self.run_dir.update_info(feature_spec=spec.to_json(), profile_excluded=excluded)
@@ -191,19 +194,31 @@ class Federation:
         return merged, excluded
 
     def standardise(self, spec: FeatureSpec) -> tuple[FeatureSpec, list[dict[str, str]]]:
-        """Standardise with the DP moments the sites release (each pays in its ledger)."""
+        """Center (for 'moments' also scale) features with the sites' DP moments.
+
+        Each site pays for its release in its ledger; a site that refuses still trains.
+        """
         replies, excluded = self.sites.query(
             {
                 keys.RUN_ID: self.run_id,
                 keys.RELEASE: keys.MOMENTS,
+                keys.SPREADS: self.config.normalization == "moments",
                 keys.FEATURE_SPEC: spec.to_json(),
                 keys.SEED: self.config.seed,
             }
         )
         releases = [dict(reply.content[keys.MOMENTS]) for reply in replies]
-        if not releases:
-            raise FederationError(f"no site released feature moments: {excluded}")
-        return spec.with_moments(*merge_moments(releases)), excluded
+        try:
+            if not releases:
+                raise DataError(f"no site released feature moments: {excluded}")
+            return spec.with_moments(*merge_moments(releases)), excluded
+        except DataError as error:
+            if self.config.normalization == "moments":
+                raise FederationError(str(error)) from None
+            # Centering helps training but nothing needs it: the public ranges still work.
+            logger.warning("features not centered, public ranges only: %s", error)
+            self.run_dir.update_info(centers_skipped=str(error))
+            return spec, excluded
 
     def observe_sites(self, spec: FeatureSpec) -> None:
         """Ask the sites for histograms and quality counts; record drift, warn about it.

@@ -84,7 +84,9 @@ def run_command(
     out: str = typer.Option("runs", help="Folder for run directories."),
     run_dir: str = typer.Option("", help="Exact run directory (default: OUT/<timestamp>)."),
     normalization: str = typer.Option(
-        "range", help="'range' (public ranges, free) or 'moments' (DP moments from the sites)."
+        "centers",
+        help="'centers' (public ranges, centered on DP means from the sites), 'range' "
+        "(public ranges only, free) or 'moments' (DP means and spreads).",
     ),
     ray_address: str = typer.Option("", help="Existing Ray cluster (default: a private one)."),
     resume: Path | None = typer.Option(

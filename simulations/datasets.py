@@ -142,7 +142,7 @@ def digits() -> Dataset:
         digit=pl.Series(bunch.target, dtype=pl.Int64)
     )
     ranges = dict.fromkeys(names, (0.0, 16.0))
-    # The convolutions diverge at the tabular default (1.0); 0.2 trains in a few rounds.
+    # The convolutions diverge at the tabular default step; 0.2 trains in a few rounds.
     return Dataset(
         "digits", frame, "digit", ranges, model="cnn", run_defaults={"learning_rate": 0.2}
     )

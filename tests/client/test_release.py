@@ -11,7 +11,7 @@ from client.ledger import PrivacyLedger
 from client.release import record_release, release_moments, sensitivity
 from common.errors import DataError
 from common.features import FeatureSpec
-from common.moments import MIN_SPREAD, merge_moments
+from common.moments import MIN_SPREAD, RANGE_SPREAD, merge_moments
 
 SPEC = FeatureSpec(["a", "b"], [0.0, 0.0], [10.0, 100.0], "y", ["0", "1"])
 
@@ -23,7 +23,7 @@ def frame(n: int, seed: int = 0) -> pl.DataFrame:
 
 def test_release_is_the_exact_moments_plus_calibrated_noise():
     data = frame(500)
-    exact = data.select(pl.col("a") / 10, pl.col("b") / 100).to_numpy()
+    exact = data.select(pl.col("a") / 10, pl.col("b") / 100).to_numpy() - 0.5
     draws = [release_moments(data, SPEC, 2.0, 10, np.random.default_rng(s)) for s in range(300)]
 
     counts = np.array([m.count for m in draws])
@@ -51,19 +51,18 @@ def test_release_cost_composes_with_dp_sgd_in_the_ledger(tmp_path):
     assert ledger.epsilon(1e-5, [(1.0, 0.1, 100)]) > only_release
 
 
+def noiseless_release(part: pl.DataFrame, squares: bool = True) -> dict:
+    offsets = part.select(SPEC.unit_features()).to_numpy() - 0.5
+    return {
+        "count": len(offsets),
+        "sums": offsets.sum(0).tolist(),
+        "squares": (offsets**2).sum(0).tolist() if squares else [],
+    }
+
+
 def test_merge_recovers_mean_and_spread_from_noiseless_releases():
     parts = [frame(200, 1), frame(300, 2)]
-    releases = []
-    for part in parts:
-        units = part.select(SPEC.unit_features()).to_numpy()
-        releases.append(
-            {
-                "count": len(units),
-                "sums": units.sum(0).tolist(),
-                "squares": (units**2).sum(0).tolist(),
-            }
-        )
-    centers, spreads = merge_moments(releases)
+    centers, spreads = merge_moments([noiseless_release(part) for part in parts])
 
     pooled = pl.concat(parts).select(SPEC.unit_features()).to_numpy()
     assert np.allclose(centers, pooled.mean(0))
@@ -72,7 +71,35 @@ def test_merge_recovers_mean_and_spread_from_noiseless_releases():
 
 def test_merge_floors_a_negative_variance():
     centers, spreads = merge_moments([{"count": 10, "sums": [5.0], "squares": [0.0]}])
-    assert centers == [0.5] and spreads == [MIN_SPREAD]
+    assert centers == [1.0] and spreads == [MIN_SPREAD]
+
+
+def test_a_centers_release_has_no_squares_and_less_noise():
+    data = frame(500)
+    draws = [
+        release_moments(data, SPEC, 2.0, 10, np.random.default_rng(s), squares=False)
+        for s in range(300)
+    ]
+
+    assert all(m.squares == [] for m in draws)
+    assert sensitivity(2, squares=False) < sensitivity(2)
+    counts = np.array([m.count for m in draws])
+    assert counts.std() == pytest.approx(2.0 * sensitivity(2, squares=False), rel=0.15)
+
+
+def test_centers_shift_features_to_the_federation_mean_and_keep_the_range_width():
+    # Both features crowd the low end of their public ranges, as skewed measurements do.
+    parts = [frame(n, seed).with_columns(pl.col("a", "b") / 4) for n, seed in ((200, 1), (300, 2))]
+    centers, spreads = merge_moments([noiseless_release(p, squares=False) for p in parts])
+    assert spreads == [RANGE_SPREAD, RANGE_SPREAD]
+
+    pooled = pl.concat(parts)
+    centered, _ = SPEC.with_moments(centers, spreads).encode(pooled)
+    ranged, _ = SPEC.encode(pooled)
+
+    assert np.allclose(centered.mean(0), 0, atol=1e-5)
+    assert np.all(ranged.mean(0) < -0.3)
+    assert np.allclose(centered.std(0), ranged.std(0), atol=1e-5)
 
 
 def test_standardised_spec_centres_features():
@@ -88,7 +115,7 @@ def test_standardised_spec_centres_features():
 
 def test_public_columns_are_released_exactly_and_the_rest_with_noise():
     data = frame(200)
-    exact = data.select(pl.col("a") / 10, pl.col("b") / 100).to_numpy().sum(axis=0)
+    exact = (data.select(pl.col("a") / 10, pl.col("b") / 100).to_numpy() - 0.5).sum(axis=0)
 
     moments = release_moments(data, SPEC, 2.0, 10, np.random.default_rng(0), frozenset({"a"}))
 

@@ -91,8 +91,9 @@ def test_site_past_its_budget_is_refused_and_the_run_goes_on_without_it(private_
     # The refusing site took no step; the others spent their budget, never more.
     assert len(sites[0].ledger.entries()) == 1
     assert sites[0].ledger.epsilon(DELTA) == spent_before
-    for site in sites[1:]:
-        assert len(site.ledger.entries()) == 3
+    for site in sites[1:]:  # the centers' release, then three rounds
+        mechanisms = [e.mechanism for e in site.ledger.entries()]
+        assert mechanisms == ["gaussian-moments"] + ["dp-sgd"] * 3
         assert 0.5 * BUDGET < site.ledger.epsilon(DELTA) <= BUDGET
 
     # Again over the same sites, now needing all three: site-000 still refuses, so
@@ -116,6 +117,34 @@ def test_site_past_its_budget_is_refused_and_the_run_goes_on_without_it(private_
     assert "site-000" in {e["site"] for e in stopped["excluded"]}
     for site in sites:
         assert site.ledger.epsilon(DELTA) <= BUDGET
+
+
+def test_sites_that_release_no_moments_still_train_on_public_ranges(private_env, tmp_path):
+    """Every site's policy refuses to release moments: the run goes on uncentered."""
+    sites = write_sites(tmp_path / "fed", sites=2, partition="iid", epsilon=BUDGET)
+    for site in sites:
+        path = site.config.base_dir / "site.toml"
+        text = path.read_text().replace("[privacy]\n", "[privacy]\nrelease_moments = false\n")
+        path.write_text(text)
+    summary = run(
+        SimulationSpec(
+            sites=2,
+            rounds=2,
+            epsilon=BUDGET,
+            sites_dir=str(tmp_path / "fed" / "sites"),
+            run_dir=str(tmp_path / "run"),
+        )
+    )
+
+    assert summary["rounds"] == 2 and summary["stopped_reason"] == ""
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert "no site released feature moments" in info["centers_skipped"]
+    assert json.loads(info["feature_spec"])["centers"] == []
+    assert {e["reason"] for e in summary["profile_excluded"]} == {
+        "site policy: no release of feature moments"
+    }
+    for site in sites:
+        assert [e.mechanism for e in site.ledger.entries()] == ["dp-sgd"] * 2
 
 
 def test_a_round_waits_for_min_available_sites_then_stops_saying_why(

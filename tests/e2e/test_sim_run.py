@@ -51,8 +51,14 @@ def test_dp_run_writes_a_complete_run_dir_within_budget(isolated_env, tmp_path):
     assert len(list((run_dir / "models").glob("round-*.pt"))) == 3
     for plot in ("accuracy.png", "loss.png", "epsilon.png"):
         assert (run_dir / plot).stat().st_size > 1000
+    # The default centers features on DP means the sites released before round 1 and
+    # paid for in the same ledger as their three rounds of DP-SGD.
     ledger = run_dir / "sites" / "site-000" / "store" / "privacy" / "ledger.jsonl"
-    assert len(ledger.read_text().splitlines()) == 3
+    entries = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert [e["mechanism"] for e in entries] == ["gaussian-moments"] + ["dp-sgd"] * 3
+    spec = json.loads(json.loads((run_dir / "run.json").read_text())["feature_spec"])
+    assert len(spec["centers"]) == len(spec["features"]) and spec["spreads"][0] == 0.5
+    assert len(set(spec["centers"])) > 1
 
 
 DIRT = "label_noise=0.1,hidden_labels=0.05,missing.mean_radius=0.2"
