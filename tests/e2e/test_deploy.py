@@ -361,7 +361,7 @@ def test_only_our_superexec_may_claim_serverapp_tasks(deployment, first_run):
 ALLOWED_CONFIG_KEYS = {
     "name", "table-version", "labeled-version", "epsilon-budget", "delta", "eval-split",
     "purged-versions", "feature-spec", "gate", "reason", "statistics", "fairness",
-    "importance", "num-examples",
+    "importance", "num-examples", "count", "sums", "squares",
 }  # fmt: skip
 
 
@@ -386,10 +386,10 @@ def test_sites_send_only_arrays_metrics_and_aggregates(deployment, first_run):
         min_group = _min_group_size(deployment.site_toml(site))
         raw_lines = _raw_rows(deployment.site_toml(site))
         lines = [json.loads(x) for x in deployment.egress(site).read_text().splitlines()]
-        # profile + statistics + 3 x (train + evaluate): every reply the ClientApp sent
+        # profile + centers + statistics + 3 x (train + evaluate): every reply it sent
         kinds = [x["message_type"] for x in lines]
-        assert (kinds.count("query"), kinds.count("train"), kinds.count("evaluate")) == (2, 3, 3)
-        assert len(lines) == 8, lines
+        assert (kinds.count("query"), kinds.count("train"), kinds.count("evaluate")) == (3, 3, 3)
+        assert len(lines) == 9, lines
         for line in lines:
             assert line["error"] is None
             for record in line["records"].values():
@@ -406,6 +406,9 @@ def test_sites_send_only_arrays_metrics_and_aggregates(deployment, first_run):
                         assert counts and all(n == 0 or n >= min_group for n in counts)
                     if "num-examples" in record["values"]:
                         assert record["values"]["num-examples"] >= min_group
+                    if "sums" in record["values"]:  # DP centers: a noisy count, no squares
+                        assert record["values"]["squares"] == []
+                        assert not float(record["values"]["count"]).is_integer()
             text = json.dumps(line)
             assert not any(row in text for row in raw_lines), "a raw row left the site"
 
@@ -447,10 +450,10 @@ def faulty_run(deployment: Deployment, first_run: Path) -> FaultyRun:
 def test_a_site_killed_mid_round_is_left_out_then_rejoins(deployment, faulty_run):
     run_dir, victim = faulty_run.run_dir, faulty_run.victim
     wait_for(lambda: "feature_spec" in _info(run_dir), 180, "the profile round")
-    # Past its profile and statistics replies, the site's next message is round 1's training.
-    sent = faulty_run.victim_replies_before + 2
+    # Past its profile, centers and statistics replies, its next message is round 1's training.
+    sent = faulty_run.victim_replies_before + 3
     queried = lambda: _replies(deployment.egress(victim)) >= sent  # noqa: E731
-    wait_for(queried, 180, f"{victim}'s profile and statistics replies", every=0.2)
+    wait_for(queried, 180, f"{victim}'s profile, centers and statistics replies", every=0.2)
     site = deployment.processes[victim]
     # The statistics reply is logged inside its ClientApp, which may still be exiting:
     # round 1's training is a ClientApp started after that one.
