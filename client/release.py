@@ -21,7 +21,7 @@ import polars as pl
 from client.ledger import LedgerEntry, PrivacyLedger
 from common.errors import DataError
 from common.features import ONE_HOT, FeatureSpec
-from common.moments import Moments
+from common.moments import MIDDLE, Moments
 
 
 def sensitivity(num_features: int, squares: bool = True) -> float:
@@ -49,12 +49,12 @@ def release_moments(
         raise DataError("moments are only released with noise (noise multiplier > 0)")
     if frame.height < min_group_size:
         raise DataError(f"{frame.height} rows, fewer than min_group_size={min_group_size}")
-    units = frame.select(spec.unit_features()).fill_null(strategy="mean").fill_null(0.5)
-    values = units.to_numpy().astype(float) - 0.5
-    parts = [[len(values)], values.sum(axis=0)] + ([(values**2).sum(axis=0)] if squares else [])
-    exact = np.concatenate(parts)
+    units = frame.select(spec.unit_features()).fill_null(strategy="mean").fill_null(MIDDLE)
+    values = units.to_numpy().astype(float) - MIDDLE
+    summed = [values, values**2] if squares else [values]
+    exact = np.concatenate([[len(values)], *(s.sum(axis=0) for s in summed)])
     private = np.array([name.split(ONE_HOT, 1)[0] not in public for name in spec.features])
-    noised = np.concatenate([[True], *[private] * (len(parts) - 1)])
+    noised = np.concatenate([[True], *[private] * len(summed)])
     scale = noise_multiplier * sensitivity(int(private.sum()), squares)
     noisy = exact + noised * rng.normal(0.0, scale, exact.shape)
     d = spec.num_features

@@ -15,6 +15,8 @@ import numpy as np
 from common.errors import DataError
 
 MIN_SPREAD = 0.02
+# The middle of the unit scale: sites release sums of u - MIDDLE, the server adds it back.
+MIDDLE = 0.5
 # Half the unit range: dividing by it maps a feature's public range to a width of 2,
 # as 'range' scaling does; releases without squares keep it as every spread.
 RANGE_SPREAD = 0.5
@@ -41,11 +43,11 @@ def merge_moments(releases: list[dict]) -> tuple[list[float], list[float]]:
     if count <= 1:
         raise DataError("released moments cover too few rows to standardise")
     offsets = np.sum([r["sums"] for r in releases], axis=0) / count
-    centers = np.clip(0.5 + offsets, 0.0, 1.0)
+    centers = np.clip(MIDDLE + offsets, 0.0, 1.0)
     if not all(len(r.get("squares", [])) for r in releases):
         return centers.tolist(), [RANGE_SPREAD] * len(centers)
     squares = np.sum([r["squares"] for r in releases], axis=0) / count
     # Noise can push the variance below zero; a floor keeps features finite.
-    variances = squares - (centers - 0.5) ** 2
+    variances = squares - (centers - MIDDLE) ** 2
     spreads = np.sqrt(np.clip(variances, MIN_SPREAD**2, None))
     return centers.tolist(), spreads.tolist()
