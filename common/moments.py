@@ -39,6 +39,8 @@ def merge_moments(releases: list[dict]) -> tuple[list[float], list[float]]:
 
     Releases without squares give centers only; every spread is then ``RANGE_SPREAD``.
     """
+    if not releases:
+        raise DataError("no site released feature moments")
     count = sum(r["count"] for r in releases)
     if count <= 1:
         raise DataError("released moments cover too few rows to standardise")

@@ -209,16 +209,16 @@ class Federation:
         )
         releases = [dict(reply.content[keys.MOMENTS]) for reply in replies]
         try:
-            if not releases:
-                raise DataError(f"no site released feature moments: {excluded}")
-            return spec.with_moments(*merge_moments(releases)), excluded
+            centers, spreads = merge_moments(releases)
         except DataError as error:
+            reason = f"{error}: {excluded}"
             if self.config.normalization == "moments":
-                raise FederationError(str(error)) from None
+                raise FederationError(reason) from None
             # Centering helps training but nothing needs it: the public ranges still work.
-            logger.warning("features not centered, public ranges only: %s", error)
-            self.run_dir.update_info(centers_skipped=str(error))
+            logger.warning("features not centered, public ranges only: %s", reason)
+            self.run_dir.update_info(centers_skipped=reason)
             return spec, excluded
+        return spec.with_moments(centers, spreads), excluded
 
     def observe_sites(self, spec: FeatureSpec) -> None:
         """Ask the sites for histograms and quality counts; record drift, warn about it.

@@ -69,6 +69,11 @@ def test_merge_recovers_mean_and_spread_from_noiseless_releases():
     assert np.allclose(spreads, pooled.std(0))
 
 
+def test_merge_of_no_release_says_so():
+    with pytest.raises(DataError, match="no site released feature moments"):
+        merge_moments([])
+
+
 def test_merge_floors_a_negative_variance():
     centers, spreads = merge_moments([{"count": 10, "sums": [5.0], "squares": [0.0]}])
     assert centers == [1.0] and spreads == [MIN_SPREAD]
