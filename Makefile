@@ -12,7 +12,11 @@ STAMP := $(VENV)/.fedlife-installed
 # Every run gets its own Flower home and Ray temp dir, never a shared one.
 ISOLATED = FLWR_HOME=$$(mktemp -d) RAY_TMPDIR=$$(mktemp -d /tmp/ray-XXXXXX) \
 	FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 FLWR_TELEMETRY_ENABLED=0
-PYTEST_ARGS ?= --durations=25 $(if $(FAST),-m "not e2e",)
+# Two workers, one test module each at a time (a module's fixtures stay on one worker):
+# most tests wait on Flower heartbeats and Ray start-up, so the suite overlaps them.
+# Every test has its own Flower home, Ray temp dir and ports; WORKERS=0 runs serially.
+WORKERS ?= 2
+PYTEST_ARGS ?= --durations=25 -n $(WORKERS) --dist loadscope $(if $(FAST),-m "not e2e",)
 
 .PHONY: demo test chromium
 
