@@ -18,11 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
+from common.config import MAX_EPSILON_BUDGET
 from common.errors import BudgetExceededError, StoreError
 
 # Noise multipliers searched when planning a run. Above the top the updates are
 # noise, so a site whose budget left only allows more refuses instead of training.
 _SIGMA_LOW, _SIGMA_HIGH = 0.1, 50.0
+# PRV's numerical domain grows with the privacy loss: a history RDP puts near epsilon
+# 10^3 (noise 0.1 at rate 0.005 over 3000 steps, as a sigma search may probe) made
+# Opacus's PRV take 24 GiB and be killed. RDP's epsilon is a valid upper bound too,
+# and past the largest budget a policy allows it decides nothing differently, so PRV
+# only refines histories below that.
+PRV_ABOVE_RDP_EPSILON = MAX_EPSILON_BUDGET
 
 
 @dataclass(frozen=True)
@@ -161,13 +168,13 @@ def compose_epsilon(
     from opacus.accountants import create_accountant
     from opacus.accountants.analysis import rdp as rdp_analysis
 
-    if accountant == "rdp":
-        # Opacus's RDP analysis, with each (sigma, rate)'s per-step RDP computed once
-        # per process: RDP is linear in the steps, and the per-step curve is what
-        # costs (every site checks its epsilon before and after each round).
-        rdp = sum(count * _rdp_per_step(sigma, rate) for (sigma, rate), count in merged.items())
-        epsilon, _ = rdp_analysis.get_privacy_spent(orders=_rdp_orders(), rdp=rdp, delta=delta)
-        return float(epsilon)
+    # Opacus's RDP analysis, with each (sigma, rate)'s per-step RDP computed once per
+    # process: RDP is linear in the steps, and the per-step curve is what costs (every
+    # site checks its epsilon before and after each round).
+    rdp = sum(count * _rdp_per_step(sigma, rate) for (sigma, rate), count in merged.items())
+    rdp_epsilon, _ = rdp_analysis.get_privacy_spent(orders=_rdp_orders(), rdp=rdp, delta=delta)
+    if accountant == "rdp" or rdp_epsilon > PRV_ABOVE_RDP_EPSILON:
+        return float(rdp_epsilon)
     composer = create_accountant(accountant)
     composer.history = [(sigma, rate, count) for (sigma, rate), count in merged.items()]
     return float(composer.get_epsilon(delta=delta))

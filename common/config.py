@@ -17,6 +17,9 @@ from common.errors import ConfigError
 from common.labeling import LabelingSection
 from common.retention import RetentionSection
 
+# The largest per-site epsilon budget a policy may set: past it DP promises nothing.
+MAX_EPSILON_BUDGET = 100.0
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -173,7 +176,7 @@ class PrivacySection(_Strict):
     """
 
     enabled: bool = True
-    epsilon_budget: float = Field(default=3.0, gt=0, le=100)
+    epsilon_budget: float = Field(default=3.0, gt=0, le=MAX_EPSILON_BUDGET)
     delta: float = Field(default=1e-5, gt=0, lt=1)
     accountant: Literal["rdp", "prv"] = "rdp"
     release_moments: bool = True

@@ -8,7 +8,7 @@ import math
 import pytest
 from opacus.accountants import PRVAccountant, RDPAccountant
 
-from client.ledger import LedgerEntry, PrivacyLedger, compose_epsilon
+from client.ledger import PRV_ABOVE_RDP_EPSILON, LedgerEntry, PrivacyLedger, compose_epsilon
 from common.errors import BudgetExceededError, StoreError
 
 DELTA = 1e-5
@@ -179,6 +179,21 @@ def test_prv_accountant_is_close_to_opacus_and_tighter_than_rdp(tmp_path):
 
     assert epsilon == pytest.approx(reference.get_epsilon(delta=DELTA), rel=0.05)
     assert 0 < epsilon <= stepped_rdp(history)
+
+
+def test_prv_leaves_histories_past_every_budget_to_rdp():
+    # Where RDP's bound passes the largest budget, PRV's domain can need tens of GiB
+    # (noise 0.1, rate 0.005, 3000 steps: 24 GiB); RDP's bound answers instead.
+    # Below it, PRV still refines (the test above).
+    hopeless = [(0.5, 1.0, 30)]  # RDP ~111, PRV ~106: cheap to compute either way
+    reference = PRVAccountant()
+    reference.history = list(hopeless)
+    assert reference.get_epsilon(delta=DELTA) < stepped_rdp(hopeless)
+
+    epsilon = compose_epsilon(hopeless, DELTA, "prv")
+
+    assert epsilon > PRV_ABOVE_RDP_EPSILON
+    assert epsilon == pytest.approx(stepped_rdp(hopeless), rel=1e-3)
 
 
 def test_prv_plan_noise_stays_within_budget(tmp_path):
