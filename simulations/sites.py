@@ -80,6 +80,7 @@ outliers = "clip"  # clip to the declared range
 
 [quality]
 min_rows = 10
+min_classes = 1  # under label skew a site may hold one class; its rows still teach
 
 [privacy]
 {privacy}

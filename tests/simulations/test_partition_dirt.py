@@ -6,9 +6,14 @@ import numpy as np
 import polars as pl
 import pytest
 
+from client.prepare import prepare
+from client.site import Site
+from common.config import load_site_config
 from common.errors import ConfigError
+from simulations.datasets import breast_cancer
 from simulations.dirt import DirtSpec, inject
 from simulations.partition import dirichlet, iid, natural, quantity
+from simulations.sites import write_site
 
 
 def labels(n: int = 300, classes: int = 3, seed: int = 0) -> np.ndarray:
@@ -261,3 +266,18 @@ def test_dirt_settings_parse_and_reject_bad_ones():
             DirtSpec().updated(bad)
     with pytest.raises(ConfigError, match="missing.age"):
         DirtSpec().updated("missing.age=1.5")
+
+
+def test_a_virtual_site_holding_one_class_passes_its_gate_and_trains(tmp_path):
+    # Label skew gives some virtual sites a single class by design (alpha 0.5, 5 sites:
+    # seeds 2, 3, 8 and 11 of the demo); their rows still teach the federation.
+    dataset = breast_cancer()
+    one_class = dataset.frame.filter(pl.col(dataset.label) == 1).head(40)
+    config = load_site_config(write_site(tmp_path, 0, one_class, dataset, 3.0, 1e-5))
+
+    result = prepare(config)
+
+    assert result.gate_passed, result.gate_reasons
+    site = Site(config)
+    data = site.data(site.declared_spec(), seed=0)
+    assert set(np.unique(data.y_train)) == {1} and len(data.y_train) == 40
