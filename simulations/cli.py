@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from common.cli import one_line_errors, progress_bar
+from common.config import RunConfig
 from common.errors import ConfigError
 from server.federation import RoundReport
 from server.run_dir import RunDirectory, finite
@@ -84,7 +85,7 @@ def run_command(
     out: str = typer.Option("runs", help="Folder for run directories."),
     run_dir: str = typer.Option("", help="Exact run directory (default: OUT/<timestamp>)."),
     normalization: str = typer.Option(
-        "centers",
+        RunConfig().normalization,
         help="'centers' (public ranges, centered on DP means from the sites), 'range' "
         "(public ranges only, free) or 'moments' (DP means and spreads).",
     ),
