@@ -483,7 +483,7 @@ def test_coordinator_killed_mid_run_resumes_without_losing_a_round(deployment, f
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
     records = rounds(run_dir)
     assert [r["round"] for r in records] == [1, 2, 3]  # none lost, none repeated
-    assert participants(records[2]) == SITES
+    assert participants(records[2]) == SITES, records[2]
     assert json.loads((run_dir / "summary.json").read_text())["rounds"] == 3
 
 
