@@ -165,7 +165,6 @@ def compose_epsilon(
         merged[(sigma, rate)] = merged.get((sigma, rate), 0) + count
     # Opacus (and torch under it) loads only when something is composed: a site's
     # CLI commands that never compose start in a fraction of the time.
-    from opacus.accountants import create_accountant
     from opacus.accountants.analysis import rdp as rdp_analysis
 
     # Opacus's RDP analysis, with each (sigma, rate)'s per-step RDP computed once per
@@ -175,8 +174,20 @@ def compose_epsilon(
     rdp_epsilon, _ = rdp_analysis.get_privacy_spent(orders=_rdp_orders(), rdp=rdp, delta=delta)
     if accountant == "rdp" or rdp_epsilon > PRV_ABOVE_RDP_EPSILON:
         return float(rdp_epsilon)
+    history_key = tuple(sorted((sigma, rate, count) for (sigma, rate), count in merged.items()))
+    return _composed_epsilon(history_key, delta, accountant)
+
+
+# A site asks twice per round for the same history (the projection before training and
+# the record after it), and a PRV composition takes 0.1-0.3 s where RDP's takes 0.02 ms.
+@lru_cache(maxsize=1024)
+def _composed_epsilon(
+    history: tuple[tuple[float, float, int], ...], delta: float, accountant: str
+) -> float:
+    from opacus.accountants import create_accountant
+
     composer = create_accountant(accountant)
-    composer.history = [(sigma, rate, count) for (sigma, rate), count in merged.items()]
+    composer.history = list(history)
     return float(composer.get_epsilon(delta=delta))
 
 

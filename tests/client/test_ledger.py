@@ -196,6 +196,29 @@ def test_prv_leaves_histories_past_every_budget_to_rdp():
     assert epsilon == pytest.approx(stepped_rdp(hopeless), rel=1e-3)
 
 
+def test_prv_composes_a_history_once_however_it_is_ordered(monkeypatch):
+    import opacus.accountants
+
+    from client import ledger
+
+    built = []
+
+    def counting(mechanism: str):
+        built.append(mechanism)
+        return PRVAccountant()
+
+    monkeypatch.setattr(opacus.accountants, "create_accountant", counting)
+    ledger._composed_epsilon.cache_clear()
+    history = [(1.0, 0.1, 30), (1.5, 0.1, 20)]
+
+    first = compose_epsilon(history, DELTA, "prv")
+    again = compose_epsilon(list(reversed(history)), DELTA, "prv")
+    longer = compose_epsilon([*history, (1.0, 0.1, 5)], DELTA, "prv")
+
+    assert built == ["prv", "prv"]
+    assert first == again < longer
+
+
 def test_prv_plan_noise_stays_within_budget(tmp_path):
     ledger = PrivacyLedger(tmp_path, accountant="prv")
 
