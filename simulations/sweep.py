@@ -1,8 +1,11 @@
-"""A grid of simulations (epsilon x strategy x alpha) and one table and plot of them.
+"""A grid of simulations (epsilon x strategy x alpha x seed) and one table and plot of them.
 
 Every cell of the grid is an ordinary ``fedlife-sim run`` with its own run directory
 under the sweep's folder; ``sweep.csv`` / ``sweep.md`` hold one row per cell and
-``sweep.png`` plots each cell's accuracy per round.
+``sweep.png`` plots each cell's accuracy per round. With several seeds,
+``seeds.csv`` and a second table in ``sweep.md`` give each setting's accuracy across
+them: one seed's test split is a small sample, and a difference between settings
+means little until it is larger than their spread over seeds.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from common.errors import ConfigError  # noqa: E402
 from server.run_dir import RunDirectory  # noqa: E402
 from simulations.runner import SimulationSpec, plan, run  # noqa: E402
 
+SETTING_COLUMNS = ("epsilon", "strategy", "alpha")
 TABLE_COLUMNS = (
-    "epsilon", "strategy", "alpha", "test_accuracy", "test_loss", "max_epsilon_spent",
+    *SETTING_COLUMNS, "seed", "test_accuracy", "test_loss", "max_epsilon_spent",
     "sites_trained", "wall_s", "run_dir",
 )  # fmt: skip
 
@@ -39,29 +43,33 @@ class Grid:
     epsilons : privacy budgets per site (None = no DP).
     strategies : Flower strategy names.
     alphas : Dirichlet / quantity-skew concentrations.
+    seeds : seeds of the split, the dirt, the model and training.
     """
 
     epsilons: tuple[float | None, ...]
     strategies: tuple[str, ...]
     alphas: tuple[float, ...]
+    seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
-        for name in ("epsilons", "strategies", "alphas"):
+        for name in ("epsilons", "strategies", "alphas", "seeds"):
             if not getattr(self, name):
                 raise ConfigError(f"sweep: no value for {name}")
 
     def specs(self, base: SimulationSpec, folder: Path) -> list[SimulationSpec]:
         """One spec per combination, each with its run directory under ``folder``."""
         specs = []
-        for epsilon, strategy, alpha in itertools.product(
-            self.epsilons, self.strategies, self.alphas
+        for epsilon, strategy, alpha, seed in itertools.product(
+            self.epsilons, self.strategies, self.alphas, self.seeds
         ):
-            name = f"eps-{epsilon or 'none'}_{strategy}_alpha-{alpha:g}"
-            spec = replace(
-                base, epsilon=epsilon, strategy=strategy, alpha=alpha, run_dir=str(folder / name)
-            )
-            specs.append(spec)
+            name = f"eps-{epsilon or 'none'}_{strategy}_alpha-{alpha:g}_seed-{seed}"
+            cell = dict(epsilon=epsilon, strategy=strategy, alpha=alpha, seed=seed)
+            specs.append(replace(base, **cell, run_dir=str(folder / name)))
         return specs
+
+    @property
+    def size(self) -> int:
+        return len(self.epsilons) * len(self.strategies) * len(self.alphas) * len(self.seeds)
 
 
 def run_sweep(
@@ -98,6 +106,7 @@ def table_row(spec: SimulationSpec, summary: dict[str, Any]) -> dict[str, Any]:
         "epsilon": "none" if spec.epsilon is None else spec.epsilon,
         "strategy": spec.strategy,
         "alpha": spec.alpha,
+        "seed": spec.seed,
         "test_accuracy": summary["test_accuracy"],
         "test_loss": summary["test_loss"],
         "max_epsilon_spent": max(spent) if spent else None,
@@ -107,24 +116,94 @@ def table_row(spec: SimulationSpec, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def across_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Test accuracy of each setting over its seeds: runs, mean, sd, min, max."""
+    indices, distinct = setting_indices(rows)
+    accuracy = pl.col("test_accuracy")
+    frame = pl.DataFrame(
+        {"setting": indices, "test_accuracy": [r["test_accuracy"] for r in rows]},
+        schema={"setting": pl.Int64, "test_accuracy": pl.Float64},
+    )
+    summary = frame.group_by("setting", maintain_order=True).agg(
+        pl.len().alias("runs"),
+        accuracy.mean().alias("mean_accuracy"),
+        accuracy.std().alias("sd_accuracy"),
+        accuracy.min().alias("min_accuracy"),
+        accuracy.max().alias("max_accuracy"),
+    )
+    return [
+        dict(zip(SETTING_COLUMNS, distinct[s.pop("setting")], strict=True)) | s
+        for s in summary.to_dicts()
+    ]
+
+
+def setting_indices(rows: list[dict[str, Any]]) -> tuple[list[int], list[tuple]]:
+    """Each row's setting (epsilon, strategy, alpha) as an index into the distinct ones."""
+    settings = [tuple(r[c] for c in SETTING_COLUMNS) for r in rows]
+    distinct = list(dict.fromkeys(settings))
+    return [distinct.index(s) for s in settings], distinct
+
+
 def write_table(rows: list[dict[str, Any]], folder: Path) -> None:
-    """``sweep.csv`` and ``sweep.md``: one row per run."""
-    frame = pl.DataFrame([{c: cell_text(r[c]) for c in TABLE_COLUMNS} for r in rows])
-    frame.write_csv(folder / "sweep.csv")
-    lines = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in frame.iter_rows()]
-    (folder / "sweep.md").write_text("\n".join(lines) + "\n")
+    """``sweep.csv`` and ``sweep.md``: one row per run; with several seeds, ``seeds.csv``."""
+    write_csv(rows, TABLE_COLUMNS, folder / "sweep.csv")
+    markdown = markdown_table(rows, TABLE_COLUMNS)
+    if len({r["seed"] for r in rows}) > 1:
+        summary = across_seeds(rows)
+        columns = tuple(summary[0])
+        write_csv(summary, columns, folder / "seeds.csv")
+        markdown += "\nAcross seeds:\n\n" + markdown_table(summary, columns)
+    (folder / "sweep.md").write_text(markdown)
+
+
+def write_csv(rows: list[dict[str, Any]], columns: tuple[str, ...], path: Path) -> None:
+    pl.DataFrame([{c: cell_text(r[c]) for c in columns} for r in rows]).write_csv(path)
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell_text(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def plot_sweep(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Accuracy per round of every run (central test split, else the sites' own)."""
+    """Accuracy per round of each setting (central test split, else the sites' own).
+
+    A setting run over several seeds is drawn as its mean, in a band from its lowest
+    to its highest seed.
+    """
+    indices, distinct = setting_indices(rows)
+    points = [
+        {"setting": index, "round": record["round"], "accuracy": accuracy}
+        for row, index in zip(rows, indices, strict=True)
+        for record in RunDirectory(row["run_dir"]).rounds()
+        if "stopped" not in record
+        and (accuracy := (record["central"] or record["federated"]).get("accuracy")) is not None
+    ]
+    schema = {"setting": pl.Int64, "round": pl.Int64, "accuracy": pl.Float64}
+    curves = (
+        pl.DataFrame(points, schema=schema)
+        .group_by("setting", "round")
+        .agg(
+            pl.col("accuracy").mean().alias("mean"),
+            pl.col("accuracy").min().alias("low"),
+            pl.col("accuracy").max().alias("high"),
+            pl.len().alias("seeds"),
+        )
+        .sort("setting", "round")
+    )
     figure, axes = plt.subplots(figsize=(8, 5))
-    for row in rows:
-        records = [r for r in RunDirectory(row["run_dir"]).rounds() if "stopped" not in r]
-        rounds = [r["round"] for r in records]
-        accuracy = [(r["central"] or r["federated"]).get("accuracy") for r in records]
-        label = f"eps {row['epsilon']}, {row['strategy']}, alpha {row['alpha']:g}"
-        axes.plot(rounds, accuracy, marker="o", label=label)
+    for (index,), curve in curves.group_by("setting", maintain_order=True):
+        epsilon, strategy, alpha = distinct[index]
+        label = f"eps {epsilon}, {strategy}, alpha {alpha:g}"
+        seeds = curve["seeds"].max()
+        if seeds > 1:
+            label += f" (mean of {seeds} seeds, band: min-max)"
+        (line,) = axes.plot(curve["round"], curve["mean"], marker="o", label=label)
+        if seeds > 1:
+            axes.fill_between(
+                curve["round"], curve["low"], curve["high"], color=line.get_color(), alpha=0.2
+            )
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("round")
     axes.set_ylabel("test accuracy")

@@ -14,7 +14,7 @@ from common.errors import ConfigError
 from server.run_dir import default_run_dir, finite
 from simulations.dirt import DirtSpec
 from simulations.runner import SimulationSpec
-from simulations.sweep import TABLE_COLUMNS, Grid, cell_text, run_sweep
+from simulations.sweep import TABLE_COLUMNS, Grid, across_seeds, cell_text, run_sweep
 
 
 def split_values(text: str, option: str, parse) -> tuple:
@@ -28,6 +28,20 @@ def split_values(text: str, option: str, parse) -> tuple:
     return tuple(values)
 
 
+def split_seeds(text: str) -> tuple[int, ...]:
+    """``"0"``, ``"1,4,9"`` or ``"1-23"`` (both ends included) -> the seeds, in order."""
+    spans = split_values(text, "--seed", _seed_span)
+    return tuple(seed for span in spans for seed in span)
+
+
+def _seed_span(item: str) -> range:
+    first, _, last = item.partition("-")
+    span = range(int(first), int(last or first) + 1)
+    if int(first) < 0 or not span:
+        raise ValueError(item)
+    return span
+
+
 @one_line_errors
 def sweep_command(
     epsilon: str = typer.Option("3.0", help="Budgets to sweep, e.g. 1,3,none."),
@@ -36,22 +50,25 @@ def sweep_command(
     dataset: str = typer.Option("breast_cancer", help="Dataset, as for `run`."),
     label: str = typer.Option("", help="Label column of a csv:/dir: dataset."),
     model: str = typer.Option("", help="logreg, mlp or cnn (default: the dataset's own)."),
-    sites: int = typer.Option(5, help="Number of virtual sites."),
-    rounds: int = typer.Option(10, help="Federated rounds of every run."),
+    sites: int = typer.Option(SimulationSpec.sites, help="Number of virtual sites."),
+    rounds: int = typer.Option(SimulationSpec.rounds, help="Federated rounds of every run."),
     partition: str = typer.Option("dirichlet", help="Partition, as for `run`."),
-    seed: int = typer.Option(0, help="Seed of every run (same split and dirt per alpha)."),
+    seed: str = typer.Option(
+        "0", help="Seeds to sweep, e.g. 0, 1,4,9 or 1-23 (each: its own split, dirt, training)."
+    ),
     dirt: str = typer.Option("", help="Dirt of every site, KEY=VALUE,... as for `run`."),
     out: str = typer.Option("runs", help="Folder the sweep's folder goes into."),
     ray_address: str = typer.Option("", help="Existing Ray cluster (default: a private one)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the table as JSON."),
 ) -> None:
-    """Run a grid of simulations (epsilon x strategy x alpha); write sweep.csv/.md/.png."""
+    """Run a grid of simulations (epsilon x strategy x alpha x seed); write sweep.csv/.md/.png."""
     from simulations.cli import parse_epsilon
 
     grid = Grid(
         split_values(epsilon, "--epsilon", parse_epsilon),
         split_values(strategy, "--strategy", str),
         split_values(alpha, "--alpha", float),
+        split_seeds(seed),
     )
     base = SimulationSpec(
         dataset=dataset,
@@ -60,29 +77,34 @@ def sweep_command(
         sites=sites,
         rounds=rounds,
         partition=partition,
-        seed=seed,
         dirt=DirtSpec().updated(dirt),
         ray_address=ray_address,
     )
     folder = default_run_dir(out)
     folder = folder.with_name(f"sweep-{folder.name}")
-    total = len(grid.epsilons) * len(grid.strategies) * len(grid.alphas)
     with progress_bar("sweep", "{task.completed}/{task.total} runs") as progress:
-        task = progress.add_task("", total=total)
+        task = progress.add_task("", total=grid.size)
 
         def on_run(index: int, count: int, summary: dict) -> None:
             description = f"last: accuracy {summary['test_accuracy']:.3f}"
             progress.update(task, completed=index, description=description)
 
         rows = run_sweep(grid, base, Path(folder), on_run)
+    summary = across_seeds(rows) if len(grid.seeds) > 1 else []
     if as_json:
-        print(json.dumps(finite({"folder": str(folder), "runs": rows})))
+        print(json.dumps(finite({"folder": str(folder), "runs": rows, "across_seeds": summary})))
         return
-    table = Table(title=f"fedlife sweep: {folder}")
-    shown = [c for c in TABLE_COLUMNS if c != "run_dir"]
-    for column in shown:
+    console = Console()
+    console.print(rich_table(f"fedlife sweep: {folder}", rows, TABLE_COLUMNS[:-1]))
+    if summary:
+        console.print(rich_table("across seeds", summary, tuple(summary[0])))
+    print(f"table: {folder / 'sweep.csv'} and sweep.md; plot: {folder / 'sweep.png'}")
+
+
+def rich_table(title: str, rows: list[dict], columns: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(cell_text(row[c]) for c in shown))
-    Console().print(table)
-    print(f"table: {folder / 'sweep.csv'} and sweep.md; plot: {folder / 'sweep.png'}")
+        table.add_row(*(cell_text(row[c]) for c in columns))
+    return table
