@@ -82,7 +82,9 @@ def _bound(value: Any, what: str) -> float | None:
         raise DataError(f"{what} must be a number, got {value!r}")
     if not math.isfinite(value):
         raise DataError(f"{what} must be finite, got {value}")
-    return float(value)
+    # -0.0 == 0.0, yet min/max keep whichever comes first: adding 0.0 makes it 0.0, so
+    # merged bounds are bit-identical in any order.
+    return float(value) + 0.0
 
 
 def _fields(data: Any, kind: str, required: set[str], optional: set[str]) -> dict[str, Any]:
