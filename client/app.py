@@ -26,7 +26,7 @@ from client.assessment import fairness_stats, permutation_importance, prediction
 from client.egress import record_egress
 from client.erasure import PurgedVersions
 from client.global_model import GlobalModel
-from client.ledger import LedgerEntry
+from client.ledger import LedgerEntry, release_noise
 from client.mods import clip_update_when_asked
 from client.release import record_release, release_moments
 from client.released import ReleasedUpdate, ReleasedUpdates, request_digest
@@ -35,7 +35,7 @@ from client.site_audit import site_audit
 from client.site_statistics import site_statistics
 from client.training import TrainPlan, sample_rate, steps_per_round, train
 from common import keys
-from common.errors import FedlifeError
+from common.errors import BudgetExceededError, FedlifeError
 from common.evaluation import evaluate_model
 from common.features import FeatureSpec
 from common.models import build_model
@@ -234,14 +234,17 @@ def _release_moments(site: Site, message: Message) -> Message:
     config = message.content[keys.CONFIG]
     spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
     run_id, seed = str(config[keys.RUN_ID]), int(config.get(keys.SEED, 0))
-    sigma = privacy.moments_noise_multiplier
     frame, version = site.clean
-    if privacy.enabled:
-        projected = site.ledger.epsilon(privacy.delta, [(sigma, 1.0, 1)])
+    try:
+        sigma = _moments_noise(site)
+        projected = site.ledger.epsilon(privacy.delta, [(sigma, 1.0, 1)]) if privacy.enabled else 0
         if projected > privacy.epsilon_budget:
-            reason = f"privacy budget: releasing moments would reach epsilon {projected:.3f}"
-            site_audit(site.config).append("refuse-budget", reason=reason, run=run_id)
-            return _excluded(message, site.name, reason)
+            raise BudgetExceededError(
+                f"privacy budget: releasing moments would reach epsilon {projected:.3f}"
+            )
+    except BudgetExceededError as refusal:
+        site_audit(site.config).append("refuse-budget", reason=str(refusal), run=run_id)
+        return _excluded(message, site.name, str(refusal))
     rng = np.random.default_rng(derive_seed(seed, "moments", site.name))
     public = frozenset(n for n, c in site.config.schema.columns.items() if c.public)
     k, squares = site.config.quality.min_group_size, bool(config.get(keys.SPREADS, True))
@@ -254,6 +257,16 @@ def _release_moments(site: Site, message: Message) -> Message:
         {keys.MOMENTS: ConfigRecord(moments.to_dict()), keys.SITE: _site_record(site)}
     )
     return Message(content, reply_to=message)
+
+
+def _moments_noise(site: Site) -> float:
+    """The policy's fixed noise, else the least that costs its share of the budget left."""
+    privacy = site.config.privacy
+    if privacy.moments_noise_multiplier is not None:
+        return privacy.moments_noise_multiplier
+    spent = site.ledger.epsilon(privacy.delta) if privacy.enabled else 0.0
+    allowance = privacy.moments_budget_share * (privacy.epsilon_budget - spent)
+    return release_noise(allowance, privacy.delta, privacy.accountant)
 
 
 def _assessment(site: Site, model, x, y, groups, spec: FeatureSpec, config) -> ConfigRecord:

@@ -76,6 +76,9 @@ _SECTION_KEYS: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
             "epsilon_budget": "total epsilon this site may ever spend (0 < epsilon <= 100)",
             "delta": "DP delta, well below 1 / rows (0 < delta < 1)",
             "accountant": 'privacy accountant: "rdp" | "prv"',
+            "release_moments": "answer a federation's request for DP feature moments (centers)",
+            "moments_budget_share": "share of the budget left that release may cost, 0 < s < 1",
+            "moments_noise_multiplier": "a fixed noise for that release instead of the share",
         },
     ),
     "training": (
@@ -155,7 +158,9 @@ def render_site_toml(name: str, raw: str, schema: dict[str, Any] | None = None) 
         defaults = model()
         for key, field in model.model_fields.items():
             comment = comments.get(key) or field.description or "see common/config.py"
-            out.append(_line(key, getattr(defaults, key), comment))
+            value = getattr(defaults, key)
+            unset = f"# {key} = ...  # {comment}"  # TOML has no None: left unset
+            out.append(unset if value is None else _line(key, value, comment))
     return "\n".join(out) + "\n"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -125,14 +126,7 @@ class PrivacyLedger:
                 f"privacy budget: {steps} steps at sample rate {rate:.3g} cannot fit in the "
                 f"{budget - spent:.3f} left of {budget} (even at noise multiplier {_SIGMA_HIGH:g})"
             )
-        low, high = _SIGMA_LOW, _SIGMA_HIGH
-        while high - low > 1e-3 * low:
-            middle = math.sqrt(low * high)
-            if self.epsilon(delta, [(middle, rate, steps)]) > budget:
-                low = middle
-            else:
-                high = middle
-        return high
+        return _least_noise(lambda sigma: self.epsilon(delta, [(sigma, rate, steps)]) <= budget)
 
     def _plans(self) -> dict[str, dict]:
         if not self.plans_path.exists():
@@ -147,6 +141,36 @@ class PrivacyLedger:
         temporary = self.plans_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(plans, indent=1), encoding="utf-8")
         temporary.replace(self.plans_path)
+
+
+def release_noise(epsilon: float, delta: float, accountant: str = "rdp") -> float:
+    """Least noise multiplier at which one release over all rows costs at most ``epsilon``.
+
+    The release is one Gaussian step at sample rate 1, composed alone by ``accountant``.
+    """
+
+    def fits(sigma: float) -> bool:
+        return compose_epsilon([(sigma, 1.0, 1)], delta, accountant) <= epsilon
+
+    if epsilon <= 0 or not fits(_SIGMA_HIGH):
+        raise BudgetExceededError(
+            f"privacy budget: a release cannot cost only epsilon {max(epsilon, 0):.3g} "
+            f"(even at noise multiplier {_SIGMA_HIGH:g})"
+        )
+    return _least_noise(fits)
+
+
+def _least_noise(fits: Callable[[float], bool]) -> float:
+    """Bisect (geometrically) for the least noise multiplier that ``fits``; it must fit at
+    the top of the searched range."""
+    low, high = _SIGMA_LOW, _SIGMA_HIGH
+    while high - low > 1e-3 * low:
+        middle = math.sqrt(low * high)
+        if fits(middle):
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def compose_epsilon(

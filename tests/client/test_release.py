@@ -7,9 +7,11 @@ import polars as pl
 import pytest
 from opacus.accountants import RDPAccountant
 
-from client.ledger import PrivacyLedger
+from client.app import _moments_noise
+from client.ledger import LedgerEntry, PrivacyLedger, compose_epsilon, release_noise
 from client.release import record_release, release_moments, sensitivity
-from common.errors import DataError
+from client.site import Site
+from common.errors import BudgetExceededError, DataError
 from common.features import FeatureSpec
 from common.moments import MIN_SPREAD, RANGE_SPREAD, merge_moments
 
@@ -49,6 +51,45 @@ def test_release_cost_composes_with_dp_sgd_in_the_ledger(tmp_path):
     reference.history = [(10.0, 1.0, 1)]
     assert only_release == pytest.approx(reference.get_epsilon(1e-5))
     assert ledger.epsilon(1e-5, [(1.0, 0.1, 100)]) > only_release
+
+
+def test_release_noise_is_the_least_that_fits_its_allowance():
+    sigma = release_noise(0.75, 1e-5)
+
+    assert compose_epsilon([(sigma, 1.0, 1)], 1e-5) <= 0.75
+    assert compose_epsilon([(0.99 * sigma, 1.0, 1)], 1e-5) > 0.75
+    assert release_noise(0.75, 1e-5, "prv") < sigma  # the tighter accountant needs less
+
+
+@pytest.mark.parametrize("allowance", [0.0, -0.5, 1e-3])
+def test_an_allowance_no_release_fits_is_a_budget_refusal(allowance):
+    with pytest.raises(BudgetExceededError, match="release"):
+        release_noise(allowance, 1e-5)
+
+
+def site_with_privacy(tmp_path, privacy: str) -> Site:
+    tmp_path.mkdir()
+    toml = tmp_path / "site.toml"
+    toml.write_text(
+        '[site]\nname = "clinic"\nraw = "raw.csv"\n'
+        '[schema.columns.y]\ntype = "int"\nrole = "label"\nvalues = ["0", "1"]\n'
+        f"[privacy]\nepsilon_budget = 3.0\n{privacy}\n"
+    )
+    return Site.from_path(toml)
+
+
+def test_a_site_releases_at_a_share_of_the_budget_it_has_left(tmp_path):
+    fresh = site_with_privacy(tmp_path / "fresh", "")
+    assert _moments_noise(fresh) == release_noise(0.25 * 3.0, 1e-5)
+
+    spending = site_with_privacy(tmp_path / "spent", "moments_budget_share = 0.5")
+    spending.ledger.record(LedgerEntry(3.0, 0.1, 50, 1e-5, "earlier", 1, 0))
+    left = 3.0 - spending.ledger.epsilon(1e-5)
+    assert 1.5 < left < 2.5
+    assert _moments_noise(spending) == release_noise(0.5 * left, 1e-5)
+
+    fixed = site_with_privacy(tmp_path / "fixed", "moments_noise_multiplier = 7.0")
+    assert _moments_noise(fixed) == 7.0
 
 
 def noiseless_release(part: pl.DataFrame, squares: bool = True) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from client.ledger import release_noise
 from tests.e2e.conftest import run_cli, script
 
 pytestmark = pytest.mark.e2e
@@ -56,6 +57,7 @@ def test_dp_run_writes_a_complete_run_dir_within_budget(isolated_env, tmp_path):
     ledger = run_dir / "sites" / "site-000" / "store" / "privacy" / "ledger.jsonl"
     entries = [json.loads(line) for line in ledger.read_text().splitlines()]
     assert [e["mechanism"] for e in entries] == ["gaussian-moments"] + ["dp-sgd"] * 3
+    assert entries[0]["noise_multiplier"] == release_noise(0.25 * 3.0, 1e-5)  # a quarter
     spec = json.loads(json.loads((run_dir / "run.json").read_text())["feature_spec"])
     assert len(spec["centers"]) == len(spec["features"]) and spec["spreads"][0] == 0.5
     assert len(set(spec["centers"])) > 1
