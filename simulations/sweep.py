@@ -117,7 +117,12 @@ def table_row(spec: SimulationSpec, summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def across_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Test accuracy of each setting over its seeds: runs, mean, sd, min, max."""
+    """Test accuracy of each setting over its seeds: runs, mean, sd, min, max.
+
+    Empty when the sweep ran one seed: there is nothing to summarise across.
+    """
+    if len({r["seed"] for r in rows}) < 2:
+        return []
     indices, distinct = setting_indices(rows)
     accuracy = pl.col("test_accuracy")
     frame = pl.DataFrame(
@@ -148,8 +153,8 @@ def write_table(rows: list[dict[str, Any]], folder: Path) -> None:
     """``sweep.csv`` and ``sweep.md``: one row per run; with several seeds, ``seeds.csv``."""
     write_csv(rows, TABLE_COLUMNS, folder / "sweep.csv")
     markdown = markdown_table(rows, TABLE_COLUMNS)
-    if len({r["seed"] for r in rows}) > 1:
-        summary = across_seeds(rows)
+    summary = across_seeds(rows)
+    if summary:
         columns = tuple(summary[0])
         write_csv(summary, columns, folder / "seeds.csv")
         markdown += "\nAcross seeds:\n\n" + markdown_table(summary, columns)

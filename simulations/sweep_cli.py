@@ -90,7 +90,7 @@ def sweep_command(
             progress.update(task, completed=index, description=description)
 
         rows = run_sweep(grid, base, Path(folder), on_run)
-    summary = across_seeds(rows) if len(grid.seeds) > 1 else []
+    summary = across_seeds(rows)
     if as_json:
         print(json.dumps(finite({"folder": str(folder), "runs": rows, "across_seeds": summary})))
         return

@@ -82,6 +82,7 @@ def test_tables_summarise_seeds_only_when_there_are_several(tmp_path):
 
     one = tmp_path / "one"
     write_table(fake_runs(one, {(3.0, 0.5): [0.9], (3.0, 5.0): [0.95]}), one)
+    assert across_seeds(fake_runs(tmp_path / "alone", {(3.0, 0.5): [0.9]})) == []
     assert "Across seeds" not in (one / "sweep.md").read_text()
     assert not (one / "seeds.csv").exists()
 
