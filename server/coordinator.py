@@ -163,6 +163,8 @@ def start(
         state.superexec_pid = _spawn(superexec, state_dir, "superexec.log").pid
         state.save(state_dir)
     write_connection(state)
+    if previous is not None:
+        stop_orphaned_runs()
     if certs is not None:
         for site in certs.sites:
             if site not in state.nodes:
@@ -289,6 +291,26 @@ def register(state: CoordinatorState, public_key: Path, site: str) -> str:
         detail = reply.get("error-message") or (result.stdout + result.stderr).strip()
         raise CoordinatorError(f"registering {site}'s key failed: {' '.join(detail.split())}")
     return str(reply["node-id"])
+
+
+def stop_orphaned_runs() -> list[str]:
+    """Stop the runs the database still holds as unfinished; return their IDs.
+
+    Called when a SuperLink restarts on its state folder: no ServerApp survived the
+    old one, so an unfinished run was orphaned by a crash. Left so, the SuperLink
+    keeps handing its queued messages to the sites, which train for a run nobody
+    aggregates before they reach the live one (a resumed run's round then waited on
+    them past its timeout).
+    """
+    listed = flwr(["list", CONNECTION])
+    try:
+        runs = json.loads(listed.stdout).get("runs", [])
+    except json.JSONDecodeError:
+        runs = []
+    orphaned = [r["run-id"] for r in runs if not str(r["status"]).startswith("finished")]
+    for run_id in orphaned:
+        flwr(["stop", run_id, CONNECTION])
+    return orphaned
 
 
 def flwr(args: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:

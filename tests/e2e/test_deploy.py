@@ -476,6 +476,10 @@ def test_coordinator_killed_mid_run_resumes_without_losing_a_round(deployment, f
     assert [r["round"] for r in rounds(run_dir)] == [1, 2]  # round 3 was under way
     restarted = deployment.start_coordinator()
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    # The crashed run was stopped, so the sites get no more of its queued messages.
+    listed = deployment.cli("flwr", "list", "fedlife", "--format", "json", timeout=60)
+    statuses = {r["run-id"]: r["status"] for r in json.loads(listed.stdout)["runs"]}
+    assert statuses and all(s.startswith("finished") for s in statuses.values()), statuses
     state = deployment.coordinator()
     assert state.pid != crashed.pid
     deployment.wait_online({state.nodes[s] for s in SITES})
