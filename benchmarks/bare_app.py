@@ -24,9 +24,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from common.evaluation import evaluate_model
 from common.features import FeatureSpec
 from common.models import build_model
-from simulations.datasets import breast_cancer
-from simulations.dirt import DirtSpec
-from simulations.materialise import split_rows
+from simulations.data.datasets import breast_cancer
+from simulations.data.dirt import DirtSpec
+from simulations.data.materialise import split_rows
 from simulations.runner import SimulationSpec
 
 EPSILON, DELTA, BATCH, LR, MOMENTUM, CLIP = 3.0, 1e-5, 16, 1.0, 0.5, 1.0

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_grad_sample_modes.py [--rows 4000] [--repeat 3]
 
 For every model of ``common.models`` that takes flat features, one DP-SGD epoch
-(``client.training.train``: Poisson sampling, clipping 1.0, noise multiplier 1.0,
+(``client.federation.training.train``: Poisson sampling, clipping 1.0, noise multiplier 1.0,
 batch 64, the same seed) runs in each of Opacus's modes ``hooks``, ``ew`` (expanded
 weights) and ``functorch``. A mode is *correct* when its weights equal the hooks
 mode's to float32 rounding (max abs difference under 1e-5): the same clipping and
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from client.training import TrainPlan, train  # noqa: E402
+from client.federation.training import TrainPlan, train  # noqa: E402
 from common.models import build_model  # noqa: E402
 
 MODES = ("hooks", "ew", "functorch")

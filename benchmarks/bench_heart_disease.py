@@ -29,7 +29,7 @@ Each hospital is one site, set up as its operator would:
   ``missing_indicator = true``: a 0/1 feature ``chol_missing`` keeps the fact that a
   hospital did not measure it, which imputation alone hides.
 
-Every site is prepared once per privacy setting (``client.prepare.prepare``) into a
+Every site is prepared once per privacy setting (``client.pipeline.prepare.prepare``) into a
 template; each run gets a fresh copy of the template sites so privacy ledgers never
 accumulate across runs, then ``simulations.runner.run`` trains over them
 (``SimulationSpec.sites_dir``). Settings: (a) no DP, fedavg; (b) DP-SGD at epsilon

@@ -11,13 +11,13 @@ unlabeled pool, whose true labels play the annotator.
 * Active learning vs random sampling: both start from the same ``--batch`` random
   labels; each step fits a logistic regression on the labels so far, measures test
   accuracy, and asks for ``--batch`` more: the most uncertain pool rows by entropy
-  (``client.active.select``, the function ``fedlife-site label queue`` ranks with)
+  (``client.labeling.active.select``, the function ``fedlife-site label queue`` ranks with)
   or random ones. ``label_fraction_active_to_match_random`` = the labels active
   learning needed (mean curve over the seeds) to reach random sampling's mean final
   accuracy, as a fraction of random's final label count.
 * Weak supervision: four one-feature labeling functions (``common.labeling``), the
-  votes and label model ``fedlife-site label functions`` uses (``client.weak.votes``,
-  ``client.label_model.LabelModel``) label the pool without any hand label; weak
+  votes and label model ``fedlife-site label functions`` uses (``client.labeling.weak.votes``,
+  ``client.labeling.label_model.LabelModel``) label the pool without any hand label; weak
   labels under the confidence threshold stay unlabeled. Reported: their accuracy
   against the truth and coverage, and the test accuracy of a model trained on them,
   against always predicting the majority class.
@@ -39,12 +39,12 @@ from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from client.active import select
-from client.label_model import ABSTAIN, LabelModel
-from client.weak import votes
+from client.labeling.active import select
+from client.labeling.label_model import ABSTAIN, LabelModel
+from client.labeling.weak import votes
 from common.features import FeatureSpec
 from common.labeling import LabelingFunction
-from simulations.datasets import breast_cancer
+from simulations.data.datasets import breast_cancer
 
 # sklearn's coding: 0 = malignant, 1 = benign.
 FUNCTIONS = [

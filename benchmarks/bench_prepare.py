@@ -7,7 +7,7 @@ int features, a category, a 0/1 label; ~2 % exact duplicate rows, ~3 % missing
 cells written as ``NA`` or ``?``, ~1 % feature cells far outside their range) and
 its ``site.toml`` into a temporary directory. It then times, in turn:
 
-* fedlife: ``client.prepare.prepare(load_site_config(path))``, wall clock, on a
+* fedlife: ``client.pipeline.prepare.prepare(load_site_config(path))``, wall clock, on a
   fresh store each run;
 * pandas: the same cleaning by hand (``read_csv`` with the same missing markers,
   ``drop_duplicates``, drop unlabeled rows, ``fillna`` with per-column medians,
@@ -73,7 +73,7 @@ def _peak_mib() -> float:
 
 def child_fedlife(directory: Path) -> dict:
     import client
-    from client.prepare import prepare
+    from client.pipeline.prepare import prepare
     from common.config import load_site_config
 
     baseline = _peak_mib()
@@ -136,8 +136,8 @@ def child_phases(directory: Path) -> dict:
     """
     import json as _json
 
-    from client import pipeline
-    from client.prepare import config_hash, gate
+    from client.pipeline import pipeline
+    from client.pipeline.prepare import config_hash, gate
     from client.store import SiteStore, sha256_of
     from common.config import load_site_config
 
@@ -169,9 +169,9 @@ def child_phases(directory: Path) -> dict:
         reasons = gate(cleaned, config)
         lap("gate")
     else:  # staged pipeline
-        from client.clean import clean, missing_fractions, numeric_features
-        from client.ingest import read_raw
-        from client.validate import validate
+        from client.pipeline.clean import clean, missing_fractions, numeric_features
+        from client.pipeline.ingest import read_raw
+        from client.pipeline.validate import validate
 
         raw = read_raw(config)
         lap("ingest.read_raw (text)")

@@ -5,7 +5,7 @@
 The script writes a site (id, visit time, 6 float features, a 0/1 label) whose
 ``clean`` table holds ``--rows`` rows as one Delta version, ``--expired`` of them
 seen before the retention age, and records ``--erase`` erasure requests for
-existing subjects. It times ``client.retention.retain`` (the work of ``fedlife-site
+existing subjects. It times ``client.retention.retain.retain`` (the work of ``fedlife-site
 retain``) twice, each on a fresh site: retention alone (expired rows archived to
 zstd Parquet and deleted: ``wall_s``), then retention with the erasure requests
 (every distinct id hashed with the site key, the subjects' rows deleted from every
@@ -36,8 +36,8 @@ if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > CORES:
 import numpy as np  # noqa: E402 - after the thread limit
 import polars as pl  # noqa: E402
 
-from client.erasure import ErasureRequests, site_key, subject_digest  # noqa: E402
-from client.retention import retain  # noqa: E402
+from client.retention.erasure import ErasureRequests, site_key, subject_digest  # noqa: E402
+from client.retention.retain import retain  # noqa: E402
 from client.store import SiteStore  # noqa: E402
 from common.config import load_site_config  # noqa: E402
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from client.prepare import prepare
+from client.pipeline.prepare import prepare
 from common.config import load_site_config
-from simulations.heart_disease import (
+from simulations.data.heart_disease import (
     BINARY,
     CATEGORIES,
     COLUMNS,

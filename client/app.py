@@ -21,19 +21,19 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
-from client.active import queue_after_round
-from client.assessment import fairness_stats, permutation_importance, predictions
-from client.egress import record_egress
-from client.erasure import PurgedVersions
-from client.global_model import GlobalModel
-from client.ledger import LedgerEntry, release_noise
-from client.mods import clip_update_when_asked
-from client.release import record_release, release_moments
-from client.released import ReleasedUpdate, ReleasedUpdates, request_digest
+from client.federation.assessment import fairness_stats, permutation_importance, predictions
+from client.federation.global_model import GlobalModel
+from client.federation.mods import clip_update_when_asked
+from client.federation.statistics import site_statistics
+from client.federation.training import TrainPlan, sample_rate, steps_per_round, train
+from client.labeling.active import queue_after_round
+from client.privacy.egress import record_egress
+from client.privacy.ledger import LedgerEntry, release_noise
+from client.privacy.release import record_release, release_moments
+from client.privacy.released import ReleasedUpdate, ReleasedUpdates, request_digest
+from client.retention.erasure import PurgedVersions
 from client.site import Site
 from client.site_audit import site_audit
-from client.site_statistics import site_statistics
-from client.training import TrainPlan, sample_rate, steps_per_round, train
 from common import keys
 from common.errors import BudgetExceededError, FedlifeError
 from common.evaluation import evaluate_model
@@ -58,7 +58,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
 
     ``mods`` wrap the train function only (``@app.train(mods=...)``), e.g. the
     attacks of ``simulations.attacks``; innermost, every site clips its update when
-    a client-side central-DP wrapper asks (``client.mods``).
+    a client-side central-DP wrapper asks (``client.federation.mods``).
     """
     app = ClientApp(mods=[record_egress])
 

@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from client.join import join_command
-from client.label_cli import app as label_app
-from client.prepare import prepare
-from client.retention_cli import register as register_retention
+from client.federation.join import join_command
+from client.labeling.cli import app as label_app
+from client.pipeline.prepare import prepare
+from client.retention.cli import register as register_retention
 from client.site import Site
 from common.cli import err_console, one_line_errors
 from common.config import load_site_config
@@ -141,7 +141,7 @@ def budget_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "-
 @one_line_errors
 def profile_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "--json")) -> None:
     """Data-quality profile of the latest clean version; histograms in <store>/reports."""
-    from client.profile import profile  # imports matplotlib: only for this command
+    from client.pipeline.profile import profile  # imports matplotlib: only for this command
 
     site = Site(load_site_config(config))
     found = profile(site)
@@ -187,7 +187,7 @@ def init_command(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing site.toml."),
 ) -> None:
     """Write a commented site.toml, its schema guessed from a sample file (--from)."""
-    from client.init import inferred_table, init_site, split_names
+    from client.pipeline.init import inferred_table, init_site, split_names
 
     names = split_names(columns)
     path, schema = init_site(directory, source, name, names, header, delimiter, force)

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from client.labels import CLEAN, LABELED, UNLABELED, labeled_rows
-from client.ledger import PrivacyLedger
-from client.pipeline import feature_columns
-from client.prepare import gate
-from client.store import SiteStore, TableVersion
+from client.labeling.labels import labeled_rows
+from client.pipeline.pipeline import feature_columns
+from client.pipeline.prepare import gate
+from client.privacy.ledger import PrivacyLedger
+from client.store import CLEAN, LABELED, UNLABELED, SiteStore, TableVersion
 from common.config import ColumnType, SiteConfig, load_site_config, missing_indicator_name
 from common.errors import DataError
 from common.features import FeatureSpec, one_hot_names
@@ -94,7 +94,7 @@ class Site:
 
     @cached_property
     def clean(self) -> tuple[pl.DataFrame, TableVersion]:
-        """The labeled clean rows training uses (``client.labels``) and the clean version."""
+        """The labeled clean rows that training uses, and the clean version."""
         version, key = self._versions
         # Without labels given at the site, labeled_rows is the clean version itself.
         rows = _remember(

@@ -19,6 +19,12 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from common.errors import StoreError
 
+# The store's tables, one per pipeline stage, and the column that names a row in all.
+RAW, QUARANTINE, CLEAN = "raw", "quarantine", "clean"
+UNLABELED, LABELED, QUEUE = "unlabeled", "labeled", "queue"
+TABLES = (RAW, QUARANTINE, CLEAN, UNLABELED, LABELED, QUEUE)
+ROW_ID = "_row_id"
+
 _PREFIX = "fedlife."
 _ARCHIVE = WriterProperties(
     compression="ZSTD",

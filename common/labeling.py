@@ -3,7 +3,7 @@
 A labeling function is a polars SQL condition over the site's columns and the label
 it votes for: where the condition holds it votes, elsewhere (false or null) it
 abstains. The conditions are parsed here; their columns are checked against the
-schema when a site loads its functions (``client.weak.compile_functions``).
+schema when a site loads its functions (``client.labeling.weak.compile_functions``).
 """
 
 from __future__ import annotations

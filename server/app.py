@@ -15,12 +15,12 @@ from flwr.serverapp import Grid, ServerApp
 
 from common.config import RunConfig
 from common.errors import RunDirError
-from server.allowed_nodes import AllowedNodesGrid, parse_node_ids
+from server.deploy.allowed_nodes import AllowedNodesGrid, parse_node_ids
 from server.federation import Federation, RoundObserver
-from server.plots import plot_run
-from server.report import write_report
+from server.report.html import write_report
+from server.report.plots import plot_run
+from server.report.summary import summarize
 from server.run_dir import RunDirectory, default_run_dir
-from server.summary import summarize
 
 
 def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) -> dict[str, Any]:

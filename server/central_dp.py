@@ -1,7 +1,7 @@
 """Central (site-level) differential privacy: Flower's fixed-clipping wrappers.
 
 A wrapper clips each site's update to ``central_dp_clipping_norm`` (on the server,
-or at the site with ``client.mods.clip_update_when_asked``) and adds Gaussian noise
+or at the site with ``client.federation.mods.clip_update_when_asked``) and adds Gaussian noise
 of ``central_dp_noise_multiplier x norm / sites`` to the aggregate. This protects a
 whole site's participation; the sites' own DP-SGD still protects their rows.
 

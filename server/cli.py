@@ -11,11 +11,11 @@ from rich.table import Table
 
 from common.cli import one_line_errors
 from common.errors import RunDirError
-from server import deploy_cli
-from server.registry import Registry
-from server.report_cli import report_command
+from server.deploy import cli as deploy_cli
+from server.registry.registry import Registry
+from server.registry.unlearn_cli import register as register_unlearning
+from server.report.cli import report_command
 from server.run_dir import RunDirectory
-from server.unlearn_cli import register as register_unlearning
 
 app = typer.Typer(
     help="Coordinator: provision, start and run a federation; read runs and their models.",

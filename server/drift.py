@@ -1,7 +1,7 @@
 """Drift: each site's histograms against the rest of the federation and its last version.
 
 Sites send histograms of their latest clean version and of the version before it
-(``client.site_statistics``), binned on the federation's edges and with small bins
+(``client.federation.statistics``), binned on the federation's edges and with small bins
 suppressed. For every site and column (features and the label) the server computes
 the PSI (:func:`common.histograms.psi`) against the federation's histograms (all
 sites merged, the site included) and against the site's previous version. A PSI
@@ -29,7 +29,7 @@ def assess_drift(
 
     Parameters
     ----------
-    statistics : site -> what ``client.site_statistics.site_statistics`` returned.
+    statistics : site -> what ``client.federation.statistics.site_statistics`` returned.
     spec : the federation's feature spec (names the label).
     threshold : PSI above which a site and column are flagged.
     """

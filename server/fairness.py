@@ -1,7 +1,7 @@
 """Fairness and feature importance of the global model, merged from the sites' aggregates.
 
 Each site sends, per group of each ``sensitive`` column, statistics of indicator
-columns (``<column>=<group>|<metric>``, see ``client.assessment``) that passed its
+columns (``<column>=<group>|<metric>``, see ``client.federation.assessment``) that passed its
 small-group rule. Their means are the group's rates; merged across sites with
 :meth:`TableStats.merge` (exact) they are the federation's.
 

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Message
@@ -33,31 +33,14 @@ from server.central import CentralEvaluation
 from server.central_dp import inner_strategy, site_level_epsilon
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
+from server.report.tensorboard import RoundScalars
+from server.round_report import RoundReport
 from server.run_dir import RunDirectory
 from server.site_exchange import FederationError, SiteExchange
 from server.strategies import build_strategy
-from server.tensorboard import RoundScalars
 
 STATISTICS = "statistics.json"
 logger = logging.getLogger("fedlife.federation")
-
-
-@dataclass
-class RoundReport:
-    """Everything the server learned in one round."""
-
-    round: int
-    num_rounds: int
-    participants: list[dict[str, Any]] = field(default_factory=list)
-    excluded: list[dict[str, str]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    train: dict[str, float] = field(default_factory=dict)
-    federated: dict[str, float] = field(default_factory=dict)
-    per_site: dict[str, dict[str, float]] = field(default_factory=dict)
-    central: dict[str, float] = field(default_factory=dict)
-    fairness: dict[str, Any] = field(default_factory=dict)
-    importance: dict[str, Any] = field(default_factory=dict)
-    wall_s: float = 0.0
 
 
 @dataclass

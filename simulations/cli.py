@@ -11,19 +11,19 @@ from rich.console import Console
 
 from common.cli import one_line_errors, progress_bar
 from common.config import RunConfig
-from common.errors import ConfigError
-from server.federation import RoundReport
+from server.round_report import RoundReport
 from server.run_dir import RunDirectory, finite
-from simulations.annotator import LabelingSpec
-from simulations.audit_cli import audit_command
-from simulations.datasets import load_dataset
-from simulations.dirt import DirtSpec
-from simulations.materialise import materialise_sites, split_rows
+from simulations.audit.cli import audit_command
+from simulations.data.annotator import LabelingSpec
+from simulations.data.datasets import load_dataset
+from simulations.data.dirt import DirtSpec
+from simulations.data.materialise import materialise_sites, split_rows
+from simulations.data.sites import site_name
+from simulations.options import default_sites, parse_epsilon, parse_site_dirt
 from simulations.ray_runtime import private_ray
 from simulations.report import print_report
 from simulations.retain_cli import retain_command
 from simulations.runner import PlannedRun, SimulationSpec, plan, plan_resume, run
-from simulations.sites import site_name
 from simulations.sweep_cli import sweep_command
 
 app = typer.Typer(
@@ -53,15 +53,6 @@ app.command("audit")(audit_command)
 @app.callback()
 def _group() -> None:
     """Simulate a federation: virtual sites with their own data, trained with DP on Ray."""
-
-
-def parse_epsilon(text: str) -> float | None:
-    if text.strip().lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"--epsilon must be a number > 0 or 'none', got '{text}'") from None
 
 
 @app.command("run")
@@ -126,24 +117,6 @@ def run_command(
         print(json.dumps(finite(summary)))
     else:
         print_report(summary, Console())
-
-
-def default_sites(sites: int | None, partition: str) -> int:
-    """5, or with a natural partition 0: one site per group."""
-    if sites is not None:
-        return sites
-    return 0 if partition.partition(":")[0] == "natural" else 5
-
-
-def parse_site_dirt(items: list[str], base: DirtSpec) -> dict[str, DirtSpec]:
-    """``["site-002:label_noise=0.2,hidden_labels=0.1", ...]`` -> site -> spec."""
-    found = {}
-    for item in items:
-        site, sep, settings = item.partition(":")
-        if not sep or not site.strip():
-            raise ConfigError(f"--site-dirt '{item}' must be SITE:KEY=VALUE,...")
-        found[site.strip()] = found.get(site.strip(), base).updated(settings)
-    return found
 
 
 def run_with_progress(planned: PlannedRun) -> dict:

@@ -1,7 +1,7 @@
 """``fedlife-sim retain RUN_DIR``: every virtual site applies its retention policy.
 
 Each site's ``retain`` (its policy and pending erasure requests, see
-``client.retention``) runs as a Ray task pinned to the node holding that site's
+``client.retention.retain``) runs as a Ray task pinned to the node holding that site's
 data (``simulations.site_jobs``), as its preparation did.
 """
 
@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from client.retention import retain_site
+from client.retention.retain import retain_site
 from common.cli import one_line_errors
 from common.errors import ConfigError
 from simulations.ray_runtime import check_reachable, private_ray

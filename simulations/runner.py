@@ -21,15 +21,15 @@ from common.errors import ConfigError, RunDirError
 from server.app import make_server_app
 from server.federation import RoundObserver
 from server.run_dir import RunDirectory, default_run_dir
-from simulations.annotator import LabelingSpec
 from simulations.attacks import ScaleUpdates
-from simulations.datasets import Dataset, load_dataset
-from simulations.dirt import DirtSpec
-from simulations.materialise import PARTITIONS, Split, materialise_sites, split_rows
+from simulations.data.annotator import LabelingSpec
+from simulations.data.datasets import Dataset, load_dataset
+from simulations.data.dirt import DirtSpec
+from simulations.data.materialise import PARTITIONS, Split, materialise_sites, split_rows
+from simulations.data.sites import site_name
 from simulations.ray_runtime import check_reachable, private_ray
 from simulations.report import write_report
 from simulations.site_jobs import SiteObserver
-from simulations.sites import site_name
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class SimulationSpec:
         stores, privacy ledgers included, carry over.
     poisoned_sites : sites whose updates are multiplied by ``poison_factor``
         (model poisoning, ``simulations.attacks.ScaleUpdates``).
-    labeling : hide labels and answer the sites' queues (``simulations.annotator``).
+    labeling : hide labels and answer the sites' queues (``simulations.data.annotator``).
     """
 
     dataset: str = "breast_cancer"

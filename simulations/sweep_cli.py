@@ -12,7 +12,8 @@ from rich.table import Table
 from common.cli import one_line_errors, progress_bar
 from common.errors import ConfigError
 from server.run_dir import default_run_dir, finite
-from simulations.dirt import DirtSpec
+from simulations.data.dirt import DirtSpec
+from simulations.options import parse_epsilon
 from simulations.runner import SimulationSpec
 from simulations.sweep import TABLE_COLUMNS, Grid, across_seeds, cell_text, run_sweep
 
@@ -62,7 +63,6 @@ def sweep_command(
     as_json: bool = typer.Option(False, "--json", help="Print only the table as JSON."),
 ) -> None:
     """Run a grid of simulations (epsilon x strategy x alpha x seed); write sweep.csv/.md/.png."""
-    from simulations.cli import parse_epsilon
 
     grid = Grid(
         split_values(epsilon, "--epsilon", parse_epsilon),

@@ -11,17 +11,17 @@ import json
 import numpy as np
 import pytest
 
-from client.assessment import fairness_stats, permutation_importance, predictions
-from client.prepare import prepare
+from client.federation.assessment import fairness_stats, permutation_importance, predictions
+from client.federation.training import TrainPlan, train
+from client.pipeline.prepare import prepare
 from client.site import Site
-from client.training import TrainPlan, train
 from common.config import load_site_config
 from common.features import FeatureSpec
 from common.models import build_model
 from common.stats import TableStats
 from server.fairness import merge_fairness, merge_importance
-from simulations.datasets import synthetic_groups
-from simulations.sites import write_site
+from simulations.data.datasets import synthetic_groups
+from simulations.data.sites import write_site
 
 SITES, ROWS = 2, 600
 

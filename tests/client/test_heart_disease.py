@@ -17,9 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from client.cli import app
-from client.init import infer_schema, render_site_toml
-from client.pipeline import feature_columns, ingest
-from client.prepare import prepare
+from client.pipeline.init import infer_schema, render_site_toml
+from client.pipeline.pipeline import feature_columns, ingest
+from client.pipeline.prepare import prepare
 from client.store import SiteStore
 from common.config import load_site_config
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from client.init import (
+from client.pipeline.init import (
     infer_schema,
     inferred_table,
     init_site,
     render_site_toml,
     split_names,
 )
-from client.prepare import prepare
+from client.pipeline.prepare import prepare
 from client.store import SiteStore
 from common.config import ColumnType, Role, load_site_config
 from common.errors import ConfigError, DataError

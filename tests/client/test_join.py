@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography import x509
 
-from client.join import plan_join
-from server.provision import provision
+from client.federation.join import plan_join
+from server.deploy.provision import provision
 from tests.client.test_site_cli import site_toml
 
 

@@ -12,23 +12,23 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from client.active import queue_after_round, select, uncertainty
 from client.cli import app
-from client.global_model import load_global_model
-from client.label_import import import_labels
-from client.label_model import ABSTAIN, LabelModel
-from client.labels import given_labels, labeled_rows
-from client.prepare import prepare
+from client.federation.global_model import load_global_model
+from client.labeling.active import queue_after_round, select, uncertainty
+from client.labeling.importing import import_labels
+from client.labeling.label_model import ABSTAIN, LabelModel
+from client.labeling.labels import given_labels, labeled_rows
+from client.labeling.weak import weak_labels
+from client.pipeline.prepare import prepare
 from client.site import Site
 from client.store import SiteStore
-from client.weak import weak_labels
 from common.config import RunConfig, load_site_config
 from common.errors import ConfigError
 from common.models import build_model
-from server.registry import Registry
+from server.registry.registry import Registry
 from server.run_dir import RunDirectory
-from simulations.datasets import breast_cancer
-from simulations.sites import write_site
+from simulations.data.datasets import breast_cancer
+from simulations.data.sites import write_site
 
 ROWS, HIDDEN, FLIPPED = 300, 0.7, 8
 TABLES = ("raw", "quarantine", "clean", "unlabeled", "labeled", "queue")

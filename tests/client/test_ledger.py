@@ -8,7 +8,7 @@ import math
 import pytest
 from opacus.accountants import PRVAccountant, RDPAccountant
 
-from client.ledger import PRV_ABOVE_RDP_EPSILON, LedgerEntry, PrivacyLedger, compose_epsilon
+from client.privacy.ledger import PRV_ABOVE_RDP_EPSILON, LedgerEntry, PrivacyLedger, compose_epsilon
 from common.errors import BudgetExceededError, StoreError
 
 DELTA = 1e-5
@@ -199,7 +199,7 @@ def test_prv_leaves_histories_past_every_budget_to_rdp():
 def test_prv_composes_a_history_once_however_it_is_ordered(monkeypatch):
     import opacus.accountants
 
-    from client import ledger
+    from client.privacy import ledger
 
     built = []
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from client.pipeline import clean, ingest
-from client.prepare import prepare
+from client.pipeline.pipeline import clean, ingest
+from client.pipeline.prepare import prepare
 from client.store import SiteStore
 from common.config import SiteConfig, load_site_config
 from common.errors import DataError

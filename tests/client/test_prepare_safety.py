@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from client.prepare import prepare
+from client.pipeline.prepare import prepare
 from client.store import SiteStore
 from common.config import load_site_config
 from common.errors import FedlifeError, StoreError

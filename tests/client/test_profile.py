@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from client.cli import app
-from client.prepare import prepare
-from client.profile import QUANTILES, profile
+from client.pipeline.prepare import prepare
+from client.pipeline.profile import QUANTILES, profile
 from client.site import Site
 from client.store import SiteStore
 from common.config import load_site_config

@@ -8,8 +8,8 @@ import pytest
 from opacus.accountants import RDPAccountant
 
 from client.app import _moments_noise
-from client.ledger import LedgerEntry, PrivacyLedger, compose_epsilon, release_noise
-from client.release import record_release, release_moments, sensitivity
+from client.privacy.ledger import LedgerEntry, PrivacyLedger, compose_epsilon, release_noise
+from client.privacy.release import record_release, release_moments, sensitivity
 from client.site import Site
 from common.errors import BudgetExceededError, DataError
 from common.features import FeatureSpec

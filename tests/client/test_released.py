@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from client.released import ReleasedUpdate, ReleasedUpdates, request_digest
+from client.privacy.released import ReleasedUpdate, ReleasedUpdates, request_digest
 from common.models import build_model
 
 

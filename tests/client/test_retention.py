@@ -12,14 +12,14 @@ import pytest
 from deltalake.exceptions import TableNotFoundError
 from typer.testing import CliRunner
 
-from client.active import refresh_queue
-from client.archive import Archive
 from client.cli import app
-from client.erasure import ErasureRequests, PurgedVersions, site_key, subject_digest
-from client.global_model import load_global_model
-from client.label_import import import_labels
-from client.prepare import prepare
-from client.retention import retain, retain_site
+from client.federation.global_model import load_global_model
+from client.labeling.active import refresh_queue
+from client.labeling.importing import import_labels
+from client.pipeline.prepare import prepare
+from client.retention.archive import Archive
+from client.retention.erasure import ErasureRequests, PurgedVersions, site_key, subject_digest
+from client.retention.retain import retain, retain_site
 from client.site_audit import site_audit
 from client.store import SiteStore
 from common.config import load_site_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client.prepare import prepare
+from client.pipeline.prepare import prepare
 from client.site import Site
 from common.config import load_site_config
 from common.errors import ConfigError, DataError

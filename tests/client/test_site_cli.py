@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from client.ledger import LedgerEntry, PrivacyLedger
-from client.prepare import prepare
+from client.pipeline.prepare import prepare
+from client.privacy.ledger import LedgerEntry, PrivacyLedger
 from client.store import SiteStore
 from common.config import load_site_config
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from client.training import TrainPlan, sample_rate, steps_per_round, train
+from client.federation.training import TrainPlan, sample_rate, steps_per_round, train
 from common.evaluation import evaluate_model
 from common.models import build_model
 

@@ -14,12 +14,12 @@ from typing import Any
 import polars as pl
 import pytest
 
-from client import pipeline
-from client.clean import clean
-from client.ingest import LINE, SOURCE, read_raw
-from client.prepare import gate, prepare
+from client.pipeline import pipeline
+from client.pipeline.clean import clean
+from client.pipeline.ingest import LINE, SOURCE, read_raw
+from client.pipeline.prepare import gate, prepare
+from client.pipeline.validate import REASON, Validated, validate
 from client.store import SiteStore
-from client.validate import REASON, Validated, validate
 from common.config import SiteConfig
 from common.errors import ConfigError, DataError
 
@@ -668,7 +668,7 @@ def test_all_rows_rejected_is_a_data_error_and_writes_no_version(tmp_path):
 
 
 def test_category_codes_written_as_floats_match_their_values():
-    from client.validate import validate
+    from client.pipeline.validate import validate
     from common.config import SchemaSection
 
     schema = SchemaSection.model_validate(

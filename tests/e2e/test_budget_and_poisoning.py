@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from client.ledger import LedgerEntry, compose_epsilon
+from client.privacy.ledger import LedgerEntry, compose_epsilon
 from client.site import Site
-from simulations.datasets import load_dataset
-from simulations.materialise import materialise_sites
+from simulations.data.datasets import load_dataset
+from simulations.data.materialise import materialise_sites
+from simulations.data.sites import site_name
 from simulations.ray_runtime import private_ray
 from simulations.runner import SimulationSpec, run
-from simulations.sites import site_name
 
 pytestmark = pytest.mark.e2e
 

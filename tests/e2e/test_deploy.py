@@ -30,8 +30,8 @@ import torch
 from cryptography import x509
 
 from common.config import load_site_config
-from server.coordinator import CoordinatorState, kill, live_pids, stop_tree, stop_trees
-from server.provision import write_site_bundle
+from server.deploy.coordinator import CoordinatorState, kill, live_pids, stop_tree, stop_trees
+from server.deploy.provision import write_site_bundle
 from tests.e2e.conftest import ROOT, free_port, script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.deploy]

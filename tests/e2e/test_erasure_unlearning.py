@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from client.cli import app as site_app
-from client.prepare import prepare
+from client.pipeline.prepare import prepare
 from common.config import load_site_config
 from server.cli import app as coord_app
-from server.registry import Registry
+from server.registry.registry import Registry
 from tests.client.subject_sites import subject_id, subject_name, write_subject_site
 from tests.client.test_retention import rows_like, store_holds, subject_values
 from tests.e2e.conftest import run_cli, script

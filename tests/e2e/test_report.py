@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from server.report import SECTIONS
+from server.report.html import SECTIONS
 from tests.conftest import new_cli_env
 from tests.e2e.browser import render
 from tests.e2e.conftest import run_cli, script, stop_processes_mentioning

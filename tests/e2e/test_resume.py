@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from client.ledger import PrivacyLedger
+from client.privacy.ledger import PrivacyLedger
 from tests.e2e.conftest import ROOT, run_cli, script
 
 pytestmark = pytest.mark.e2e

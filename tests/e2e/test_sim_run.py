@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from client.ledger import release_noise
+from client.privacy.ledger import release_noise
 from tests.e2e.conftest import run_cli, script
 
 pytestmark = pytest.mark.e2e

@@ -15,11 +15,11 @@ from ray.cluster_utils import Cluster
 
 from client.site import Site
 from common.errors import ConfigError
-from simulations.datasets import breast_cancer
+from simulations.data.datasets import breast_cancer
+from simulations.data.sites import prepare_site, site_name, write_site
 from simulations.ray_runtime import private_ray
 from simulations.retain_cli import retain_sites
 from simulations.site_jobs import run_per_site
-from simulations.sites import prepare_site, site_name, write_site
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import pytest
 
 from common.config import RunConfig
 from common.errors import ConfigError
-from server.allowed_nodes import parse_node_ids
+from server.deploy.allowed_nodes import parse_node_ids
 
 
 def test_node_ids_beyond_int64_survive_the_run_config():

@@ -12,15 +12,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from client.prepare import prepare
+from client.federation.statistics import site_statistics
+from client.pipeline.prepare import prepare
 from client.site import Site
-from client.site_statistics import site_statistics
 from common.config import load_site_config
 from common.features import FeatureSpec
 from common.stats import OTHER, CategoryStats, TableStats
 from server.drift import statistics_record
-from simulations.datasets import synthetic_groups
-from simulations.sites import write_site
+from simulations.data.datasets import synthetic_groups
+from simulations.data.sites import write_site
 
 ROWS = 400
 THRESHOLD = 0.25

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from common.audit import AuditLog
-from server.provision import Provisioned, provision
+from server.deploy.provision import Provisioned, provision
 
 
 def test_provision_writes_a_verifiable_chain_and_one_bundle_per_site(tmp_path):

@@ -12,7 +12,7 @@ from common.config import RunConfig
 from common.errors import RunDirError
 from common.features import FeatureSpec
 from common.models import build_model
-from server.registry import Registry, config_hash
+from server.registry.registry import Registry, config_hash
 from server.run_dir import RunDirectory
 
 SPEC = FeatureSpec(

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from common.config import RunConfig
 from common.errors import ConfigError, RunDirError
 from server.cli import app
-from server.registry import Registry
+from server.registry.registry import Registry
+from server.registry.unlearning import affected_models, fork_for_unlearning, parse_purged
 from server.run_dir import RunDirectory
-from server.unlearning import affected_models, fork_for_unlearning, parse_purged
 
 # round -> (site, table version) of its participants
 ROUNDS = {1: [("a", 0), ("b", 0)], 2: [("a", 1), ("b", 0)], 3: [("a", 2), ("b", 3)]}

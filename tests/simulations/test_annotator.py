@@ -6,17 +6,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from client.active import refresh_queue
-from client.global_model import GlobalModel
-from client.labels import given_labels
-from client.prepare import prepare
+from client.federation.global_model import GlobalModel
+from client.labeling.active import refresh_queue
+from client.labeling.labels import given_labels
+from client.pipeline.prepare import prepare
 from client.site import Site
 from common.config import load_site_config
 from common.errors import ConfigError
 from common.models import build_model
-from simulations.annotator import ANNOTATOR, TRUTH, LabelingSpec, SimulatedAnnotator
-from simulations.datasets import breast_cancer
-from simulations.sites import write_site
+from simulations.data.annotator import ANNOTATOR, TRUTH, LabelingSpec, SimulatedAnnotator
+from simulations.data.datasets import breast_cancer
+from simulations.data.sites import write_site
 
 
 def _site(root, error_rate: float):

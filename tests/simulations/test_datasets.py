@@ -14,9 +14,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from common.errors import ConfigError
 from common.models import build_model
-from simulations.datasets import load_dataset
-from simulations.heart_disease import find_data_dir
-from simulations.sites import site_toml
+from simulations.data.datasets import load_dataset
+from simulations.data.heart_disease import find_data_dir
+from simulations.data.sites import site_toml
 
 
 def table(n: int = 60, seed: int = 0) -> pl.DataFrame:

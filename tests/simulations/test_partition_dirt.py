@@ -6,14 +6,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from client.prepare import prepare
+from client.pipeline.prepare import prepare
 from client.site import Site
 from common.config import load_site_config
 from common.errors import ConfigError
-from simulations.datasets import breast_cancer
-from simulations.dirt import DirtSpec, inject
-from simulations.partition import dirichlet, iid, natural, quantity
-from simulations.sites import write_site
+from simulations.data.datasets import breast_cancer
+from simulations.data.dirt import DirtSpec, inject
+from simulations.data.partition import dirichlet, iid, natural, quantity
+from simulations.data.sites import write_site
 
 
 def labels(n: int = 300, classes: int = 3, seed: int = 0) -> np.ndarray:

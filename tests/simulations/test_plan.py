@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from common.errors import ConfigError
-from simulations.dirt import DirtSpec
-from simulations.materialise import split_rows
+from simulations.data.dirt import DirtSpec
+from simulations.data.materialise import split_rows
 from simulations.runner import SimulationSpec, plan
 
 BAD_SPECS = [
@@ -34,7 +34,7 @@ def test_bad_spec_fails_before_the_run_dir_exists(tmp_path, fields, needle):
 
 @pytest.mark.parametrize("partition", ["dirichlet", "iid", "quantity"])
 def test_the_same_seed_gives_the_same_split(partition):
-    from simulations.datasets import breast_cancer
+    from simulations.data.datasets import breast_cancer
 
     data = breast_cancer()
     spec = SimulationSpec(sites=6, partition=partition, seed=4)

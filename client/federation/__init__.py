@@ -1,0 +1,4 @@
+"""The site in a federation.
+
+DP training, the global model, assessment, site statistics, mods and ``join``.
+"""

@@ -1,0 +1,4 @@
+"""Raw files to clean rows.
+
+Ingest, validate, clean, prepare, profile, schema inference and ``init``.
+"""

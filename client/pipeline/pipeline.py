@@ -1,0 +1,82 @@
+"""The site pipeline: raw files -> typed rows (and a quarantine) -> clean rows.
+
+Raw files are only read (``client.pipeline.ingest``); ``client.pipeline.validate`` types them and
+quarantines rows that break the schema; ``client.pipeline.clean`` dedupes, imputes and tames
+outliers. Everything is a polars expression over whole columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import polars as pl
+
+from client.pipeline.clean import CleaningReport, clean, missing_fractions, numeric_features
+from client.pipeline.ingest import LINE, SOURCE, raw_files, read_raw
+from client.pipeline.validate import Validated, validate
+from common.config import SiteConfig
+from common.errors import DataError
+
+__all__ = ["CleaningReport", "clean", "feature_columns", "ingest", "raw_files", "run"]
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Every stage's output of one pipeline run."""
+
+    raw: pl.DataFrame
+    validated: Validated
+    clean: pl.DataFrame
+    unlabeled: pl.DataFrame
+    report: CleaningReport
+    missing: dict[str, float]
+
+    def keep_rows(self, keep: Callable[[pl.DataFrame], pl.DataFrame]) -> PipelineResult:
+        """This result with ``keep`` applied to every table it would write."""
+        clean = keep(self.clean)
+        self.report.rows_clean = clean.height
+        typed = self.validated
+        validated = replace(typed, valid=keep(typed.valid), quarantine=keep(typed.quarantine))
+        return replace(
+            self,
+            raw=keep(self.raw),
+            validated=validated,
+            clean=clean,
+            unlabeled=keep(self.unlabeled),
+        )
+
+
+def ingest(config: SiteConfig) -> pl.DataFrame:
+    """The raw rows that pass validation, typed by the schema."""
+    return validate(read_raw(config), config.schema).valid.drop(SOURCE, LINE)
+
+
+def run(config: SiteConfig) -> PipelineResult:
+    """Read, validate and clean; refuse when no row survives validation."""
+    raw = read_raw(config)
+    validated = validate(raw, config.schema, config.cleaning.outliers == "reject")
+    if validated.valid.height == 0:
+        reasons = ", ".join(f"{r} ({n})" for r, n in sorted(validated.rejected.items()))
+        raise DataError(f"{config.raw_location}: all {raw.height} rows rejected: {reasons}")
+    missing = missing_fractions(validated.valid, numeric_features(config.schema))
+    cleaned, report = clean(validated.valid, config)
+    report.rows_read, report.rejected = raw.height, validated.rejected
+    return PipelineResult(raw, validated, cleaned, _unlabeled(validated, config), report, missing)
+
+
+def _unlabeled(validated: Validated, config: SiteConfig) -> pl.DataFrame:
+    """The rows without a label, cleaned alongside the labeled ones (awaiting labels).
+
+    A second pass, so the clean table stays exactly what it was without them.
+    """
+    label = pl.col(config.schema.label)
+    if validated.valid.filter(label.is_null()).height == 0:
+        return clean(validated.valid.head(0), config)[0]
+    everything, _ = clean(validated.valid, config, keep_unlabeled=True)
+    return everything.filter(label.is_null())
+
+
+def feature_columns(config: SiteConfig) -> list[str]:
+    """Columns that may become model inputs: role feature, never id or pii."""
+    return numeric_features(config.schema)

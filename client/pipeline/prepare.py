@@ -1,0 +1,133 @@
+"""``prepare``: raw files -> validated -> clean, each a versioned Delta table, then the gate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from client.pipeline import pipeline
+from client.pipeline.clean import CleaningReport
+from client.retention.erasure import without_erased
+from client.retention.retain import without_expired
+from client.site_audit import site_audit
+from client.store import SiteStore, TableVersion, sha256_of
+from common.config import SiteConfig
+from common.errors import ConfigError
+
+StepObserver = Callable[[str], None]
+
+
+@dataclass
+class PrepareResult:
+    """Outcome of one ``prepare``: the clean version and what happened to the rows."""
+
+    clean: TableVersion
+    report: CleaningReport
+    unchanged: bool
+    gate_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def gate_passed(self) -> bool:
+        return not self.gate_reasons
+
+
+def config_hash(config: SiteConfig) -> str:
+    text = config.model_dump_json(by_alias=True, exclude={"base_dir", "labeling"})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def gate(
+    frame: pl.DataFrame, config: SiteConfig, missing: dict[str, float] | None = None
+) -> list[str]:
+    """Reasons the clean data fails the site's quality gate (empty = passes)."""
+    quality = config.quality
+    reasons = []
+    if frame.height < quality.min_rows:
+        reasons.append(f"{frame.height} rows, fewer than min_rows={quality.min_rows}")
+    classes = frame.get_column(config.schema.label).n_unique()
+    if classes < quality.min_classes:
+        reasons.append(f"{classes} label class(es), fewer than {quality.min_classes}")
+    for column, share in sorted((missing or {}).items()):
+        if share > quality.max_missing_fraction:
+            limit = quality.max_missing_fraction
+            reasons.append(f"{column}: {share:.0%} missing, above max_missing_fraction={limit}")
+    for rule in quality.rules:
+        broken = frame.height - _rows_meeting(frame, rule).height
+        if broken:
+            reasons.append(f"rule '{rule}' fails on {broken} row(s)")
+    return reasons
+
+
+def _rows_meeting(frame: pl.DataFrame, rule: str) -> pl.DataFrame:
+    """The rows where ``rule`` holds; a rule that cannot be evaluated is a config error."""
+    try:
+        return frame.filter(pl.sql_expr(rule))
+    except pl.exceptions.PolarsError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise ConfigError(f"quality rule '{rule}' cannot be evaluated ({first_line})") from None
+
+
+def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareResult:
+    """Run the pipeline; commit new versions only when the input or config changed."""
+    step = on_step or (lambda name: None)
+    store = SiteStore(config.store_dir)
+    step("checking input")
+    inputs = {str(p): sha256_of(p) for p in pipeline.raw_files(config)}
+    lineage = {"config_hash": config_hash(config), "inputs": json.dumps(inputs, sort_keys=True)}
+    latest = store.latest("clean")
+    if latest and all(latest.lineage.get(k) == v for k, v in lineage.items()):
+        frame = store.read("clean")
+        report = CleaningReport(rows_read=int(latest.lineage.get("rows_read", 0)))
+        report.rows_clean = frame.height
+        missing = json.loads(latest.lineage.get("missing", "{}"))
+        return PrepareResult(latest, report, True, gate(frame, config, missing))
+
+    step("reading and validating")
+    result = without_expired(config, without_erased(config, pipeline.run(config)))
+    for rule in config.quality.rules:
+        _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
+    reasons = gate(result.clean, config, result.missing)
+    step("writing tables")
+    raw_version = store.write("raw", result.raw, {"operation": "ingest", **lineage}, archive=True)
+    quarantine = store.write(
+        "quarantine",
+        result.validated.quarantine,
+        {"operation": "quarantine", "raw_version": str(raw_version.version), **lineage},
+        archive=True,
+    )
+    report = result.report
+    unlabeled = store.latest("unlabeled")
+    if result.unlabeled.height or unlabeled is not None:  # no empty table for fully labeled sites
+        unlabeled = store.write(
+            "unlabeled",
+            result.unlabeled,
+            {"operation": "unlabeled", "raw_version": str(raw_version.version), **lineage},
+        )
+    clean_version = store.write(
+        "clean",
+        result.clean,
+        {
+            "operation": "clean",
+            "raw_version": str(raw_version.version),
+            "quarantine_version": str(quarantine.version),
+            "unlabeled_version": "" if unlabeled is None else str(unlabeled.version),
+            "rows_read": str(report.rows_read),
+            "rejected": json.dumps(report.rejected),
+            "missing": json.dumps(result.missing),
+            "gate": "pass" if not reasons else "; ".join(reasons),
+            **lineage,
+        },
+    )
+    site_audit(config).append(
+        "prepare",
+        clean_version=clean_version.version,
+        rows_read=report.rows_read,
+        rows_clean=report.rows_clean,
+        rows_quarantined=sum(report.rejected.values()),
+        gate="pass" if not reasons else "fail",
+    )
+    return PrepareResult(clean_version, report, unchanged=False, gate_reasons=reasons)

@@ -1,0 +1,168 @@
+"""Type raw text by the schema and split rows into valid ones and a quarantine.
+
+A row is quarantined, with its reason, when a value does not parse as its column's
+type, is not among the column's allowed values, or a required column is missing.
+A column where most values do not parse is a schema mismatch, not dirty rows: that
+is an error naming the file and the column.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import polars as pl
+
+from client.pipeline.ingest import LINE, SOURCE
+from common.config import ColumnSpec, ColumnType, SchemaSection
+from common.errors import DataError
+
+REASON = "_reason"
+_TRUE, _FALSE = ["true", "yes", "1", "t", "y"], ["false", "no", "0", "f", "n"]
+_POLARS_TYPES = {
+    ColumnType.INT: pl.Int64,
+    ColumnType.FLOAT: pl.Float64,
+    ColumnType.CATEGORY: pl.String,
+    ColumnType.TEXT: pl.String,
+}
+# Above this share of unparseable values a column is mistyped, not dirty.
+MISTYPED_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Validated:
+    """Typed valid rows, quarantined rows (as text, with reasons), reason counts."""
+
+    valid: pl.DataFrame
+    quarantine: pl.DataFrame
+    rejected: dict[str, int]
+
+
+def validate(
+    text: pl.DataFrame, schema: SchemaSection, reject_out_of_range: bool = False
+) -> Validated:
+    """Type ``text`` by ``schema``; quarantine the rows that break it.
+
+    With ``reject_out_of_range`` a value outside its column's declared range is a
+    reason too (the ``outliers = "reject"`` policy). Each column is parsed once:
+    ``<name>`` keeps the text (markers blanked) and a shadow column the typed value.
+    """
+    columns = schema.columns
+    cleared = text.lazy().with_columns(_blank_missing(n, s, schema) for n, s in columns.items())
+    parsed = cleared.with_columns(
+        _parse(pl.col(n), s.type).alias(_typed(n)) for n, s in columns.items()
+    )
+    problems = [_problem(n, s, reject_out_of_range) for n, s in columns.items()]
+    reason = pl.concat_str(problems, separator="; ", ignore_nulls=True)
+    checked = parsed.with_columns(pl.when(reason == "").then(None).otherwise(reason).alias(REASON))
+    checked = checked.collect()
+    _refuse_mistyped_columns(checked, schema)
+    bad = checked.filter(pl.col(REASON).is_not_null())
+    quarantine = text.join(bad.select(SOURCE, LINE, REASON), on=[SOURCE, LINE], how="inner")
+    valid = checked.filter(pl.col(REASON).is_null()).select(
+        *(_finished(n, s) for n, s in columns.items()), SOURCE, LINE
+    )
+    reasons = Counter(r for line in bad.get_column(REASON).to_list() for r in line.split("; "))
+    return Validated(valid, quarantine, dict(reasons))
+
+
+def _typed(name: str) -> str:
+    return f"__typed__{name}"
+
+
+def _finished(name: str, spec: ColumnSpec) -> pl.Expr:
+    typed = pl.col(_typed(name))
+    # 'NaN' parses as a float but means "not measured": make it a null like the rest.
+    return (typed.fill_nan(None) if spec.type is ColumnType.FLOAT else typed).alias(name)
+
+
+def _blank_missing(name: str, spec: ColumnSpec, schema: SchemaSection) -> pl.Expr:
+    text = pl.col(name).str.strip_chars()
+    markers = [*schema.missing, *spec.missing]
+    missing = text.is_in(markers)
+    numeric_markers = _numbers(markers)
+    if spec.type in (ColumnType.INT, ColumnType.FLOAT) and numeric_markers:
+        # A marker '0' also means '0.0' and '-9' means '-9.0' in a numeric column.
+        missing = missing | text.cast(pl.Float64, strict=False).is_in(numeric_markers)
+    return pl.when(missing).then(None).otherwise(text).alias(name)
+
+
+def _numbers(markers: list[str]) -> list[float]:
+    numbers = []
+    for marker in markers:
+        try:
+            numbers.append(float(marker))
+        except ValueError:
+            continue
+    return [n for n in numbers if n == n]  # 'nan' parses, but is no marker value
+
+
+def _parse(text: pl.Expr, kind: ColumnType) -> pl.Expr:
+    """Text to the schema's type; what does not parse becomes null."""
+    if kind is ColumnType.BOOL:
+        lowered = text.str.to_lowercase()
+        return pl.when(lowered.is_in(_TRUE)).then(True).when(lowered.is_in(_FALSE)).then(False)
+    if kind is ColumnType.DATETIME:
+        return text.str.to_datetime(strict=False)
+    if kind is ColumnType.CATEGORY:
+        # A code written '4.0' is the code '4' (exported data often floats its ints);
+        # '007' stays '007'.
+        return text.str.replace(r"^(-?\d+)\.0+$", "${1}")
+    if kind is ColumnType.INT:
+        # '63.0' is an int written as a float (common in exported data); '63.5' is not.
+        # Plain digits parse as Int64 directly, so ids beyond 2**53 stay exact.
+        number = text.cast(pl.Float64, strict=False)
+        written_as_float = pl.when(number == number.round()).then(number)
+        return pl.coalesce(
+            text.cast(pl.Int64, strict=False), written_as_float.cast(pl.Int64, strict=False)
+        )
+    return text.cast(_POLARS_TYPES[kind], strict=False)
+
+
+def _problem(name: str, spec: ColumnSpec, reject_out_of_range: bool) -> pl.Expr:
+    """A reason string for the rows where column ``name`` breaks the schema, else null."""
+    value, typed = pl.col(name), pl.col(_typed(name))
+    present = value.is_not_null()
+    reason = pl.when(present & typed.is_null()).then(pl.lit(f"{name}: not {spec.type.value}"))
+    if reject_out_of_range and spec.type in (ColumnType.INT, ColumnType.FLOAT):
+        number = typed.cast(pl.Float64)
+        low = number < spec.min if spec.min is not None else pl.lit(False)
+        high = number > spec.max if spec.max is not None else pl.lit(False)
+        reason = reason.when(low | high).then(pl.lit(f"{name}: out of range"))
+    if spec.values is not None:
+        allowed = [str(v) for v in spec.values]
+        # '1.0' counts as '1' in an int or category column.
+        numeric_code = spec.type in (ColumnType.INT, ColumnType.CATEGORY)
+        as_text = typed.cast(pl.String) if numeric_code else value
+        not_allowed = present & ~as_text.is_in(allowed)
+        reason = reason.when(not_allowed).then(pl.lit(f"{name}: value not allowed"))
+    if spec.required:
+        reason = reason.when(~present).then(pl.lit(f"{name}: missing"))
+    return reason.otherwise(None)
+
+
+def _refuse_mistyped_columns(checked: pl.DataFrame, schema: SchemaSection) -> None:
+    """A column where most present values do not parse is a schema mismatch."""
+    parsed = [
+        n for n, s in schema.columns.items() if s.type not in (ColumnType.TEXT, ColumnType.CATEGORY)
+    ]
+    if not parsed or checked.height == 0:
+        return
+    counts = checked.select(
+        *(pl.col(n).is_not_null().sum().alias(f"present:{n}") for n in parsed),
+        *(_unparsed(n).sum().alias(f"failed:{n}") for n in parsed),
+    ).row(0, named=True)
+    for name in parsed:
+        present, failed = counts[f"present:{name}"], counts[f"failed:{name}"]
+        if present and failed / present > MISTYPED_SHARE:
+            example = checked.filter(_unparsed(name)).row(0, named=True)
+            spec = schema.columns[name]
+            raise DataError(
+                f"{example[SOURCE]}: column '{name}' should be {spec.type.value} but "
+                f"{failed} of {present} values are not (line {example[LINE]}: "
+                f"'{example[name]}')"
+            )
+
+
+def _unparsed(name: str) -> pl.Expr:
+    return pl.col(name).is_not_null() & pl.col(_typed(name)).is_null()

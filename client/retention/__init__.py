@@ -1,0 +1,1 @@
+"""The end of the data lifecycle: retention, archive, erasure, Delta history and their CLI."""

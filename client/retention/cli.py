@@ -1,0 +1,139 @@
+"""``fedlife-site retain``, ``erase`` and ``audit verify``: the end of the data lifecycle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from client.retention.erasure import ErasureRequests, site_key, subject_digest
+from client.retention.retain import RetentionReport, retain
+from client.site_audit import site_audit
+from common.cli import one_line_errors
+from common.config import Role, load_site_config
+from common.errors import ConfigError, StoreError
+
+console = Console()
+CONFIG = typer.Option(..., "--config", "-c", help="The site's site.toml.")
+audit_app = typer.Typer(help="The site's hash-chained audit log.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add retain, erase and audit to ``fedlife-site``."""
+    app.command("retain")(retain_command)
+    app.command("erase")(erase_command)
+    app.add_typer(audit_app, name="audit")
+
+
+@one_line_errors
+def retain_command(
+    config: Path = CONFIG,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be removed."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Apply the retention policy and pending erasure requests to every table."""
+    report = retain(load_site_config(config), dry_run=dry_run)
+    _show(report, as_json)
+
+
+@one_line_errors
+def erase_command(
+    subject_ids: list[str] = typer.Argument(..., help="Ids (the column with role 'id')."),
+    config: Path = CONFIG,
+    now: bool = typer.Option(False, "--now", help="Carry the requests out at once."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Record erasure requests (as keyed hashes); ``retain`` or ``--now`` carries them out."""
+    site_config = load_site_config(config)
+    if site_config.schema.first_with(Role.ID) is None:
+        raise ConfigError(f"{config}: erasure needs a schema column with role 'id'")
+    if any(not s.strip() for s in subject_ids):
+        raise ConfigError("a subject id is empty")
+    key = site_key(site_config.store_dir)
+    digests = {subject: subject_digest(key, subject) for subject in subject_ids}
+    new = ErasureRequests(site_config.store_dir).add(list(digests.values()))
+    site_audit(site_config).append("erase-request", requests=new)
+    if not now:
+        console.print(
+            f"recorded {len(new)} erasure request(s); run fedlife-site retain to "
+            "carry them out (or erase --now)",
+            highlight=False,
+        )
+        return
+    report = retain(site_config, expire=False)
+    _show(report, as_json)
+    if not as_json:
+        for subject, digest in digests.items():
+            rows = report.requests.get(digest, 0)
+            outcome = f"{rows} row(s) erased" if rows else "no rows found at this site"
+            console.print(f"{subject}: {outcome}", highlight=False)
+
+
+@audit_app.command("verify")
+@one_line_errors
+def audit_verify(config: Path = CONFIG) -> None:
+    """Check the audit log's hash chain; name the first edited, removed or moved entry."""
+    log = site_audit(load_site_config(config))
+    problem = log.verify()
+    if problem is not None:
+        raise StoreError(f"{log.path}: audit log is broken at {problem}")
+    console.print(f"audit log intact: {len(log.entries())} entries", highlight=False)
+
+
+def _show(report: RetentionReport, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.to_json()))
+        return
+    verb = "would remove" if report.dry_run else "removed"
+    table = Table(title=f"retention at {report.site}" + (" (dry run)" if report.dry_run else ""))
+    for column in (
+        "table",
+        "rows",
+        "expired",
+        "erased",
+        "archived",
+        "new version",
+        "versions dropped",
+        "files vacuumed",
+        "note",
+    ):
+        table.add_column(column)
+    for t in report.tables:
+        table.add_row(
+            t.table,
+            str(t.rows),
+            str(t.expired),
+            str(t.erased),
+            "yes" if t.archived else "-",
+            "-" if t.new_version is None else str(t.new_version),
+            ", ".join(map(str, t.versions_dropped)) or "-",
+            str(t.files_vacuumed),
+            t.note,
+        )
+    if report.tables:
+        console.print(table)
+    else:
+        console.print(f"{report.site}: no tables in the store yet (run fedlife-site prepare)")
+    if report.archive_erased:
+        rows = sum(report.archive_erased.values())
+        files = len(report.archive_erased)
+        console.print(f"archive: {verb} {rows} erased row(s) from {files} file(s)")
+    if report.archive_expired:
+        console.print(f"archive: {verb} {len(report.archive_expired)} expired file(s)")
+    if report.sheets_erased:
+        console.print(f"queue sheets: {verb} erased rows from {len(report.sheets_erased)} file(s)")
+    found = sum(1 for rows in report.requests.values() if rows)
+    if report.requests:
+        console.print(f"erasure requests: {found} of {len(report.requests)} matched rows")
+    erased = [v for t in report.tables if t.table == "clean" for v in t.versions_erased]
+    if erased and not report.dry_run:
+        versions = ",".join(map(str, erased))
+        console.print(
+            f"clean versions purged by erasure: {versions} (tell the coordinator: "
+            f"fedlife-coord models affected RUN_DIR --purged {report.site}:{versions})",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -1,0 +1,146 @@
+"""``fedlife-coord provision | start | stop | run``: a real federation over TLS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from common.audit import AuditLog
+from common.cli import err_console, one_line_errors
+from common.errors import ConfigError, RunDirError
+from server.deploy import coordinator
+from server.deploy.launch import launch, launch_config
+from server.deploy.provision import DEFAULT_PORT, Provisioned, join_command, provision
+from server.run_dir import RunDirectory
+
+console = Console()
+STATE = typer.Option(..., "--state", help="The coordinator's state folder (database, PIDs, log).")
+
+
+@one_line_errors
+def provision_command(
+    out: Path = typer.Option(..., "--out", help="New folder for the CA, certificates and bundles."),
+    sites: str = typer.Option(..., "--sites", help="Comma-separated site names, e.g. a,b,c."),
+    host: str = typer.Option("127.0.0.1", help="DNS name or IP address sites connect to."),
+    port: int = typer.Option(DEFAULT_PORT, help="The SuperLink's port."),
+) -> None:
+    """Make the federation's CA, the coordinator's TLS certificate and one bundle per site."""
+    names = [s.strip() for s in sites.split(",") if s.strip()]
+    provisioned = provision(out, names, host, port)
+    AuditLog(out / "audit", "coordinator").append("provision", sites=names, host=host, port=port)
+    table = Table(title=f"provisioned {out}")
+    table.add_column("site")
+    table.add_column("bundle (send it to the site, privately)")
+    for site, bundle in provisioned.sites.items():
+        table.add_row(site, str(bundle))
+    console.print(table)
+    console.print(f"each site joins from its bundle with:\n  {join_command(provisioned.address)}")
+    console.print(f"start the coordinator with:\n  fedlife-coord start --certs {out} --state DIR")
+
+
+@one_line_errors
+def start_command(
+    state: Path = STATE,
+    certs: Path | None = typer.Option(None, help="The folder from fedlife-coord provision."),
+    host: str = typer.Option("0.0.0.0", help="Interface the SuperLink listens on."),
+    port: int | None = typer.Option(None, help="Port (default: the provisioned one)."),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="No TLS, no node authentication (testing only)."
+    ),
+) -> None:
+    """Start Flower's SuperLink with TLS, node authentication and a state database."""
+    if insecure:
+        err_console.print(
+            "[bold red]WARNING: --insecure: no TLS and no node authentication. Anyone who "
+            "reaches the port reads every model update and can join as a site. Use only on "
+            "a trusted test network.[/bold red]"
+        )
+        provisioned = None
+    elif certs is None:
+        raise ConfigError(
+            "--certs DIR is needed (from fedlife-coord provision); --insecure only for testing"
+        )
+    else:
+        provisioned = Provisioned.load(certs)
+    started = coordinator.start(state, provisioned, host, port)
+    mode = "INSECURE" if started.insecure else "TLS + node authentication"
+    _audit(state).append("start", address=started.address, mode=mode, keys=len(started.nodes))
+    console.print(
+        f"SuperLink pid {started.pid} on {started.address} ({mode}); "
+        f"{len(started.nodes)} site key(s) registered",
+        highlight=False,
+    )
+
+
+@one_line_errors
+def stop_command(state: Path = STATE) -> None:
+    """Stop the coordinator's SuperLink (and the runs it hosts)."""
+    stopped = coordinator.stop(state)
+    _audit(state).append("stop", pid=stopped.pid)
+    console.print(f"stopped SuperLink pid {stopped.pid}", highlight=False)
+
+
+@one_line_errors
+def run_command(
+    state: Path = STATE,
+    run_dir: Path | None = typer.Option(None, help="Run directory (default: runs/<timestamp>)."),
+    resume: Path | None = typer.Option(
+        None, help="Continue this stopped run from its last checkpoint."
+    ),
+    rounds: int | None = typer.Option(None, help="Training rounds (num-server-rounds)."),
+    test_data: Path | None = typer.Option(None, help="CSV the coordinator evaluates on."),
+    run_config: str = typer.Option(
+        "", help="More run config as JSON, e.g. '{\"min-train-sites\": 2}'."
+    ),
+) -> None:
+    """Run the fedlife app on the started federation; writes the same run dir as a simulation."""
+    started = coordinator.CoordinatorState.load(state)
+    overrides = _overrides(run_config)
+    if rounds is not None:
+        overrides["num-server-rounds"] = rounds
+    if test_data is not None:
+        overrides["test-data"] = str(test_data.resolve())
+    config = launch_config(started, run_dir, resume, overrides)
+    _audit(state).append("run", run_dir=str(config["run-dir"]), resume=resume is not None)
+    launch(started, config)
+    run = RunDirectory(config["run-dir"])
+    if not (run.path / "summary.json").exists():
+        raise RunDirError(
+            f"{run.path}: the run wrote no summary (see the log above); "
+            f"continue it with fedlife-coord run --state {state} --resume {run.path}"
+        )
+    summary = run.read_json("summary.json")
+    console.print(
+        f"run {summary['run_id']}: {summary['rounds']} round(s), "
+        f"test accuracy {summary['test_accuracy']}, run dir {run.path}",
+        highlight=False,
+    )
+
+
+def _audit(state: Path) -> AuditLog:
+    """The coordinator's own audit log (each run also keeps one in its run dir)."""
+    return AuditLog(Path(state) / "audit", "coordinator")
+
+
+def _overrides(text: str) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--run-config: not JSON ({error.msg})") from None
+    if not isinstance(value, dict):
+        raise ConfigError("--run-config: expected a JSON object of run config keys")
+    return value
+
+
+def register(app: typer.Typer) -> None:
+    """Add the deployment commands to ``fedlife-coord``."""
+    app.command("provision")(provision_command)
+    app.command("start")(start_command)
+    app.command("stop")(stop_command)
+    app.command("run")(run_command)

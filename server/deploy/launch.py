@@ -1,0 +1,85 @@
+"""Launch the fedlife app on a started coordinator: ``flwr run`` with its connection.
+
+The run goes to the SuperLink that ``fedlife-coord start`` wrote into
+``$FLWR_HOME/config.toml``; only the provisioned sites' node IDs are allowed to take
+part (``allowed-nodes``), whatever else registered itself on the Control API. The
+ServerApp writes the same run directory as a simulation.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from common.cli import console_script
+from common.config import RunConfig
+from common.errors import ConfigError
+from server.deploy.coordinator import CONNECTION, CoordinatorError, CoordinatorState
+from server.run_dir import RunDirectory, default_run_dir
+
+APP_DIR = Path(__file__).resolve().parents[2]
+
+
+def launch_config(
+    state: CoordinatorState,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The run config of a new run, or of ``resume``'s run continued.
+
+    Parameters
+    ----------
+    state : the started coordinator (its registered nodes are the allowed ones).
+    run_dir : where a new run writes (default: ``runs/<timestamp>``, made absolute).
+    resume : a stopped run's directory; its recorded config is reused.
+    overrides : run config keys (hyphenated) to set, e.g. ``{"num-server-rounds": 3}``.
+    """
+    if resume is not None:
+        run = RunDirectory.open_for_resume(resume)
+        config = {**run.read_json("run.json")["config"], "resume": True}
+        config["run-dir"] = str(run.path.resolve())
+    else:
+        config = {"run-dir": str(Path(run_dir or default_run_dir()).resolve())}
+    config.update(overrides or {})
+    if state.nodes:
+        config["allowed-nodes"] = ",".join(sorted(state.nodes.values()))
+    RunConfig.from_flower(config, source="fedlife-coord run")  # one-line error if wrong
+    return config
+
+
+def launch(state: CoordinatorState, config: dict[str, Any], timeout: float | None = None) -> int:
+    """``flwr run APP fedlife --stream`` with ``config``; its log goes to our stdout."""
+    if not state.is_running():
+        raise CoordinatorError(
+            f"the SuperLink (pid {state.pid}) is not running; start it with fedlife-coord start"
+        )
+    command = [
+        console_script("flwr"),
+        "run",
+        str(APP_DIR),
+        CONNECTION,
+        "--stream",
+        "--run-config",
+        render_run_config(config),
+    ]
+    return subprocess.run(command, timeout=timeout, check=False).returncode
+
+
+def render_run_config(config: dict[str, Any]) -> str:
+    """``k1=v1 k2=v2`` with TOML values (strings quoted), as ``flwr run --run-config`` reads."""
+    parts = []
+    for key, value in config.items():
+        if isinstance(value, bool):
+            rendered = "true" if value else "false"
+        elif isinstance(value, int | float):
+            rendered = repr(value)
+        elif isinstance(value, str):
+            if '"' in value or "'" in value or "\\" in value:
+                raise ConfigError(f"{key}: {value!r} holds a quote or backslash (not passable)")
+            rendered = f'"{value}"'
+        else:
+            raise ConfigError(f"{key}: {value!r} is not a run config value")
+        parts.append(f"{key}={rendered}")
+    return " ".join(parts)

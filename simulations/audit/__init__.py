@@ -1,0 +1,1 @@
+"""Empirical privacy audits: membership inference on canaries, run as ``fedlife-sim audit``."""

@@ -1,0 +1,164 @@
+"""Labeling in a simulation: hide most labels at each virtual site, answer its queue.
+
+A virtual site's raw file keeps only a share of its labels; the hidden ones go to
+``<site>/truth.csv`` beside it (the simulated annotator's knowledge, not the site's
+data). After each round the ClientApp queues the rows the new global model is least
+sure of (run config ``label-queue-size``); before the site trains in the next round,
+:class:`SimulatedAnnotator` answers up to its budget of queued rows from the truth,
+wrong with probability ``error_rate``, through the same ``label import`` the site's
+operator uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from flwr.app import Context, Message
+from flwr.clientapp.typing import ClientAppCallable
+
+from client.app import derive_seed, site_config_path
+from client.labeling.importing import import_labels
+from client.labeling.labels import given_labels
+from client.store import QUEUE, ROW_ID, SiteStore
+from common.config import load_site_config
+from common.errors import ConfigError, FedlifeError
+
+TRUTH = "truth.csv"
+ANNOTATOR = "simulated-annotator"
+
+
+def hide_labels(
+    rows: pl.DataFrame, label: str, fraction: float, rng: np.random.Generator
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``rows`` with ``fraction`` of the labels blanked, and the hidden truth by row id.
+
+    Row ids are the ones ``prepare`` gives a headered CSV written as ``data.csv``
+    (``data.csv:<line>``), the file ``simulations.data.sites.write_site`` writes.
+    """
+    hidden = rng.random(rows.height) < fraction
+    truth = pl.DataFrame(
+        {
+            "row_id": [f"data.csv:{line}" for line in np.flatnonzero(hidden) + 2],
+            "label": rows[label].cast(pl.String).filter(pl.Series(hidden)),
+        }
+    )
+    blanked = rows.with_columns(
+        pl.when(pl.Series(hidden)).then(None).otherwise(pl.col(label)).alias(label)
+    )
+    return blanked, truth
+
+
+class SimulatedAnnotator:
+    """A ClientApp train mod: answer the site's queue from the hidden truth, then train.
+
+    Parameters
+    ----------
+    sites_dir : the simulation's folder of virtual sites.
+    budget : most labels each site gets per round.
+    error_rate : chance an answer names another class.
+    seed : seeds the annotator's mistakes.
+    """
+
+    def __init__(self, sites_dir: str, budget: int, error_rate: float, seed: int) -> None:
+        self.sites_dir, self.budget = sites_dir, budget
+        self.error_rate, self.seed = error_rate, seed
+
+    def __call__(self, msg: Message, ctxt: Context, call_next: ClientAppCallable) -> Message:
+        with contextlib.suppress(FedlifeError):  # no queue yet: the site trains on what it has
+            self.answer(site_config_path(ctxt, self.sites_dir))
+        return call_next(msg, ctxt)
+
+    def answer(self, site_toml: Path) -> int:
+        """Label up to ``budget`` queued rows not labeled yet; return how many."""
+        truth_file = site_toml.parent / TRUTH
+        config = load_site_config(site_toml)
+        store = SiteStore(config.store_dir)
+        if not truth_file.exists() or store.latest(QUEUE) is None:
+            return 0
+        done = given_labels(store).select(ROW_ID)
+        queued = store.read(QUEUE).join(done, on=ROW_ID, how="anti").sort("rank")
+        truth = pl.read_csv(truth_file, infer_schema=False)
+        answers = (
+            queued.head(self.budget).select(pl.col(ROW_ID).alias("row_id")).join(truth, on="row_id")
+        )
+        if answers.height == 0:
+            return 0
+        version = store.latest(QUEUE).version
+        classes = sorted(truth["label"].unique().to_list())
+        rng = np.random.default_rng(derive_seed(self.seed, site_toml.parent.name, version))
+        wrong = rng.random(answers.height) < self.error_rate
+        index = answers["label"].replace_strict({c: i for i, c in enumerate(classes)}).to_numpy()
+        shifted = (index + rng.integers(1, max(len(classes), 2), answers.height)) % len(classes)
+        answers = answers.with_columns(
+            pl.when(pl.Series(wrong))
+            .then(pl.Series([classes[i] for i in shifted], dtype=pl.String))
+            .otherwise("label")
+            .alias("label")
+        )
+        sheet = store.root / "labeling" / f"answers-{version}.csv"
+        sheet.parent.mkdir(parents=True, exist_ok=True)
+        answers.write_csv(sheet)
+        report = import_labels(store, config, sheet, ANNOTATOR)
+        return sum(report.applied.values())
+
+
+@dataclass(frozen=True)
+class LabelingSpec:
+    """Labeling in a simulation (off unless ``unlabeled`` > 0).
+
+    Parameters
+    ----------
+    unlabeled : share of each site's labels hidden from it.
+    budget : labels the simulated annotator gives each site per round (also the size
+        of the queue the ClientApp refreshes after each round).
+    error_rate : chance one of its answers is wrong.
+    """
+
+    unlabeled: float = 0.0
+    budget: int = 10
+    error_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.unlabeled < 1:
+            raise ConfigError(f"--unlabeled must be in [0, 1), got {self.unlabeled}")
+        if self.budget < 1:
+            raise ConfigError(f"--label-budget must be >= 1, got {self.budget}")
+        if not 0 <= self.error_rate <= 1:
+            raise ConfigError(f"--annotator-error must be in [0, 1], got {self.error_rate}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.unlabeled > 0
+
+    def run_options(self) -> dict[str, int]:
+        return {"label_queue_size": self.budget} if self.enabled else {}
+
+    def mods(self, sites_dir: str, seed: int) -> list[SimulatedAnnotator]:
+        if not self.enabled:
+            return []
+        return [SimulatedAnnotator(sites_dir, self.budget, self.error_rate, seed)]
+
+    def hide(
+        self, rows: pl.DataFrame, label: str, site_dir: Path, rng: np.random.Generator
+    ) -> pl.DataFrame:
+        """The site's rows with labels hidden; the truth written beside the site."""
+        if not self.enabled:
+            return rows
+        blanked, truth = hide_labels(rows, label, self.unlabeled, rng)
+        site_dir.mkdir(parents=True, exist_ok=True)
+        truth.write_csv(site_dir / TRUTH)
+        return blanked
+
+    def spent(self, sites_dir: Path) -> dict[str, dict[str, int]]:
+        """Labels the annotator gave each site over the run (for the summary)."""
+        if not self.enabled:
+            return {}
+        spent = {}
+        for site_toml in sorted(Path(sites_dir).glob("*/site.toml")):
+            given = given_labels(SiteStore(load_site_config(site_toml).store_dir))
+            spent[site_toml.parent.name] = given.filter(pl.col("annotator") == ANNOTATOR).height
+        return {"labels_spent": spent}
