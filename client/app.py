@@ -15,7 +15,6 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -153,33 +152,36 @@ def _train(site: Site, message: Message) -> Message:
     replay = released.find(run_id, digest)
     if replay is not None:
         return _update_reply(message, site, replay)
-    if privacy.enabled:
-        rounds_left = int(config[keys.NUM_ROUNDS]) - server_round + 1
-        sigma = site.ledger.plan_noise(
-            run_id, privacy.epsilon_budget, privacy.delta, rate, rounds_left * steps
-        )
-        projected = site.ledger.epsilon(privacy.delta, [(sigma, rate, steps)])
-        if projected > privacy.epsilon_budget:
-            return _excluded(
-                message,
-                site.name,
-                f"privacy budget: this round would reach epsilon {projected:.3f} "
-                f"> budget {privacy.epsilon_budget}",
+    # Projection, training and record under one lock: no concurrent run overspends.
+    with site.ledger.locked():
+        if privacy.enabled:
+            rounds_left = int(config[keys.NUM_ROUNDS]) - server_round + 1
+            sigma = site.ledger.plan_noise(
+                run_id, privacy.epsilon_budget, privacy.delta, rate, rounds_left * steps
             )
-        plan = TrainPlan(**{**plan.__dict__, "noise_multiplier": sigma})
-    outcome = train(model, data.x_train, data.y_train, plan)
-    site.ledger.record(
-        LedgerEntry(
-            noise_multiplier=plan.noise_multiplier or 0.0,
-            sample_rate=outcome.sample_rate,
-            steps=outcome.steps,
-            delta=privacy.delta,
-            run_id=run_id,
-            round=server_round,
-            table_version=data.table_version,
-            mechanism="dp-sgd" if privacy.enabled else "no-dp",
+            projected = site.ledger.epsilon(privacy.delta, [(sigma, rate, steps)])
+            if projected > privacy.epsilon_budget:
+                return _excluded(
+                    message,
+                    site.name,
+                    f"privacy budget: this round would reach epsilon {projected:.3f} "
+                    f"> budget {privacy.epsilon_budget}",
+                )
+            plan = TrainPlan(**{**plan.__dict__, "noise_multiplier": sigma})
+        generator = site.noise.torch_generator("dp-sgd", server_round) if privacy.enabled else None
+        outcome = train(model, data.x_train, data.y_train, plan, generator=generator)
+        site.ledger.record(
+            LedgerEntry(
+                noise_multiplier=plan.noise_multiplier or 0.0,
+                sample_rate=outcome.sample_rate,
+                steps=outcome.steps,
+                delta=privacy.delta,
+                run_id=run_id,
+                round=server_round,
+                table_version=data.table_version,
+                mechanism="dp-sgd" if privacy.enabled else "no-dp",
+            )
         )
-    )
     update = ReleasedUpdate(outcome.state_dict, outcome.loss, n, data.table_version)
     released.keep(run_id, digest, update)
     return _update_reply(message, site, update)
@@ -233,23 +235,26 @@ def _release_moments(site: Site, message: Message) -> Message:
         return _excluded(message, site.name, "site policy: no release of feature moments")
     config = message.content[keys.CONFIG]
     spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
-    run_id, seed = str(config[keys.RUN_ID]), int(config.get(keys.SEED, 0))
+    run_id = str(config[keys.RUN_ID])
     frame, version = site.clean
-    try:
-        sigma = _moments_noise(site)
-        projected = site.ledger.epsilon(privacy.delta, [(sigma, 1.0, 1)]) if privacy.enabled else 0
-        if projected > privacy.epsilon_budget:
-            raise BudgetExceededError(
-                f"privacy budget: releasing moments would reach epsilon {projected:.3f}"
+    with site.ledger.locked():  # the check and the record, as for training
+        try:
+            sigma = _moments_noise(site)
+            projected = (
+                site.ledger.epsilon(privacy.delta, [(sigma, 1.0, 1)]) if privacy.enabled else 0
             )
-    except BudgetExceededError as refusal:
-        site_audit(site.config).append("refuse-budget", reason=str(refusal), run=run_id)
-        return _excluded(message, site.name, str(refusal))
-    rng = np.random.default_rng(derive_seed(seed, "moments", site.name))
-    public = frozenset(n for n, c in site.config.schema.columns.items() if c.public)
-    k, squares = site.config.quality.min_group_size, bool(config.get(keys.SPREADS, True))
-    moments = release_moments(frame, spec, sigma, k, rng, public, squares)
-    record_release(site.ledger, sigma, privacy.delta, run_id, version.version)
+            if projected > privacy.epsilon_budget:
+                raise BudgetExceededError(
+                    f"privacy budget: releasing moments would reach epsilon {projected:.3f}"
+                )
+        except BudgetExceededError as refusal:
+            site_audit(site.config).append("refuse-budget", reason=str(refusal), run=run_id)
+            return _excluded(message, site.name, str(refusal))
+        rng = site.noise.numpy_generator("moments")
+        public = frozenset(n for n, c in site.config.schema.columns.items() if c.public)
+        k, squares = site.config.quality.min_group_size, bool(config.get(keys.SPREADS, True))
+        moments = release_moments(frame, spec, sigma, k, rng, public, squares)
+        record_release(site.ledger, sigma, privacy.delta, run_id, version.version)
     site_audit(site.config).append(
         "release-moments", run=run_id, table_version=version.version, noise_multiplier=sigma
     )

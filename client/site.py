@@ -17,6 +17,7 @@ from client.labeling.labels import labeled_rows
 from client.pipeline.pipeline import feature_columns
 from client.pipeline.prepare import gate
 from client.privacy.ledger import PrivacyLedger
+from client.privacy.randomness import NoiseSource
 from client.store import CLEAN, LABELED, UNLABELED, SiteStore, TableVersion
 from common.config import ColumnType, SiteConfig, load_site_config, missing_indicator_name
 from common.errors import DataError
@@ -77,6 +78,12 @@ class Site:
         self.config = config
         self.store = SiteStore(config.store_dir)
         self.ledger = PrivacyLedger(config.store_dir, config.privacy.accountant)
+
+    @cached_property
+    def noise(self) -> NoiseSource:
+        """Where this site's DP noise and Poisson sampling come from (never the server)."""
+        privacy = self.config.privacy
+        return NoiseSource.of_store(self.config.store_dir, reproducible=privacy.reproducible_noise)
 
     @classmethod
     def from_path(cls, path: str | Path) -> Site:

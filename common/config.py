@@ -133,16 +133,20 @@ class CleaningSection(_Strict):
 
     dedupe : drop exact duplicate rows (true), or also keep one row per id column
         (``"id"``: the latest by the timestamp column, else the last read).
-    impute : missing feature values: drop the row, fill with the column's median,
-        mean, mode or ``impute_value``, or ``"interpolate"`` in time order within
-        each id (then median for what is left).
-    outliers : values outside the declared range: ``clip`` to it, ``winsorize`` at
-        the ``winsorize_quantiles`` of the site's column, ``reject`` the row to
-        quarantine, or ``none``.
+    impute : missing feature values: ``"center"`` keeps them missing in the store and
+        training fills them with the federation's center (its DP mean, or the middle
+        of the public range); drop the row; fill with ``impute_value``; or, only with
+        privacy off, fill with the site column's median, mean or mode, or
+        ``"interpolate"`` in time order within each id (then median for what is left).
+    outliers : values outside the declared range: ``clip`` to it, ``reject`` the row to
+        quarantine, ``none``, or, only with privacy off, ``winsorize`` at the
+        ``winsorize_quantiles`` of the site's column.
     """
 
     dedupe: bool | Literal["id"] = True
-    impute: Literal["drop", "median", "mean", "mode", "constant", "interpolate"] = "median"
+    impute: Literal["center", "drop", "median", "mean", "mode", "constant", "interpolate"] = (
+        "center"
+    )
     impute_value: float = 0.0
     outliers: Literal["clip", "winsorize", "reject", "none"] = "clip"
     winsorize_quantiles: tuple[float, float] = (0.01, 0.99)
@@ -153,6 +157,22 @@ class CleaningSection(_Strict):
         if not 0 <= low < high <= 1:
             raise ValueError(f"winsorize_quantiles need 0 <= low < high <= 1, got {low, high}")
         return self
+
+
+# Cleaning that makes one row's features depend on the site's other rows: DP-SGD bounds
+# what one row changes in its own gradient, not in everyone else's features.
+ROW_DEPENDENT_IMPUTATION = frozenset({"median", "mean", "mode", "interpolate"})
+ROW_DEPENDENT_OUTLIERS = frozenset({"winsorize"})
+
+
+def row_dependent_cleaning(cleaning: CleaningSection) -> list[str]:
+    """The cleaning settings DP cannot account for (empty = every row stands alone)."""
+    found = []
+    if cleaning.impute in ROW_DEPENDENT_IMPUTATION:
+        found.append(f"cleaning.impute = '{cleaning.impute}'")
+    if cleaning.outliers in ROW_DEPENDENT_OUTLIERS:
+        found.append(f"cleaning.outliers = '{cleaning.outliers}'")
+    return found
 
 
 class QualitySection(_Strict):
@@ -180,6 +200,10 @@ class PrivacySection(_Strict):
         error of a fixed 10's (README, "Privacy model").
     moments_noise_multiplier : a fixed noise multiplier for the release instead (its
         Gaussian noise over its L2 bound); None derives it from the share.
+    reproducible_noise : derive DP noise and sampling from the site secret alone, with
+        no fresh draw per release, so runs repeat bit for bit. For research
+        simulations (``fedlife-sim run --reproducible``) only: two releases of the same
+        data then share noise, and their difference reveals it.
     """
 
     enabled: bool = True
@@ -189,6 +213,7 @@ class PrivacySection(_Strict):
     release_moments: bool = True
     moments_budget_share: float = Field(default=0.25, gt=0, lt=1)
     moments_noise_multiplier: float | None = Field(default=None, gt=0)
+    reproducible_noise: bool = False
 
 
 class TrainingSection(_Strict):

@@ -88,6 +88,12 @@ def run_command(
     unlabeled: float = typer.Option(0.0, help="Share of labels hidden at each site (0 = none)."),
     label_budget: int = typer.Option(10, help="Labels a simulated annotator gives per round."),
     annotator_error: float = typer.Option(0.0, help="Chance an annotator's answer is wrong."),
+    reproducible: bool = typer.Option(
+        False,
+        "--reproducible",
+        help="Derive the sites' DP noise from --seed: runs repeat bit for bit, and the "
+        "noise is no secret (summary.json: noise_secret false). Research only.",
+    ),
 ) -> None:
     """Run the whole lifecycle on virtual sites: split, dirty, prepare, train with DP."""
     default_dirt = DirtSpec().updated(dirt)
@@ -110,6 +116,7 @@ def run_command(
         ray_address=ray_address,
         run_options={"normalization": normalization},
         labeling=LabelingSpec(unlabeled, label_budget, annotator_error),
+        reproducible=reproducible,
     )
     planned = plan_resume(resume) if resume else plan(spec)
     summary = run_with_progress(planned)

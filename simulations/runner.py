@@ -65,6 +65,9 @@ class SimulationSpec:
     poisoned_sites : sites whose updates are multiplied by ``poison_factor``
         (model poisoning, ``simulations.attacks.ScaleUpdates``).
     labeling : hide labels and answer the sites' queues (``simulations.data.annotator``).
+    reproducible : derive the virtual sites' DP secrets from ``seed``, with no fresh
+        draw per release, so two runs are bit-identical; by default each site draws
+        its secret from the OS, as a real site does, and runs differ.
     """
 
     dataset: str = "breast_cancer"
@@ -90,6 +93,7 @@ class SimulationSpec:
     poisoned_sites: tuple[str, ...] = ()
     poison_factor: float = 100.0
     labeling: LabelingSpec = field(default_factory=LabelingSpec)
+    reproducible: bool = False
 
     def __post_init__(self) -> None:
         natural = self.partition.partition(":")[0] == "natural"
@@ -217,6 +221,7 @@ def run(
         **spec.labeling.spent(sites_dir),
         site_nodes=site_nodes,
         profile_excluded=run_dir.info().get("profile_excluded", []),
+        noise_secret=not spec.reproducible,
         wall_s=round(time.monotonic() - started, 3),
     )
     run_dir.write_json("summary.json", summary)

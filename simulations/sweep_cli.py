@@ -61,6 +61,12 @@ def sweep_command(
     out: str = typer.Option("runs", help="Folder the sweep's folder goes into."),
     ray_address: str = typer.Option("", help="Existing Ray cluster (default: a private one)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the table as JSON."),
+    reproducible: bool = typer.Option(
+        False,
+        "--reproducible",
+        help="Derive the sites' DP noise from --seed: runs repeat bit for bit, and the "
+        "noise is no secret (summary.json: noise_secret false). Research only.",
+    ),
 ) -> None:
     """Run a grid of simulations (epsilon x strategy x alpha x seed); write sweep.csv/.md/.png."""
 
@@ -79,6 +85,7 @@ def sweep_command(
         partition=partition,
         dirt=DirtSpec().updated(dirt),
         ray_address=ray_address,
+        reproducible=reproducible,
     )
     folder = default_run_dir(out)
     folder = folder.with_name(f"sweep-{folder.name}")

@@ -32,7 +32,8 @@ class TrainPlan:
     grad_sample_mode : Opacus per-sample gradient mode.
     proximal_mu : FedProx proximal term towards the global weights (0 = off).
     momentum : SGD momentum (post-processing of the noisy gradients: free in privacy).
-    seed : seeds batches and noise.
+    seed : seeds the batches of training without DP (and, without a ``generator``,
+        of DP training: tests only).
     """
 
     epochs: int
@@ -63,15 +64,26 @@ def steps_per_round(num_examples: int, plan: TrainPlan) -> int:
     return plan.epochs * math.ceil(num_examples / plan.batch_size)
 
 
-def train(model: nn.Module, x: np.ndarray, y: np.ndarray, plan: TrainPlan) -> TrainOutcome:
-    """Train ``model`` in place on (x, y); return the plain (unwrapped) weights."""
+def train(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    plan: TrainPlan,
+    *,
+    generator: torch.Generator | None = None,
+) -> TrainOutcome:
+    """Train ``model`` in place on (x, y); return the plain (unwrapped) weights.
+
+    ``generator`` draws DP-SGD's Poisson batches and Gaussian noise; a site passes one
+    from its secret (``client.privacy.randomness``), never one the server could seed.
+    """
     # Opacus takes a second to import; a deployed site starts a fresh ClientApp
     # process per message and most messages never train.
     from opacus import PrivacyEngine
     from opacus.validators import ModuleValidator
 
     torch.manual_seed(plan.seed)
-    generator = torch.Generator().manual_seed(plan.seed)
+    generator = generator or torch.Generator().manual_seed(plan.seed)
     if not ModuleValidator.is_valid(model):
         model = ModuleValidator.fix(model)
     global_weights = [p.detach().clone() for p in model.parameters()]
@@ -98,6 +110,10 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, plan: TrainPlan) -> Tr
                 grad_sample_mode=plan.grad_sample_mode,
                 noise_generator=generator,
             )
+        # Opacus's noise that resists floating-point attacks (a sum of four draws);
+        # its own secure_mode would also demand torchcsprng, which this torch lacks,
+        # and the generator is already secret.
+        optimizer.secure_mode = True
     losses, steps = [], 0
     trained.train()
     for _ in range(plan.epochs):

@@ -84,8 +84,10 @@ def clean(
     else:
         before = _nulls(frame, features)
         frame = _impute(frame, schema, cleaning, features)
-        after = _nulls(frame, features)
-        # Counted as filled, not as seen missing: an all-null column stays null.
+        # 'center' fills at training, from the federation: what stays missing here is
+        # what it will fill. Otherwise counted as filled, not as seen missing: an
+        # all-null column stays null.
+        after = {} if cleaning.impute == "center" else _nulls(frame, features)
         report.imputed = {c: n - after.get(c, 0) for c, n in before.items() if n > after.get(c, 0)}
     report.rows_clean = frame.height
     return frame, report
@@ -179,6 +181,8 @@ def _outside(column: str, low, high) -> pl.Expr:
 def _impute(
     frame: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection, features: list[str]
 ) -> pl.DataFrame:
+    if cleaning.impute == "center":  # filled at training, with the federation's center
+        return frame
     dtypes = {c: frame.schema[c] for c in features}
     if cleaning.impute == "interpolate":
         frame = _interpolate(frame, schema, features)

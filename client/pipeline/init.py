@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from client.pipeline.schema_inference import infer_schema
+from client.privacy.randomness import write_secret
 from common.config import (
     CleaningSection,
     PrivacySection,
@@ -50,11 +51,11 @@ _SECTION_KEYS: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
         CleaningSection,
         {
             "dedupe": 'drop duplicate rows: true | false | "id" (keep the latest row per id)',
-            "impute": 'missing features: "median" | "mean" | "mode" | "constant" | '
-            '"interpolate" | "drop" (the row)',
+            "impute": 'missing features: "center" (the federation\'s, at training) | "constant" | '
+            '"drop" (the row); privacy off only: "median" | "mean" | "mode" | "interpolate"',
             "impute_value": 'the fill value when impute = "constant" (a number)',
-            "outliers": 'values outside [min, max]: "clip" | "winsorize" | "reject" (row to '
-            'quarantine) | "none"',
+            "outliers": 'values outside [min, max]: "clip" | "reject" (row to quarantine) | '
+            '"none"; privacy off only: "winsorize"',
             "winsorize_quantiles": 'quantiles [low, high] for outliers = "winsorize", 0 <= low '
             "< high <= 1",
         },
@@ -286,6 +287,8 @@ def init_site(
         raise ConfigError(f"{target}: cannot write ({error.strerror})") from None
     finally:
         draft.unlink(missing_ok=True)
+    # The site's DP secret, drawn now from the OS: the coordinator never learns it.
+    write_secret(load_site_config(target).store_dir)
     return target, schema
 
 

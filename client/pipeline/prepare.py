@@ -15,7 +15,7 @@ from client.retention.erasure import without_erased
 from client.retention.retain import without_expired
 from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion, sha256_of
-from common.config import SiteConfig
+from common.config import SiteConfig, row_dependent_cleaning
 from common.errors import ConfigError
 
 StepObserver = Callable[[str], None]
@@ -46,6 +46,13 @@ def gate(
     """Reasons the clean data fails the site's quality gate (empty = passes)."""
     quality = config.quality
     reasons = []
+    if config.privacy.enabled:
+        reasons += [
+            f"{setting} makes a row's features depend on other rows, which DP does not "
+            "account for: use impute 'center', 'constant' or 'drop' and outliers 'clip' "
+            "(or [privacy] enabled = false)"
+            for setting in row_dependent_cleaning(config.cleaning)
+        ]
     if frame.height < quality.min_rows:
         reasons.append(f"{frame.height} rows, fewer than min_rows={quality.min_rows}")
     classes = frame.get_column(config.schema.label).n_unique()

@@ -8,10 +8,12 @@ once, for the steps the whole run will really take, and cached in the store.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -75,7 +77,24 @@ class PrivacyLedger:
         self.dir = Path(store_dir) / "privacy"
         self.path = self.dir / "ledger.jsonl"
         self.plans_path = self.dir / "plans.json"
+        self.lock_path = self.dir / "ledger.lock"
         self.accountant = accountant
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the site's budget while checking it and recording what was spent.
+
+        Two runs at one site (or a run and a release) would otherwise both pass the
+        check before either records, and together spend past the budget. The lock
+        is the operating system's (``flock``): a crashed holder releases it.
+        """
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def entries(self) -> list[LedgerEntry]:
         if not self.path.exists():

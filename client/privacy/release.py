@@ -48,17 +48,27 @@ def release_moments(
     if noise_multiplier <= 0:
         raise DataError("moments are only released with noise (noise multiplier > 0)")
     if frame.height < min_group_size:
-        raise DataError(f"{frame.height} rows, fewer than min_group_size={min_group_size}")
-    units = frame.select(spec.unit_features()).fill_null(strategy="mean").fill_null(MIDDLE)
-    values = units.to_numpy().astype(float) - MIDDLE
-    summed = [values, values**2] if squares else [values]
-    exact = np.concatenate([[len(values)], *(s.sum(axis=0) for s in summed)])
+        # The count itself is what the noise protects: the refusal does not say it.
+        raise DataError(f"fewer rows than min_group_size={min_group_size}")
+    exact = exact_moments(frame, spec, squares=squares)
     private = np.array([name.split(ONE_HOT, 1)[0] not in public for name in spec.features])
-    noised = np.concatenate([[True], *[private] * len(summed)])
+    noised = np.concatenate([[True], *[private] * (2 if squares else 1)])
     scale = noise_multiplier * sensitivity(int(private.sum()), squares)
     noisy = exact + noised * rng.normal(0.0, scale, exact.shape)
     d = spec.num_features
     return Moments(float(noisy[0]), noisy[1 : d + 1].tolist(), noisy[d + 1 :].tolist())
+
+
+def exact_moments(frame: pl.DataFrame, spec: FeatureSpec, *, squares: bool = True) -> np.ndarray:
+    """The vector the release noises: count, sums of centred values (and their squares).
+
+    A missing value counts as the middle of its range (0 once centred), a public
+    constant: a site mean would let one row move every other row's contribution.
+    """
+    units = frame.select(spec.unit_features()).fill_null(MIDDLE)
+    values = units.to_numpy().astype(float) - MIDDLE
+    summed = [values, values**2] if squares else [values]
+    return np.concatenate([[len(values)], *(s.sum(axis=0) for s in summed)])
 
 
 def record_release(

@@ -132,7 +132,17 @@ def materialise_sites(
         dirty = spec.labeling.hide(dirty, site_data.label, sites_dir / name, rng)
         if name == spec.drift_site:
             injected["schema_drift"] = f"{dataset.features[0]} -> {site_data.features[0]}"
-        tomls[name] = str(write_site(sites_dir, index, dirty, site_data, spec.epsilon, spec.delta))
+        reproducible_seed = spec.seed if spec.reproducible else None
+        toml = write_site(
+            sites_dir,
+            index,
+            dirty,
+            site_data,
+            spec.epsilon,
+            spec.delta,
+            reproducible_seed=reproducible_seed,
+        )
+        tomls[name] = str(toml)
         counts = dict(zip(*np.unique(labels[rows], return_counts=True)))
         reports[name] = {
             "rows": len(rows),

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from client.pipeline.prepare import prepare
+from client.privacy.randomness import write_secret
 from common.config import load_site_config
 from simulations.data.datasets import Dataset
 
@@ -24,18 +25,38 @@ def write_site(
     epsilon: float | None,
     delta: float,
     test_fraction: float = 0.0,
+    *,
+    reproducible_seed: int | None = None,
 ) -> Path:
-    """Write ``root/site-NNN/raw/data.csv`` and its ``site.toml``; return the toml path."""
-    site_dir = root / site_name(index)
+    """Write ``root/site-NNN/raw/data.csv``, its ``site.toml`` and its DP secret.
+
+    Like a real site, a virtual one draws its DP secret from the OS, so not even the
+    simulation's seed predicts its noise; ``reproducible_seed`` derives the secret from
+    that seed instead and turns off the fresh draw per release (research runs that
+    must repeat bit for bit). Returns the toml path.
+    """
+    name = site_name(index)
+    site_dir = root / name
     (site_dir / "raw").mkdir(parents=True, exist_ok=True)
     rows.select(dataset.site_columns).write_csv(site_dir / "raw" / "data.csv", null_value="NA")
     path = site_dir / "site.toml"
-    path.write_text(site_toml(site_name(index), dataset, epsilon, delta, test_fraction))
+    reproducible = reproducible_seed is not None
+    path.write_text(
+        site_toml(name, dataset, epsilon, delta, test_fraction, reproducible=reproducible)
+    )
+    derive_from = f"{reproducible_seed}:{name}" if reproducible else None
+    write_secret(site_dir / "store", derive_from=derive_from)
     return path
 
 
 def site_toml(
-    name: str, dataset: Dataset, epsilon: float | None, delta: float, test_fraction: float
+    name: str,
+    dataset: Dataset,
+    epsilon: float | None,
+    delta: float,
+    test_fraction: float,
+    *,
+    reproducible: bool = False,
 ) -> str:
     """A commented site.toml for a virtual site of ``dataset``."""
     privacy = (
@@ -43,6 +64,8 @@ def site_toml(
         if epsilon is not None
         else "enabled = false  # simulation without DP: epsilon is unbounded"
     )
+    if reproducible:
+        privacy += "\nreproducible_noise = true  # fedlife-sim --reproducible: noise from the seed"
     columns = "\n".join(
         f'[schema.columns.{n}]\ntype = "float"\nrole = "feature"\nmin = {lo!r}\nmax = {hi!r}\n'
         f'scale = "{dataset.scales.get(n, "linear")}"\n'
@@ -75,7 +98,7 @@ values = [{classes}]
 {columns}
 [cleaning]
 dedupe = true
-impute = "median"
+impute = "center"  # missing values take the federation's DP mean at training
 outliers = "clip"  # clip to the declared range
 
 [quality]

@@ -129,22 +129,23 @@ def test_init_and_prepare_a_hospital(hospital, tmp_path):
     for column in UCI:
         expected = question[column] + zeros.get(column, 0)
         assert typed.get_column(column).null_count() == expected, column
-    # ... and the features' nulls were imputed.
+    # ... and the features' nulls are left for the federation's center, and counted.
     for column in ("ca", "thal"):
         if question[column]:
             assert report.imputed.get(column, 0) == question[column] > 0, column
     if hospital == "switzerland":
         assert zeros["chol"] == report.rows_clean  # every Swiss chol is a hidden zero
-        # No Swiss chol was measured: there is no median to fill with, and the
-        # report counts values filled, so chol is not counted as imputed.
-        assert "chol" not in report.imputed
+        # No Swiss chol was measured: training fills every one with the federation's
+        # center, which the other hospitals' measurements give.
+        assert report.imputed["chol"] == clean.height
         assert clean.get_column("chol").null_count() == clean.height
     if hospital == "va":
         assert report.imputed["chol"] == zeros["chol"] + question["chol"] > zeros["chol"] > 0
     observed = [
         c for c in feature_columns(config) if typed.get_column(c).null_count() < typed.height
     ]
-    assert clean.select(pl.col(observed).null_count()).row(0) == (0,) * len(observed)
+    nulls = clean.select(pl.col(observed).null_count()).row(0)
+    assert nulls == tuple(report.imputed.get(c, 0) for c in observed)
 
     # Raw bytes untouched; unchanged input and config make no new version.
     assert _sha256(path) == before

@@ -67,7 +67,7 @@ RAW_CSV = """id,age,glucose,outcome
 
 
 def make_site(
-    tmp_path: Path, csv: str = RAW_CSV, raw: str = "raw/data.csv", impute: str = "median"
+    tmp_path: Path, csv: str = RAW_CSV, raw: str = "raw/data.csv", impute: str = "center"
 ) -> SiteConfig:
     raw_path = tmp_path / "raw" / "data.csv"
     raw_path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ def test_ingest_reads_every_file_of_a_directory(tmp_path):
 
 
 def test_clean_dedupes_drops_unlabeled_imputes_and_clips(tmp_path):
-    config = make_site(tmp_path)
+    config = make_site(tmp_path, impute="median")  # cleaning alone: no gate, no DP
 
     frame, report = clean(ingest(config), config)
 
@@ -134,6 +134,17 @@ def test_clean_with_drop_removes_incomplete_rows(tmp_path):
     assert report.incomplete_dropped == 3
     assert report.imputed == {}
     assert frame["id"].to_list() == [1, 5, 7, 8]
+
+
+def test_a_row_dependent_cleaning_fails_the_gate_only_with_privacy_on(tmp_path):
+    config = make_site(tmp_path, impute="median")
+    reasons = prepare(config).gate_reasons
+    assert len(reasons) == 1 and reasons[0].startswith("cleaning.impute = 'median' makes")
+
+    without_privacy = config.model_copy(
+        update={"privacy": config.privacy.model_copy(update={"enabled": False})}
+    )
+    assert prepare(without_privacy).gate_passed
 
 
 def test_prepare_writes_raw_and_clean_tables_with_lineage(tmp_path):

@@ -59,7 +59,7 @@ def test_valid_site_config_loads(tmp_path):
     assert config.privacy.epsilon_budget == 5.0
     assert config.privacy.delta == 1e-6
     # Defaults of sections the file leaves out.
-    assert config.cleaning.impute == "median"
+    assert config.cleaning.impute == "center"  # the only data-free default
     assert config.quality.min_rows == 10
     # Paths are relative to the file.
     assert config.raw_location == tmp_path.resolve() / "raw" / "data.csv"

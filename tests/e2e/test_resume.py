@@ -14,7 +14,8 @@ from tests.e2e.conftest import ROOT, run_cli, script
 
 pytestmark = pytest.mark.e2e
 
-ARGS = ["--sites", "3", "--rounds", "4", "--seed", "5", "--json"]
+# Reproducible noise: the resumed run must end where the uninterrupted one did.
+ARGS = ["--sites", "3", "--rounds", "4", "--seed", "5", "--json", "--reproducible"]
 
 
 def rounds_of(run_dir) -> list[int]:

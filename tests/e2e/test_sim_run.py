@@ -67,15 +67,27 @@ DIRT = "label_noise=0.1,hidden_labels=0.05,missing.mean_radius=0.2"
 
 
 def test_same_seed_gives_same_result_and_a_sweep_compares_dp_with_none(isolated_env, tmp_path):
-    """A sweep (epsilon 3 and none) and a lone run with the same seed and dirt.
+    """A reproducible sweep (epsilon 3 and none) and a lone run with the same seed and dirt.
 
     The sweep's epsilon-3 cell and the lone run must agree on the split, the dirt
-    injected, what the pipelines found and the final metrics.
+    injected, what the pipelines found and the final metrics: ``--reproducible`` reaches
+    every run of the sweep.
     """
-    first = sim_run(isolated_env, tmp_path / "a", "--rounds", "2", "--seed", "3", "--dirt", DIRT)
+    first = sim_run(
+        isolated_env,
+        tmp_path / "a",
+        "--rounds",
+        "2",
+        "--seed",
+        "3",
+        "--dirt",
+        DIRT,
+        "--reproducible",
+    )
     sweep = run_cli(
         [script("fedlife-sim"), "sweep", "--epsilon", "3,none", "--sites", "3", "--rounds", "2"]
-        + ["--seed", "3", "--dirt", DIRT, "--out", str(tmp_path / "sweeps"), "--json"],
+        + ["--seed", "3", "--dirt", DIRT, "--out", str(tmp_path / "sweeps"), "--json"]
+        + ["--reproducible"],
         isolated_env,
     )
     assert sweep.returncode == 0, sweep.stderr[-3000:]
@@ -83,6 +95,7 @@ def test_same_seed_gives_same_result_and_a_sweep_compares_dp_with_none(isolated_
     dp, plain = (
         json.loads((Path(row["run_dir"]) / "summary.json").read_text()) for row in table["runs"]
     )
+    assert first["noise_secret"] is False and dp["noise_secret"] is False
     assert first["test_accuracy"] == dp["test_accuracy"]
     assert first["test_loss"] == dp["test_loss"]
     assert first["site_data"] == dp["site_data"]
@@ -98,3 +111,12 @@ def test_same_seed_gives_same_result_and_a_sweep_compares_dp_with_none(isolated_
     assert len((folder / "sweep.csv").read_text().splitlines()) == 3
     assert (folder / "sweep.md").read_text().count("| fedavg |") == 2
     assert (folder / "sweep.png").stat().st_size > 1000
+
+
+def test_runs_differ_by_default_the_noise_is_secret_even_given_the_seed(isolated_env, tmp_path):
+    """Without --reproducible, the sites' noise comes from secrets the seed does not fix."""
+    runs = [sim_run(isolated_env, tmp_path / n, "--rounds", "1", "--seed", "0") for n in "ab"]
+    first, second = (torch.load(tmp_path / n / "model.pt") for n in "ab")
+
+    assert all(run["noise_secret"] is True for run in runs)
+    assert any(not torch.equal(first[k], second[k]) for k in first)
