@@ -74,7 +74,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
             if str(config.get(keys.RELEASE, "")) == keys.STATISTICS:
                 return _release_statistics(site, message)
             spec = site.declared_spec()
-            reasons = site.gate_reasons()
+            reasons = site.released_gate_reasons()
         except FedlifeError as error:
             return _excluded(message, site.name, str(error))
         record = ConfigRecord({keys.FEATURE_SPEC: spec.to_json(), "gate": "; ".join(reasons)})
@@ -125,7 +125,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
 
 def _train(site: Site, message: Message) -> Message:
     config = message.content[keys.CONFIG]
-    reasons = site.gate_reasons()
+    reasons = site.released_gate_reasons()
     if reasons:
         return _excluded(message, site.name, "quality gate: " + "; ".join(reasons))
     spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))

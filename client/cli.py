@@ -16,7 +16,7 @@ from client.labeling.cli import app as label_app
 from client.pipeline.prepare import prepare
 from client.retention.cli import register as register_retention
 from client.site import Site
-from common.cli import err_console, one_line_errors
+from common.cli import VERSION_OPTION, err_console, one_line_errors
 from common.config import load_site_config
 
 app = typer.Typer(
@@ -27,6 +27,11 @@ app = typer.Typer(
 app.add_typer(label_app, name="label")
 console = Console()
 CONFIG = typer.Option(..., "--config", "-c", help="The site's site.toml.")
+
+
+@app.callback()
+def _group(show_version: bool = VERSION_OPTION) -> None:  # noqa: FBT001 (a typer flag)
+    """Partner site: prepare your data, check it, see your privacy budget."""
 
 
 @app.command("prepare")

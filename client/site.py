@@ -15,7 +15,7 @@ import polars as pl
 
 from client.labeling.labels import labeled_rows
 from client.pipeline.pipeline import feature_columns
-from client.pipeline.prepare import gate
+from client.pipeline.prepare import GateFailure, gate_failures
 from client.privacy.ledger import PrivacyLedger
 from client.privacy.randomness import NoiseSource
 from client.store import CLEAN, LABELED, UNLABELED, SiteStore, TableVersion
@@ -136,12 +136,20 @@ class Site:
         )
         return version, key
 
-    def gate_reasons(self) -> list[str]:
+    def gate_failures(self) -> list[GateFailure]:
         """The gate on the latest clean version, missing shares as prepare measured them."""
         frame, version = self.clean
         missing = json.loads(version.lineage.get("missing", "{}"))
         key = ("gate", *self._versions[1])
-        return list(_remember(key, lambda: gate(frame, self.config, missing)))
+        return list(_remember(key, lambda: gate_failures(frame, self.config, missing)))
+
+    def gate_reasons(self) -> list[str]:
+        """Why the gate fails, with counts: for the site's operator."""
+        return [failure.detail for failure in self.gate_failures()]
+
+    def released_gate_reasons(self) -> list[str]:
+        """Why the gate fails, as the federation hears it: which rule, never how many rows."""
+        return [failure.rule for failure in self.gate_failures()]
 
     def declared_spec(self) -> FeatureSpec:
         """The feature contract this site's schema declares (no row is measured).
@@ -175,10 +183,13 @@ class Site:
                     lows.append(0.0)
                     highs.append(1.0)
                     scales.append("linear")
-        label_spec = schema.columns[schema.label]
-        classes = label_spec.values or sorted(
-            str(v) for v in self.clean[0].get_column(schema.label).unique().drop_nulls()
-        )
+        classes = schema.columns[schema.label].values
+        if not classes:
+            # Measured classes would tell the federation which labels this site holds.
+            raise DataError(
+                f"site '{self.name}': label '{schema.label}' declares no values; list the "
+                f"classes in [schema.columns.{schema.label}] values"
+            )
         return FeatureSpec(names, lows, highs, schema.label, [str(c) for c in classes], scales)
 
     def data(self, spec: FeatureSpec, seed: int) -> SiteData:

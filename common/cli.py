@@ -7,8 +7,10 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -76,3 +78,21 @@ def one_line_errors(command: F) -> F:
             sys.exit(found.exit_code)
 
     return wrapper  # type: ignore[return-value]
+
+
+def fedlife_version() -> str:
+    try:
+        return version("fedlife")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"fedlife {fedlife_version()}")
+        raise typer.Exit()
+
+
+VERSION_OPTION = typer.Option(
+    False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+)

@@ -251,6 +251,10 @@ StrategyName = Literal[
 ]
 
 
+# Strategies whose aggregate a site can move by at most clipping norm / sites.
+CENTRAL_DP_STRATEGIES = ("fedavg", "fedprox")
+
+
 class RunConfig(_Strict):
     """A federation run, as Flower's run config carries it (hyphenated keys).
 
@@ -341,6 +345,18 @@ class RunConfig(_Strict):
                 "SecAgg+ is not available: Flower 1.42 offers it only in the legacy "
                 "workflow (SecAggPlusWorkflow), which cannot carry fedlife's round loop "
                 "(budget refusals, quality gate, lineage); see the README"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _central_dp_needs_a_bounded_mean(self) -> RunConfig:
+        # The wrappers' noise is calibrated to one site moving an equal-weight mean by
+        # C / m; a median, a trimmed mean, Krum's pick or an adaptive server step after
+        # noise has no such bound, so the epsilon reported would be false.
+        if self.central_dp != "off" and self.strategy not in CENTRAL_DP_STRATEGIES:
+            raise ValueError(
+                f"central DP bounds only an equal-weight mean (fedavg, fedprox); "
+                f"strategy '{self.strategy}' has no such sensitivity bound"
             )
         return self
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from common.cli import one_line_errors
+from common.cli import VERSION_OPTION, one_line_errors
 from common.errors import RunDirError
 from server.deploy import cli as deploy_cli
 from server.registry.registry import Registry
@@ -128,7 +128,7 @@ register_unlearning(app, models_app)
 
 
 @app.callback()
-def _group() -> None:
+def _group(show_version: bool = VERSION_OPTION) -> None:  # noqa: FBT001 (a typer flag)
     """Coordinator: provision, start and run a federation; read runs and their models."""
 
 

@@ -30,7 +30,12 @@ from common.features import FeatureSpec
 from common.models import build_model
 from common.moments import merge_moments
 from server.central import CentralEvaluation
-from server.central_dp import inner_strategy, site_level_epsilon
+from server.central_dp import (
+    inner_strategy,
+    round_noise_multiplier,
+    site_level_epsilon,
+    with_equal_weights,
+)
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
 from server.report.tensorboard import RoundScalars
@@ -82,7 +87,8 @@ class Federation:
         self.scalars = RoundScalars(run_dir.path / "tensorboard")
 
     def run(self) -> FederationResult:
-        strategy = build_strategy(self.config, self.sites_per_round())
+        expected = self.sites_per_round()
+        strategy = build_strategy(self.config, expected)
         done = self.run_dir.completed_rounds() if self.config.resume else []
         if done:
             spec, arrays = self.restore(done[-1]["round"], strategy)
@@ -114,12 +120,15 @@ class Federation:
                 report.wall_s = time.monotonic() - started
                 self.record(report, stopped=stopped)
                 break
+            central_dp = self.config.central_dp != "off"
+            if central_dp:
+                updates = with_equal_weights(updates)
             aggregated, train_metrics = strategy.aggregate_train(server_round, updates)
             if aggregated is not None:
                 arrays = aggregated
             report.train = dict(train_metrics or {})
-            if self.config.central_dp != "off":
-                report.train["central_dp_epsilon"] = site_level_epsilon(self.config, server_round)
+            if central_dp:
+                self.account_central_dp(report, expected, len(updates))
             self.evaluate(strategy, server_round, arrays, train_config, report)
             if central is not None:
                 report.central = central.evaluate(arrays)
@@ -134,6 +143,17 @@ class Federation:
         self.run_dir.save_final_model(final)
         self.scalars.close()
         return FederationResult(self.run_id, spec, reports, final, stopped)
+
+    def account_central_dp(self, report: RoundReport, expected: int, answered: int) -> None:
+        """This round's real noise multiplier, and epsilon over every round of the run."""
+        sigma = round_noise_multiplier(self.config, expected, answered)
+        earlier = [
+            r["train"]["central_dp_noise_multiplier"]
+            for r in self.run_dir.completed_rounds()
+            if "central_dp_noise_multiplier" in r.get("train", {})
+        ]
+        report.train["central_dp_noise_multiplier"] = sigma
+        report.train["central_dp_epsilon"] = site_level_epsilon(self.config, [*earlier, sigma])
 
     def sites_per_round(self) -> int:
         """How many sites Flower's sampling asks to train each round (as FedAvg samples)."""

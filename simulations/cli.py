@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from common.cli import one_line_errors, progress_bar
+from common.cli import VERSION_OPTION, one_line_errors, progress_bar
 from common.config import RunConfig
 from server.round_report import RoundReport
 from server.run_dir import RunDirectory, finite
@@ -51,7 +51,7 @@ app.command("audit")(audit_command)
 
 
 @app.callback()
-def _group() -> None:
+def _group(show_version: bool = VERSION_OPTION) -> None:  # noqa: FBT001 (a typer flag)
     """Simulate a federation: virtual sites with their own data, trained with DP on Ray."""
 
 
@@ -142,9 +142,10 @@ def run_with_progress(planned: PlannedRun) -> dict:
 
         def on_round(report: RoundReport) -> None:
             accuracy = (report.central or report.federated).get("accuracy", math.nan)
-            progress.update(
+            progress.update(  # the bar now counts rounds only: 15/15, not 20/20
                 task,
-                completed=steps - spec.rounds + report.round,
+                total=spec.rounds,
+                completed=report.round,
                 stage="federated rounds",
                 description=f"round {report.round}: accuracy {accuracy:.3f}, "
                 f"{len(report.participants)} sites",

@@ -40,33 +40,73 @@ def config_hash(config: SiteConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def gate(
+@dataclass(frozen=True)
+class GateFailure:
+    """One rule of the quality gate that the clean data fails.
+
+    Parameters
+    ----------
+    rule : which rule failed, with its public threshold: what may leave the site.
+    detail : the same with the measured counts or shares, for the site's operator
+        only (a count of failing rows is a fact about rows).
+    """
+
+    rule: str
+    detail: str
+
+
+def gate_failures(
     frame: pl.DataFrame, config: SiteConfig, missing: dict[str, float] | None = None
-) -> list[str]:
-    """Reasons the clean data fails the site's quality gate (empty = passes)."""
+) -> list[GateFailure]:
+    """The rules of the site's quality gate the clean data fails (empty = passes)."""
     quality = config.quality
-    reasons = []
+    failures = []
     if config.privacy.enabled:
-        reasons += [
-            f"{setting} makes a row's features depend on other rows, which DP does not "
-            "account for: use impute 'center', 'constant' or 'drop' and outliers 'clip' "
-            "(or [privacy] enabled = false)"
-            for setting in row_dependent_cleaning(config.cleaning)
-        ]
+        for setting in row_dependent_cleaning(config.cleaning):
+            text = (
+                f"{setting} makes a row's features depend on other rows, which DP does not "
+                "account for: use impute 'center', 'constant' or 'drop' and outliers 'clip' "
+                "(or [privacy] enabled = false)"
+            )
+            failures.append(GateFailure(text, text))
     if frame.height < quality.min_rows:
-        reasons.append(f"{frame.height} rows, fewer than min_rows={quality.min_rows}")
+        failures.append(
+            GateFailure(
+                f"fewer rows than min_rows={quality.min_rows}",
+                f"{frame.height} rows, fewer than min_rows={quality.min_rows}",
+            )
+        )
     classes = frame.get_column(config.schema.label).n_unique()
     if classes < quality.min_classes:
-        reasons.append(f"{classes} label class(es), fewer than {quality.min_classes}")
+        failures.append(
+            GateFailure(
+                f"fewer label classes than min_classes={quality.min_classes}",
+                f"{classes} label class(es), fewer than {quality.min_classes}",
+            )
+        )
     for column, share in sorted((missing or {}).items()):
         if share > quality.max_missing_fraction:
             limit = quality.max_missing_fraction
-            reasons.append(f"{column}: {share:.0%} missing, above max_missing_fraction={limit}")
+            failures.append(
+                GateFailure(
+                    f"{column}: more missing than max_missing_fraction={limit}",
+                    f"{column}: {share:.0%} missing, above max_missing_fraction={limit}",
+                )
+            )
     for rule in quality.rules:
         broken = frame.height - _rows_meeting(frame, rule).height
         if broken:
-            reasons.append(f"rule '{rule}' fails on {broken} row(s)")
-    return reasons
+            failures.append(
+                GateFailure(f"rule '{rule}' fails", f"rule '{rule}' fails on {broken} row(s)")
+            )
+    return failures
+
+
+def gate(
+    frame: pl.DataFrame, config: SiteConfig, missing: dict[str, float] | None = None
+) -> list[str]:
+    """Reasons the clean data fails the site's quality gate, for its operator (empty = passes)."""
+    return [failure.detail for failure in gate_failures(frame, config, missing)]
 
 
 def _rows_meeting(frame: pl.DataFrame, rule: str) -> pl.DataFrame:
