@@ -30,6 +30,11 @@ from client.privacy.egress import record_egress
 from client.privacy.ledger import LedgerEntry, release_noise
 from client.privacy.release import record_release, release_moments
 from client.privacy.released import ReleasedUpdate, ReleasedUpdates, request_digest
+from client.privacy.subjects import (
+    one_frame_row_per_subject,
+    one_row_per_subject,
+    subject_column,
+)
 from client.retention.erasure import PurgedVersions
 from client.site import Site
 from client.site_audit import site_audit
@@ -131,8 +136,14 @@ def _train(site: Site, message: Message) -> Message:
     spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
     server_round, seed = int(config[keys.SERVER_ROUND]), int(config[keys.SEED])
     data = site.data(spec, seed)
-    n = len(data.y_train)
+    x, y = data.x_train, data.y_train
     privacy = site.config.privacy
+    if privacy.enabled and data.subjects_train is not None:  # the unit of privacy: a subject
+        rows = one_row_per_subject(
+            data.subjects_train, site.noise.numpy_generator("subjects", server_round)
+        )
+        x, y = x[rows], y[rows]
+    n = len(y)
     plan = TrainPlan(
         epochs=int(config[keys.LOCAL_EPOCHS]),
         batch_size=int(config[keys.BATCH_SIZE]),
@@ -169,7 +180,7 @@ def _train(site: Site, message: Message) -> Message:
                 )
             plan = TrainPlan(**{**plan.__dict__, "noise_multiplier": sigma})
         generator = site.noise.torch_generator("dp-sgd", server_round) if privacy.enabled else None
-        outcome = train(model, data.x_train, data.y_train, plan, generator=generator)
+        outcome = train(model, x, y, plan, generator=generator)
         site.ledger.record(
             LedgerEntry(
                 noise_multiplier=plan.noise_multiplier or 0.0,
@@ -237,6 +248,9 @@ def _release_moments(site: Site, message: Message) -> Message:
     spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
     run_id = str(config[keys.RUN_ID])
     frame, version = site.clean
+    column = subject_column(site.config)
+    if privacy.enabled and column is not None:  # the unit of privacy: a subject
+        frame = one_frame_row_per_subject(frame, column, site.noise.numpy_generator("subjects"))
     with site.ledger.locked():  # the check and the record, as for training
         try:
             sigma = _moments_noise(site)

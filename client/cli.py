@@ -14,6 +14,7 @@ from rich.table import Table
 from client.federation.join import join_command
 from client.labeling.cli import app as label_app
 from client.pipeline.prepare import prepare
+from client.privacy.subjects import unit_of_privacy
 from client.retention.cli import register as register_retention
 from client.site import Site
 from common.cli import VERSION_OPTION, err_console, one_line_errors
@@ -115,6 +116,7 @@ def budget_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "-
         "epsilon_budget": privacy.epsilon_budget,
         "delta": privacy.delta,
         "accountant": privacy.accountant,
+        "unit_of_privacy": unit_of_privacy(site.config),
         "epsilon_spent": spent if math.isfinite(spent) else None,
         "epsilon_remaining": max(0.0, privacy.epsilon_budget - spent)
         if math.isfinite(spent)
@@ -140,6 +142,7 @@ def budget_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "-
     console.print(table)
     shown = "unbounded (trained without DP)" if not math.isfinite(spent) else f"{spent:.3f}"
     console.print(f"epsilon spent {shown} of {privacy.epsilon_budget} (delta {privacy.delta:g})")
+    console.print(f"unit of privacy: {unit_of_privacy(site.config)}")
 
 
 @app.command("profile")

@@ -18,6 +18,7 @@ from client.pipeline.pipeline import feature_columns
 from client.pipeline.prepare import GateFailure, gate_failures
 from client.privacy.ledger import PrivacyLedger
 from client.privacy.randomness import NoiseSource
+from client.privacy.subjects import subject_column
 from client.store import CLEAN, LABELED, UNLABELED, SiteStore, TableVersion
 from common.config import ColumnType, SiteConfig, load_site_config, missing_indicator_name
 from common.errors import DataError
@@ -64,6 +65,7 @@ class SiteData:
     table_version: int
     groups_train: pl.DataFrame = field(default_factory=pl.DataFrame)
     groups_test: pl.DataFrame = field(default_factory=pl.DataFrame)
+    subjects_train: np.ndarray | None = None  # each training row's subject, with an id column
 
 
 class Site:
@@ -206,6 +208,21 @@ class Site:
         groups = frame.select(pl.col(self.config.schema.sensitive).cast(pl.String))
         if groups.width == 0:
             groups = pl.DataFrame({"_": [None] * len(y)}).drop("_")  # no column, but the rows
+        column = subject_column(self.config)
+        subjects = None
+        if column is not None:
+            ids = frame.get_column(column).cast(pl.String).fill_null("").to_numpy()
+            # A row without a subject id stands for a subject of its own.
+            subjects = np.where(
+                ids == "", np.char.add("row:", np.arange(len(ids)).astype(str)), ids
+            )
         return SiteData(
-            x[train], y[train], x[test], y[test], version.version, groups[train], groups[test]
+            x[train],
+            y[train],
+            x[test],
+            y[test],
+            version.version,
+            groups[train],
+            groups[test],
+            None if subjects is None else subjects[train],
         )
