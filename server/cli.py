@@ -117,9 +117,10 @@ def models_export(
     server_round: int | None = typer.Option(
         None, "--round", help="The checkpoint's round (default: the last)."
     ),
+    force: bool = typer.Option(False, "--force", help="Replace a bundle already in --out."),
 ) -> None:
     """Write a checkpoint as state dict, TorchScript, feature spec and lineage."""
-    for path in Registry(run_dir).export(server_round, out):
+    for path in Registry(run_dir).export(server_round, out, force=force):
         print(path)
     RunDirectory(run_dir).audit().append("models-export", round=server_round, out=str(out))
 

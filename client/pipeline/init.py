@@ -13,8 +13,6 @@ with the same rules, so a type guessed here parses there.
 
 from __future__ import annotations
 
-import io
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from common.config import (
     load_site_config,
 )
 from common.errors import ConfigError
+from common.toml_text import toml_key, toml_value
 
 _SITE_KEYS = {
     "name": "this site's name in the federation (one word, e.g. a hospital code)",
@@ -167,7 +166,7 @@ def render_site_toml(name: str, raw: str, schema: dict[str, Any] | None = None) 
 
 def _column_lines(column: str, spec: dict[str, Any], shared_missing: set[str]) -> list[str]:
     kind, role = spec.get("type", "float"), spec.get("role", "feature")
-    lines = [f"[schema.columns.{_key(column)}]"]
+    lines = [f"[schema.columns.{toml_key(column)}]"]
     if spec.get("note"):
         lines.insert(0, f"# {column}: {spec['note']}")
     lines.append(_line("type", kind, _TYPES))
@@ -193,46 +192,7 @@ def _column_lines(column: str, spec: dict[str, Any], shared_missing: set[str]) -
 
 
 def _line(key: str, value: Any, comment: str) -> str:
-    return f"{key} = {_toml(value)}  # {comment}"
-
-
-def _key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml(name)
-
-
-def _toml(value: Any) -> str:
-    """A TOML literal for the config's value types."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"no TOML for {value}")
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    raise TypeError(f"no TOML for {type(value).__name__}")
-
-
-def _toml_string(text: str) -> str:
-    out = io.StringIO()
-    out.write('"')
-    for char in text:
-        if char in '"\\':
-            out.write("\\" + char)
-        elif char == "\t":
-            out.write("\\t")
-        elif char == "\n":
-            out.write("\\n")
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.write(f"\\u{ord(char):04x}")
-        else:
-            out.write(char)
-    out.write('"')
-    return out.getvalue()
+    return f"{key} = {toml_value(value)}  # {comment}"
 
 
 # --------------------------------------------------------------------------- the command

@@ -152,13 +152,19 @@ class Registry:
             )
         return self._record(server_round, checkpoints[server_round], self._round_lines())
 
-    def export(self, server_round: int | None, out_dir: str | Path) -> list[Path]:
+    def export(
+        self, server_round: int | None, out_dir: str | Path, *, force: bool = False
+    ) -> list[Path]:
         """Write round ``server_round``'s model (None: the last round's) to ``out_dir``.
 
         Everything is built in memory and written to a temporary sibling folder
-        first; ``out_dir`` only receives complete bundles.
+        first; ``out_dir`` only receives complete bundles. A folder that already
+        holds a bundle is replaced only with ``force``: an export is what a
+        deployment loads, and silently swapping it loses the one it had.
         """
         out_dir = Path(out_dir)
+        if not force and out_dir.is_dir() and (out_dir / LINEAGE).exists():
+            raise RunDirError(f"{out_dir}: already holds an exported model (--force replaces it)")
         if server_round is None:
             checkpoints = self.checkpoints()
             if not checkpoints:

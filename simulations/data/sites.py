@@ -10,6 +10,7 @@ import polars as pl
 from client.pipeline.prepare import prepare
 from client.privacy.randomness import write_secret
 from common.config import load_site_config
+from common.toml_text import toml_key, toml_value
 from simulations.data.datasets import Dataset
 
 
@@ -67,13 +68,14 @@ def site_toml(
     if reproducible:
         privacy += "\nreproducible_noise = true  # fedlife-sim --reproducible: noise from the seed"
     columns = "\n".join(
-        f'[schema.columns.{n}]\ntype = "float"\nrole = "feature"\nmin = {lo!r}\nmax = {hi!r}\n'
+        f'[schema.columns.{toml_key(n)}]\ntype = "float"\nrole = "feature"\n'
+        f"min = {lo!r}\nmax = {hi!r}\n"
         f'scale = "{dataset.scales.get(n, "linear")}"\n'
         for n, (lo, hi) in dataset.ranges.items()
     )
     for role, columns_of in (("feature", dataset.categories), ("sensitive", dataset.sensitive)):
         columns += "".join(
-            f'\n[schema.columns.{n}]\ntype = "category"\nrole = "{role}"\n'
+            f'\n[schema.columns.{toml_key(n)}]\ntype = "category"\nrole = "{role}"\n'
             f"values = [{_quoted(values)}]\n"
             for n, values in columns_of.items()
         )
@@ -89,7 +91,7 @@ store = "store"    # Delta tables, privacy ledger
 [schema]
 missing = ["", "NA"]
 
-[schema.columns.{dataset.label}]
+[schema.columns.{toml_key(dataset.label)}]
 type = "{label_type}"
 role = "label"
 values = [{classes}]
@@ -114,7 +116,7 @@ test_fraction = {test_fraction!r}
 
 
 def _quoted(values: list[str]) -> str:
-    return ", ".join(f'"{v}"' for v in values)
+    return ", ".join(toml_value(str(v)) for v in values)
 
 
 def prepare_site(site_toml: str | Path) -> dict[str, Any]:

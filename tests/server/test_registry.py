@@ -166,6 +166,18 @@ def test_export_into_an_existing_empty_folder(run_dir, tmp_path):
     assert len(list(out.iterdir())) == 4
 
 
+def test_export_over_an_earlier_export_needs_force(run_dir, tmp_path):
+    out = tmp_path / "bundle"
+    Registry(run_dir).export(1, out)
+    first = (out / "lineage.json").read_text()
+    with pytest.raises(RunDirError, match="already holds an exported model"):
+        Registry(run_dir).export(2, out)
+    assert (out / "lineage.json").read_text() == first  # nothing replaced
+
+    Registry(run_dir).export(2, out, force=True)
+    assert (out / "lineage.json").read_text() != first
+
+
 @pytest.mark.parametrize("existing", [False, True], ids=["new-out", "empty-out"])
 def test_corrupt_checkpoint_writes_nothing(run_dir, tmp_path, existing):
     corrupt = run_dir / "models" / "round-002.pt"
