@@ -19,13 +19,14 @@ Each hospital is one site, set up as its operator would:
 * ``site.toml``: slope, ca and thal ignored (as FLamby drops them); cp and restecg
   declared ``type = "category"`` with their ``values`` (the ClientApp one-hot encodes
   them); ``chol`` / ``trestbps`` declare ``'0'`` a missing marker (hidden zeros);
-  every numeric feature has a public range (see ``RANGES``); median imputation;
+  every numeric feature has a public range (see ``RANGES``); imputation with the
+  federation's center (``impute = "center"``, filled at training);
   ``[training] test_fraction = 0.34`` (FLamby's 66 / 34 split, drawn per site).
 * Quality gate ``max_missing_fraction = 1.0``: Switzerland never measured chol (all
   123 values are hidden zeros) and VA lacks ~28 % of trestbps / thalach / oldpeak;
-  any lower bound would exclude them, and FLamby keeps all four hospitals. The
-  never-measured Swiss chol stays null after imputation (no median exists) and the
-  feature encoder fills it with the middle of chol's public range. ``chol`` declares
+  any lower bound would exclude them, and FLamby keeps all four hospitals. Missing
+  values, the never-measured Swiss chol among them, stay null in the store and the
+  feature encoder fills them with the federation's center. ``chol`` declares
   ``missing_indicator = true``: a 0/1 feature ``chol_missing`` keeps the fact that a
   hospital did not measure it, which imputation alone hides.
 

@@ -107,7 +107,7 @@ def site_toml(name: str, raw: Path, epsilon: float | None) -> str:
     lines += [
         "",
         "[cleaning]",
-        'impute = "median"',
+        'impute = "center"  # the federation\'s DP mean, at training: no row depends on others',
         'outliers = "clip"',
         "",
         "[quality]",

@@ -219,9 +219,12 @@ def _audit_train(site: Site, message: Message, reply: Message) -> None:
 
 
 def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Message:
-    epsilon = site.ledger.epsilon(site.config.privacy.delta)
+    privacy = site.config.privacy
+    epsilon = site.ledger.epsilon(privacy.delta)
+    # The loss of DP-SGD's own batches is no DP release: it stays home while DP is on.
+    loss = math.nan if privacy.enabled else update.loss
     metrics = MetricRecord(
-        {keys.NUM_EXAMPLES: update.num_examples, "train-loss": update.loss, keys.EPSILON: epsilon}
+        {keys.NUM_EXAMPLES: update.num_examples, "train-loss": loss, keys.EPSILON: epsilon}
     )
     content = {
         keys.ARRAYS: ArrayRecord(update.state_dict),
