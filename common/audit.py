@@ -61,13 +61,17 @@ def keyed_digest(key: bytes, text: str) -> str:
     return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
 
 
-def load_or_create_key(path: Path) -> bytes:
-    """The secret key in ``path`` (32 random bytes, owner-only), created on first use."""
+def load_or_create_key(path: Path, *, content: bytes | None = None) -> bytes:
+    """The secret key in ``path`` (owner-only), created on first use.
+
+    A new key is 32 random bytes, or ``content`` when given (a key derived elsewhere).
+    An existing key is returned as it is.
+    """
     try:
         if path.exists():
             return path.read_bytes()
         path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
+        key = secrets.token_bytes(32) if content is None else content
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(key)

@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from client.pipeline.schema_inference import infer_schema
-from client.privacy.randomness import write_secret
+from client.privacy.randomness import site_secret
 from common.config import (
     CleaningSection,
     PrivacySection,
@@ -248,7 +248,7 @@ def init_site(
     finally:
         draft.unlink(missing_ok=True)
     # The site's DP secret, drawn now from the OS: the coordinator never learns it.
-    write_secret(load_site_config(target).store_dir)
+    site_secret(load_site_config(target).store_dir)
     return target, schema
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from common.audit import load_or_create_key
 from common.errors import StoreError
 
 if TYPE_CHECKING:  # torch takes a second to import; init and prepare never need it
@@ -39,31 +40,19 @@ def secret_path(store_dir: Path) -> Path:
     return Path(store_dir) / SECRET_FILE
 
 
-def write_secret(store_dir: Path, *, derive_from: str | None = None) -> bool:
-    """Create the site secret if it is missing; return whether one was written.
+def site_secret(store_dir: Path, *, derive_from: str | None = None) -> bytes:
+    """The site secret, created if it is missing (an existing one is kept).
 
-    ``derive_from`` makes it a public function of that text (reproducible simulations
-    only); otherwise it comes from ``os.urandom``. An existing secret is kept: a new
-    one would not make past releases any safer, and keeps nothing to compare against.
+    ``derive_from`` makes a new secret a public function of that text (reproducible
+    simulations only); otherwise it comes from the OS. Its folder is owner-only.
     """
     path = secret_path(store_dir)
-    if path.exists():
-        return False
-    secret = (
-        hashlib.sha256(f"fedlife-dp-secret:{derive_from}".encode()).digest()
-        if derive_from is not None
-        else os.urandom(SECRET_BYTES)
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    derived = None
+    if derive_from is not None:
+        derived = hashlib.sha256(f"fedlife-dp-secret:{derive_from}".encode()).digest()
+    secret = load_or_create_key(path, content=derived)
     os.chmod(path.parent, 0o700)
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(secret)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
-    return True
+    return secret
 
 
 @dataclass(frozen=True)
@@ -87,10 +76,9 @@ class NoiseSource:
     @classmethod
     def of_store(cls, store_dir: Path, *, reproducible: bool = False) -> NoiseSource:
         """The site's source; a store created before secrets existed gets one now."""
-        write_secret(store_dir)
-        path = secret_path(store_dir)
-        secret = path.read_bytes()
+        secret = site_secret(store_dir)
         if len(secret) != SECRET_BYTES:
+            path = secret_path(store_dir)
             raise StoreError(f"{path}: DP secret is damaged ({len(secret)} bytes)")
         return cls(secret, fresh=not reproducible)
 

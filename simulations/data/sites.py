@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from client.pipeline.prepare import prepare
-from client.privacy.randomness import write_secret
+from client.privacy.randomness import site_secret
 from common.config import load_site_config
 from common.toml_text import toml_key, toml_value
 from simulations.data.datasets import Dataset
@@ -46,7 +46,7 @@ def write_site(
         site_toml(name, dataset, epsilon, delta, test_fraction, reproducible=reproducible)
     )
     derive_from = f"{reproducible_seed}:{name}" if reproducible else None
-    write_secret(site_dir / "store", derive_from=derive_from)
+    site_secret(site_dir / "store", derive_from=derive_from)
     return path
 
 
