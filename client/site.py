@@ -18,7 +18,7 @@ from client.pipeline.pipeline import feature_columns
 from client.pipeline.prepare import GateFailure, gate_failures
 from client.privacy.ledger import PrivacyLedger
 from client.privacy.randomness import NoiseSource
-from client.privacy.subjects import subject_column
+from client.privacy.subjects import subject_column, subject_ids
 from client.store import CLEAN, LABELED, UNLABELED, SiteStore, TableVersion
 from common.config import ColumnType, SiteConfig, load_site_config, missing_indicator_name
 from common.errors import DataError
@@ -209,13 +209,7 @@ class Site:
         if groups.width == 0:
             groups = pl.DataFrame({"_": [None] * len(y)}).drop("_")  # no column, but the rows
         column = subject_column(self.config)
-        subjects = None
-        if column is not None:
-            ids = frame.get_column(column).cast(pl.String).fill_null("").to_numpy()
-            # A row without a subject id stands for a subject of its own.
-            subjects = np.where(
-                ids == "", np.char.add("row:", np.arange(len(ids)).astype(str)), ids
-            )
+        subjects = None if column is None else subject_ids(frame, column)
         return SiteData(
             x[train],
             y[train],

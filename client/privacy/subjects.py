@@ -36,11 +36,15 @@ def one_row_per_subject(subjects: np.ndarray, rng: np.random.Generator) -> np.nd
     return np.sort(shuffled[first])
 
 
+def subject_ids(frame: pl.DataFrame, column: str) -> np.ndarray:
+    """Each row's subject; a row without an id stands for a subject of its own."""
+    ids = frame.get_column(column).cast(pl.String).fill_null("").to_numpy()
+    own = np.char.add("row:", np.arange(len(ids)).astype(str))
+    return np.where(ids == "", own, ids)
+
+
 def one_frame_row_per_subject(
     frame: pl.DataFrame, column: str, rng: np.random.Generator
 ) -> pl.DataFrame:
-    """``frame`` with one row per value of ``column`` (rows without a subject kept)."""
-    subjects = frame.get_column(column).cast(pl.String).fill_null("").to_numpy()
-    keep = one_row_per_subject(subjects, rng)
-    missing = np.flatnonzero(subjects == "")
-    return frame[np.union1d(keep[subjects[keep] != ""], missing).tolist()]
+    """``frame`` with one row per subject of ``column`` (see :func:`subject_ids`)."""
+    return frame[one_row_per_subject(subject_ids(frame, column), rng).tolist()]
