@@ -57,11 +57,13 @@ def write_subject_site(
     dp: bool = False,
     retention: str = "",
     folder: str | None = None,
+    visits: int = 1,
 ) -> Path:
     """``root/site-NNN`` with ``raw/data.csv`` and site.toml; return the toml's path.
 
     The first ``old_rows`` rows were seen in 2010, the rest in 2026. The label
-    follows age and cholesterol, so a model can learn it.
+    follows age and cholesterol, so a model can learn it. Each subject has ``visits``
+    consecutive rows.
     """
     rng = np.random.default_rng(site)
     site_dir = root / (folder or f"site-{site:03d}")
@@ -74,7 +76,8 @@ def write_subject_site(
         year = 2010 if i < old_rows else 2026
         seen = f"{year}-0{1 + i % 9}-{1 + i % 28:02d}T08:30:00"
         lines.append(
-            f"{subject_id(site, i)},{subject_name(site, i)},{seen},{age[i]},{chol[i]},{label[i]}"
+            f"{subject_id(site, i // visits)},{subject_name(site, i // visits)},{seen},"
+            f"{age[i]},{chol[i]},{label[i]}"
         )
     (site_dir / "raw" / "data.csv").write_text("\n".join(lines) + "\n")
     toml = SITE_TOML.format(

@@ -21,45 +21,16 @@ from client.site import Site
 from common import keys
 from common.config import load_site_config
 from common.features import FeatureSpec
+from tests.client.subject_sites import write_subject_site
 from tests.privacy.conftest import train_message
 
 SUBJECTS, VISITS = 40, 3
-SITE_TOML = """
-[site]
-name = "clinic"
-raw = "raw"
-[schema.columns.patient]
-type = "text"
-role = "id"
-[schema.columns.age]
-type = "float"
-min = 0
-max = 120
-[schema.columns.chol]
-type = "float"
-min = 100
-max = 600
-[schema.columns.num]
-type = "int"
-role = "label"
-values = ["0", "1"]
-[privacy]
-epsilon_budget = 50.0
-"""
 
 
 def _visits_site(root: Path) -> Site:
-    rng = np.random.default_rng(0)
-    lines = ["patient,age,chol,num"]
-    for subject in range(SUBJECTS):
-        for _ in range(VISITS):
-            age, chol = rng.uniform(20, 90), rng.uniform(150, 400)
-            lines.append(f"P{subject},{age:.2f},{chol:.1f},{int(age > 55)}")
-    (root / "raw").mkdir(parents=True)
-    (root / "raw" / "data.csv").write_text("\n".join(lines) + "\n")
-    (root / "site.toml").write_text(SITE_TOML)
-    prepare(load_site_config(root / "site.toml"))
-    return Site.from_path(root / "site.toml")
+    path = write_subject_site(root, 0, rows=SUBJECTS * VISITS, dp=True, visits=VISITS)
+    prepare(load_site_config(path))
+    return Site.from_path(path)
 
 
 def test_a_subject_with_many_visits_trains_as_one_row(tmp_path):
