@@ -76,11 +76,11 @@ def site_toml(
     for role, columns_of in (("feature", dataset.categories), ("sensitive", dataset.sensitive)):
         columns += "".join(
             f'\n[schema.columns.{toml_key(n)}]\ntype = "category"\nrole = "{role}"\n'
-            f"values = [{_quoted(values)}]\n"
+            f"values = {toml_value(values)}\n"
             for n, values in columns_of.items()
         )
     labels = dataset.frame[dataset.label]
-    classes = _quoted(sorted(labels.drop_nulls().unique().cast(str)))
+    classes = toml_value(sorted(labels.drop_nulls().unique().cast(str)))
     label_type = "int" if labels.dtype.is_integer() else "category"
     return f"""# Virtual site of a fedlife simulation ({dataset.name}).
 [site]
@@ -94,7 +94,7 @@ missing = ["", "NA"]
 [schema.columns.{toml_key(dataset.label)}]
 type = "{label_type}"
 role = "label"
-values = [{classes}]
+values = {classes}
 
 # Feature ranges are public: the dataset's documentation lists them.
 {columns}
@@ -113,10 +113,6 @@ min_classes = 1  # under label skew a site may hold one class; its rows still te
 [training]
 test_fraction = {test_fraction!r}
 """
-
-
-def _quoted(values: list[str]) -> str:
-    return ", ".join(toml_value(str(v)) for v in values)
 
 
 def prepare_site(site_toml: str | Path) -> dict[str, Any]:

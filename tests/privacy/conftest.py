@@ -58,7 +58,7 @@ def train_message(site: Site, *, run_id: str, server_round: int = 1) -> Message:
         }
     )
     content = RecordDict({keys.ARRAYS: ArrayRecord(model.state_dict()), keys.CONFIG: config})
-    return _incoming(content, "train")
+    return incoming(content, "train")
 
 
 def moments_message(site: Site, *, run_id: str) -> Message:
@@ -72,10 +72,10 @@ def moments_message(site: Site, *, run_id: str) -> Message:
             keys.SEED: SEED,
         }
     )
-    return _incoming(RecordDict({keys.CONFIG: config}), "query")
+    return incoming(RecordDict({keys.CONFIG: config}), "query")
 
 
-def _incoming(content: RecordDict, message_type: str) -> Message:
+def incoming(content: RecordDict, message_type: str) -> Message:
     """A message as a SuperNode hands it to the ClientApp (Flower fills the metadata)."""
     metadata = Metadata(
         run_id=1,

@@ -17,7 +17,7 @@ from client.app import make_client_app
 from common import keys
 from common.disclosed_fields import Protection, protection
 from common.features import FeatureSpec
-from tests.privacy.conftest import _incoming, make_site, moments_message, train_message
+from tests.privacy.conftest import incoming, make_site, moments_message, train_message
 
 
 def _fields(reply) -> list[tuple[str, str, object]]:
@@ -47,15 +47,15 @@ def replies(tmp_path, dataset) -> list:
     def evaluate_message(**changes) -> object:
         config = ConfigRecord({**dict(train.content[keys.CONFIG]), **changes})
         content = RecordDict({keys.ARRAYS: train.content[keys.ARRAYS], keys.CONFIG: config})
-        return _incoming(content, "evaluate")
+        return incoming(content, "evaluate")
 
     wrong = FeatureSpec(["no-such-column"], [0.0], [1.0], spec.label, spec.classes)
     evaluate = evaluate_message(**{keys.EXPLAIN: True})
     refused = evaluate_message(**{keys.FEATURE_SPEC: wrong.to_json()})
     return [
-        app(_incoming(RecordDict({keys.CONFIG: profile}), "query"), context),
+        app(incoming(RecordDict({keys.CONFIG: profile}), "query"), context),
         app(moments_message(site, run_id="r"), context),
-        app(_incoming(RecordDict({keys.CONFIG: statistics}), "query"), context),
+        app(incoming(RecordDict({keys.CONFIG: statistics}), "query"), context),
         app(train, context),
         app(evaluate, context),
         app(refused, context),
