@@ -31,3 +31,7 @@ class BudgetExceededError(FedlifeError):
 
 class RunDirError(FedlifeError):
     """A run directory cannot be created, written or read."""
+
+
+class LedgerError(FedlifeError):
+    """The coordinator's central-DP ledger cannot be read or written, or was edited."""

@@ -31,6 +31,7 @@ from common.models import build_model
 from common.moments import merge_moments
 from server.central import CentralEvaluation
 from server.central_dp import inner_strategy, site_level_epsilon
+from server.central_dp_ledger import CentralDPLedger
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
 from server.report.tensorboard import RoundScalars
@@ -80,6 +81,11 @@ class Federation:
         self.on_round = on_round or (lambda report: None)
         self.run_id = run_dir.start(config.to_flower())
         self.scalars = RoundScalars(run_dir.path / "tensorboard")
+        self.ledger = (
+            CentralDPLedger(run_dir.path.resolve().parent, config)
+            if config.central_dp != "off"
+            else None
+        )
 
     def run(self) -> FederationResult:
         strategy = build_strategy(self.config, self.sites_per_round())
@@ -103,6 +109,8 @@ class Federation:
             report = RoundReport(server_round, self.config.num_server_rounds)
             train_config = self.round_config(spec, server_round)
             stopped = self.sites_missing(server_round)
+            if not stopped and self.ledger is not None:
+                stopped = self.ledger.charge(self.run_id, server_round)
             if not stopped:
                 replies = self.sites.exchange(
                     strategy.configure_train(server_round, arrays, train_config, self.grid),
@@ -118,8 +126,9 @@ class Federation:
             if aggregated is not None:
                 arrays = aggregated
             report.train = dict(train_metrics or {})
-            if self.config.central_dp != "off":
+            if self.ledger is not None:
                 report.train["central_dp_epsilon"] = site_level_epsilon(self.config, server_round)
+                report.train["central_dp_federation_epsilon"] = self.ledger.epsilon
             self.evaluate(strategy, server_round, arrays, train_config, report)
             if central is not None:
                 report.central = central.evaluate(arrays)
