@@ -25,7 +25,7 @@ from flwr.serverapp import Grid
 
 from common import keys
 from common.config import RunConfig
-from common.errors import DataError
+from common.errors import DataError, FederationError
 from common.features import FeatureSpec
 from common.models import build_model
 from common.moments import merge_moments
@@ -37,7 +37,7 @@ from server.fairness import merge_fairness, merge_importance
 from server.report.tensorboard import RoundScalars
 from server.round_report import RoundReport
 from server.run_dir import RunDirectory
-from server.site_exchange import FederationError, SiteExchange
+from server.site_exchange import SiteExchange
 from server.strategies import build_strategy
 
 STATISTICS = "statistics.json"

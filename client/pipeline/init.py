@@ -207,7 +207,7 @@ def _toml(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"no TOML for {value}")
+            raise ConfigError(f"no TOML for {value}")
         return repr(value)
     if isinstance(value, str):
         return _toml_string(value)
