@@ -62,3 +62,33 @@ def test_clipping_bounds_each_round_and_site_level_epsilon_grows(private_env, tm
     epsilons = [json.loads(line)["train"]["central_dp_epsilon"] for line in lines]
     assert all(math.isfinite(e) for e in epsilons)
     assert epsilons == sorted(epsilons) and epsilons[0] < epsilons[-1]
+
+
+def test_the_federation_ledger_stops_a_run_before_it_passes_the_budget(private_env, tmp_path):
+    from common.config import RunConfig
+    from server.central_dp import site_level_epsilon
+    from server.central_dp_ledger import LEDGER_NAME
+
+    sigma = 2.0
+    dp = RunConfig(central_dp="server", central_dp_noise_multiplier=sigma)
+    budget = (site_level_epsilon(dp, 2) + site_level_epsilon(dp, 3)) / 2  # two rounds fit
+    spec = SimulationSpec(
+        sites=3,
+        rounds=3,
+        partition="iid",
+        epsilon=None,
+        run_dir=str(tmp_path / "run"),
+        run_options={
+            "central_dp": "server",
+            "central_dp_noise_multiplier": sigma,
+            "central_dp_epsilon_budget": budget,
+        },
+    )
+    run(spec)
+
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["round"] for line in lines] == [1, 2, 3]
+    assert "central-dp-epsilon-budget" in lines[-1]["stopped"]
+    assert lines[1]["train"]["central_dp_federation_epsilon"] <= budget
+    ledger = (tmp_path / LEDGER_NAME).read_text().splitlines()
+    assert [json.loads(x)["round"] for x in ledger] == [1, 2]
