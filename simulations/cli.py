@@ -62,7 +62,9 @@ def run_command(
     label: str = typer.Option("", help="Label column of a csv:/dir: dataset (default: guess)."),
     model: str = typer.Option("", help="logreg, mlp or cnn (default: the dataset's own)."),
     sites: int | None = typer.Option(
-        None, help="Number of virtual sites [default: 5; natural: one per group]."
+        None,
+        help=f"Number of virtual sites (default: {SimulationSpec.default('sites')}; "
+        "natural: one per group).",
     ),
     rounds: int = typer.Option(SimulationSpec.default("rounds"), help="Federated training rounds."),
     epsilon: str = typer.Option(
@@ -109,7 +111,7 @@ def run_command(
         dataset=dataset,
         label=label,
         model=model,
-        sites=default_sites(sites, partition),
+        sites=default_sites(sites, partition, SimulationSpec.default("sites")),
         rounds=rounds,
         epsilon=parse_epsilon(epsilon),
         seed=seed,
