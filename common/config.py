@@ -255,7 +255,9 @@ class RunConfig(_Strict):
     server_learning_rate : server step of FedAdam / FedYogi.
     num_malicious_sites : sites Krum and Bulyan assume may be malicious.
     central_dp : site-level DP on top of the sites' DP-SGD: 'off', or Flower's
-        fixed-clipping wrapper clipping updates on the 'server' or at the 'client'.
+        fixed-clipping wrapper clipping updates on the 'server' or at the 'client';
+        the updates are then averaged with equal weights, and only the strategies in
+        ``CENTRAL_DP_STRATEGIES`` are accepted (docs/privacy/central-dp.md).
     central_dp_noise_multiplier, central_dp_clipping_norm : of that wrapper.
     central_dp_delta : delta of the site-level epsilon reported per round.
     central_dp_epsilon_budget : the most site-level epsilon the federation may reach

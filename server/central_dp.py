@@ -59,9 +59,12 @@ class _EqualWeights:
         # Train replies only: evaluation metrics keep their example-count weights.
         inner.weighted_by_key, by_examples = EQUAL_WEIGHT_KEY, inner.weighted_by_key
         try:
-            return super().aggregate_train(server_round, replies)  # type: ignore[misc]
+            arrays, metrics = super().aggregate_train(server_round, replies)  # type: ignore[misc]
         finally:
             inner.weighted_by_key = by_examples
+        if metrics is not None:
+            metrics.pop(EQUAL_WEIGHT_KEY, None)
+        return arrays, metrics
 
 
 class ServerSideEqualWeights(_EqualWeights, DifferentialPrivacyServerSideFixedClipping):

@@ -96,9 +96,12 @@ def test_weighting_by_example_counts_would_double_the_real_epsilon():
 
 
 def test_evaluation_metrics_keep_their_example_count_weights():
-    strategy = build_strategy(config("server", 1.0), 2)
-    aggregate(strategy, [np.eye(5)[0]] * 5)
+    strategy = build_strategy(config("server", 1.0), 5)
+    replies = [reply(np.eye(5)[0], n) for n in SIZES]
+    strategy.current_arrays = ArrayRecord([np.zeros(5)])
+    _, metrics = strategy.aggregate_train(1, replies)
     assert strategy.strategy.weighted_by_key == "num-examples"
+    assert set(metrics) == {"num-examples", "train-loss"}  # the equal-weight key stays inside
 
 
 @pytest.mark.parametrize("name", sorted(set(STRATEGIES) - set(CENTRAL_DP_STRATEGIES)))
