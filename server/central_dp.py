@@ -11,11 +11,11 @@ sensitivity, several times larger than the noise assumes (docs/privacy/central-d
 So with central DP on, the inner FedAvg weighs every clipped update equally, and only
 strategies whose aggregate is that mean (FedAvg, FedProx) are accepted.
 
-Every site asked takes part in every round and no amplification by sampling is
-claimed (Flower samples a fixed number of sites, not by Poisson sampling, and its own
-accountant refuses amplification for these wrappers), so the site-level guarantee after
-``rounds`` releases is the Gaussian mechanism composed ``rounds`` times, accounted by
-Opacus's RDP accountant.
+A round in which only some of the sites asked answer is accounted with the smaller
+noise multiplier it really had (:func:`round_noise_multiplier`). No amplification by
+sampling is claimed (Flower samples a fixed number of sites, not by Poisson sampling,
+and its own accountant refuses amplification for these wrappers), so the site-level
+guarantee is the rounds' Gaussian mechanisms composed by Opacus's RDP accountant.
 """
 
 from __future__ import annotations
@@ -108,6 +108,20 @@ def with_central_dp(strategy: Strategy, config: RunConfig, sites_per_round: int)
     )
 
 
+def round_noise_multiplier(config: RunConfig, expected: int, answered: int) -> float:
+    """The noise multiplier a round really had when ``answered`` of ``expected`` sites replied.
+
+    The noise is sized for ``expected`` sites (sigma*C/expected) but the equal-weight
+    mean is over those that answered, where one site moves it by C/answered.
+    """
+    return config.central_dp_noise_multiplier * min(answered, expected) / expected
+
+
+def worst_noise_multiplier(config: RunConfig, expected: int) -> float:
+    """The least noise multiplier a released round can have: only ``min_train_sites`` answered."""
+    return round_noise_multiplier(config, expected, min(config.min_train_sites, expected))
+
+
 def site_level_epsilon(config: RunConfig, rounds: int) -> float:
     """Epsilon (at ``central_dp_delta``) of one site's participation in ``rounds`` rounds."""
     return composed_epsilon([(config.central_dp_noise_multiplier, rounds)], config.central_dp_delta)
@@ -117,6 +131,7 @@ def composed_epsilon(releases: list[tuple[float, int]], delta: float) -> float:
     """Epsilon at ``delta`` of ``(noise multiplier, rounds)`` releases composed (Opacus RDP)."""
     from opacus.accountants import RDPAccountant  # a second to import: only runs that use it
 
+    releases = [(sigma, rounds) for sigma, rounds in releases if rounds > 0]
     if not releases:
         return 0.0
     accountant = RDPAccountant()

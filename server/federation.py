@@ -30,7 +30,12 @@ from common.features import FeatureSpec
 from common.models import build_model
 from common.moments import merge_moments
 from server.central import CentralEvaluation
-from server.central_dp import inner_strategy, site_level_epsilon
+from server.central_dp import (
+    composed_epsilon,
+    inner_strategy,
+    round_noise_multiplier,
+    worst_noise_multiplier,
+)
 from server.central_dp_ledger import CentralDPLedger
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
@@ -88,7 +93,8 @@ class Federation:
         )
 
     def run(self) -> FederationResult:
-        strategy = build_strategy(self.config, self.sites_per_round())
+        expected = self.sites_per_round()
+        strategy = build_strategy(self.config, expected)
         done = self.run_dir.completed_rounds() if self.config.resume else []
         if done:
             spec, arrays = self.restore(done[-1]["round"], strategy)
@@ -104,13 +110,17 @@ class Federation:
         reports: list[RoundReport] = []
         stopped = ""
         first = done[-1]["round"] + 1 if done else 1
+        # Earlier rounds of a resumed run count at the full noise multiplier.
+        noises = [(self.config.central_dp_noise_multiplier, first - 1)]
         for server_round in range(first, self.config.num_server_rounds + 1):
             started = time.monotonic()
             report = RoundReport(server_round, self.config.num_server_rounds)
             train_config = self.round_config(spec, server_round)
             stopped = self.sites_missing(server_round)
+            reservation = ""
             if not stopped and self.ledger is not None:
-                stopped = self.ledger.charge(self.run_id, server_round)
+                worst = worst_noise_multiplier(self.config, expected)
+                stopped, reservation = self.ledger.reserve(self.run_id, server_round, worst)
             if not stopped:
                 replies = self.sites.exchange(
                     strategy.configure_train(server_round, arrays, train_config, self.grid),
@@ -119,6 +129,8 @@ class Federation:
                 updates = self.sort_replies(replies, report)
                 stopped = _too_few_updates(server_round, updates, self.config.min_train_sites)
             if stopped:
+                if reservation:
+                    self.ledger.settle(reservation, None)
                 report.wall_s = time.monotonic() - started
                 self.record(report, stopped=stopped)
                 break
@@ -127,8 +139,14 @@ class Federation:
                 arrays = aggregated
             report.train = dict(train_metrics or {})
             if self.ledger is not None:
-                report.train["central_dp_epsilon"] = site_level_epsilon(self.config, server_round)
-                report.train["central_dp_federation_epsilon"] = self.ledger.epsilon
+                sigma = round_noise_multiplier(self.config, expected, len(updates))
+                released = sigma if aggregated is not None else None
+                noises += [(sigma, 1)] if released else []
+                delta = self.config.central_dp_delta
+                report.train["central_dp_epsilon"] = composed_epsilon(noises, delta)
+                report.train["central_dp_federation_epsilon"] = self.ledger.settle(
+                    reservation, released
+                )
             self.evaluate(strategy, server_round, arrays, train_config, report)
             if central is not None:
                 report.central = central.evaluate(arrays)
