@@ -250,9 +250,12 @@ StrategyName = Literal[
     "fedavg", "fedprox", "fedadam", "fedyogi", "fedmedian", "fedtrimmedavg", "krum", "bulyan"
 ]
 
+# The architectures ``common.models`` builds (a test keeps the two in step).
+ModelName = Literal["logreg", "mlp", "cnn"]
 
-# Strategies whose aggregate a site can move by at most clipping norm / sites.
-CENTRAL_DP_STRATEGIES = ("fedavg", "fedprox")
+# Strategies whose aggregate is the equally weighted mean of clipped updates, the only
+# ones whose one-site sensitivity central DP's noise bounds (docs/privacy/central-dp.md).
+CENTRAL_DP_STRATEGIES: tuple[StrategyName, ...] = ("fedavg", "fedprox")
 
 
 class RunConfig(_Strict):
@@ -277,9 +280,15 @@ class RunConfig(_Strict):
     server_learning_rate : server step of FedAdam / FedYogi.
     num_malicious_sites : sites Krum and Bulyan assume may be malicious.
     central_dp : site-level DP on top of the sites' DP-SGD: 'off', or Flower's
-        fixed-clipping wrapper clipping updates on the 'server' or at the 'client'.
+        fixed-clipping wrapper clipping updates on the 'server' or at the 'client';
+        the updates are then averaged with equal weights, and only the strategies in
+        ``CENTRAL_DP_STRATEGIES`` are accepted (docs/privacy/central-dp.md).
     central_dp_noise_multiplier, central_dp_clipping_norm : of that wrapper.
     central_dp_delta : delta of the site-level epsilon reported per round.
+    central_dp_epsilon_budget : the most site-level epsilon the federation may reach
+        across all its runs, from the coordinator's central-DP ledger beside the run
+        directories; a round that would pass it is not started (0 = no limit, every
+        round is still recorded).
     secure_aggregation : SecAgg+; refused, see the README (Flower 1.42 has it only
         in the legacy workflow, which this ServerApp's round loop is not).
     normalization : 'range' maps features by their public ranges (no privacy
@@ -309,7 +318,7 @@ class RunConfig(_Strict):
 
     num_server_rounds: int = Field(default=15, ge=1, le=10_000)
     strategy: StrategyName = "fedavg"
-    model: str = "logreg"
+    model: ModelName = "logreg"
     local_epochs: int = Field(default=1, ge=1)
     batch_size: int = Field(default=16, ge=1)
     learning_rate: float = Field(default=0.5, gt=0)
@@ -326,6 +335,7 @@ class RunConfig(_Strict):
     central_dp_noise_multiplier: float = Field(default=1.0, gt=0)
     central_dp_clipping_norm: float = Field(default=1.0, gt=0)
     central_dp_delta: float = Field(default=1e-5, gt=0, lt=1)
+    central_dp_epsilon_budget: float = Field(default=0.0, ge=0)
     secure_aggregation: bool = False
     normalization: Literal["range", "centers", "moments"] = "centers"
     drift_threshold: float = Field(default=0.25, gt=0)
@@ -349,14 +359,12 @@ class RunConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _central_dp_needs_a_bounded_mean(self) -> RunConfig:
-        # The wrappers' noise is calibrated to one site moving an equal-weight mean by
-        # C / m; a median, a trimmed mean, Krum's pick or an adaptive server step after
-        # noise has no such bound, so the epsilon reported would be false.
+    def _central_dp_bounds_the_strategy(self) -> RunConfig:
         if self.central_dp != "off" and self.strategy not in CENTRAL_DP_STRATEGIES:
             raise ValueError(
-                f"central DP bounds only an equal-weight mean (fedavg, fedprox); "
-                f"strategy '{self.strategy}' has no such sensitivity bound"
+                f"central DP cannot wrap strategy '{self.strategy}': its aggregate is not "
+                "the equally weighted mean of clipped updates, so the noise bounds no "
+                f"site's influence; use one of {', '.join(CENTRAL_DP_STRATEGIES)}"
             )
         return self
 

@@ -25,7 +25,7 @@ released min or max is one row's exact value.
 
 from __future__ import annotations
 
-from common.errors import DataError
+from common.errors import ConfigError, DataError
 from common.stats import OTHER, AnyStats, CategoryStats, ColumnStats, TableStats
 
 
@@ -39,9 +39,9 @@ def suppress_small_groups(stats: TableStats, min_group_size: int) -> TableStats:
     large enough.
     """
     if isinstance(min_group_size, bool) or not isinstance(min_group_size, int):
-        raise ValueError(f"min_group_size must be an integer, got {min_group_size!r}")
+        raise ConfigError(f"min_group_size must be an integer, got {min_group_size!r}")
     if min_group_size < 1:
-        raise ValueError(f"min_group_size must be >= 1, got {min_group_size}")
+        raise ConfigError(f"min_group_size must be >= 1, got {min_group_size}")
     if stats.n_rows < min_group_size:
         raise DataError(
             f"{stats.n_rows} rows, fewer than min_group_size={min_group_size}: "

@@ -31,3 +31,15 @@ class BudgetExceededError(FedlifeError):
 
 class RunDirError(FedlifeError):
     """A run directory cannot be created, written or read."""
+
+
+class CoordinatorError(FedlifeError):
+    """The coordinator's SuperLink cannot be started, reached or stopped."""
+
+
+class FederationError(FedlifeError):
+    """The run cannot go on (too few sites, no agreeing schema, a node not provisioned)."""
+
+
+class LedgerError(FedlifeError):
+    """The coordinator's central-DP ledger cannot be read or written, or was edited."""

@@ -58,17 +58,37 @@ def with_equal_weights(updates: list[Message]) -> list[Message]:
 
 
 def round_noise_multiplier(config: RunConfig, expected: int, answered: int) -> float:
-    """The noise multiplier a round really had: its noise over one site's reach, C / answered."""
-    return config.central_dp_noise_multiplier * answered / expected
+    """The noise multiplier a round really had when ``answered`` of ``expected`` sites replied.
+
+    The noise is sized for ``expected`` sites (sigma*C/expected) but the equal-weight
+    mean is over those that answered, where one site moves it by C/answered.
+    """
+    return config.central_dp_noise_multiplier * min(answered, expected) / expected
+
+
+def worst_noise_multiplier(config: RunConfig, expected: int) -> float:
+    """The least noise multiplier a released round can have: only ``min_train_sites`` answered."""
+    return round_noise_multiplier(config, expected, min(config.min_train_sites, expected))
 
 
 def site_level_epsilon(config: RunConfig, noise_multipliers: list[float]) -> float:
     """Epsilon (at ``central_dp_delta``) of one site taking part in rounds of these noises."""
+    return composed_epsilon([(sigma, 1) for sigma in noise_multipliers], config.central_dp_delta)
+
+
+def composed_epsilon(releases: list[tuple[float, int]], delta: float) -> float:
+    """Epsilon at ``delta`` of ``(noise multiplier, rounds)`` releases composed (Opacus RDP).
+
+    No amplification by sampling is claimed: every site asked takes part in the round.
+    """
     from opacus.accountants import RDPAccountant  # a second to import: only runs that use it
 
+    releases = [(sigma, rounds) for sigma, rounds in releases if rounds > 0]
+    if not releases:
+        return 0.0
     accountant = RDPAccountant()
-    accountant.history = [(sigma, 1.0, 1) for sigma in noise_multipliers]
-    return float(accountant.get_epsilon(config.central_dp_delta))
+    accountant.history = [(sigma, 1.0, rounds) for sigma, rounds in releases]
+    return float(accountant.get_epsilon(delta))
 
 
 def inner_strategy(strategy: Strategy) -> Strategy:

@@ -25,7 +25,7 @@ from flwr.serverapp import Grid
 
 from common import keys
 from common.config import RunConfig
-from common.errors import DataError
+from common.errors import DataError, FederationError
 from common.features import FeatureSpec
 from common.models import build_model
 from common.moments import merge_moments
@@ -35,13 +35,15 @@ from server.central_dp import (
     round_noise_multiplier,
     site_level_epsilon,
     with_equal_weights,
+    worst_noise_multiplier,
 )
+from server.central_dp_ledger import CentralDPLedger
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
 from server.report.tensorboard import RoundScalars
 from server.round_report import RoundReport
 from server.run_dir import RunDirectory
-from server.site_exchange import FederationError, SiteExchange
+from server.site_exchange import SiteExchange
 from server.strategies import build_strategy
 
 STATISTICS = "statistics.json"
@@ -85,6 +87,11 @@ class Federation:
         self.on_round = on_round or (lambda report: None)
         self.run_id = run_dir.start(config.to_flower())
         self.scalars = RoundScalars(run_dir.path / "tensorboard")
+        self.ledger = (
+            CentralDPLedger(run_dir.path.resolve().parent, config)
+            if config.central_dp != "off"
+            else None
+        )
 
     def run(self) -> FederationResult:
         expected = self.sites_per_round()
@@ -109,6 +116,10 @@ class Federation:
             report = RoundReport(server_round, self.config.num_server_rounds)
             train_config = self.round_config(spec, server_round)
             stopped = self.sites_missing(server_round)
+            reservation = ""
+            if not stopped and self.ledger is not None:
+                worst = worst_noise_multiplier(self.config, expected)
+                stopped, reservation = self.ledger.reserve(self.run_id, server_round, worst)
             if not stopped:
                 replies = self.sites.exchange(
                     strategy.configure_train(server_round, arrays, train_config, self.grid),
@@ -117,6 +128,8 @@ class Federation:
                 updates = self.sort_replies(replies, report)
                 stopped = _too_few_updates(server_round, updates, self.config.min_train_sites)
             if stopped:
+                if reservation:
+                    self.ledger.settle(reservation, None)
                 report.wall_s = time.monotonic() - started
                 self.record(report, stopped=stopped)
                 break
@@ -128,7 +141,8 @@ class Federation:
                 arrays = aggregated
             report.train = dict(train_metrics or {})
             if central_dp:
-                self.account_central_dp(report, expected, len(updates))
+                released = aggregated is not None
+                self.account_central_dp(report, expected, len(updates), reservation, released)
             self.evaluate(strategy, server_round, arrays, train_config, report)
             if central is not None:
                 report.central = central.evaluate(arrays)
@@ -144,8 +158,11 @@ class Federation:
         self.scalars.close()
         return FederationResult(self.run_id, spec, reports, final, stopped)
 
-    def account_central_dp(self, report: RoundReport, expected: int, answered: int) -> None:
-        """This round's real noise multiplier, and epsilon over every round of the run."""
+    def account_central_dp(
+        self, report: RoundReport, expected: int, answered: int, reservation: str, released: bool
+    ) -> None:
+        """This round's real noise multiplier, epsilon over every round of the run, and the
+        federation's epsilon across runs once the ledger settles the round's reservation."""
         sigma = round_noise_multiplier(self.config, expected, answered)
         earlier = [
             r["train"]["central_dp_noise_multiplier"]
@@ -154,6 +171,10 @@ class Federation:
         ]
         report.train["central_dp_noise_multiplier"] = sigma
         report.train["central_dp_epsilon"] = site_level_epsilon(self.config, [*earlier, sigma])
+        assert self.ledger is not None  # central DP on: the ledger exists
+        report.train["central_dp_federation_epsilon"] = self.ledger.settle(
+            reservation, sigma if released else None
+        )
 
     def sites_per_round(self) -> int:
         """How many sites Flower's sampling asks to train each round (as FedAvg samples)."""

@@ -12,14 +12,10 @@ from flwr.serverapp import Grid
 
 from common import keys
 from common.config import RunConfig
-from common.errors import FedlifeError
+from common.errors import FederationError
 
 NODE_WAIT_S = 120.0
 PULL_INTERVAL_S = 0.1
-
-
-class FederationError(FedlifeError):
-    """The run cannot go on (too few sites, no agreeing schema)."""
 
 
 class SiteExchange:

@@ -58,22 +58,32 @@ def _group(show_version: bool = VERSION_OPTION) -> None:  # noqa: FBT001 (a type
 @app.command("run")
 @one_line_errors
 def run_command(
-    dataset: str = typer.Option("breast_cancer", help=DATASET_HELP),
+    dataset: str = typer.Option(SimulationSpec.default("dataset"), help=DATASET_HELP),
     label: str = typer.Option("", help="Label column of a csv:/dir: dataset (default: guess)."),
     model: str = typer.Option("", help="logreg, mlp or cnn (default: the dataset's own)."),
     sites: int | None = typer.Option(
-        None, help="Number of virtual sites [default: 5; natural: one per group]."
+        None,
+        help=f"Number of virtual sites (default: {SimulationSpec.default('sites')}; "
+        "natural: one per group).",
     ),
-    rounds: int = typer.Option(15, help="Federated training rounds."),
-    epsilon: str = typer.Option("3.0", help="Privacy budget per site, or 'none' for no DP."),
-    seed: int = typer.Option(0, help="Seeds the split, the dirt, the model and training."),
-    strategy: str = typer.Option("fedavg", help="Flower strategy, e.g. fedavg, fedprox, krum."),
-    partition: str = typer.Option("dirichlet", help=PARTITION_HELP),
-    alpha: float = typer.Option(0.5, help="Dirichlet concentration (smaller = more skew)."),
+    rounds: int = typer.Option(SimulationSpec.default("rounds"), help="Federated training rounds."),
+    epsilon: str = typer.Option(
+        str(SimulationSpec.default("epsilon")), help="Privacy budget per site, or 'none' for no DP."
+    ),
+    seed: int = typer.Option(
+        SimulationSpec.default("seed"), help="Seeds the split, the dirt, the model and training."
+    ),
+    strategy: str = typer.Option(
+        SimulationSpec.default("strategy"), help="Flower strategy, e.g. fedavg, fedprox, krum."
+    ),
+    partition: str = typer.Option(SimulationSpec.default("partition"), help=PARTITION_HELP),
+    alpha: float = typer.Option(
+        SimulationSpec.default("alpha"), help="Dirichlet concentration (smaller = more skew)."
+    ),
     dirt: str = typer.Option("", help=DIRT_HELP),
     site_dirt: list[str] = typer.Option([], help="SITE:KEY=VALUE,... dirt of one site."),
     drift_site: str = typer.Option("", help="Site whose schema drifted (a renamed column)."),
-    out: str = typer.Option("runs", help="Folder for run directories."),
+    out: str = typer.Option(SimulationSpec.default("out"), help="Folder for run directories."),
     run_dir: str = typer.Option("", help="Exact run directory (default: OUT/<timestamp>)."),
     normalization: str = typer.Option(
         RunConfig().normalization,
@@ -85,9 +95,15 @@ def run_command(
         None, help="Continue this stopped run from its last checkpoint (other options ignored)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
-    unlabeled: float = typer.Option(0.0, help="Share of labels hidden at each site (0 = none)."),
-    label_budget: int = typer.Option(10, help="Labels a simulated annotator gives per round."),
-    annotator_error: float = typer.Option(0.0, help="Chance an annotator's answer is wrong."),
+    unlabeled: float = typer.Option(
+        LabelingSpec.unlabeled, help="Share of labels hidden at each site (0 = none)."
+    ),
+    label_budget: int = typer.Option(
+        LabelingSpec.budget, help="Labels a simulated annotator gives per round."
+    ),
+    annotator_error: float = typer.Option(
+        LabelingSpec.error_rate, help="Chance an annotator's answer is wrong."
+    ),
     reproducible: bool = typer.Option(
         False,
         "--reproducible",
@@ -101,7 +117,7 @@ def run_command(
         dataset=dataset,
         label=label,
         model=model,
-        sites=default_sites(sites, partition),
+        sites=default_sites(sites, partition, SimulationSpec.default("sites")),
         rounds=rounds,
         epsilon=parse_epsilon(epsilon),
         seed=seed,
@@ -158,11 +174,15 @@ def run_with_progress(planned: PlannedRun) -> dict:
 @one_line_errors
 def sites_command(
     out: Path = typer.Option(..., help="Folder to write sites/ and test.csv into."),
-    dataset: str = typer.Option("breast_cancer", help=DATASET_HELP),
-    sites: int = typer.Option(5, help="Number of virtual sites."),
-    epsilon: str = typer.Option("3.0", help="Privacy budget per site, or 'none' for no DP."),
-    seed: int = typer.Option(0, help="Seeds the split and the dirt."),
-    alpha: float = typer.Option(0.5, help="Dirichlet concentration (smaller = more skew)."),
+    dataset: str = typer.Option(SimulationSpec.default("dataset"), help=DATASET_HELP),
+    sites: int = typer.Option(SimulationSpec.default("sites"), help="Number of virtual sites."),
+    epsilon: str = typer.Option(
+        str(SimulationSpec.default("epsilon")), help="Privacy budget per site, or 'none' for no DP."
+    ),
+    seed: int = typer.Option(SimulationSpec.default("seed"), help="Seeds the split and the dirt."),
+    alpha: float = typer.Option(
+        SimulationSpec.default("alpha"), help="Dirichlet concentration (smaller = more skew)."
+    ),
 ) -> None:
     """Only write (and prepare) the virtual sites, for running them with `flwr run .`."""
     spec = SimulationSpec(

@@ -15,11 +15,11 @@ def parse_epsilon(text: str) -> float | None:
         raise ConfigError(f"--epsilon must be a number > 0 or 'none', got '{text}'") from None
 
 
-def default_sites(sites: int | None, partition: str) -> int:
-    """5, or with a natural partition 0: one site per group."""
+def default_sites(sites: int | None, partition: str, default: int) -> int:
+    """``sites`` if given, else ``default``, or with a natural partition 0: one site per group."""
     if sites is not None:
         return sites
-    return 0 if partition.partition(":")[0] == "natural" else 5
+    return 0 if partition.partition(":")[0] == "natural" else default
 
 
 def parse_site_dirt(items: list[str], base: DirtSpec) -> dict[str, DirtSpec]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from client.app import make_client_app
-from common.config import RunConfig
+from common.config import PrivacySection, RunConfig
 from common.errors import ConfigError, RunDirError
 from server.app import make_server_app
 from server.federation import RoundObserver
@@ -30,6 +30,9 @@ from simulations.data.sites import site_name
 from simulations.ray_runtime import check_reachable, private_ray
 from simulations.report import write_report
 from simulations.site_jobs import SiteObserver
+
+# Defaults a simulation shares with a site's policy and a federation's run config.
+_RUN, _PRIVACY = RunConfig(), PrivacySection()
 
 
 @dataclass(frozen=True)
@@ -74,13 +77,13 @@ class SimulationSpec:
     label: str = ""
     model: str = ""
     sites: int = 5
-    rounds: int = 15
-    epsilon: float | None = 3.0
-    delta: float = 1e-5
-    seed: int = 0
+    rounds: int = _RUN.num_server_rounds
+    epsilon: float | None = _PRIVACY.epsilon_budget
+    delta: float = _PRIVACY.delta
+    seed: int = _RUN.seed
     out: str = "runs"
     run_dir: str = ""
-    strategy: str = "fedavg"
+    strategy: str = _RUN.strategy
     partition: str = "dirichlet"
     alpha: float = 0.5
     test_fraction: float = 0.2
@@ -94,6 +97,11 @@ class SimulationSpec:
     poison_factor: float = 100.0
     labeling: LabelingSpec = field(default_factory=LabelingSpec)
     reproducible: bool = False
+
+    @staticmethod
+    def default(name: str) -> Any:
+        """The default of field ``name``: the CLIs' option defaults come from here."""
+        return SimulationSpec.__dataclass_fields__[name].default
 
     def __post_init__(self) -> None:
         natural = self.partition.partition(":")[0] == "natural"

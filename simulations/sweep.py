@@ -49,7 +49,7 @@ class Grid:
     epsilons: tuple[float | None, ...]
     strategies: tuple[str, ...]
     alphas: tuple[float, ...]
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (SimulationSpec.default("seed"),)
 
     def __post_init__(self) -> None:
         for name in ("epsilons", "strategies", "alphas", "seeds"):

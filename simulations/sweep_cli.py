@@ -45,20 +45,33 @@ def _seed_span(item: str) -> range:
 
 @one_line_errors
 def sweep_command(
-    epsilon: str = typer.Option("3.0", help="Budgets to sweep, e.g. 1,3,none."),
-    strategy: str = typer.Option("fedavg", help="Strategies to sweep, e.g. fedavg,fedmedian."),
-    alpha: str = typer.Option("0.5", help="Concentrations to sweep, e.g. 0.5,5."),
-    dataset: str = typer.Option("breast_cancer", help="Dataset, as for `run`."),
+    epsilon: str = typer.Option(
+        str(SimulationSpec.default("epsilon")), help="Budgets to sweep, e.g. 1,3,none."
+    ),
+    strategy: str = typer.Option(
+        SimulationSpec.default("strategy"), help="Strategies to sweep, e.g. fedavg,fedmedian."
+    ),
+    alpha: str = typer.Option(
+        str(SimulationSpec.default("alpha")), help="Concentrations to sweep, e.g. 0.5,5."
+    ),
+    dataset: str = typer.Option(SimulationSpec.default("dataset"), help="Dataset, as for `run`."),
     label: str = typer.Option("", help="Label column of a csv:/dir: dataset."),
     model: str = typer.Option("", help="logreg, mlp or cnn (default: the dataset's own)."),
-    sites: int = typer.Option(SimulationSpec.sites, help="Number of virtual sites."),
-    rounds: int = typer.Option(SimulationSpec.rounds, help="Federated rounds of every run."),
-    partition: str = typer.Option("dirichlet", help="Partition, as for `run`."),
+    sites: int = typer.Option(SimulationSpec.default("sites"), help="Number of virtual sites."),
+    rounds: int = typer.Option(
+        SimulationSpec.default("rounds"), help="Federated rounds of every run."
+    ),
+    partition: str = typer.Option(
+        SimulationSpec.default("partition"), help="Partition, as for `run`."
+    ),
     seed: str = typer.Option(
-        "0", help="Seeds to sweep, e.g. 0, 1,4,9 or 1-23 (each: its own split, dirt, training)."
+        str(SimulationSpec.default("seed")),
+        help="Seeds to sweep, e.g. 0, 1,4,9 or 1-23 (each: its own split, dirt, training).",
     ),
     dirt: str = typer.Option("", help="Dirt of every site, KEY=VALUE,... as for `run`."),
-    out: str = typer.Option("runs", help="Folder the sweep's folder goes into."),
+    out: str = typer.Option(
+        SimulationSpec.default("out"), help="Folder the sweep's folder goes into."
+    ),
     ray_address: str = typer.Option("", help="Existing Ray cluster (default: a private one)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the table as JSON."),
     reproducible: bool = typer.Option(

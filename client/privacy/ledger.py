@@ -61,7 +61,7 @@ class LedgerEntry:
 
     def __post_init__(self) -> None:
         if self.noise_multiplier < 0 or not 0 < self.sample_rate <= 1 or self.steps < 0:
-            raise ValueError(f"invalid ledger entry: {self}")
+            raise StoreError(f"invalid ledger entry: {self}")
 
 
 class PrivacyLedger:
@@ -102,7 +102,7 @@ class PrivacyLedger:
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
             return [LedgerEntry(**json.loads(line)) for line in lines if line.strip()]
-        except (json.JSONDecodeError, TypeError, ValueError) as error:
+        except (json.JSONDecodeError, TypeError, ValueError, StoreError) as error:
             raise StoreError(f"{self.path}: privacy ledger is corrupt ({error})") from None
 
     def record(self, entry: LedgerEntry) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 from flwr.app import Message
 from flwr.serverapp import Grid
 
+from common.errors import FederationError
+
 
 class AllowedNodesGrid:
     """``grid`` with only ``allowed`` nodes visible, and messages to others refused.
@@ -42,7 +44,9 @@ class AllowedNodesGrid:
         messages = list(messages)
         for message in messages:
             if message.metadata.dst_node_id not in self.allowed:
-                raise ValueError(f"node {message.metadata.dst_node_id} is not a provisioned site")
+                raise FederationError(
+                    f"node {message.metadata.dst_node_id} is not a provisioned site"
+                )
         return messages
 
     def __getattr__(self, name: str) -> Any:

@@ -32,16 +32,12 @@ from pathlib import Path
 import psutil
 
 from common.cli import console_script
-from common.errors import ConfigError, FedlifeError
+from common.errors import ConfigError, CoordinatorError
 from server.deploy.provision import Provisioned
 
 STATE_FILE = "coordinator.json"
 CONNECTION = "fedlife"
 READY_TIMEOUT_S = 60.0
-
-
-class CoordinatorError(FedlifeError):
-    """The coordinator's SuperLink cannot be started, reached or stopped."""
 
 
 @dataclass

@@ -14,8 +14,8 @@ from typing import Any
 
 from common.cli import console_script
 from common.config import RunConfig
-from common.errors import ConfigError
-from server.deploy.coordinator import CONNECTION, CoordinatorError, CoordinatorState
+from common.errors import ConfigError, CoordinatorError
+from server.deploy.coordinator import CONNECTION, CoordinatorState
 from server.run_dir import RunDirectory, default_run_dir
 
 APP_DIR = Path(__file__).resolve().parents[2]

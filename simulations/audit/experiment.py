@@ -24,11 +24,10 @@ import torch
 
 from client.pipeline.prepare import prepare
 from common.config import load_site_config
-from common.errors import ConfigError
+from common.errors import ConfigError, FederationError
 from common.features import FeatureSpec
 from common.models import build_model
 from server.run_dir import RunDirectory, default_run_dir
-from server.site_exchange import FederationError
 from simulations.audit.mia import loss_threshold_attack
 from simulations.data.datasets import load_dataset
 from simulations.data.partition import iid

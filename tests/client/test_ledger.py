@@ -161,9 +161,9 @@ def test_corrupt_ledger_raises_store_error(tmp_path, line):
 
 
 def test_invalid_entries_are_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(StoreError):
         entry(-1.0, 0.1, 5)
-    with pytest.raises(ValueError):
+    with pytest.raises(StoreError):
         entry(1.0, 0.0, 5)
 
 

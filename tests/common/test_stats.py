@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.disclosure import suppress_small_groups
-from common.errors import DataError
+from common.errors import ConfigError, DataError
 from common.stats import (
     OTHER,
     CategoryStats,
@@ -214,7 +214,7 @@ def test_a_table_smaller_than_the_group_size_is_refused():
     with pytest.raises(DataError, match="4 rows, fewer than min_group_size=5"):
         suppress_small_groups(stats, 5)
     assert suppress_small_groups(stats, 4) == stats
-    with pytest.raises(ValueError, match="min_group_size"):
+    with pytest.raises(ConfigError, match="min_group_size"):
         suppress_small_groups(stats, 0)
 
 

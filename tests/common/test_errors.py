@@ -1,0 +1,47 @@
+"""Every error type lives in common/errors.py; no bare ValueError crosses a public API."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import common.errors as errors
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("client", "server", "simulations", "common")
+# Pydantic validators raise ValueError (pydantic turns it into ConfigError via
+# common.config._validate); the seed parser's is caught by split_values.
+VALUE_ERROR_ALLOWED = {"common/config.py", "common/labeling.py", "simulations/sweep_cli.py"}
+
+
+def modules():
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text(encoding="utf-8"))
+
+
+def test_exception_classes_are_defined_only_in_common_errors():
+    elsewhere = [
+        f"{name}: {node.name}"
+        for name, tree in modules()
+        if name != "common/errors.py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and any(getattr(b, "id", "").endswith(("Error", "Exception")) for b in node.bases)
+    ]
+    assert elsewhere == []
+    for name in ("CoordinatorError", "FederationError", "LedgerError"):
+        assert issubclass(getattr(errors, name), errors.FedlifeError)
+
+
+def test_no_bare_value_or_runtime_error_is_raised():
+    raised = [
+        f"{name}:{node.lineno}"
+        for name, tree in modules()
+        if name not in VALUE_ERROR_ALLOWED
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Raise)
+        and isinstance(node.exc, ast.Call)
+        and getattr(node.exc.func, "id", "") in ("ValueError", "RuntimeError")
+    ]
+    assert raised == ["server/registry/registry.py:107"]  # inside a TorchScript model
