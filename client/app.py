@@ -270,7 +270,7 @@ def _release_moments(site: Site, message: Message) -> Message:
         rng = site.noise.numpy_generator("moments")
         public = frozenset(n for n, c in site.config.schema.columns.items() if c.public)
         k, squares = site.config.quality.min_group_size, bool(config.get(keys.SPREADS, True))
-        moments = release_moments(frame, spec, sigma, k, rng, public, squares)
+        moments = release_moments(frame, spec, sigma, k, rng, public, squares=squares)
         record_release(site.ledger, sigma, privacy.delta, run_id, version.version)
     site_audit(site.config).append(
         "release-moments", run=run_id, table_version=version.version, noise_multiplier=sigma

@@ -87,7 +87,7 @@ def fedlife_version() -> str:
         return "unknown (not installed)"
 
 
-def _print_version(value: bool) -> None:
+def _print_version(*, value: bool) -> None:
     if value:
         print(f"fedlife {fedlife_version()}")
         raise typer.Exit()

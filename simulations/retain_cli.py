@@ -22,7 +22,9 @@ from simulations.ray_runtime import check_reachable, private_ray
 from simulations.site_jobs import run_per_site
 
 
-def retain_sites(sites_dir: Path, dry_run: bool = False, ray_address: str = "") -> dict[str, Any]:
+def retain_sites(
+    sites_dir: Path, *, dry_run: bool = False, ray_address: str = ""
+) -> dict[str, Any]:
     """Run ``retain_site`` for every site under ``sites_dir``, each on its own node.
 
     Parameters
@@ -44,13 +46,14 @@ def retain_sites(sites_dir: Path, dry_run: bool = False, ray_address: str = "") 
 @one_line_errors
 def retain_command(
     run_dir: Path = typer.Argument(..., help="A fedlife-sim run directory (or its sites/)."),
+    *,
     dry_run: bool = typer.Option(False, "--dry-run", help="Report only; change nothing."),
     ray_address: str = typer.Option("", help="Existing Ray cluster ('' = a private one)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Apply every virtual site's retention policy and erasure requests, on its node."""
     sites_dir = run_dir / "sites" if (run_dir / "sites").is_dir() else run_dir
-    outcomes = retain_sites(sites_dir, dry_run, ray_address)
+    outcomes = retain_sites(sites_dir, dry_run=dry_run, ray_address=ray_address)
     if as_json:
         print(json.dumps(outcomes))
         return

@@ -73,6 +73,7 @@ def sweep_command(
         SimulationSpec.default("out"), help="Folder the sweep's folder goes into."
     ),
     ray_address: str = typer.Option("", help="Existing Ray cluster (default: a private one)."),
+    *,
     as_json: bool = typer.Option(False, "--json", help="Print only the table as JSON."),
     reproducible: bool = typer.Option(
         False,

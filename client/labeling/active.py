@@ -44,6 +44,7 @@ def select(
     features: np.ndarray,
     size: int,
     strategy: str = "entropy",
+    *,
     diverse: bool = False,
 ) -> np.ndarray:
     """Indices of the ``size`` most useful rows, most useful first."""
@@ -88,6 +89,7 @@ def refresh_queue(
     model: GlobalModel,
     size: int,
     strategy: str = "entropy",
+    *,
     diverse: bool = False,
 ) -> Queue:
     """Score the unlabeled rows with ``model``; write the ``size`` best as the queue.
@@ -102,7 +104,7 @@ def refresh_queue(
     if candidates.height == 0:
         raise DataError("no unlabeled rows to queue: every row has a label")
     probabilities = model.predict_proba(candidates)
-    chosen = select(probabilities, model.encode(candidates), size, strategy, diverse)
+    chosen = select(probabilities, model.encode(candidates), size, strategy, diverse=diverse)
     scores = uncertainty(probabilities, strategy)[chosen]
     features = [c for c in config.schema.features if c in candidates.columns]
     rows = (

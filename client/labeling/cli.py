@@ -39,6 +39,7 @@ def import_command(
     file: Path = typer.Argument(..., help="CSV or Parquet with row_id, label[, annotator]."),
     config: Path = CONFIG,
     annotator: str | None = typer.Option(None, help="Who labeled (rows without an annotator)."),
+    *,
     as_json: bool = AS_JSON,
 ) -> None:
     """Merge labels into a new version of the labeled table; refused ones are listed."""
@@ -75,6 +76,7 @@ def import_command(
 @one_line_errors
 def functions_command(
     config: Path = CONFIG,
+    *,
     apply: bool = typer.Option(False, "--apply", help="Write the weak labels (a new version)."),
     threshold: float | None = typer.Option(None, help="Confidence a weak label needs."),
     as_json: bool = AS_JSON,
@@ -84,7 +86,7 @@ def functions_command(
     threshold = site.config.labeling.threshold if threshold is None else threshold
     if not 0 <= threshold <= 1:
         raise ConfigError(f"--threshold must be within [0, 1], got {threshold}")
-    found = weak_labels(site.store, site.config, threshold, apply)
+    found = weak_labels(site.store, site.config, threshold, apply=apply)
     summary = {
         "functions": found.functions.to_dicts(),
         "unlabeled_rows": found.candidates,
@@ -123,6 +125,7 @@ def queue_command(
     ),
     size: int | None = typer.Option(None, help="Rows to queue (default labeling.queue_size)."),
     strategy: str | None = typer.Option(None, help="entropy or margin (labeling.strategy)."),
+    *,
     diverse: bool = typer.Option(False, "--diverse", help="Spread the queue over the data."),
     as_json: bool = AS_JSON,
 ) -> None:
@@ -138,7 +141,7 @@ def queue_command(
         scorer,
         size or labeling.queue_size,
         strategy or labeling.strategy,
-        diverse,
+        diverse=diverse,
     )
     found = {
         "version": queue.version.version,
@@ -169,6 +172,7 @@ def quality_command(
     config: Path = CONFIG,
     folds: int = typer.Option(5, help="Cross-validation folds."),
     top: int = typer.Option(20, help="Suspected errors to show."),
+    *,
     as_json: bool = AS_JSON,
 ) -> None:
     """Likely label errors (confident learning), class balance and annotator agreement."""

@@ -108,7 +108,7 @@ def site_rows(store: SiteStore, clean_version: int | None = None) -> pl.DataFram
 
 
 def labeled_rows(
-    store: SiteStore, config: SiteConfig, clean_version: int | None = None, sources: bool = False
+    store: SiteStore, config: SiteConfig, clean_version: int | None = None, *, sources: bool = False
 ) -> pl.DataFrame:
     """The rows training uses: every row with a label, by the rules above.
 

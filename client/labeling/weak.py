@@ -91,7 +91,9 @@ class WeakLabels:
     version: TableVersion | None = None
 
 
-def weak_labels(store: SiteStore, config: SiteConfig, threshold: float, apply: bool) -> WeakLabels:
+def weak_labels(
+    store: SiteStore, config: SiteConfig, threshold: float, *, apply: bool
+) -> WeakLabels:
     """Fit the label model on every row; with ``apply`` label the unlabeled rows.
 
     The one labeling action of weak supervision: ``apply`` commits a new version of

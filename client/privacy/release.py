@@ -24,7 +24,7 @@ from common.features import ONE_HOT, FeatureSpec
 from common.moments import MIDDLE, Moments
 
 
-def sensitivity(num_features: int, squares: bool = True) -> float:
+def sensitivity(num_features: int, *, squares: bool = True) -> float:
     """L2 bound of one row's contribution: count, centred values and their squares."""
     return math.sqrt(1 + num_features / 4 + (num_features / 16 if squares else 0.0))
 
@@ -36,6 +36,7 @@ def release_moments(
     min_group_size: int,
     rng: np.random.Generator,
     public: frozenset[str] = frozenset(),
+    *,
     squares: bool = True,
 ) -> Moments:
     """The Gaussian-mechanism release of ``frame``'s unit moments (caller records it).
@@ -53,7 +54,7 @@ def release_moments(
     exact = exact_moments(frame, spec, squares=squares)
     private = np.array([name.split(ONE_HOT, 1)[0] not in public for name in spec.features])
     noised = np.concatenate([[True], *[private] * (2 if squares else 1)])
-    scale = noise_multiplier * sensitivity(int(private.sum()), squares)
+    scale = noise_multiplier * sensitivity(int(private.sum()), squares=squares)
     noisy = exact + noised * rng.normal(0.0, scale, exact.shape)
     d = spec.num_features
     return Moments(float(noisy[0]), noisy[1 : d + 1].tolist(), noisy[d + 1 :].tolist())

@@ -54,7 +54,7 @@ class Archive:
         self._write(frame, target)
         return target
 
-    def erase(self, matcher: SubjectMatcher, dry_run: bool) -> dict[str, int]:
+    def erase(self, matcher: SubjectMatcher, *, dry_run: bool) -> dict[str, int]:
         """Remove the rows ``matcher`` flags from every archive file; file -> rows removed.
 
         A file left empty is deleted; any other is rewritten in place (atomically).
@@ -75,7 +75,7 @@ class Archive:
                 path.unlink()
         return removed
 
-    def expire(self, max_age_days: float | None, dry_run: bool) -> list[Path]:
+    def expire(self, max_age_days: float | None, *, dry_run: bool) -> list[Path]:
         """Delete archive files older than ``max_age_days``; return them."""
         if max_age_days is None:
             return []

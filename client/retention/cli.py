@@ -31,18 +31,20 @@ def register(app: typer.Typer) -> None:
 @one_line_errors
 def retain_command(
     config: Path = CONFIG,
+    *,
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be removed."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Apply the retention policy and pending erasure requests to every table."""
     report = retain(load_site_config(config), dry_run=dry_run)
-    _show(report, as_json)
+    _show(report, as_json=as_json)
 
 
 @one_line_errors
 def erase_command(
     subject_ids: list[str] = typer.Argument(..., help="Ids (the column with role 'id')."),
     config: Path = CONFIG,
+    *,
     now: bool = typer.Option(False, "--now", help="Carry the requests out at once."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -64,7 +66,7 @@ def erase_command(
         )
         return
     report = retain(site_config, expire=False)
-    _show(report, as_json)
+    _show(report, as_json=as_json)
     if not as_json:
         for subject, digest in digests.items():
             rows = report.requests.get(digest, 0)
@@ -83,7 +85,7 @@ def audit_verify(config: Path = CONFIG) -> None:
     console.print(f"audit log intact: {len(log.entries())} entries", highlight=False)
 
 
-def _show(report: RetentionReport, as_json: bool) -> None:
+def _show(report: RetentionReport, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report.to_json()))
         return

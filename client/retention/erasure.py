@@ -167,7 +167,7 @@ class SubjectMatcher:
             return None
         return next((c for c in (self.column, ROW_ID) if c in columns), None)
 
-    def mask(self, frame: pl.DataFrame, count: bool = False) -> pl.Series | None:
+    def mask(self, frame: pl.DataFrame, *, count: bool = False) -> pl.Series | None:
         """True on rows of requested subjects; None if ``frame`` has no id column.
 
         ``count`` adds the rows found to :attr:`rows` (digest -> rows).

@@ -64,7 +64,7 @@ def versions_holding(path: Path, column: str, matches, versions: list[int]) -> l
     return holding
 
 
-def vacuum(path: Path, retention_hours: float, dry_run: bool) -> list[str]:
+def vacuum(path: Path, retention_hours: float, *, dry_run: bool) -> list[str]:
     """Delete data files no version within ``retention_hours`` needs; return their names.
 
     Vacuum adds two commits of its own; they carry the lineage of the version they
@@ -90,7 +90,7 @@ def vacuum(path: Path, retention_hours: float, dry_run: bool) -> list[str]:
     return present
 
 
-def truncate_history(path: Path, keep_from: int, dry_run: bool = False) -> list[int]:
+def truncate_history(path: Path, keep_from: int, *, dry_run: bool = False) -> list[int]:
     """Make ``keep_from`` the oldest readable version; return the versions removed.
 
     A checkpoint of ``keep_from`` is written first, so the log stays readable from

@@ -82,7 +82,7 @@ def archive_dir(config: SiteConfig) -> Path:
     return (config.base_dir / where).resolve() if where else config.store_dir / "archive"
 
 
-def retain_site(config_path: str | Path, dry_run: bool = False) -> dict[str, Any]:
+def retain_site(config_path: str | Path, *, dry_run: bool = False) -> dict[str, Any]:
     """Apply the retention policy of the site at ``config_path``; return the report.
 
     Parameters
@@ -90,11 +90,11 @@ def retain_site(config_path: str | Path, dry_run: bool = False) -> dict[str, Any
     config_path : the site's site.toml.
     dry_run : only report what would be removed and archived.
     """
-    return retain(load_site_config(config_path), dry_run).to_json()
+    return retain(load_site_config(config_path), dry_run=dry_run).to_json()
 
 
 def retain(
-    config: SiteConfig, dry_run: bool = False, expire: bool = True, now: datetime | None = None
+    config: SiteConfig, *, dry_run: bool = False, expire: bool = True, now: datetime | None = None
 ) -> RetentionReport:
     """Apply the policy (``expire``: the age limit too) and every pending erasure request.
 
@@ -130,9 +130,11 @@ def retain(
     by_column = timestamp if policy.age_by == "timestamp" else None
     expired_to = archive if policy.archive else None
     for path in delta_history.delta_tables(store.root / "tables"):
-        outcome = _retain_table(store, path.name, cutoff, by_column, subjects, expired_to, dry_run)
+        outcome = _retain_table(
+            store, path.name, cutoff, by_column, subjects, expired_to, dry_run=dry_run
+        )
         outcome.versions_dropped, outcome.files_vacuumed = _forget_versions(
-            path, outcome, policy.keep_versions_days, dry_run
+            path, outcome, policy.keep_versions_days, dry_run=dry_run
         )
         if not dry_run:
             erased = set(outcome.versions_erased)
@@ -140,9 +142,13 @@ def retain(
             expired = [v for v in outcome.versions_dropped if v not in erased]
             purged.add(path.name, expired, "retention")
         report.tables.append(outcome)
-    report.archive_erased = archive.erase(lambda f: subjects.mask(f, count=True), dry_run)
-    report.sheets_erased = _erase_from_sheets(config.store_dir / "labeling", subjects, dry_run)
-    report.archive_expired = [str(p) for p in archive.expire(policy.archive_max_age_days, dry_run)]
+    report.archive_erased = archive.erase(lambda f: subjects.mask(f, count=True), dry_run=dry_run)
+    report.sheets_erased = _erase_from_sheets(
+        config.store_dir / "labeling", subjects, dry_run=dry_run
+    )
+    report.archive_expired = [
+        str(p) for p in archive.expire(policy.archive_max_age_days, dry_run=dry_run)
+    ]
     report.requests = dict(subjects.rows)
     erased_clean = next((t.versions_erased for t in report.tables if t.table == "clean"), [])
     if not dry_run and subjects.digests:
@@ -161,6 +167,7 @@ def _retain_table(
     timestamp: str | None,
     subjects: SubjectMatcher,
     archive: Archive | None,
+    *,
     dry_run: bool,
 ) -> TableOutcome:
     """Delete (and archive) the expired rows and the requested subjects' rows of ``table``.
@@ -221,7 +228,7 @@ def without_expired(
     return result.keep_rows(keep)
 
 
-def _erase_from_sheets(folder: Path, subjects: SubjectMatcher, dry_run: bool) -> list[str]:
+def _erase_from_sheets(folder: Path, subjects: SubjectMatcher, *, dry_run: bool) -> list[str]:
     """Drop the requested subjects' rows from the annotators' queue sheets (CSV copies
     of queue versions, keyed by ``row_id``); return the sheets rewritten."""
     rewritten = []
@@ -268,7 +275,7 @@ def _ingested_ms(path: Path) -> int:
 
 
 def _forget_versions(
-    path: Path, outcome: TableOutcome, keep_days: float, dry_run: bool
+    path: Path, outcome: TableOutcome, keep_days: float, *, dry_run: bool
 ) -> tuple[list[int], int]:
     """Vacuum files and truncate logs past the time-travel window (at once after erasure).
 
@@ -286,8 +293,8 @@ def _forget_versions(
             (old.version for old, new in zip(history, history[1:]) if new.time_ms >= cutoff_ms),
             history[-1].version,
         )
-    vacuumed = delta_history.vacuum(path, math.ceil(keep_hours), dry_run)
-    dropped = delta_history.truncate_history(path, keep_from, dry_run)
+    vacuumed = delta_history.vacuum(path, math.ceil(keep_hours), dry_run=dry_run)
+    dropped = delta_history.truncate_history(path, keep_from, dry_run=dry_run)
     return dropped, len(vacuumed)
 
 

@@ -32,6 +32,7 @@ def register(app: typer.Typer, models_app: typer.Typer) -> None:
 def models_affected(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories to check."),
     purged: list[str] = PURGED,
+    *,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Checkpoints built on table versions that sites purged by erasure."""

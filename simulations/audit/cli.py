@@ -21,6 +21,7 @@ def audit_command(
     epsilon: float = typer.Option(1.0, help="Per-site budget of the DP run."),
     seed: int = typer.Option(0, help="Seeds the split, the canaries and training."),
     out: str = typer.Option("", help="New folder for both runs (default: runs/audit-<time>)."),
+    *,
     as_json: bool = typer.Option(False, "--json", help="Print only the figures as JSON."),
 ) -> None:
     """Train with and without DP, attack the final global model, compare epsilons."""

@@ -54,6 +54,7 @@ def write_subject_site(
     site: int,
     rows: int = 60,
     old_rows: int = 0,
+    *,
     dp: bool = False,
     retention: str = "",
     folder: str | None = None,

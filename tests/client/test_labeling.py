@@ -63,7 +63,7 @@ def _row_ids(n: int) -> list[str]:
 
 
 def _build_site(
-    root: Path, flip: bool = False, hidden: float = HIDDEN
+    root: Path, *, flip: bool = False, hidden: float = HIDDEN
 ) -> tuple[Path, pl.DataFrame]:
     """A breast-cancer site with most labels missing; returns site.toml and the truth."""
     dataset = breast_cancer()

@@ -92,7 +92,7 @@ def test_a_site_releases_at_a_share_of_the_budget_it_has_left(tmp_path):
     assert _moments_noise(fixed) == 7.0
 
 
-def noiseless_release(part: pl.DataFrame, squares: bool = True) -> dict:
+def noiseless_release(part: pl.DataFrame, *, squares: bool = True) -> dict:
     offsets = part.select(SPEC.unit_features()).to_numpy() - 0.5
     return {
         "count": len(offsets),

@@ -32,7 +32,7 @@ def _frame(rows: list[tuple]) -> pl.DataFrame:
 def test_one_row_moves_the_moments_by_at_most_their_bound(rows, extra, squares):
     without = exact_moments(_frame(rows), SPEC, squares=squares)
     with_row = exact_moments(_frame([*rows, extra]), SPEC, squares=squares)
-    bound = sensitivity(SPEC.num_features, squares)
+    bound = sensitivity(SPEC.num_features, squares=squares)
     assert np.linalg.norm(with_row - without) <= bound + 1e-9
 
 
