@@ -17,8 +17,6 @@ from common.config import RunConfig
 from common.errors import RunDirError
 from server.deploy.allowed_nodes import AllowedNodesGrid, parse_node_ids
 from server.federation import Federation, RoundObserver
-from server.report.html import write_report
-from server.report.plots import plot_run
 from server.report.summary import summarize
 from server.run_dir import RunDirectory, default_run_dir
 
@@ -39,6 +37,11 @@ def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) ->
     audit.append("run-start", run_id=federation.run_id, resume=config.resume)
     result = federation.run()
     summary = summarize(result, run_dir, time.monotonic() - started)
+    # Imported here: matplotlib takes a second to import, and every CLI imports this
+    # module, mostly to do something else than end a run.
+    from server.report.html import write_report
+    from server.report.plots import plot_run
+
     write_report(run_dir)
     plot_run(run_dir)
     audit.append(

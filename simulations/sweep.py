@@ -16,16 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from common.errors import ConfigError  # noqa: E402
-from server.run_dir import RunDirectory  # noqa: E402
-from simulations.runner import SimulationSpec, plan, run  # noqa: E402
+from common.errors import ConfigError
+from server.run_dir import RunDirectory
+from simulations.runner import SimulationSpec, plan, run
 
 SETTING_COLUMNS = ("epsilon", "strategy", "alpha")
 TABLE_COLUMNS = (
@@ -197,7 +192,12 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path) -> Path:
         )
         .sort("setting", "round")
     )
-    figure, axes = plt.subplots(figsize=(8, 5))
+    # Imported here: matplotlib takes a second, and the sweep CLI imports this module.
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(8, 5))
+    axes = figure.subplots()
     for (index,), curve in curves.group_by("setting", maintain_order=True):
         epsilon, strategy, alpha = distinct[index]
         label = f"eps {epsilon}, {strategy}, alpha {alpha:g}"
@@ -217,7 +217,6 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path) -> Path:
     axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path
 
 

@@ -8,7 +8,6 @@ import math
 import typer
 
 from common.cli import one_line_errors
-from simulations.audit.experiment import AuditSpec, audit, print_audit
 
 
 @one_line_errors
@@ -25,6 +24,10 @@ def audit_command(
     as_json: bool = typer.Option(False, "--json", help="Print only the figures as JSON."),
 ) -> None:
     """Train with and without DP, attack the final global model, compare epsilons."""
+    # Imported here: the experiment pulls in sklearn and the simulation runner, which
+    # every other fedlife-sim command would pay for at start-up.
+    from simulations.audit.experiment import AuditSpec, audit, print_audit
+
     spec = AuditSpec(
         dataset=dataset,
         sites=sites,
