@@ -71,5 +71,5 @@ def test_epsilon_equals_an_independent_computation_including_short_rounds():
 
 @pytest.mark.parametrize("strategy", ["fedmedian", "fedtrimmedavg", "krum", "bulyan", "fedadam"])
 def test_central_dp_refuses_strategies_without_a_sensitivity_bound(strategy):
-    with pytest.raises(ConfigError, match="no such sensitivity bound"):
+    with pytest.raises(ConfigError, match="bounds no site.s influence"):
         RunConfig.from_flower({"central_dp": "server", "strategy": strategy})

@@ -30,6 +30,11 @@ def config(budget: float = 0.0, sigma: float = 1.0, **options) -> RunConfig:
     )
 
 
+def rounds_epsilon(rounds: int) -> float:
+    """Epsilon of ``rounds`` rounds at the full noise multiplier."""
+    return site_level_epsilon(config(), [config().central_dp_noise_multiplier] * rounds)
+
+
 def release(ledger: CentralDPLedger, run_id: str, server_round: int, sigma: float = 1.0) -> str:
     """One round as the coordinator runs it: reserve at the worst, settle at ``sigma``."""
     stopped, reservation = ledger.reserve(run_id, server_round, sigma)
@@ -44,11 +49,11 @@ def test_epsilon_composes_across_runs_of_one_federation(tmp_path):
         assert release(first, "run-a", server_round) == ""
     assert release(second, "run-b", 1) == ""
     # Four releases in all: the second run starts where the first left the federation.
-    assert second.epsilon == pytest.approx(site_level_epsilon(config(), 4))
-    assert first.epsilon == pytest.approx(site_level_epsilon(config(), 3))
+    assert second.epsilon == pytest.approx(rounds_epsilon(4))
+    assert first.epsilon == pytest.approx(rounds_epsilon(3))
     other = CentralDPLedger(tmp_path, config(allowed_nodes="1,2"))
     assert release(other, "run-c", 1) == ""
-    assert other.epsilon == pytest.approx(site_level_epsilon(config(), 1))
+    assert other.epsilon == pytest.approx(rounds_epsilon(1))
 
 
 def test_a_round_counts_at_its_worst_until_settled_at_its_real_noise(tmp_path):
@@ -83,7 +88,7 @@ def test_mixed_noise_multipliers_compose_with_opacus(tmp_path):
 
 
 def test_a_round_past_the_budget_is_refused_and_not_recorded(tmp_path):
-    budget = (site_level_epsilon(config(), 3) + site_level_epsilon(config(), 4)) / 2
+    budget = (rounds_epsilon(3) + rounds_epsilon(4)) / 2
     ledger = CentralDPLedger(tmp_path, config(budget=budget))
     assert [release(ledger, "run-a", r) for r in (1, 2, 3)] == ["", "", ""]
     reason = release(ledger, "run-a", 4)
@@ -100,7 +105,7 @@ def test_no_budget_records_every_round(tmp_path):
     assert all(release(ledger, "run-a", r) == "" for r in range(1, 21))
     entries = ledger.entries()
     assert [e["round"] for e in entries if e["kind"] == "reserve"] == list(range(1, 21))
-    assert entries[-1]["epsilon"] == pytest.approx(site_level_epsilon(config(), 20))
+    assert entries[-1]["epsilon"] == pytest.approx(rounds_epsilon(20))
 
 
 def test_an_edited_ledger_is_refused(tmp_path):
@@ -130,7 +135,7 @@ def _charge_rounds(directory: str, budget: float, rounds: int, run_id: str) -> i
 
 
 def test_concurrent_runs_never_pass_the_budget(tmp_path):
-    budget = site_level_epsilon(config(), 6) + 0.01  # room for six rounds in all
+    budget = rounds_epsilon(6) + 0.01  # room for six rounds in all
     runs = [(str(tmp_path), budget, 5, "run-a"), (str(tmp_path), budget, 5, "run-b")]
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         granted = pool.starmap(_charge_rounds, runs)
