@@ -66,14 +66,49 @@ def clean(
     keep_unlabeled : keep the rows without a label in the result (cleaned with the
         others) instead of dropping them; ``unlabeled_dropped`` counts them either way.
     """
-    schema, cleaning = config.schema, config.cleaning
     report = CleaningReport(rows_read=frame.height, rows_valid=frame.height)
-    frame, report.duplicates_dropped = _dedupe(frame, schema, cleaning)
-    frame = with_row_ids(frame, schema).drop([c for c in (SOURCE, LINE) if c in frame.columns])
-    labeled = frame.filter(pl.col(schema.label).is_not_null())
-    report.unlabeled_dropped = frame.height - labeled.height
-    frame = frame if keep_unlabeled else labeled
+    identified = _identified(frame, config, report)
+    if not keep_unlabeled:
+        identified = identified.filter(pl.col(config.schema.label).is_not_null())
+    return _finish(identified, config, report), report
 
+
+def clean_with_unlabeled(
+    frame: pl.DataFrame, config: SiteConfig
+) -> tuple[pl.DataFrame, CleaningReport, pl.DataFrame]:
+    """``clean(frame, config)`` and the unlabeled rows cleaned alongside all rows.
+
+    The same as ``clean`` twice (without and with ``keep_unlabeled``, the second
+    filtered to the unlabeled rows), but dedupe and row ids, the costly steps, run once:
+    both passes start from the same deduped rows, in the same order.
+
+    Parameters
+    ----------
+    frame : typed valid rows (with ``_source``/``_line`` when read from files).
+    config : the site's config.
+    """
+    report = CleaningReport(rows_read=frame.height, rows_valid=frame.height)
+    identified = _identified(frame, config, report)
+    label = pl.col(config.schema.label)
+    cleaned = _finish(identified.filter(label.is_not_null()), config, report)
+    if report.unlabeled_dropped == 0:
+        return cleaned, report, _finish(identified.head(0), config, CleaningReport())
+    everything = _finish(identified, config, CleaningReport())
+    return cleaned, report, everything.filter(label.is_null())
+
+
+def _identified(frame: pl.DataFrame, config: SiteConfig, report: CleaningReport) -> pl.DataFrame:
+    """Deduped rows with their row ids, provenance dropped; counts unlabeled rows."""
+    schema = config.schema
+    frame, report.duplicates_dropped = _dedupe(frame, schema, config.cleaning)
+    frame = with_row_ids(frame, schema).drop([c for c in (SOURCE, LINE) if c in frame.columns])
+    report.unlabeled_dropped = int(frame.get_column(schema.label).null_count())
+    return frame
+
+
+def _finish(frame: pl.DataFrame, config: SiteConfig, report: CleaningReport) -> pl.DataFrame:
+    """Missing indicators, outliers and imputation over ``frame``'s own statistics."""
+    schema, cleaning = config.schema, config.cleaning
     features = numeric_features(schema)
     frame = frame.with_columns(_missing_indicators(schema, features))
     frame, report.clipped = _tame_outliers(frame, schema, cleaning, features)
@@ -90,7 +125,7 @@ def clean(
         after = {} if cleaning.impute == "center" else _nulls(frame, features)
         report.imputed = {c: n - after.get(c, 0) for c, n in before.items() if n > after.get(c, 0)}
     report.rows_clean = frame.height
-    return frame, report
+    return frame
 
 
 def with_row_ids(frame: pl.DataFrame, schema: SchemaSection) -> pl.DataFrame:

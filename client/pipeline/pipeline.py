@@ -12,7 +12,13 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from client.pipeline.clean import CleaningReport, clean, missing_fractions, numeric_features
+from client.pipeline.clean import (
+    CleaningReport,
+    clean,
+    clean_with_unlabeled,
+    missing_fractions,
+    numeric_features,
+)
 from client.pipeline.ingest import LINE, SOURCE, raw_files, read_raw
 from client.pipeline.validate import Validated, validate
 from common.config import SiteConfig
@@ -60,21 +66,11 @@ def run(config: SiteConfig) -> PipelineResult:
         reasons = ", ".join(f"{r} ({n})" for r, n in sorted(validated.rejected.items()))
         raise DataError(f"{config.raw_location}: all {raw.height} rows rejected: {reasons}")
     missing = missing_fractions(validated.valid, numeric_features(config.schema))
-    cleaned, report = clean(validated.valid, config)
+    # The unlabeled rows are cleaned alongside all rows (awaiting labels), the clean
+    # table from the labeled ones only, so it stays exactly what it was without them.
+    cleaned, report, unlabeled = clean_with_unlabeled(validated.valid, config)
     report.rows_read, report.rejected = raw.height, validated.rejected
-    return PipelineResult(raw, validated, cleaned, _unlabeled(validated, config), report, missing)
-
-
-def _unlabeled(validated: Validated, config: SiteConfig) -> pl.DataFrame:
-    """The rows without a label, cleaned alongside the labeled ones (awaiting labels).
-
-    A second pass, so the clean table stays exactly what it was without them.
-    """
-    label = pl.col(config.schema.label)
-    if validated.valid.filter(label.is_null()).height == 0:
-        return clean(validated.valid.head(0), config)[0]
-    everything, _ = clean(validated.valid, config, keep_unlabeled=True)
-    return everything.filter(label.is_null())
+    return PipelineResult(raw, validated, cleaned, unlabeled, report, missing)
 
 
 def feature_columns(config: SiteConfig) -> list[str]:
