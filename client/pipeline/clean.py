@@ -138,16 +138,16 @@ def with_row_ids(frame: pl.DataFrame, schema: SchemaSection) -> pl.DataFrame:
     if id_column is None:
         return frame.with_columns(position.alias(ROW_ID))
     value = pl.col(id_column).cast(pl.String)
-    occurrence = pl.int_range(pl.len()).over(value) + 1
-    repeated = pl.concat_str(value, pl.lit("#"), occurrence.cast(pl.String))
-    row_id = (
-        pl.when(value.is_null())
-        .then(position)
-        .when(occurrence == 1)
-        .then(value)
-        .otherwise(repeated)
+    if frame.get_column(id_column).is_duplicated().any():
+        # Grouped by the typed id (hashing ints is cheaper; the cast is one to one).
+        occurrence = pl.int_range(pl.len()).over(id_column) + 1
+        repeated = pl.concat_str(value, pl.lit("#"), occurrence.cast(pl.String))
+        value = pl.when(occurrence == 1).then(value).otherwise(repeated)
+    if frame.get_column(id_column).null_count() == 0:
+        return frame.with_columns(value.alias(ROW_ID))  # no position strings to build
+    return frame.with_columns(
+        pl.when(pl.col(id_column).is_null()).then(position).otherwise(value).alias(ROW_ID)
     )
-    return frame.with_columns(row_id.alias(ROW_ID))
 
 
 def missing_fractions(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
