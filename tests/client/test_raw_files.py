@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import polars as pl
+
 from client.pipeline.prepare import prepare
 from client.retention.retain import retain
 from client.store import RAW_FILES, SiteStore
@@ -77,3 +79,28 @@ def test_an_erasure_deletes_the_copies_and_later_prepares_keep_only_digests(tmp_
     record = copies_of(config, later.clean.lineage)[str(raw_file)]
     assert record["copy"] == "" and len(record["sha256"]) == 64
     assert store_holds(config.store_dir, subject) == []
+
+
+def test_row_ids_number_repeated_ids_and_fall_back_to_the_position():
+    from client.pipeline.clean import with_row_ids
+    from client.pipeline.ingest import LINE, SOURCE
+    from client.store import ROW_ID
+    from common.config import SchemaSection
+
+    schema = SchemaSection.model_validate(
+        {"columns": {"id": {"type": "int", "role": "id"}, "y": {"type": "int", "role": "label"}}}
+    )
+    frame = pl.DataFrame(
+        {
+            "id": [7, 7, None, 8, 7],
+            "y": [0, 1, 0, 1, 0],
+            SOURCE: ["a.csv"] * 5,
+            LINE: [2, 3, 4, 5, 6],
+        }
+    )
+
+    assert with_row_ids(frame, schema)[ROW_ID].to_list() == ["7", "7#2", "a.csv:4", "8", "7#3"]
+    unique = frame.filter(pl.col("id").is_not_null()).unique(
+        "id", keep="first", maintain_order=True
+    )
+    assert with_row_ids(unique, schema)[ROW_ID].to_list() == ["7", "8"]
