@@ -11,7 +11,8 @@ For every Delta table in the store (found by looking, so new tables are covered)
    subject in any version keeps only its new version: erasure does not wait.
 3. the archive loses the erased subjects' rows and its files past
    ``archive_max_age_days``; updates the site released from erased versions
-   (replay caches) and profile reports are deleted.
+   (replay caches), profile reports and the raw-file copies (``keep_raw_table =
+   false``) are deleted.
 
 Everything that can be checked (policy, archive writable) is checked before the
 first deletion. :func:`retain_site` is the entry point a Ray task calls.
