@@ -118,7 +118,7 @@ def site_toml(ranges: dict[str, tuple[float, float]], *, keep_raw_table: bool = 
 name = "bench"
 raw = "{CSV_NAME}"
 store = "{STORE_NAME}"
-keep_raw_table = {"true" if keep_raw_table else "false"}
+{"" if keep_raw_table else "keep_raw_table = false"}
 
 [schema]
 missing = [{markers}]
