@@ -90,11 +90,14 @@ def clean_with_unlabeled(
     report = CleaningReport(rows_read=frame.height, rows_valid=frame.height)
     identified = _identified(frame, config, report)
     label = pl.col(config.schema.label)
-    cleaned = _finish(identified.filter(label.is_not_null()), config, report)
+    # The unlabeled rows first: the all-rows frame they come from is freed before the
+    # clean one is made, so the two never coexist (peak memory).
     if report.unlabeled_dropped == 0:
-        return cleaned, report, _finish(identified.head(0), config, CleaningReport())
-    everything = _finish(identified, config, CleaningReport())
-    return cleaned, report, everything.filter(label.is_null())
+        unlabeled = _finish(identified.head(0), config, CleaningReport())
+    else:
+        unlabeled = _finish(identified, config, CleaningReport()).filter(label.is_null())
+    cleaned = _finish(identified.filter(label.is_not_null()), config, report)
+    return cleaned, report, unlabeled
 
 
 def _identified(frame: pl.DataFrame, config: SiteConfig, report: CleaningReport) -> pl.DataFrame:
