@@ -31,7 +31,7 @@ __all__ = ["CleaningReport", "clean", "feature_columns", "ingest", "raw_files", 
 class PipelineResult:
     """Every stage's output of one pipeline run."""
 
-    raw: pl.DataFrame
+    raw: pl.DataFrame  # the raw text; empty when the site keeps no raw table
     validated: Validated
     clean: pl.DataFrame
     unlabeled: pl.DataFrame
@@ -65,11 +65,15 @@ def run(config: SiteConfig) -> PipelineResult:
     if validated.valid.height == 0:
         reasons = ", ".join(f"{r} ({n})" for r, n in sorted(validated.rejected.items()))
         raise DataError(f"{config.raw_location}: all {raw.height} rows rejected: {reasons}")
+    rows_read = raw.height
+    if not config.site.keep_raw_table:
+        # Nothing writes the raw text: free it before cleaning (peak memory).
+        raw = raw.clear()
     missing = missing_fractions(validated.valid, numeric_features(config.schema))
     # The unlabeled rows are cleaned alongside all rows (awaiting labels), the clean
     # table from the labeled ones only, so it stays exactly what it was without them.
     cleaned, report, unlabeled = clean_with_unlabeled(validated.valid, config)
-    report.rows_read, report.rejected = raw.height, validated.rejected
+    report.rows_read, report.rejected = rows_read, validated.rejected
     return PipelineResult(raw, validated, cleaned, unlabeled, report, missing)
 
 
