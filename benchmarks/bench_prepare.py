@@ -170,14 +170,23 @@ def child_phases(directory: Path) -> dict:
         lap("gate")
     else:  # staged pipeline
         from client.pipeline import clean as cleaning
+        from client.pipeline import validate as validation
         from client.pipeline.clean import missing_fractions, numeric_features
         from client.pipeline.ingest import read_raw
         from client.pipeline.validate import validate
 
-        raw = read_raw(config)
-        lap("ingest.read_raw (text)")
-        validated = validate(raw, config.schema, config.cleaning.outliers == "reject")
-        lap("validate (type + quarantine)")
+        reject = config.cleaning.outliers == "reject"
+        validated = None
+        keep_raw = getattr(config.site, "keep_raw_table", True)
+        if not keep_raw and hasattr(validation, "validate_files"):  # numbers typed as read
+            files = pipeline.raw_files(config)
+            validated = validation.validate_files(files, config.schema, reject)
+            lap("read + validate (typed CSV read, quarantine)")
+        if validated is None:
+            raw = read_raw(config)
+            lap("ingest.read_raw (text)")
+            validated = validate(raw, config.schema, reject)
+            lap("validate (type + quarantine)")
         missing = missing_fractions(validated.valid, numeric_features(config.schema))
         if hasattr(cleaning, "clean_with_unlabeled"):  # clean and unlabeled in one pass
             cleaned, report, unlabeled = cleaning.clean_with_unlabeled(validated.valid, config)

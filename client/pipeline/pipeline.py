@@ -20,7 +20,7 @@ from client.pipeline.clean import (
     numeric_features,
 )
 from client.pipeline.ingest import LINE, SOURCE, raw_files, read_raw
-from client.pipeline.validate import Validated, validate
+from client.pipeline.validate import Validated, validate, validate_files
 from common.config import SiteConfig
 from common.errors import DataError
 
@@ -60,15 +60,23 @@ def ingest(config: SiteConfig) -> pl.DataFrame:
 
 def run(config: SiteConfig) -> PipelineResult:
     """Read, validate and clean; refuse when no row survives validation."""
-    raw = read_raw(config)
-    validated = validate(raw, config.schema, config.cleaning.outliers == "reject")
+    reject = config.cleaning.outliers == "reject"
+    validated = None
+    if not config.site.keep_raw_table:  # nothing writes the raw text: never hold it all
+        validated = validate_files(raw_files(config), config.schema, reject)
+    if validated is None:
+        raw = read_raw(config)
+        validated = validate(raw, config.schema, reject)
+        rows_read = raw.height
+    else:
+        rows_read = validated.valid.height + validated.quarantine.height
     if validated.valid.height == 0:
         reasons = ", ".join(f"{r} ({n})" for r, n in sorted(validated.rejected.items()))
-        raise DataError(f"{config.raw_location}: all {raw.height} rows rejected: {reasons}")
-    rows_read = raw.height
+        raise DataError(f"{config.raw_location}: all {rows_read} rows rejected: {reasons}")
     if not config.site.keep_raw_table:
         # Nothing writes the raw text: free it before cleaning (peak memory).
-        raw = raw.clear()
+        text = {c: pl.String for c in [*config.schema.columns, SOURCE]}
+        raw = pl.DataFrame(schema={**text, LINE: pl.Int64})
     missing = missing_fractions(validated.valid, numeric_features(config.schema))
     # The unlabeled rows are cleaned alongside all rows (awaiting labels), the clean
     # table from the labeled ones only, so it stays exactly what it was without them.
