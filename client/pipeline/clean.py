@@ -90,13 +90,18 @@ def clean_with_unlabeled(
     report = CleaningReport(rows_read=frame.height, rows_valid=frame.height)
     identified = _identified(frame, config, report)
     label = pl.col(config.schema.label)
-    # The unlabeled rows first: the all-rows frame they come from is freed before the
-    # clean one is made, so the two never coexist (peak memory).
+    labeled = identified.filter(label.is_not_null())
     if report.unlabeled_dropped == 0:
         unlabeled = _finish(identified.head(0), config, CleaningReport())
-    else:
+    elif config.cleaning.impute == "interpolate":  # along each subject's series, all rows
         unlabeled = _finish(identified, config, CleaningReport()).filter(label.is_null())
-    cleaned = _finish(identified.filter(label.is_not_null()), config, report)
+    else:
+        # Cleaned with the statistics of all rows, as if cleaned among them, but only
+        # the unlabeled rows are transformed: no second copy of the whole table.
+        unlabeled = identified.filter(label.is_null())
+        unlabeled = _finish(unlabeled, config, CleaningReport(), statistics_from=identified)
+    del identified
+    cleaned = _finish(labeled, config, report)
     return cleaned, report, unlabeled
 
 
@@ -109,26 +114,117 @@ def _identified(frame: pl.DataFrame, config: SiteConfig, report: CleaningReport)
     return frame
 
 
-def _finish(frame: pl.DataFrame, config: SiteConfig, report: CleaningReport) -> pl.DataFrame:
-    """Missing indicators, outliers and imputation over ``frame``'s own statistics."""
+def _finish(
+    frame: pl.DataFrame,
+    config: SiteConfig,
+    report: CleaningReport,
+    *,
+    statistics_from: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Missing indicators, outliers and imputation; report the counts.
+
+    Parameters
+    ----------
+    frame : the rows to clean.
+    config : the site's config.
+    report : receives the counts of ``frame``'s rows clipped, imputed and dropped.
+    statistics_from : the rows whose quantiles, medians, means or modes are used
+        (default ``frame``); not with ``impute = "interpolate"``.
+    """
     schema, cleaning = config.schema, config.cleaning
     features = numeric_features(schema)
-    frame = frame.with_columns(_missing_indicators(schema, features))
-    frame, report.clipped = _tame_outliers(frame, schema, cleaning, features)
+    dtypes = frame.schema  # interpolated ints are rounded back: a column keeps its type
+    source = frame if statistics_from is None else statistics_from
+    bounds = _bounds(source, schema, cleaning, features)
+    clipped = {c: pl.col(c).clip(lo, hi) for c, (lo, hi) in bounds.items()}
+    if cleaning.impute != "interpolate":
+        fills = _fill_values(source, cleaning, features, clipped)
+    # One pass for the counts, one for the rows.
+    counts = _count(
+        frame,
+        [
+            *(_outside(c, lo, hi).sum().alias(f"clipped:{c}") for c, (lo, hi) in bounds.items()),
+            *(pl.col(c).null_count().alias(f"null:{c}") for c in features),
+        ],
+    )
+    report.clipped = {c: counts[f"clipped:{c}"] for c in bounds if counts.get(f"clipped:{c}")}
+    frame = frame.with_columns(
+        *_missing_indicators(schema, features), *(e.alias(c) for c, e in clipped.items())
+    )
+    if cleaning.impute == "interpolate":  # then the median of the interpolated series
+        frame = _interpolate(frame, schema, features)
+        fills = _fill_values(frame, cleaning, features, {})
     if cleaning.impute == "drop":
         kept = frame.drop_nulls(features)
         report.incomplete_dropped = frame.height - kept.height
         frame = kept
+    elif fills is not None:
+        frame = frame.with_columns(
+            _as_type(pl.col(c).fill_null(pl.lit(v)), dtypes[c]).alias(c) for c, v in fills.items()
+        )
+        # Counted as filled, not as seen missing: an all-null column stays null.
+        report.imputed = {
+            c: counts[f"null:{c}"]
+            for c, v in fills.items()
+            if v is not None and counts.get(f"null:{c}")
+        }
     else:
-        before = _nulls(frame, features)
-        frame = _impute(frame, schema, cleaning, features)
         # 'center' fills at training, from the federation: what stays missing here is
-        # what it will fill. Otherwise counted as filled, not as seen missing: an
-        # all-null column stays null.
-        after = {} if cleaning.impute == "center" else _nulls(frame, features)
-        report.imputed = {c: n - after.get(c, 0) for c, n in before.items() if n > after.get(c, 0)}
+        # what it will fill.
+        report.imputed = {c: counts[f"null:{c}"] for c in features if counts.get(f"null:{c}")}
     report.rows_clean = frame.height
     return frame
+
+
+def _bounds(
+    source: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection, features: list[str]
+) -> dict[str, tuple[object, object]]:
+    """Each clipped column's (low, high): declared, or ``source``'s winsorizing quantiles."""
+    if cleaning.outliers in ("none", "reject"):
+        return {}  # 'reject' already sent them to quarantine
+    measured = [c for c in features if schema.columns[c].type is not ColumnType.BOOL]
+    if cleaning.outliers == "winsorize":
+        low, high = cleaning.winsorize_quantiles
+        if not measured:
+            return {}
+        row = source.select(
+            *(pl.col(c).quantile(low).alias(f"lo:{c}") for c in measured),
+            *(pl.col(c).quantile(high).alias(f"hi:{c}") for c in measured),
+        ).row(0, named=True)
+        return {c: (row[f"lo:{c}"], row[f"hi:{c}"]) for c in measured}
+    return {
+        c: (schema.columns[c].min, schema.columns[c].max)
+        for c in measured
+        if schema.columns[c].min is not None or schema.columns[c].max is not None
+    }
+
+
+def _fill_values(
+    source: pl.DataFrame,
+    cleaning: CleaningSection,
+    features: list[str],
+    clipped: dict[str, pl.Expr],
+) -> dict[str, object] | None:
+    """Each feature's fill value, from ``source`` after clipping; None: nothing fills here."""
+    if cleaning.impute in ("center", "drop"):  # center: at training, the federation's
+        return None
+    if cleaning.impute == "constant":
+        return {c: cleaning.impute_value for c in features}
+    if not features:
+        return {}
+    statistic = {
+        "median": lambda e: e.median(),
+        "interpolate": lambda e: e.median(),
+        "mean": lambda e: e.mean(),
+        # The most frequent present value, the smallest on a tie (``mode`` alone comes
+        # in no set order, and counts null as a value).
+        "mode": lambda e: e.drop_nulls().mode().sort().first(),
+    }[cleaning.impute]
+    values = clipped.get
+    row = source.select(statistic(values(c, pl.col(c))).alias(c) for c in features).row(
+        0, named=True
+    )
+    return dict(row)
 
 
 def with_row_ids(frame: pl.DataFrame, schema: SchemaSection) -> pl.DataFrame:
@@ -186,54 +282,11 @@ def _dedupe(
     return deduped, frame.height - deduped.height
 
 
-def _tame_outliers(
-    frame: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection, features: list[str]
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    if cleaning.outliers in ("none", "reject"):
-        return frame, {}  # 'reject' already sent them to quarantine
-    measured = [c for c in features if schema.columns[c].type is not ColumnType.BOOL]
-    if cleaning.outliers == "winsorize":
-        low, high = cleaning.winsorize_quantiles
-        bounds = {c: (pl.col(c).quantile(low), pl.col(c).quantile(high)) for c in measured}
-    else:
-        bounds = {
-            c: (schema.columns[c].min, schema.columns[c].max)
-            for c in measured
-            if schema.columns[c].min is not None or schema.columns[c].max is not None
-        }
-    if not bounds:
-        return frame, {}
-    outside = [_outside(c, lo, hi).sum().alias(c) for c, (lo, hi) in bounds.items()]
-    counts = _count(frame, outside)
-    frame = frame.with_columns(pl.col(c).clip(lo, hi).alias(c) for c, (lo, hi) in bounds.items())
-    return frame, counts
-
-
 def _outside(column: str, low, high) -> pl.Expr:
     value = pl.col(column)
     below = value < low if low is not None else pl.lit(False)
     above = value > high if high is not None else pl.lit(False)
     return below | above
-
-
-def _impute(
-    frame: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection, features: list[str]
-) -> pl.DataFrame:
-    if cleaning.impute == "center":  # filled at training, with the federation's center
-        return frame
-    dtypes = {c: frame.schema[c] for c in features}
-    if cleaning.impute == "interpolate":
-        frame = _interpolate(frame, schema, features)
-    fill = {
-        "median": lambda c: pl.col(c).median(),
-        "interpolate": lambda c: pl.col(c).median(),
-        "mean": lambda c: pl.col(c).mean(),
-        "mode": lambda c: pl.col(c).mode().first(),
-        "constant": lambda c: pl.lit(cleaning.impute_value),
-    }[cleaning.impute]
-    # Interpolated ints are rounded back: a column keeps its schema type.
-    filled = [_as_type(pl.col(c).fill_null(fill(c)), dtypes[c]).alias(c) for c in features]
-    return frame.with_columns(filled)
 
 
 def _as_type(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -250,10 +303,6 @@ def _interpolate(frame: pl.DataFrame, schema: SchemaSection, features: list[str]
     if id_column is not None:
         interpolated = [e.over(id_column) for e in interpolated]
     return ordered.with_columns(interpolated).sort("_order").drop("_order")
-
-
-def _nulls(frame: pl.DataFrame, columns: list[str]) -> dict[str, int]:
-    return _count(frame, [pl.col(c).is_null().sum().alias(c) for c in columns])
 
 
 def _count(frame: pl.DataFrame, expressions: list[pl.Expr]) -> dict[str, int]:

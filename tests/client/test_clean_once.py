@@ -1,0 +1,49 @@
+"""``clean_with_unlabeled`` is ``clean`` twice, done once.
+
+The clean table is ``clean(rows)``; the unlabeled table is the unlabeled rows of
+``clean(rows, keep_unlabeled=True)`` (cleaned with the statistics of all rows), though
+only the unlabeled rows are transformed.
+"""
+
+from __future__ import annotations
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from client.pipeline.clean import clean, clean_with_unlabeled
+from tests.client.test_validate_clean import csv, site, validated
+
+ROWS = csv(
+    "1,40,90.5,0",
+    "2,,700,1",
+    "3,80,,",
+    "4,,5.5,",
+    "5,33,120,1",
+    "6,95,0.5,0",
+    "7,61,,1",
+    "8,,300,",
+    "5,33,120,1",
+)
+
+
+@pytest.mark.parametrize(
+    "cleaning",
+    [
+        {"impute": "median", "outliers": "clip"},
+        {"impute": "mean", "outliers": "winsorize", "winsorize_quantiles": [0.2, 0.8]},
+        {"impute": "mode", "outliers": "none"},
+        {"impute": "constant", "impute_value": -1.0, "outliers": "clip"},
+        {"impute": "center", "outliers": "clip"},
+        {"impute": "drop", "outliers": "winsorize"},
+    ],
+)
+def test_clean_with_unlabeled_equals_clean_twice(tmp_path, cleaning):
+    config = site(tmp_path, ROWS, cleaning=cleaning)
+    rows = validated(config).valid
+    cleaned, report, unlabeled = clean_with_unlabeled(rows, config)
+    expected, expected_report = clean(rows, config)
+    everything, _ = clean(rows, config, keep_unlabeled=True)
+    assert_frame_equal(cleaned, expected)
+    assert report == expected_report
+    assert_frame_equal(unlabeled, everything.filter(everything["outcome"].is_null()))
+    assert unlabeled.height == (0 if cleaning["impute"] == "drop" else 3)  # each lacks a value
