@@ -47,3 +47,26 @@ def test_clean_with_unlabeled_equals_clean_twice(tmp_path, cleaning):
     assert report == expected_report
     assert_frame_equal(unlabeled, everything.filter(everything["outcome"].is_null()))
     assert unlabeled.height == (0 if cleaning["impute"] == "drop" else 3)  # each lacks a value
+
+
+def test_dedupe_by_candidates_equals_whole_row_unique(tmp_path):
+    """Only rows whose id repeats or is missing are compared whole; same rows kept."""
+    rows = [
+        "1,40,90.5,0",
+        "2,41,90.5,0",
+        "1,40,90.5,0",  # a repeat
+        "1,40,91.5,0",  # the same id, another row
+        ",50,10,1",
+        ",50,10,1",  # a repeat without an id
+        ",50,11,1",
+        "3,,,",
+        "3,,,",  # a repeat of missing values
+        "2,41,90.5,0",
+    ]
+    config = site(tmp_path, csv(*rows))
+    rows = validated(config).valid
+    content = [c for c in rows.columns if not c.startswith("_")]
+    expected = rows.unique(subset=content, keep="first", maintain_order=True)
+    cleaned, report = clean(rows, config, keep_unlabeled=True)
+    assert report.duplicates_dropped == 4
+    assert cleaned.select(content).rows() == expected.select(content).rows()
