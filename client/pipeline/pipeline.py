@@ -32,7 +32,7 @@ class PipelineResult:
     """Every stage's output of one pipeline run."""
 
     raw: pl.DataFrame  # the raw text; empty when the site keeps no raw table
-    validated: Validated
+    validated: Validated  # its typed rows emptied: they live on in clean and unlabeled
     clean: pl.DataFrame
     unlabeled: pl.DataFrame
     report: CleaningReport
@@ -82,6 +82,9 @@ def run(config: SiteConfig) -> PipelineResult:
     # table from the labeled ones only, so it stays exactly what it was without them.
     cleaned, report, unlabeled = clean_with_unlabeled(validated.valid, config)
     report.rows_read, report.rejected = rows_read, validated.rejected
+    # The typed rows are in the clean and unlabeled tables now; nothing writes them
+    # again: free them before the writes (peak memory).
+    validated = replace(validated, valid=validated.valid.clear())
     return PipelineResult(raw, validated, cleaned, unlabeled, report, missing)
 
 
