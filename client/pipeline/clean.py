@@ -74,7 +74,7 @@ def clean(
 
 
 def clean_with_unlabeled(
-    frame: pl.DataFrame, config: SiteConfig
+    frame: pl.DataFrame, config: SiteConfig, *, consume: bool = False
 ) -> tuple[pl.DataFrame, CleaningReport, pl.DataFrame]:
     """``clean(frame, config)`` and the unlabeled rows cleaned alongside all rows.
 
@@ -86,9 +86,15 @@ def clean_with_unlabeled(
     ----------
     frame : typed valid rows (with ``_source``/``_line`` when read from files).
     config : the site's config.
+    consume : drop ``frame``'s columns in place once its rows are deduped, so its
+        memory is freed before the cleaning copies are made (peak memory); the caller
+        must not use ``frame`` afterwards.
     """
     report = CleaningReport(rows_read=frame.height, rows_valid=frame.height)
     identified = _identified(frame, config, report)
+    if consume:
+        for name in frame.columns:
+            frame.drop_in_place(name)
     label = pl.col(config.schema.label)
     labeled = identified.filter(label.is_not_null())
     if report.unlabeled_dropped == 0:

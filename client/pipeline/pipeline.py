@@ -80,11 +80,12 @@ def run(config: SiteConfig) -> PipelineResult:
     missing = missing_fractions(validated.valid, numeric_features(config.schema))
     # The unlabeled rows are cleaned alongside all rows (awaiting labels), the clean
     # table from the labeled ones only, so it stays exactly what it was without them.
-    cleaned, report, unlabeled = clean_with_unlabeled(validated.valid, config)
+    # The typed rows go on in the clean and unlabeled tables; nothing writes them
+    # again: cleaning frees them once deduped (peak memory).
+    emptied = validated.valid.clear()
+    cleaned, report, unlabeled = clean_with_unlabeled(validated.valid, config, consume=True)
+    validated = replace(validated, valid=emptied)
     report.rows_read, report.rejected = rows_read, validated.rejected
-    # The typed rows are in the clean and unlabeled tables now; nothing writes them
-    # again: free them before the writes (peak memory).
-    validated = replace(validated, valid=validated.valid.clear())
     return PipelineResult(raw, validated, cleaned, unlabeled, report, missing)
 
 

@@ -70,3 +70,15 @@ def test_dedupe_by_candidates_equals_whole_row_unique(tmp_path):
     cleaned, report = clean(rows, config, keep_unlabeled=True)
     assert report.duplicates_dropped == 4
     assert cleaned.select(content).rows() == expected.select(content).rows()
+
+
+def test_consume_frees_the_input_and_cleans_the_same(tmp_path):
+    config = site(tmp_path, ROWS, cleaning={"impute": "median"})
+    rows = validated(config).valid
+    expected = clean_with_unlabeled(rows, config)
+    given = rows.clone()
+    cleaned, report, unlabeled = clean_with_unlabeled(given, config, consume=True)
+    assert given.width == 0  # its columns were dropped: their memory is freed
+    assert_frame_equal(cleaned, expected[0])
+    assert_frame_equal(unlabeled, expected[2])
+    assert report == expected[1]
