@@ -18,8 +18,12 @@ DUPLICATES, MISSING, OUTLIERS = 0.02, 0.03, 0.01
 CSV_NAME, TOML_NAME, STORE_NAME = "raw/data.csv", "site.toml", "store"
 
 
-def write_dataset(directory: Path, rows: int, seed: int) -> dict:
-    """Write ``raw/data.csv`` and ``site.toml`` under ``directory``; return what went in."""
+def write_dataset(directory: Path, rows: int, seed: int, *, keep_raw_table: bool = True) -> dict:
+    """Write ``raw/data.csv`` and ``site.toml`` under ``directory``; return what went in.
+
+    ``keep_raw_table`` is the site's ``[site] keep_raw_table``: false keeps copies of the
+    raw files instead of a text table of every raw row.
+    """
     import numpy as np
     import polars as pl
 
@@ -84,7 +88,7 @@ def write_dataset(directory: Path, rows: int, seed: int) -> dict:
     csv = directory / CSV_NAME
     csv.parent.mkdir(parents=True, exist_ok=True)
     full.write_csv(csv)
-    (directory / TOML_NAME).write_text(site_toml(ranges))
+    (directory / TOML_NAME).write_text(site_toml(ranges, keep_raw_table=keep_raw_table))
     return {
         "rows": full.height,
         "columns": full.width,
@@ -95,7 +99,7 @@ def write_dataset(directory: Path, rows: int, seed: int) -> dict:
     }
 
 
-def site_toml(ranges: dict[str, tuple[float, float]]) -> str:
+def site_toml(ranges: dict[str, tuple[float, float]], *, keep_raw_table: bool = True) -> str:
     markers = ", ".join(f'"{m}"' for m in MISSING_MARKERS)
     columns = [f'[schema.columns.{ID}]\ntype = "int"\nrole = "id"\n']
     columns += [
@@ -114,6 +118,7 @@ def site_toml(ranges: dict[str, tuple[float, float]]) -> str:
 name = "bench"
 raw = "{CSV_NAME}"
 store = "{STORE_NAME}"
+{"" if keep_raw_table else "keep_raw_table = false"}
 
 [schema]
 missing = [{markers}]

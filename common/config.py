@@ -85,6 +85,14 @@ class SiteSection(_Strict):
     name: str = Field(min_length=1)
     raw: str = Field(min_length=1, description="file, glob or directory of raw files")
     store: str = "store"
+    keep_raw_table: bool = Field(
+        default=True,
+        description=(
+            "write every raw row as text to the store's 'raw' Delta table; false keeps "
+            "content-addressed copies of the raw files instead (store/raw_files/<sha256>), "
+            "named in each clean version's lineage, which is much faster"
+        ),
+    )
 
 
 class SchemaSection(_Strict):

@@ -66,31 +66,171 @@ def clean(
     keep_unlabeled : keep the rows without a label in the result (cleaned with the
         others) instead of dropping them; ``unlabeled_dropped`` counts them either way.
     """
-    schema, cleaning = config.schema, config.cleaning
     report = CleaningReport(rows_read=frame.height, rows_valid=frame.height)
-    frame, report.duplicates_dropped = _dedupe(frame, schema, cleaning)
-    frame = with_row_ids(frame, schema).drop([c for c in (SOURCE, LINE) if c in frame.columns])
-    labeled = frame.filter(pl.col(schema.label).is_not_null())
-    report.unlabeled_dropped = frame.height - labeled.height
-    frame = frame if keep_unlabeled else labeled
+    identified = _identified(frame, config, report)
+    if not keep_unlabeled:
+        identified = identified.filter(pl.col(config.schema.label).is_not_null())
+    return _finish(identified, config, report), report
 
+
+def clean_with_unlabeled(
+    frame: pl.DataFrame, config: SiteConfig, *, consume: bool = False
+) -> tuple[pl.DataFrame, CleaningReport, pl.DataFrame]:
+    """``clean(frame, config)`` and the unlabeled rows cleaned alongside all rows.
+
+    The same as ``clean`` twice (without and with ``keep_unlabeled``, the second
+    filtered to the unlabeled rows), but dedupe and row ids, the costly steps, run once:
+    both passes start from the same deduped rows, in the same order.
+
+    Parameters
+    ----------
+    frame : typed valid rows (with ``_source``/``_line`` when read from files).
+    config : the site's config.
+    consume : drop ``frame``'s columns in place once its rows are deduped, so its
+        memory is freed before the cleaning copies are made (peak memory); the caller
+        must not use ``frame`` afterwards.
+    """
+    report = CleaningReport(rows_read=frame.height, rows_valid=frame.height)
+    identified = _identified(frame, config, report)
+    if consume:
+        for name in frame.columns:
+            frame.drop_in_place(name)
+    label = pl.col(config.schema.label)
+    labeled = identified.filter(label.is_not_null())
+    if report.unlabeled_dropped == 0:
+        unlabeled = _finish(identified.head(0), config, CleaningReport())
+    elif config.cleaning.impute == "interpolate":  # along each subject's series, all rows
+        unlabeled = _finish(identified, config, CleaningReport()).filter(label.is_null())
+    else:
+        # Cleaned with the statistics of all rows, as if cleaned among them, but only
+        # the unlabeled rows are transformed: no second copy of the whole table.
+        unlabeled = identified.filter(label.is_null())
+        unlabeled = _finish(unlabeled, config, CleaningReport(), statistics_from=identified)
+    del identified
+    cleaned = _finish(labeled, config, report)
+    return cleaned, report, unlabeled
+
+
+def _identified(frame: pl.DataFrame, config: SiteConfig, report: CleaningReport) -> pl.DataFrame:
+    """Deduped rows with their row ids, provenance dropped; counts unlabeled rows."""
+    schema = config.schema
+    frame, report.duplicates_dropped = _dedupe(frame, schema, config.cleaning)
+    frame = with_row_ids(frame, schema).drop([c for c in (SOURCE, LINE) if c in frame.columns])
+    report.unlabeled_dropped = int(frame.get_column(schema.label).null_count())
+    return frame
+
+
+def _finish(
+    frame: pl.DataFrame,
+    config: SiteConfig,
+    report: CleaningReport,
+    *,
+    statistics_from: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Missing indicators, outliers and imputation; report the counts.
+
+    Parameters
+    ----------
+    frame : the rows to clean.
+    config : the site's config.
+    report : receives the counts of ``frame``'s rows clipped, imputed and dropped.
+    statistics_from : the rows whose quantiles, medians, means or modes are used
+        (default ``frame``); not with ``impute = "interpolate"``.
+    """
+    schema, cleaning = config.schema, config.cleaning
     features = numeric_features(schema)
-    frame = frame.with_columns(_missing_indicators(schema, features))
-    frame, report.clipped = _tame_outliers(frame, schema, cleaning, features)
+    dtypes = frame.schema  # interpolated ints are rounded back: a column keeps its type
+    source = frame if statistics_from is None else statistics_from
+    bounds = _bounds(source, schema, cleaning, features)
+    clipped = {c: pl.col(c).clip(lo, hi) for c, (lo, hi) in bounds.items()}
+    if cleaning.impute != "interpolate":
+        fills = _fill_values(source, cleaning, features, clipped)
+    # One pass for the counts, one for the rows.
+    counts = _count(
+        frame,
+        [
+            *(_outside(c, lo, hi).sum().alias(f"clipped:{c}") for c, (lo, hi) in bounds.items()),
+            *(pl.col(c).null_count().alias(f"null:{c}") for c in features),
+        ],
+    )
+    report.clipped = {c: counts[f"clipped:{c}"] for c in bounds if counts.get(f"clipped:{c}")}
+    frame = frame.with_columns(
+        *_missing_indicators(schema, features), *(e.alias(c) for c, e in clipped.items())
+    )
+    if cleaning.impute == "interpolate":  # then the median of the interpolated series
+        frame = _interpolate(frame, schema, features)
+        fills = _fill_values(frame, cleaning, features, {})
     if cleaning.impute == "drop":
         kept = frame.drop_nulls(features)
         report.incomplete_dropped = frame.height - kept.height
         frame = kept
+    elif fills is not None:
+        frame = frame.with_columns(
+            _as_type(pl.col(c).fill_null(pl.lit(v)), dtypes[c]).alias(c) for c, v in fills.items()
+        )
+        # Counted as filled, not as seen missing: an all-null column stays null.
+        report.imputed = {
+            c: counts[f"null:{c}"]
+            for c, v in fills.items()
+            if v is not None and counts.get(f"null:{c}")
+        }
     else:
-        before = _nulls(frame, features)
-        frame = _impute(frame, schema, cleaning, features)
         # 'center' fills at training, from the federation: what stays missing here is
-        # what it will fill. Otherwise counted as filled, not as seen missing: an
-        # all-null column stays null.
-        after = {} if cleaning.impute == "center" else _nulls(frame, features)
-        report.imputed = {c: n - after.get(c, 0) for c, n in before.items() if n > after.get(c, 0)}
+        # what it will fill.
+        report.imputed = {c: counts[f"null:{c}"] for c in features if counts.get(f"null:{c}")}
     report.rows_clean = frame.height
-    return frame, report
+    return frame
+
+
+def _bounds(
+    source: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection, features: list[str]
+) -> dict[str, tuple[object, object]]:
+    """Each clipped column's (low, high): declared, or ``source``'s winsorizing quantiles."""
+    if cleaning.outliers in ("none", "reject"):
+        return {}  # 'reject' already sent them to quarantine
+    measured = [c for c in features if schema.columns[c].type is not ColumnType.BOOL]
+    if cleaning.outliers == "winsorize":
+        low, high = cleaning.winsorize_quantiles
+        if not measured:
+            return {}
+        row = source.select(
+            *(pl.col(c).quantile(low).alias(f"lo:{c}") for c in measured),
+            *(pl.col(c).quantile(high).alias(f"hi:{c}") for c in measured),
+        ).row(0, named=True)
+        return {c: (row[f"lo:{c}"], row[f"hi:{c}"]) for c in measured}
+    return {
+        c: (schema.columns[c].min, schema.columns[c].max)
+        for c in measured
+        if schema.columns[c].min is not None or schema.columns[c].max is not None
+    }
+
+
+def _fill_values(
+    source: pl.DataFrame,
+    cleaning: CleaningSection,
+    features: list[str],
+    clipped: dict[str, pl.Expr],
+) -> dict[str, object] | None:
+    """Each feature's fill value, from ``source`` after clipping; None: nothing fills here."""
+    if cleaning.impute in ("center", "drop"):  # center: at training, the federation's
+        return None
+    if cleaning.impute == "constant":
+        return {c: cleaning.impute_value for c in features}
+    if not features:
+        return {}
+    statistic = {
+        "median": lambda e: e.median(),
+        "interpolate": lambda e: e.median(),
+        "mean": lambda e: e.mean(),
+        # The most frequent present value, the smallest on a tie (``mode`` alone comes
+        # in no set order, and counts null as a value).
+        "mode": lambda e: e.drop_nulls().mode().sort().first(),
+    }[cleaning.impute]
+    values = clipped.get
+    row = source.select(statistic(values(c, pl.col(c))).alias(c) for c in features).row(
+        0, named=True
+    )
+    return dict(row)
 
 
 def with_row_ids(frame: pl.DataFrame, schema: SchemaSection) -> pl.DataFrame:
@@ -103,16 +243,16 @@ def with_row_ids(frame: pl.DataFrame, schema: SchemaSection) -> pl.DataFrame:
     if id_column is None:
         return frame.with_columns(position.alias(ROW_ID))
     value = pl.col(id_column).cast(pl.String)
-    occurrence = pl.int_range(pl.len()).over(value) + 1
-    repeated = pl.concat_str(value, pl.lit("#"), occurrence.cast(pl.String))
-    row_id = (
-        pl.when(value.is_null())
-        .then(position)
-        .when(occurrence == 1)
-        .then(value)
-        .otherwise(repeated)
+    if frame.get_column(id_column).is_duplicated().any():
+        # Grouped by the typed id (hashing ints is cheaper; the cast is one to one).
+        occurrence = pl.int_range(pl.len()).over(id_column) + 1
+        repeated = pl.concat_str(value, pl.lit("#"), occurrence.cast(pl.String))
+        value = pl.when(occurrence == 1).then(value).otherwise(repeated)
+    if frame.get_column(id_column).null_count() == 0:
+        return frame.with_columns(value.alias(ROW_ID))  # no position strings to build
+    return frame.with_columns(
+        pl.when(pl.col(id_column).is_null()).then(position).otherwise(value).alias(ROW_ID)
     )
-    return frame.with_columns(row_id.alias(ROW_ID))
 
 
 def missing_fractions(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
@@ -138,7 +278,7 @@ def _dedupe(
         return frame, 0
     # Provenance is not part of a row's content: the first occurrence is kept.
     content = [c for c in frame.columns if c not in (SOURCE, LINE)]
-    deduped = frame.unique(subset=content, keep="first", maintain_order=True)
+    deduped = _unique_rows(frame, content, schema)
     id_column = schema.first_with(Role.ID)
     if cleaning.dedupe == "id" and id_column is not None:
         timestamp = schema.first_with(Role.TIMESTAMP)
@@ -148,27 +288,29 @@ def _dedupe(
     return deduped, frame.height - deduped.height
 
 
-def _tame_outliers(
-    frame: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection, features: list[str]
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    if cleaning.outliers in ("none", "reject"):
-        return frame, {}  # 'reject' already sent them to quarantine
-    measured = [c for c in features if schema.columns[c].type is not ColumnType.BOOL]
-    if cleaning.outliers == "winsorize":
-        low, high = cleaning.winsorize_quantiles
-        bounds = {c: (pl.col(c).quantile(low), pl.col(c).quantile(high)) for c in measured}
-    else:
-        bounds = {
-            c: (schema.columns[c].min, schema.columns[c].max)
-            for c in measured
-            if schema.columns[c].min is not None or schema.columns[c].max is not None
-        }
-    if not bounds:
-        return frame, {}
-    outside = [_outside(c, lo, hi).sum().alias(c) for c, (lo, hi) in bounds.items()]
-    counts = _count(frame, outside)
-    frame = frame.with_columns(pl.col(c).clip(lo, hi).alias(c) for c, (lo, hi) in bounds.items())
-    return frame, counts
+def _unique_rows(frame: pl.DataFrame, content: list[str], schema: SchemaSection) -> pl.DataFrame:
+    """``frame`` without repeats of an earlier row's ``content``, in order.
+
+    Two equal rows are equal in every column, so only rows whose id (or first int
+    column) repeats or is missing can be repeats: the whole-row comparison runs on
+    those alone (a few percent of a table, usually), not on every row.
+    """
+    ints = [
+        n for n in content if schema.columns.get(n) and schema.columns[n].type is ColumnType.INT
+    ]
+    key = schema.first_with(Role.ID) if schema.first_with(Role.ID) in content else None
+    key = key or (ints[0] if ints else None)
+    if key is None:
+        return frame.unique(subset=content, keep="first", maintain_order=True)
+    index = "__position"
+    indexed = frame.with_row_index(index)
+    candidate = pl.col(key).is_duplicated() | pl.col(key).is_null()
+    candidates = indexed.filter(candidate)
+    if candidates.height == 0:
+        return frame
+    first = candidates.unique(subset=content, keep="first", maintain_order=True)
+    kept = ~candidate | pl.col(index).is_in(first.get_column(index).implode())
+    return indexed.filter(kept).drop(index)
 
 
 def _outside(column: str, low, high) -> pl.Expr:
@@ -176,26 +318,6 @@ def _outside(column: str, low, high) -> pl.Expr:
     below = value < low if low is not None else pl.lit(False)
     above = value > high if high is not None else pl.lit(False)
     return below | above
-
-
-def _impute(
-    frame: pl.DataFrame, schema: SchemaSection, cleaning: CleaningSection, features: list[str]
-) -> pl.DataFrame:
-    if cleaning.impute == "center":  # filled at training, with the federation's center
-        return frame
-    dtypes = {c: frame.schema[c] for c in features}
-    if cleaning.impute == "interpolate":
-        frame = _interpolate(frame, schema, features)
-    fill = {
-        "median": lambda c: pl.col(c).median(),
-        "interpolate": lambda c: pl.col(c).median(),
-        "mean": lambda c: pl.col(c).mean(),
-        "mode": lambda c: pl.col(c).mode().first(),
-        "constant": lambda c: pl.lit(cleaning.impute_value),
-    }[cleaning.impute]
-    # Interpolated ints are rounded back: a column keeps its schema type.
-    filled = [_as_type(pl.col(c).fill_null(fill(c)), dtypes[c]).alias(c) for c in features]
-    return frame.with_columns(filled)
 
 
 def _as_type(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -212,10 +334,6 @@ def _interpolate(frame: pl.DataFrame, schema: SchemaSection, features: list[str]
     if id_column is not None:
         interpolated = [e.over(id_column) for e in interpolated]
     return ordered.with_columns(interpolated).sort("_order").drop("_order")
-
-
-def _nulls(frame: pl.DataFrame, columns: list[str]) -> dict[str, int]:
-    return _count(frame, [pl.col(c).is_null().sum().alias(c) for c in columns])
 
 
 def _count(frame: pl.DataFrame, expressions: list[pl.Expr]) -> dict[str, int]:

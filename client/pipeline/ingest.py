@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from common.config import SchemaSection, SiteConfig
+from common.config import ColumnType, SchemaSection, SiteConfig
 from common.errors import DataError
 
 SOURCE, LINE = "_source", "_line"
@@ -43,6 +43,49 @@ def raw_files(config: SiteConfig) -> list[Path]:
 def read_raw(config: SiteConfig) -> pl.DataFrame:
     """Every raw file as text columns (the schema's), plus ``_source`` and ``_line``."""
     return pl.concat([read_text(path, config.schema) for path in raw_files(config)])
+
+
+def scan_typed(path: Path, schema: SchemaSection) -> pl.LazyFrame | None:
+    """``path``'s schema columns, ints and floats typed by polars' CSV reader, the rest text.
+
+    The reader parses numbers where they are read, so no column is held as text to be
+    typed afterwards. It is strict: a value it cannot type fails the collect (a
+    ``PolarsError``), and the caller then takes the text route, which quarantines it.
+    None where only the text route is exact: a file that is not a CSV with a header,
+    or a numeric column with missing markers of its own (the reader takes one list).
+    """
+    if _READERS.get(path.suffix.lower(), "csv") != "csv" or not schema.header:
+        return None
+    numeric = {ColumnType.INT: pl.Int64, ColumnType.FLOAT: pl.Float64}
+    types = {n: numeric.get(s.type, pl.String) for n, s in schema.columns.items()}
+    if any(schema.columns[n].missing for n, t in types.items() if t != pl.String):
+        return None
+    scan = pl.scan_csv(
+        path,
+        separator=schema.delimiter,
+        infer_schema=False,
+        schema_overrides=types,
+        null_values=list(schema.missing) or None,
+    )
+    return scan.select(
+        *schema.columns,
+        pl.lit(path.name).alias(SOURCE),
+        (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE),
+    )
+
+
+def read_text_lines(path: Path, schema: SchemaSection, lines: list[int]) -> pl.DataFrame:
+    """The rows at ``lines`` of the CSV ``path`` as ``read_text`` gives them (a quarantine)."""
+    scan = pl.scan_csv(path, separator=schema.delimiter, infer_schema=False)
+    return (
+        scan.select(
+            *(pl.col(c).cast(pl.String) for c in schema.columns),
+            pl.lit(path.name).alias(SOURCE),
+            (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE),
+        )
+        .filter(pl.col(LINE).is_in(lines))
+        .collect()
+    )
 
 
 def read_text(path: Path, schema: SchemaSection) -> pl.DataFrame:

@@ -12,9 +12,15 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from client.pipeline.clean import CleaningReport, clean, missing_fractions, numeric_features
+from client.pipeline.clean import (
+    CleaningReport,
+    clean,
+    clean_with_unlabeled,
+    missing_fractions,
+    numeric_features,
+)
 from client.pipeline.ingest import LINE, SOURCE, raw_files, read_raw
-from client.pipeline.validate import Validated, validate
+from client.pipeline.validate import Validated, validate, validate_files
 from common.config import SiteConfig
 from common.errors import DataError
 
@@ -25,8 +31,8 @@ __all__ = ["CleaningReport", "clean", "feature_columns", "ingest", "raw_files", 
 class PipelineResult:
     """Every stage's output of one pipeline run."""
 
-    raw: pl.DataFrame
-    validated: Validated
+    raw: pl.DataFrame  # the raw text; empty when the site keeps no raw table
+    validated: Validated  # its typed rows emptied: they live on in clean and unlabeled
     clean: pl.DataFrame
     unlabeled: pl.DataFrame
     report: CleaningReport
@@ -54,27 +60,33 @@ def ingest(config: SiteConfig) -> pl.DataFrame:
 
 def run(config: SiteConfig) -> PipelineResult:
     """Read, validate and clean; refuse when no row survives validation."""
-    raw = read_raw(config)
-    validated = validate(raw, config.schema, config.cleaning.outliers == "reject")
+    reject = config.cleaning.outliers == "reject"
+    validated = None
+    if not config.site.keep_raw_table:  # nothing writes the raw text: never hold it all
+        validated = validate_files(raw_files(config), config.schema, reject)
+    if validated is None:
+        raw = read_raw(config)
+        validated = validate(raw, config.schema, reject)
+        rows_read = raw.height
+    else:
+        rows_read = validated.valid.height + validated.quarantine.height
     if validated.valid.height == 0:
         reasons = ", ".join(f"{r} ({n})" for r, n in sorted(validated.rejected.items()))
-        raise DataError(f"{config.raw_location}: all {raw.height} rows rejected: {reasons}")
+        raise DataError(f"{config.raw_location}: all {rows_read} rows rejected: {reasons}")
+    if not config.site.keep_raw_table:
+        # Nothing writes the raw text: free it before cleaning (peak memory).
+        text = {c: pl.String for c in [*config.schema.columns, SOURCE]}
+        raw = pl.DataFrame(schema={**text, LINE: pl.Int64})
     missing = missing_fractions(validated.valid, numeric_features(config.schema))
-    cleaned, report = clean(validated.valid, config)
-    report.rows_read, report.rejected = raw.height, validated.rejected
-    return PipelineResult(raw, validated, cleaned, _unlabeled(validated, config), report, missing)
-
-
-def _unlabeled(validated: Validated, config: SiteConfig) -> pl.DataFrame:
-    """The rows without a label, cleaned alongside the labeled ones (awaiting labels).
-
-    A second pass, so the clean table stays exactly what it was without them.
-    """
-    label = pl.col(config.schema.label)
-    if validated.valid.filter(label.is_null()).height == 0:
-        return clean(validated.valid.head(0), config)[0]
-    everything, _ = clean(validated.valid, config, keep_unlabeled=True)
-    return everything.filter(label.is_null())
+    # The unlabeled rows are cleaned alongside all rows (awaiting labels), the clean
+    # table from the labeled ones only, so it stays exactly what it was without them.
+    # The typed rows go on in the clean and unlabeled tables; nothing writes them
+    # again: cleaning frees them once deduped (peak memory).
+    emptied = validated.valid.clear()
+    cleaned, report, unlabeled = clean_with_unlabeled(validated.valid, config, consume=True)
+    validated = replace(validated, valid=emptied)
+    report.rows_read, report.rejected = rows_read, validated.rejected
+    return PipelineResult(raw, validated, cleaned, unlabeled, report, missing)
 
 
 def feature_columns(config: SiteConfig) -> list[str]:

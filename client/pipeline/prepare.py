@@ -11,10 +11,10 @@ import polars as pl
 
 from client.pipeline import pipeline
 from client.pipeline.clean import CleaningReport
-from client.retention.erasure import without_erased
+from client.retention.erasure import ErasureRequests, without_erased
 from client.retention.retain import without_expired
 from client.site_audit import site_audit
-from client.store import SiteStore, TableVersion, sha256_of
+from client.store import SiteStore, TableVersion, keep_raw_files, sha256_of
 from common.config import SiteConfig, row_dependent_cleaning
 from common.errors import ConfigError
 
@@ -118,6 +118,20 @@ def _rows_meeting(frame: pl.DataFrame, rule: str) -> pl.DataFrame:
         raise ConfigError(f"quality rule '{rule}' cannot be evaluated ({first_line})") from None
 
 
+def store_raw_files(config: SiteConfig, inputs: dict[str, str]) -> dict[str, str]:
+    """Keep content-addressed copies of the raw files; name each file's digest and copy.
+
+    A raw file holds every subject verbatim, erased ones too (the site's files are never
+    modified): once any erasure was requested, only the digests are recorded, no copy.
+    """
+    copies = {}
+    if not ErasureRequests(config.store_dir).all():
+        copies = keep_raw_files(config.store_dir, inputs)
+    return {
+        path: {"sha256": digest, "copy": copies.get(path, "")} for path, digest in inputs.items()
+    }
+
+
 def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareResult:
     """Run the pipeline; commit new versions only when the input or config changed."""
     step = on_step or (lambda name: None)
@@ -139,11 +153,19 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
     step("writing tables")
-    raw_version = store.write("raw", result.raw, {"operation": "ingest", **lineage}, archive=True)
+    if config.site.keep_raw_table:
+        raw_version = store.write(
+            "raw", result.raw, {"operation": "ingest", **lineage}, archive=True
+        ).version
+        raw_record = {"raw_version": str(raw_version)}
+    else:
+        # The record of which input made this version is the raw files' bytes, kept
+        # once each by content; no second copy of every row as text.
+        raw_record = {"raw_version": "", "raw_files": json.dumps(store_raw_files(config, inputs))}
     quarantine = store.write(
         "quarantine",
         result.validated.quarantine,
-        {"operation": "quarantine", "raw_version": str(raw_version.version), **lineage},
+        {"operation": "quarantine", **raw_record, **lineage},
         archive=True,
     )
     report = result.report
@@ -152,14 +174,14 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         unlabeled = store.write(
             "unlabeled",
             result.unlabeled,
-            {"operation": "unlabeled", "raw_version": str(raw_version.version), **lineage},
+            {"operation": "unlabeled", **raw_record, **lineage},
         )
     clean_version = store.write(
         "clean",
         result.clean,
         {
             "operation": "clean",
-            "raw_version": str(raw_version.version),
+            **raw_record,
             "quarantine_version": str(quarantine.version),
             "unlabeled_version": "" if unlabeled is None else str(unlabeled.version),
             "rows_read": str(report.rows_read),

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
-from client.pipeline.ingest import LINE, SOURCE
+from client.pipeline.ingest import LINE, SOURCE, read_text_lines, scan_typed
 from common.config import ColumnSpec, ColumnType, SchemaSection
 from common.errors import DataError
 
@@ -25,6 +26,7 @@ _POLARS_TYPES = {
     ColumnType.CATEGORY: pl.String,
     ColumnType.TEXT: pl.String,
 }
+_NUMERIC = (ColumnType.INT, ColumnType.FLOAT)
 # Above this share of unparseable values a column is mistyped, not dirty.
 MISTYPED_SHARE = 0.5
 
@@ -47,23 +49,101 @@ def validate(
     reason too (the ``outliers = "reject"`` policy). Each column is parsed once:
     ``<name>`` keeps the text (markers blanked) and a shadow column the typed value.
     """
+    checked = _checked(text.lazy(), schema, reject_out_of_range, typed=set())
+    # Row-aligned with ``text`` (typing keeps order and height): no join needed.
+    quarantine = text.with_columns(checked.get_column(REASON)).filter(pl.col(REASON).is_not_null())
+    return _split(checked, quarantine, schema)
+
+
+def validate_files(
+    files: list[Path], schema: SchemaSection, reject_out_of_range: bool = False
+) -> Validated | None:
+    """``validate`` of the files' text, with their numbers typed as they are read.
+
+    The same valid rows, quarantine and reasons as ``validate(read_raw(...))``, without
+    holding every value as text: ints and floats come typed from the CSV reader
+    (``scan_typed``), and only the quarantined rows are read again as text. None where
+    that is not exact (a file the reader cannot take, a number it cannot type, a file
+    without rows or without a schema column): the caller then takes the text route.
+
+    Parameters
+    ----------
+    files : the raw files, in reading order.
+    schema : the site's schema.
+    reject_out_of_range : as for ``validate``.
+    """
+    scans = [scan_typed(path, schema) for path in files]
+    if any(scan is None for scan in scans):
+        return None
+    numeric = {n for n, s in schema.columns.items() if s.type in _NUMERIC}
+    try:
+        checked = _checked(pl.concat(scans), schema, reject_out_of_range, typed=numeric)
+    except pl.exceptions.PolarsError:
+        return None  # a value the reader cannot type: the text route quarantines it
+    if checked.get_column(SOURCE).n_unique() < len(files):
+        return None  # a file without rows: the text route names it
+    bad = checked.filter(pl.col(REASON).is_not_null()).select(SOURCE, LINE, REASON)
+    text = [
+        read_text_lines(path, schema, lines)
+        for path in files
+        if (lines := bad.filter(pl.col(SOURCE) == path.name).get_column(LINE).to_list())
+    ]
+    quarantine = (
+        pl.concat(text).join(bad, on=[SOURCE, LINE], how="inner", maintain_order="right")
+        if text
+        else pl.DataFrame(
+            {**{n: [] for n in schema.columns}, SOURCE: [], LINE: [], REASON: []},
+            schema={
+                **{n: pl.String for n in schema.columns},
+                SOURCE: pl.String,
+                LINE: pl.Int64,
+                REASON: pl.String,
+            },
+        )
+    )
+    return _split(checked, quarantine, schema)
+
+
+def _checked(
+    frame: pl.LazyFrame, schema: SchemaSection, reject_out_of_range: bool, *, typed: set[str]
+) -> pl.DataFrame:
+    """``frame`` with each column's value and typed shadow and the rows' reasons; refuses
+    mistyped columns. ``typed`` columns come typed already (markers still to blank)."""
     columns = schema.columns
-    cleared = text.lazy().with_columns(_blank_missing(n, s, schema) for n, s in columns.items())
+    cleared = frame.with_columns(
+        (_blank_typed if n in typed else _blank_missing)(n, s, schema) for n, s in columns.items()
+    )
     parsed = cleared.with_columns(
-        _parse(pl.col(n), s.type).alias(_typed(n)) for n, s in columns.items()
+        (pl.col(n) if n in typed else _parse(pl.col(n), s.type)).alias(_typed(n))
+        for n, s in columns.items()
     )
     problems = [_problem(n, s, reject_out_of_range) for n, s in columns.items()]
     reason = pl.concat_str(problems, separator="; ", ignore_nulls=True)
     checked = parsed.with_columns(pl.when(reason == "").then(None).otherwise(reason).alias(REASON))
     checked = checked.collect()
     _refuse_mistyped_columns(checked, schema)
-    bad = checked.filter(pl.col(REASON).is_not_null())
-    quarantine = text.join(bad.select(SOURCE, LINE, REASON), on=[SOURCE, LINE], how="inner")
+    return checked
+
+
+def _split(checked: pl.DataFrame, quarantine: pl.DataFrame, schema: SchemaSection) -> Validated:
+    columns = schema.columns
     valid = checked.filter(pl.col(REASON).is_null()).select(
         *(_finished(n, s) for n, s in columns.items()), SOURCE, LINE
     )
-    reasons = Counter(r for line in bad.get_column(REASON).to_list() for r in line.split("; "))
+    reasons = Counter(
+        r for line in quarantine.get_column(REASON).to_list() for r in line.split("; ")
+    )
     return Validated(valid, quarantine, dict(reasons))
+
+
+def _blank_typed(name: str, spec: ColumnSpec, schema: SchemaSection) -> pl.Expr:
+    """A number equal to a numeric marker is missing ('-9' is also '-9.0')."""
+    numeric_markers = _numbers([*schema.missing, *spec.missing])
+    if not numeric_markers:
+        return pl.col(name)
+    value = pl.col(name)
+    missing = value.cast(pl.Float64).is_in(numeric_markers)
+    return pl.when(missing).then(None).otherwise(value).alias(name)
 
 
 def _typed(name: str) -> str:
