@@ -1,7 +1,8 @@
 """The table of every field a site sends, derived from the wire models.
 
-``FIELDS`` maps (record, key) to its privacy class and protection; ``markdown()``
-renders the table of ``docs/privacy/threat-model.md`` (a test keeps that file in step).
+``FIELDS`` maps (record, key) to its privacy class; ``markdown()`` renders the table of
+``docs/privacy/threat-model.md`` (``python -m common.wire.table
+docs/privacy/threat-model.md`` rewrites it; a test keeps the file in step).
 """
 
 from __future__ import annotations
@@ -42,11 +43,35 @@ def protection(record: str, key: str) -> Privacy | None:
 
 
 def markdown() -> str:
-    """The table as Markdown: message, record, key, class, protection."""
+    """The table as Markdown: one row per (record, key), with the messages carrying it."""
+    carried: dict[tuple[str, str], list[str]] = {}
+    described: dict[tuple[str, str], tuple[Privacy, str]] = {}
+    for message, record, key, privacy, text in rows():
+        carried.setdefault((record, key), []).append(message)
+        described.setdefault((record, key), (privacy, text))
     lines = [
-        "| message | record | key | class | protection |",
+        "| record | key | class | protection | sent in |",
         "|---|---|---|---|---|",
     ]
-    for message, record, key, privacy, text in rows():
-        lines.append(f"| {message} | `{record}` | `{key}` | {privacy.value} | {text} |")
+    for (record, key), messages in carried.items():
+        privacy, text = described[(record, key)]
+        lines.append(f"| `{record}` | `{key}` | {privacy.value} | {text} | {', '.join(messages)} |")
     return "\n".join(lines) + "\n"
+
+
+START, END = "<!-- fields:start -->", "<!-- fields:end -->"
+
+
+def with_table(document: str) -> str:
+    """``document`` with the text between the START and END markers replaced by the table."""
+    head, _, rest = document.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{markdown()}{END}{tail}"
+
+
+if __name__ == "__main__":  # python -m common.wire.table docs/privacy/threat-model.md
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.argv[1])
+    path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
