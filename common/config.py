@@ -216,8 +216,25 @@ class PrivacySection(_Strict):
     reproducible_noise: bool = False
 
 
+# Held out for local evaluation when site.toml sets no test_fraction and privacy is on:
+# metrics on training rows would tell the coordinator which rows were trained on.
+PRIVATE_TEST_FRACTION = 0.1
+
+
 class TrainingSection(_Strict):
-    test_fraction: float = Field(default=0.0, ge=0, lt=1)
+    """How a site splits its rows.
+
+    test_fraction : share of clean rows held out for local evaluation; unset: 0.1
+        (``PRIVATE_TEST_FRACTION``) while privacy is on, else 0 (metrics on every row).
+    """
+
+    test_fraction: float | None = Field(default=None, ge=0, lt=1)
+
+    def held_out(self, *, private: bool) -> float:
+        """The share of rows held out, for a site whose privacy is on (``private``) or off."""
+        if self.test_fraction is not None:
+            return self.test_fraction
+        return PRIVATE_TEST_FRACTION if private else 0.0
 
 
 class SiteConfig(_Strict):

@@ -112,3 +112,11 @@ def test_no_field_stays_open_and_row_counts_are_coarse(replies):
         if key == keys.NUM_EXAMPLES
     ]
     assert counts and all(int(c) % 10 == 0 and c >= 10 for c in counts), counts  # k = 10
+
+
+def test_with_privacy_on_metrics_come_from_held_out_rows(replies):
+    evaluate = replies[4]
+    assert str(evaluate.content[keys.SITE]["eval-split"]) == "test"
+    for name in ("accuracy", "f1"):  # 12 held-out rows, k = 10: a step of 10/12, at most 1
+        value = float(evaluate.content[keys.METRICS][name])
+        assert min(abs(value), abs(value - 10 / 12)) < 1e-9, (name, value)
