@@ -43,7 +43,8 @@ the sites' test rows would leak them), so the benchmark plans the run with
 ``runner.run`` (which accepts a ``PlannedRun``): no central evaluation at all.
 
 Metric: mean client accuracy = the unweighted mean of the four sites' local test
-accuracies in the last round's ``per_site`` metrics (``metrics.jsonl``), averaged
+accuracies of the final model, computed at each site as its ClientApp does (the
+coordinator's ``per_site`` metrics are coarsened while privacy is on), averaged
 over the seeds (the seed also draws each site's test split). Baseline: each site
 predicts the majority class of its own training split, scored on its test split.
 
@@ -109,6 +110,27 @@ def majority_baseline(sites_dir: Path, seed: int) -> dict[str, float]:
     return scores
 
 
+def _exact_accuracies(work: Path, model_name: str, seed: int) -> dict[str, float]:
+    """Each site's accuracy of the final model on its held-out rows, computed as the site
+    does. The coordinator's per_site metrics are coarsened while privacy is on (a step
+    of min_group_size rows): a benchmark may read the sites' rows, a coordinator not."""
+    import torch
+
+    from common.evaluation import evaluate_model
+    from common.models import build_model
+
+    info = json.loads((work / "run" / "run.json").read_text())
+    spec = FeatureSpec.from_json(info["feature_spec"])
+    model = build_model(model_name, spec.num_features, spec.num_classes)
+    model.load_state_dict(torch.load(work / "run" / "model.pt", weights_only=True))
+    found = {}
+    for path in sorted((work / "sites").glob("*/site.toml")):
+        site = Site.from_path(path)
+        data = site.data(spec, seed)
+        found[site.name] = evaluate_model(model, data.x_test, data.y_test)["accuracy"]
+    return found
+
+
 def simulate(
     template: Path, epsilon: float | None, seed: int, rounds: int, options: dict, strategy: str
 ) -> dict:
@@ -141,7 +163,7 @@ def simulate(
         last = json.loads(lines[-1])
         if last.get("stopped"):
             raise RuntimeError(f"run stopped: {last['stopped']}")
-        per_site = {site: m["accuracy"] for site, m in last["per_site"].items()}
+        per_site = _exact_accuracies(work, planned.run_config.model, seed)
         missing = set(HOSPITALS) - set(per_site)
         if missing:
             raise RuntimeError(f"no per-site metrics for {sorted(missing)} in the last round")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, Context, Message
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
@@ -39,10 +39,29 @@ from client.retention.erasure import PurgedVersions
 from client.site import Site
 from client.site_audit import site_audit
 from common import keys
+from common.disclosure import coarse_count, coarse_metric
 from common.errors import BudgetExceededError, FedlifeError
 from common.evaluation import evaluate_model
 from common.features import FeatureSpec
 from common.models import build_model
+from common.wire.messages import (
+    MAX_REASON,
+    AssessmentRecord,
+    EvaluateMetrics,
+    EvaluateReply,
+    ExcludedRecord,
+    Exclusion,
+    MomentsRecord,
+    MomentsReply,
+    ProfileRecord,
+    ProfileReply,
+    SiteName,
+    SiteRecord,
+    StatisticsRecord,
+    StatisticsReply,
+    TrainMetrics,
+    TrainReply,
+)
 
 SiteResolver = Callable[[Context], Path]
 
@@ -82,9 +101,9 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
             reasons = site.released_gate_reasons()
         except FedlifeError as error:
             return _excluded(message, site.name, str(error))
-        record = ConfigRecord({keys.FEATURE_SPEC: spec.to_json(), "gate": "; ".join(reasons)})
-        content = RecordDict({keys.PROFILE: record, keys.SITE: _site_record(site)})
-        return Message(content, reply_to=message)
+        record = ProfileRecord(feature_spec=spec.to_json(), gate="; ".join(reasons))
+        reply = ProfileReply(profile=record, site=_site_record(site))
+        return Message(reply.to_content(), reply_to=message)
 
     @app.train(mods=[*(mods or []), clip_update_when_asked])
     def fit(message: Message, context: Context) -> Message:
@@ -115,15 +134,17 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
             if len(data.y_test)
             else (data.x_train, data.y_train, "train")
         )
-        metrics = evaluate_model(model, x, y)
-        metrics.setdefault("auc", math.nan)
-        metrics[keys.NUM_EXAMPLES] = len(y)
-        site_record = _site_record(site, data.table_version)
-        site_record["eval-split"] = split
-        content = {keys.METRICS: MetricRecord(metrics), keys.SITE: site_record}
+        metrics = _released_metrics(site, evaluate_model(model, x, y), len(y))
+        site_record = _site_record(site, data.table_version).model_copy(
+            update={"eval_split": split}
+        )
         groups = data.groups_test if split == "test" else data.groups_train
-        content[keys.ASSESSMENT] = _assessment(site, model, x, y, groups, spec, config)
-        return Message(RecordDict(content), reply_to=message)
+        reply = EvaluateReply(
+            metrics=metrics,
+            site=site_record,
+            assessment=_assessment(site, model, x, y, groups, spec, config),
+        )
+        return Message(reply.to_content(), reply_to=message)
 
     return app
 
@@ -223,23 +244,23 @@ def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Messa
     epsilon = site.ledger.epsilon(privacy.delta)
     # The loss of DP-SGD's own batches is no DP release: it stays home while DP is on.
     loss = math.nan if privacy.enabled else update.loss
-    metrics = MetricRecord(
-        {keys.NUM_EXAMPLES: update.num_examples, "train-loss": loss, keys.EPSILON: epsilon}
+    metrics = TrainMetrics(
+        num_examples=_released_count(site, update.num_examples), train_loss=loss, epsilon=epsilon
     )
-    content = {
-        keys.ARRAYS: ArrayRecord(update.state_dict),
-        keys.METRICS: metrics,
-        keys.SITE: _site_record(site, update.table_version),
-    }
-    return Message(RecordDict(content), reply_to=message)
+    reply = TrainReply(
+        arrays=ArrayRecord(update.state_dict),
+        metrics=metrics,
+        site=_site_record(site, update.table_version),
+    )
+    return Message(reply.to_content(), reply_to=message)
 
 
 def _release_statistics(site: Site, message: Message) -> Message:
     """Histograms (current and previous version) and the quality summary: aggregates only."""
     spec = FeatureSpec.from_json(str(message.content[keys.CONFIG][keys.FEATURE_SPEC]))
-    record = ConfigRecord({keys.STATISTICS: json.dumps(site_statistics(site, spec))})
-    content = RecordDict({keys.STATISTICS: record, keys.SITE: _site_record(site)})
-    return Message(content, reply_to=message)
+    record = StatisticsRecord(statistics=json.dumps(site_statistics(site, spec)))
+    reply = StatisticsReply(statistics=record, site=_site_record(site))
+    return Message(reply.to_content(), reply_to=message)
 
 
 def _release_moments(site: Site, message: Message) -> Message:
@@ -275,10 +296,10 @@ def _release_moments(site: Site, message: Message) -> Message:
     site_audit(site.config).append(
         "release-moments", run=run_id, table_version=version.version, noise_multiplier=sigma
     )
-    content = RecordDict(
-        {keys.MOMENTS: ConfigRecord(moments.to_dict()), keys.SITE: _site_record(site)}
+    reply = MomentsReply(
+        moments=MomentsRecord.model_validate(moments.to_dict()), site=_site_record(site)
     )
-    return Message(content, reply_to=message)
+    return Message(reply.to_content(), reply_to=message)
 
 
 def _moments_noise(site: Site) -> float:
@@ -291,19 +312,34 @@ def _moments_noise(site: Site) -> float:
     return release_noise(allowance, privacy.delta, privacy.accountant)
 
 
-def _assessment(site: Site, model, x, y, groups, spec: FeatureSpec, config) -> ConfigRecord:
+def _released_count(site: Site, rows: int) -> int:
+    """A row count as it leaves: a multiple of min_group_size while privacy is on."""
+    if not site.config.privacy.enabled:
+        return rows
+    return coarse_count(rows, site.config.quality.min_group_size)
+
+
+def _released_metrics(site: Site, metrics: dict[str, float], rows: int) -> EvaluateMetrics:
+    """Evaluation metrics as they leave: rounded to a step of min_group_size rows while
+    privacy is on (``common.disclosure.coarse_metric``)."""
+    metrics.setdefault("auc", math.nan)
+    if site.config.privacy.enabled:
+        k = site.config.quality.min_group_size
+        metrics = {name: coarse_metric(value, rows, k) for name, value in metrics.items()}
+    return EvaluateMetrics(**metrics, num_examples=_released_count(site, rows))
+
+
+def _assessment(site: Site, model, x, y, groups, spec: FeatureSpec, config) -> AssessmentRecord:
     """Fairness counts (every round) and feature importance (when asked), as aggregates."""
     k, seed = site.config.quality.min_group_size, int(config[keys.SEED])
     fairness = fairness_stats(y, predictions(model, x), groups, spec.num_classes - 1, k)
     importance = None
     if bool(config.get(keys.EXPLAIN, False)):
         importance = permutation_importance(model, x, y, spec, derive_seed(seed, site.name), k)
-    return ConfigRecord(
-        {
-            keys.FAIRNESS: fairness or "",
-            keys.IMPORTANCE: json.dumps(importance) if importance else "",
-            keys.NUM_EXAMPLES: len(y),
-        }
+    return AssessmentRecord(
+        fairness=fairness or "",
+        importance=json.dumps(importance) if importance else "",
+        num_examples=_released_count(site, len(y)),
     )
 
 
@@ -319,29 +355,24 @@ def _global_model(message: Message, spec: FeatureSpec) -> torch.nn.Module:
     return model
 
 
-def _site_record(site: Site, table_version: int = -1) -> ConfigRecord:
+def _site_record(site: Site, table_version: int = -1) -> SiteRecord:
     privacy = site.config.privacy
     labeled = site.labeled_version
-    return ConfigRecord(
-        {
-            keys.SITE_NAME: site.name,
-            keys.TABLE_VERSION: table_version,
-            keys.LABELED_VERSION: -1 if labeled is None else labeled.version,
-            keys.EPSILON_BUDGET: privacy.epsilon_budget if privacy.enabled else -1.0,
-            keys.DELTA: privacy.delta,
-            keys.PURGED_VERSIONS: json.dumps(PurgedVersions(site.config.store_dir).erased()),
-        }
+    return SiteRecord(
+        name=site.name,
+        table_version=table_version,
+        labeled_version=-1 if labeled is None else labeled.version,
+        epsilon_budget=float(privacy.epsilon_budget) if privacy.enabled else -1.0,
+        delta=float(privacy.delta),
+        purged_versions=json.dumps(PurgedVersions(site.config.store_dir).erased()),
     )
 
 
 def _excluded(message: Message, site_name: str, reason: str) -> Message:
-    record = RecordDict(
-        {
-            keys.EXCLUDED: ConfigRecord({keys.REASON: reason}),
-            keys.SITE: ConfigRecord({keys.SITE_NAME: site_name}),
-        }
+    reply = Exclusion(
+        excluded=ExcludedRecord(reason=reason[:MAX_REASON]), site=SiteName(name=site_name)
     )
-    return Message(record, reply_to=message)
+    return Message(reply.to_content(), reply_to=message)
 
 
 app = make_client_app()

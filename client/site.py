@@ -203,7 +203,8 @@ class Site:
         frame, version = self.clean
         x, y = spec.encode(frame)
         order = np.random.default_rng(seed).permutation(len(y))
-        n_test = int(round(len(y) * self.config.training.test_fraction))
+        held_out = self.config.training.held_out(private=self.config.privacy.enabled)
+        n_test = int(round(len(y) * held_out))
         test, train = order[:n_test], order[n_test:]
         groups = frame.select(pl.col(self.config.schema.sensitive).cast(pl.String))
         if groups.width == 0:

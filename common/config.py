@@ -1,7 +1,7 @@
-"""Config models: a site's ``site.toml`` and a federation run's config.
+"""A site's ``site.toml``: its schema, cleaning, quality, privacy and training policy.
 
-Both validate themselves; a bad file gets one line naming the file, the key and
-what was expected.
+It validates itself; a bad file gets one line naming the file, the key and what was
+expected. A federation run's config is ``common.run_config``.
 """
 
 from __future__ import annotations
@@ -9,20 +9,17 @@ from __future__ import annotations
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from common.errors import ConfigError
 from common.labeling import LabelingSection
 from common.retention import RetentionSection
+from common.strict_model import StrictModel, validate_as
 
 # The largest per-site epsilon budget a policy may set: past it DP promises nothing.
 MAX_EPSILON_BUDGET = 100.0
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ColumnType(StrEnum):
@@ -49,7 +46,7 @@ def missing_indicator_name(column: str) -> str:
     return f"{column}_missing"
 
 
-class ColumnSpec(_Strict):
+class ColumnSpec(StrictModel):
     """One column of a site's schema.
 
     ``min``/``max`` are the column's public range: declared, not measured. Values
@@ -81,7 +78,7 @@ class ColumnSpec(_Strict):
         return self
 
 
-class SiteSection(_Strict):
+class SiteSection(StrictModel):
     name: str = Field(min_length=1)
     raw: str = Field(min_length=1, description="file, glob or directory of raw files")
     store: str = "store"
@@ -95,7 +92,7 @@ class SiteSection(_Strict):
     )
 
 
-class SchemaSection(_Strict):
+class SchemaSection(StrictModel):
     columns: dict[str, ColumnSpec] = Field(min_length=1)
     missing: list[str] = Field(default_factory=lambda: ["", "NA", "N/A", "NaN", "nan", "?"])
     header: bool = True
@@ -136,7 +133,7 @@ class SchemaSection(_Strict):
         return next((n for n, c in self.columns.items() if c.role is role), None)
 
 
-class CleaningSection(_Strict):
+class CleaningSection(StrictModel):
     """How rows are cleaned.
 
     dedupe : drop exact duplicate rows (true), or also keep one row per id column
@@ -183,7 +180,7 @@ def row_dependent_cleaning(cleaning: CleaningSection) -> list[str]:
     return found
 
 
-class QualitySection(_Strict):
+class QualitySection(StrictModel):
     """The gate a site's clean data must pass before it trains.
 
     rules : polars SQL conditions every row must meet, e.g. ``"age >= 18"``.
@@ -196,7 +193,7 @@ class QualitySection(_Strict):
     min_group_size: int = Field(default=10, ge=1)
 
 
-class PrivacySection(_Strict):
+class PrivacySection(StrictModel):
     """The site's privacy policy.
 
     release_moments : whether the site answers a federation's request for DP feature
@@ -224,11 +221,28 @@ class PrivacySection(_Strict):
     reproducible_noise: bool = False
 
 
-class TrainingSection(_Strict):
-    test_fraction: float = Field(default=0.0, ge=0, lt=1)
+# Held out for local evaluation when site.toml sets no test_fraction and privacy is on:
+# metrics on training rows would tell the coordinator which rows were trained on.
+PRIVATE_TEST_FRACTION = 0.1
 
 
-class SiteConfig(_Strict):
+class TrainingSection(StrictModel):
+    """How a site splits its rows.
+
+    test_fraction : share of clean rows held out for local evaluation; unset: 0.1
+        (``PRIVATE_TEST_FRACTION``) while privacy is on, else 0 (metrics on every row).
+    """
+
+    test_fraction: float | None = Field(default=None, ge=0, lt=1)
+
+    def held_out(self, *, private: bool) -> float:
+        """The share of rows held out, for a site whose privacy is on (``private``) or off."""
+        if self.test_fraction is not None:
+            return self.test_fraction
+        return PRIVATE_TEST_FRACTION if private else 0.0
+
+
+class SiteConfig(StrictModel):
     """A partner site's ``site.toml``; paths in it are relative to the file."""
 
     site: SiteSection
@@ -254,136 +268,6 @@ class SiteConfig(_Strict):
         return self.base_dir / self.site.raw
 
 
-StrategyName = Literal[
-    "fedavg", "fedprox", "fedadam", "fedyogi", "fedmedian", "fedtrimmedavg", "krum", "bulyan"
-]
-
-# The architectures ``common.models`` builds (a test keeps the two in step).
-ModelName = Literal["logreg", "mlp", "cnn"]
-
-# Strategies whose aggregate is the equally weighted mean of clipped updates, the only
-# ones whose one-site sensitivity central DP's noise bounds (docs/privacy/central-dp.md).
-CENTRAL_DP_STRATEGIES: tuple[StrategyName, ...] = ("fedavg", "fedprox")
-
-
-class RunConfig(_Strict):
-    """A federation run, as Flower's run config carries it (hyphenated keys).
-
-    Parameters
-    ----------
-    num_server_rounds : rounds of training.
-    strategy : Flower strategy that aggregates the updates.
-    model : architecture from ``common.models``.
-    local_epochs, batch_size, learning_rate, momentum : local DP-SGD per round.
-    max_grad_norm : per-sample clipping bound of DP-SGD.
-    grad_sample_mode : Opacus per-sample gradient mode: 'hooks' (the fastest correct one,
-        benchmarks/bench_grad_sample_modes.py), 'functorch', or 'ew' (faster, but it
-        fails on the empty batches Poisson sampling draws on small sites).
-    min_train_sites : fewest updates a round aggregates; fewer fails the run.
-    min_available_sites : sites that must be online before a round starts (a crashed
-        site's restart is awaited), up to 120 s, then the run stops; at most
-        ``min_train_sites`` (the default, 0) starts as soon as those are online.
-    fraction_train : share of connected sites asked to train each round.
-    proximal_mu : FedProx's proximal term.
-    server_learning_rate : server step of FedAdam / FedYogi.
-    num_malicious_sites : sites Krum and Bulyan assume may be malicious.
-    central_dp : site-level DP on top of the sites' DP-SGD: 'off', or Flower's
-        fixed-clipping wrapper clipping updates on the 'server' or at the 'client';
-        the updates are then averaged with equal weights, and only the strategies in
-        ``CENTRAL_DP_STRATEGIES`` are accepted (docs/privacy/central-dp.md).
-    central_dp_noise_multiplier, central_dp_clipping_norm : of that wrapper.
-    central_dp_delta : delta of the site-level epsilon reported per round.
-    central_dp_epsilon_budget : the most site-level epsilon the federation may reach
-        across all its runs, from the coordinator's central-DP ledger beside the run
-        directories; a round that would pass it is not started (0 = no limit, every
-        round is still recorded).
-    secure_aggregation : SecAgg+; refused, see the README (Flower 1.42 has it only
-        in the legacy workflow, which this ServerApp's round loop is not).
-    normalization : 'range' maps features by their public ranges (no privacy
-        cost); 'centers' also centers them on the federation's mean, from DP sums
-        the sites release; 'moments' standardises them with DP means and spreads.
-    drift_threshold : PSI above which a site's column is flagged as drifted.
-    seed : seeds model initialisation and local training.
-    run_dir : where the run writes its outputs ('' = runs/<timestamp>).
-    resume : continue the run in ``run_dir`` from its last checkpoint.
-    test_data : CSV of held-out rows the server evaluates on ('' = none).
-    sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
-    label_queue_size : after each round, every site queues this many unlabeled rows
-        for its annotators, scored by the new global model (0 = never).
-    allowed_nodes : comma-separated node IDs that may take part ('' = every connected
-        node); ``fedlife-coord run`` sets the provisioned sites' IDs.
-    round_timeout : seconds to wait for the sites' replies in each exchange (0 = wait
-        until every site answers or Flower marks it offline); a site that sends nothing
-        in time is recorded as a failure and the round goes on without it.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        alias_generator=lambda n: n.replace("_", "-"),
-        populate_by_name=True,
-    )
-
-    num_server_rounds: int = Field(default=15, ge=1, le=10_000)
-    strategy: StrategyName = "fedavg"
-    model: ModelName = "logreg"
-    local_epochs: int = Field(default=1, ge=1)
-    batch_size: int = Field(default=16, ge=1)
-    learning_rate: float = Field(default=0.5, gt=0)
-    momentum: float = Field(default=0.5, ge=0, lt=1)
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    grad_sample_mode: Literal["hooks", "ew", "functorch"] = "hooks"
-    min_train_sites: int = Field(default=2, ge=1)
-    min_available_sites: int = Field(default=0, ge=0)
-    fraction_train: float = Field(default=1.0, gt=0, le=1)
-    proximal_mu: float = Field(default=0.01, ge=0)
-    server_learning_rate: float = Field(default=0.1, gt=0)
-    num_malicious_sites: int = Field(default=0, ge=0)
-    central_dp: Literal["off", "server", "client"] = "off"
-    central_dp_noise_multiplier: float = Field(default=1.0, gt=0)
-    central_dp_clipping_norm: float = Field(default=1.0, gt=0)
-    central_dp_delta: float = Field(default=1e-5, gt=0, lt=1)
-    central_dp_epsilon_budget: float = Field(default=0.0, ge=0)
-    secure_aggregation: bool = False
-    normalization: Literal["range", "centers", "moments"] = "centers"
-    drift_threshold: float = Field(default=0.25, gt=0)
-    seed: int = 0
-    run_dir: str = ""
-    resume: bool = False
-    test_data: str = ""
-    sites_dir: str = ""
-    label_queue_size: int = Field(default=0, ge=0)
-    allowed_nodes: str = Field(default="", pattern=r"^[0-9]*(,[0-9]+)*$")
-    round_timeout: float = Field(default=0.0, ge=0)
-
-    @model_validator(mode="after")
-    def _no_secure_aggregation(self) -> RunConfig:
-        if self.secure_aggregation:
-            raise ValueError(
-                "SecAgg+ is not available: Flower 1.42 offers it only in the legacy "
-                "workflow (SecAggPlusWorkflow), which cannot carry fedlife's round loop "
-                "(budget refusals, quality gate, lineage); see the README"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _central_dp_bounds_the_strategy(self) -> RunConfig:
-        if self.central_dp != "off" and self.strategy not in CENTRAL_DP_STRATEGIES:
-            raise ValueError(
-                f"central DP cannot wrap strategy '{self.strategy}': its aggregate is not "
-                "the equally weighted mean of clipped updates, so the noise bounds no "
-                f"site's influence; use one of {', '.join(CENTRAL_DP_STRATEGIES)}"
-            )
-        return self
-
-    @classmethod
-    def from_flower(cls, run_config: dict[str, Any], source: str = "run config") -> RunConfig:
-        return _validate(cls, dict(run_config), source)
-
-    def to_flower(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True)
-
-
 def load_site_config(path: str | Path) -> SiteConfig:
     """Read and validate ``site.toml``; raise :class:`ConfigError` naming the key."""
     path = Path(path)
@@ -396,16 +280,4 @@ def load_site_config(path: str | Path) -> SiteConfig:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
     data["base_dir"] = path.resolve().parent
-    return _validate(SiteConfig, data, str(path))
-
-
-def _validate(model: type[BaseModel], data: dict[str, Any], source: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        expected = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            expected = "unknown key"
-        raise ConfigError(f"{source}: {key}: {expected}") from None
+    return validate_as(SiteConfig, data, str(path))

@@ -83,3 +83,27 @@ def _fold_categories(column: CategoryStats, k: int) -> CategoryStats | None:
     if 0 < other < k:
         return None
     return CategoryStats({**kept, **({OTHER: other} if other else {})}, nulls)
+
+
+def coarse_count(rows: int, min_group_size: int) -> int:
+    """``rows`` rounded to a multiple of ``min_group_size``, and at least one multiple.
+
+    What a site reports as its row count (the FedAvg weight, rows evaluated on) while
+    its privacy is on: the coordinator learns the size to within ``min_group_size``
+    rows, never whether one more row is there (except at a rounding boundary).
+    """
+    return max(min_group_size, min_group_size * round(rows / min_group_size))
+
+
+def coarse_metric(value: float, rows: int, min_group_size: int) -> float:
+    """A mean over ``rows`` rows rounded to the step ``min_group_size`` rows make.
+
+    One row moves a rate (accuracy, F1, AUC) by about ``1 / rows``; the step is
+    ``min_group_size / rows`` (at most 1), so the released value resolves groups of
+    ``min_group_size`` rows, not one. NaN stays NaN. Rounding, not DP: see
+    docs/privacy/threat-model.md.
+    """
+    if value != value or rows <= 0:  # NaN: undefined stays undefined
+        return value
+    step = min(1.0, min_group_size / rows)
+    return round(round(value / step) * step, 12)

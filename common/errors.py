@@ -43,3 +43,7 @@ class FederationError(FedlifeError):
 
 class LedgerError(FedlifeError):
     """The coordinator's central-DP ledger cannot be read or written, or was edited."""
+
+
+class WireError(FedlifeError):
+    """A message between a site and the coordinator does not match its wire contract."""

@@ -11,14 +11,12 @@ from __future__ import annotations
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from common.strict_model import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LabelingFunction(_Strict):
+class LabelingFunction(StrictModel):
     """One labeling function.
 
     Parameters
@@ -51,7 +49,7 @@ class LabelingFunction(_Strict):
         return self.expression.meta.root_names()
 
 
-class LabelingSection(_Strict):
+class LabelingSection(StrictModel):
     """How the site labels its unlabeled rows.
 
     Parameters

@@ -41,6 +41,9 @@ def merge_moments(releases: list[dict]) -> tuple[list[float], list[float]]:
     """
     if not releases:
         raise DataError("no site released feature moments")
+    releases = [_checked(r) for r in releases]
+    if len({len(r["sums"]) for r in releases}) > 1:
+        raise DataError("released moments disagree on the number of features")
     count = sum(r["count"] for r in releases)
     if count <= 1:
         raise DataError("released moments cover too few rows to standardise")
@@ -53,3 +56,16 @@ def merge_moments(releases: list[dict]) -> tuple[list[float], list[float]]:
     variances = squares - (centers - MIDDLE) ** 2
     spreads = np.sqrt(np.clip(variances, MIN_SPREAD**2, None))
     return centers.tolist(), spreads.tolist()
+
+
+def _checked(release: object) -> dict:
+    """A release as its wire contract allows it (finite numbers, squares fit sums)."""
+    from pydantic import ValidationError
+
+    from common.wire.base import describe
+    from common.wire.messages import MomentsRecord
+
+    try:
+        return MomentsRecord.model_validate(release).model_dump(by_alias=True)
+    except ValidationError as error:
+        raise DataError(f"malformed moments release: {describe(error)}") from None

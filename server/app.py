@@ -13,8 +13,8 @@ from typing import Any
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from common.config import RunConfig
 from common.errors import RunDirError
+from common.run_config import RunConfig
 from server.deploy.allowed_nodes import AllowedNodesGrid, parse_node_ids
 from server.federation import Federation, RoundObserver
 from server.report.summary import summarize

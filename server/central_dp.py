@@ -26,7 +26,7 @@ from flwr.serverapp.strategy import (
 )
 
 from common import keys
-from common.config import RunConfig
+from common.run_config import RunConfig
 
 WRAPPERS = {
     "server": DifferentialPrivacyServerSideFixedClipping,

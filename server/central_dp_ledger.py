@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from common.audit import GENESIS, entry_hash
-from common.config import RunConfig
 from common.errors import LedgerError
+from common.run_config import RunConfig
 from server.central_dp import composed_epsilon
 
 LEDGER_NAME = "central-dp-ledger.jsonl"

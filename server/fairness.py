@@ -18,9 +18,11 @@ A group a site withheld (fewer than ``min_group_size`` rows) is simply absent.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
-from common.stats import TableStats
+from common.errors import DataError
+from common.stats import ColumnStats, TableStats
 
 
 def fairness_metrics(stats: TableStats) -> dict[str, dict[str, Any]]:
@@ -28,8 +30,10 @@ def fairness_metrics(stats: TableStats) -> dict[str, dict[str, Any]]:
     rates: dict[str, dict[str, dict[str, float]]] = {}
     counts: dict[str, dict[str, int]] = {}
     for name, column in stats.columns.items():
-        head, metric = name.rsplit("|", 1)
-        attribute, group = head.split("=", 1)
+        head, _, metric = name.rpartition("|")
+        attribute, equals, group = head.partition("=")
+        if not (metric and equals) or not isinstance(column, ColumnStats):
+            raise DataError(f"fairness column {name[:80]!r} is not 'column=group|metric' stats")
         if column.count:
             rates.setdefault(attribute, {}).setdefault(group, {})[metric] = column.mean
             if metric == "correct":
@@ -72,7 +76,7 @@ def merge_fairness(per_site: dict[str, str]) -> dict[str, Any]:
 
 def merge_importance(per_site: dict[str, tuple[str, int]]) -> dict[str, Any]:
     """Example-weighted mean permutation importance, and each site's own."""
-    parsed = {s: (json.loads(t), n) for s, (t, n) in per_site.items() if t}
+    parsed = {s: (_importance(t, s), n) for s, (t, n) in per_site.items() if t}
     if not parsed:
         return {}
     totals: dict[str, float] = {}
@@ -97,3 +101,16 @@ def _gap(groups: dict[str, dict[str, float]], metric: str) -> float | None:
 def _max_gap(*gaps: float | None) -> float | None:
     known = [g for g in gaps if g is not None]
     return max(known) if known else None
+
+
+def _importance(text: str, site: str) -> dict[str, float]:
+    try:
+        importance = json.loads(text)
+    except (TypeError, ValueError):
+        raise DataError(f"importance of {site} is not JSON") from None
+    if not isinstance(importance, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in importance.values()
+    ):
+        raise DataError(f"importance of {site} must map feature -> finite number")
+    return importance

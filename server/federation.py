@@ -24,11 +24,18 @@ from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp import Grid
 
 from common import keys
-from common.config import RunConfig
 from common.errors import DataError, FederationError
 from common.features import FeatureSpec
 from common.models import build_model
 from common.moments import merge_moments
+from common.run_config import RunConfig
+from common.wire.messages import (
+    EvaluateReply,
+    MomentsReply,
+    ProfileReply,
+    StatisticsReply,
+    TrainReply,
+)
 from server.central import CentralEvaluation
 from server.central_dp import (
     inner_strategy,
@@ -40,6 +47,7 @@ from server.central_dp import (
 from server.central_dp_ledger import CentralDPLedger
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
+from server.replies import Reply, read, shapes
 from server.report.tensorboard import RoundScalars
 from server.round_report import RoundReport
 from server.run_dir import RunDirectory
@@ -125,7 +133,7 @@ class Federation:
                     strategy.configure_train(server_round, arrays, train_config, self.grid),
                     report.failures,
                 )
-                updates = self.sort_replies(replies, report)
+                updates = self.sort_replies(replies, report, {"shapes": shapes(arrays)})
                 stopped = _too_few_updates(server_round, updates, self.config.min_train_sites)
             if stopped:
                 if reservation:
@@ -204,7 +212,7 @@ class Federation:
 
     def profile(self) -> tuple[FeatureSpec, list[dict[str, str]]]:
         """Ask every site for its declared feature contract; merge the agreeing ones."""
-        replies, excluded = self.sites.query({keys.RUN_ID: self.run_id})
+        replies, excluded = self.sites.query({keys.RUN_ID: self.run_id}, ProfileReply)
         specs, names, purged = [], [], {}
         for reply in replies:
             specs.append(FeatureSpec.from_json(str(reply.content[keys.PROFILE][keys.FEATURE_SPEC])))
@@ -229,7 +237,9 @@ class Federation:
                 keys.SPREADS: self.config.normalization == "moments",
                 keys.FEATURE_SPEC: spec.to_json(),
                 keys.SEED: self.config.seed,
-            }
+            },
+            MomentsReply,
+            {"spec": spec},
         )
         releases = [dict(reply.content[keys.MOMENTS]) for reply in replies]
         try:
@@ -254,7 +264,9 @@ class Federation:
                 keys.RUN_ID: self.run_id,
                 keys.RELEASE: keys.STATISTICS,
                 keys.FEATURE_SPEC: spec.to_json(),
-            }
+            },
+            StatisticsReply,
+            {"spec": spec},
         )
         statistics = {
             str(r.content[keys.SITE][keys.SITE_NAME]): json.loads(
@@ -300,26 +312,20 @@ class Federation:
             }
         )
 
-    def sort_replies(self, replies: list[Message], report: RoundReport) -> list[Message]:
-        """Keep the updates; record refusals and failures in ``report``.
+    @staticmethod
+    def sort_replies(
+        replies: list[Message], report: RoundReport, context: dict | None = None
+    ) -> list[Message]:
+        """Keep the valid updates (``TrainReply``); record refusals, invalid replies
+        and failures in ``report``.
 
         Updates are kept in site order, not arrival order: float sums depend on the
         order, and the same seed must give the same model however the sites raced.
         """
         updates = []
-        for reply in sorted(replies, key=_reply_order):
-            if reply.has_error():
-                report.failures.append(f"node {reply.metadata.src_node_id}: {reply.error.reason}")
-            elif keys.EXCLUDED in reply.content:
-                report.excluded.append(
-                    {
-                        "site": str(reply.content[keys.SITE][keys.SITE_NAME]),
-                        "reason": str(reply.content[keys.EXCLUDED][keys.REASON]),
-                    }
-                )
-            else:
-                updates.append(reply)
-                report.participants.append(_participant(reply))
+        for reply in _sorted(replies, TrainReply, context, report):
+            updates.append(reply.message)
+            report.participants.append(_participant(reply.message))
         return updates
 
     def evaluate(self, strategy, server_round, arrays, config, report: RoundReport) -> None:
@@ -327,10 +333,8 @@ class Federation:
             strategy.configure_evaluate(server_round, arrays, config, self.grid), report.failures
         )
         results, fairness, importance = [], {}, {}
-        for reply in sorted(replies, key=_reply_order):
-            if reply.has_error() or keys.EXCLUDED in reply.content:
-                continue
-            site = str(reply.content[keys.SITE][keys.SITE_NAME])
+        for valid in _sorted(replies, EvaluateReply, None, report):
+            reply, site = valid.message, valid.site
             report.per_site[site] = dict(reply.content[keys.METRICS])
             if keys.ASSESSMENT in reply.content:
                 assessment = reply.content[keys.ASSESSMENT]
@@ -368,9 +372,21 @@ def _too_few_updates(server_round: int, updates: list[Message], needed: int) -> 
     return f"round {server_round}: {len(updates)} update(s), fewer than min-train-sites={needed}"
 
 
-def _reply_order(reply: Message) -> tuple[str, int]:
-    site = "" if reply.has_error() else str(reply.content[keys.SITE][keys.SITE_NAME])
-    return site, reply.metadata.src_node_id
+def _sorted(replies: list[Message], contract, context, report: RoundReport) -> list[Reply]:
+    """The valid replies in site order; failures and exclusions go to ``report``."""
+    valid = []
+    for reply in sorted((read(r, contract, context) for r in replies), key=_reply_order):
+        if reply.failure:
+            report.failures.append(reply.failure)
+        elif reply.excluded is not None:
+            report.excluded.append(reply.excluded)
+        else:
+            valid.append(reply)
+    return valid
+
+
+def _reply_order(reply: Reply) -> tuple[str, int]:
+    return ("" if reply.failure else reply.site), reply.message.metadata.src_node_id
 
 
 def _participant(reply: Message) -> dict[str, Any]:

@@ -11,8 +11,10 @@ from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
 from common import keys
-from common.config import RunConfig
 from common.errors import FederationError
+from common.run_config import RunConfig
+from common.wire.base import WireMessage
+from server.replies import read
 
 NODE_WAIT_S = 120.0
 PULL_INTERVAL_S = 0.1
@@ -31,8 +33,14 @@ class SiteExchange:
         self.grid = grid
         self.config = config
 
-    def query(self, config: dict) -> tuple[list[Message], list[dict[str, str]]]:
-        """Send a query to every connected site; split answers from refusals."""
+    def query(
+        self, config: dict, contract: type[WireMessage], context: dict | None = None
+    ) -> tuple[list[Message], list[dict[str, str]]]:
+        """Send a query to every connected site; split valid answers from refusals.
+
+        An answer that does not validate against ``contract`` (``server.replies``) is a
+        refusal whose reason is the validation error.
+        """
         node_ids = self.wait_for_sites()
         record = RecordDict({keys.CONFIG: ConfigRecord(config)})
         messages = [
@@ -40,16 +48,13 @@ class SiteExchange:
         ]
         answers, excluded = [], []
         silent: list[str] = []
-        for reply in self.exchange(messages, silent):
-            if reply.has_error():
-                node = f"node {reply.metadata.src_node_id}"
-                excluded.append({"site": node, "reason": reply.error.reason})
-            elif keys.EXCLUDED in reply.content:
-                name = str(reply.content[keys.SITE][keys.SITE_NAME])
-                reason = str(reply.content[keys.EXCLUDED][keys.REASON])
-                excluded.append({"site": name, "reason": reason})
+        for reply in map(lambda r: read(r, contract, context), self.exchange(messages, silent)):
+            if reply.failure:
+                excluded.append({"site": reply.site, "reason": reply.failure})
+            elif reply.excluded is not None:
+                excluded.append(reply.excluded)
             else:
-                answers.append(reply)
+                answers.append(reply.message)
         excluded += [{"site": "unknown", "reason": reason} for reason in silent]
         return answers, excluded
 

@@ -14,7 +14,7 @@ from flwr.serverapp.strategy import (
     Strategy,
 )
 
-from common.config import RunConfig
+from common.run_config import RunConfig
 from server.central_dp import with_central_dp
 from server.metrics import weighted_mean_ignoring_nan
 

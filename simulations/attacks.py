@@ -46,3 +46,29 @@ class ScaleUpdates:
             }
         )
         return reply
+
+
+class CorruptReplies:
+    """A broken or hostile site: the named sites send NaN as their epsilon.
+
+    The coordinator reads every reply through its wire contract
+    (``common.wire.messages.TrainReply``): such a reply excludes its site for the round
+    with the validation error as the reason, and the round goes on without it.
+
+    Parameters
+    ----------
+    sites : names of the corrupting sites (``site-NNN`` in a simulation).
+    """
+
+    def __init__(self, sites: Iterable[str]) -> None:
+        self.sites = frozenset(sites)
+
+    def __call__(self, msg: Message, ctxt: Context, call_next: ClientAppCallable) -> Message:
+        reply = call_next(msg, ctxt)
+        if reply.has_error() or keys.METRICS not in reply.content:
+            return reply
+        site = reply.content.get(keys.SITE)
+        if site is None or str(site.get(keys.SITE_NAME, "")) not in self.sites:
+            return reply
+        reply.content[keys.METRICS][keys.EPSILON] = float("nan")
+        return reply

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from common.cli import VERSION_OPTION, one_line_errors, progress_bar
-from common.config import RunConfig
+from common.run_config import RunConfig
 from server.round_report import RoundReport
 from server.run_dir import RunDirectory, finite
 from simulations.audit.cli import audit_command

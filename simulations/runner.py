@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from client.app import make_client_app
-from common.config import PrivacySection, RunConfig
+from common.config import PrivacySection
 from common.errors import ConfigError, RunDirError
+from common.run_config import RunConfig
 from server.app import make_server_app
 from server.federation import RoundObserver
 from server.run_dir import RunDirectory, default_run_dir

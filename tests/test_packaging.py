@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from common.cli import console_script
-from common.config import RunConfig
+from common.run_config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

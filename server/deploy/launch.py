@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from common.cli import console_script
-from common.config import RunConfig
 from common.errors import ConfigError, CoordinatorError
+from common.run_config import RunConfig
 from server.deploy.coordinator import CONNECTION, CoordinatorState
 from server.run_dir import RunDirectory, default_run_dir
 

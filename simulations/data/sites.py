@@ -25,7 +25,7 @@ def write_site(
     dataset: Dataset,
     epsilon: float | None,
     delta: float,
-    test_fraction: float = 0.0,
+    test_fraction: float | None = None,
     *,
     reproducible_seed: int | None = None,
 ) -> Path:
@@ -55,7 +55,7 @@ def site_toml(
     dataset: Dataset,
     epsilon: float | None,
     delta: float,
-    test_fraction: float,
+    test_fraction: float | None,
     *,
     reproducible: bool = False,
 ) -> str:
@@ -67,6 +67,11 @@ def site_toml(
     )
     if reproducible:
         privacy += "\nreproducible_noise = true  # fedlife-sim --reproducible: noise from the seed"
+    held_out = (
+        "# test_fraction unset: 0.1 held out for evaluation while privacy is on"
+        if test_fraction is None
+        else f"test_fraction = {test_fraction!r}"
+    )
     columns = "\n".join(
         f'[schema.columns.{toml_key(n)}]\ntype = "float"\nrole = "feature"\n'
         f"min = {lo!r}\nmax = {hi!r}\n"
@@ -111,7 +116,7 @@ min_classes = 1  # under label skew a site may hold one class; its rows still te
 {privacy}
 
 [training]
-test_fraction = {test_fraction!r}
+{held_out}
 """
 
 

@@ -22,9 +22,10 @@ from client.labeling.weak import weak_labels
 from client.pipeline.prepare import prepare
 from client.site import Site
 from client.store import SiteStore
-from common.config import RunConfig, load_site_config
+from common.config import load_site_config
 from common.errors import ConfigError
 from common.models import build_model
+from common.run_config import RunConfig
 from server.registry.registry import Registry
 from server.run_dir import RunDirectory
 from simulations.data.datasets import breast_cancer

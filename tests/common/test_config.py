@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from common.config import ColumnType, Role, RunConfig, load_site_config
+from common.config import ColumnType, Role, load_site_config
 from common.errors import ConfigError
+from common.run_config import RunConfig
 
 VALID = """
 [site]

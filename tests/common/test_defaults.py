@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from common.config import ModelName, PrivacySection, RunConfig
+from common.config import PrivacySection
 from common.models import MODELS
+from common.run_config import ModelName, RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 

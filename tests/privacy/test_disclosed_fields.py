@@ -15,8 +15,10 @@ from flwr.app import ConfigRecord, Context, RecordDict
 
 from client.app import make_client_app
 from common import keys
-from common.disclosed_fields import Protection, protection
+from common.disclosed_fields import FIELDS, Protection, protection
+from common.errors import WireError
 from common.features import FeatureSpec
+from common.wire.messages import REPLIES
 from tests.privacy.conftest import incoming, make_site, moments_message, train_message
 
 
@@ -85,3 +87,36 @@ def test_suppressed_fields_carry_no_value(replies):
 def test_a_field_the_table_does_not_know_is_caught():
     assert protection(keys.METRICS, "rows-with-label-1") is None
     assert protection(keys.ARRAYS, "anything") is Protection.DP
+
+
+def test_every_reply_a_site_sends_validates_against_its_contract(replies):
+    for reply in replies:
+        read = [_validates(contract, reply.content) for contract in REPLIES]
+        assert any(read), list(reply.content.keys())
+
+
+def _validates(contract, content) -> bool:
+    try:
+        contract.read(content)
+    except WireError:
+        return False
+    return True
+
+
+def test_no_field_stays_open_and_row_counts_are_coarse(replies):
+    assert [key for key, privacy in FIELDS.items() if privacy is Protection.OPEN] == []
+    counts = [
+        value
+        for reply in replies
+        for record, key, value in _fields(reply)
+        if key == keys.NUM_EXAMPLES
+    ]
+    assert counts and all(int(c) % 10 == 0 and c >= 10 for c in counts), counts  # k = 10
+
+
+def test_with_privacy_on_metrics_come_from_held_out_rows(replies):
+    evaluate = replies[4]
+    assert str(evaluate.content[keys.SITE]["eval-split"]) == "test"
+    for name in ("accuracy", "f1"):  # 12 held-out rows, k = 10: a step of 10/12, at most 1
+        value = float(evaluate.content[keys.METRICS][name])
+        assert min(abs(value), abs(value - 10 / 12)) < 1e-9, (name, value)

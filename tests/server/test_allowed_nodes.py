@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.config import RunConfig
 from common.errors import ConfigError
+from common.run_config import RunConfig
 from server.deploy.allowed_nodes import parse_node_ids
 
 

@@ -8,8 +8,8 @@ import torch
 from flwr.app import ArrayRecord, Message, Metadata, MetricRecord, RecordDict
 
 from common import keys
-from common.config import RunConfig
 from common.errors import ConfigError
+from common.run_config import RunConfig
 from server.central_dp import round_noise_multiplier, site_level_epsilon, with_equal_weights
 from server.strategies import build_strategy
 

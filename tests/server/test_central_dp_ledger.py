@@ -8,8 +8,8 @@ import multiprocessing
 import pytest
 from opacus.accountants import RDPAccountant
 
-from common.config import RunConfig
 from common.errors import LedgerError
+from common.run_config import RunConfig
 from server.central_dp import (
     round_noise_multiplier,
     site_level_epsilon,

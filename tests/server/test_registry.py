@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from common.config import RunConfig
 from common.errors import RunDirError
 from common.features import FeatureSpec
 from common.models import build_model
+from common.run_config import RunConfig
 from server.registry.registry import Registry, config_hash
 from server.run_dir import RunDirectory
 

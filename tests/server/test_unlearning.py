@@ -8,8 +8,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from common.config import RunConfig
 from common.errors import ConfigError, RunDirError
+from common.run_config import RunConfig
 from server.cli import app
 from server.registry.registry import Registry
 from server.registry.unlearning import affected_models, fork_for_unlearning, parse_purged

@@ -1,0 +1,62 @@
+"""Reading the sites' replies through their wire contracts (``common.wire.messages``).
+
+A reply is one of three things: a Flower error (a failure), a site's refusal (an
+:class:`~common.wire.messages.Exclusion`), or an answer. An answer or a refusal that
+does not validate against its contract excludes its site for the round, with the
+validation error as the reason: one malformed site never stops a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flwr.app import ArrayRecord, Message
+
+from common import keys
+from common.errors import WireError
+from common.wire.base import WireMessage
+from common.wire.messages import MAX_NAME, Exclusion
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One reply, sorted: ``answer`` (validated), ``excluded`` or ``failure``."""
+
+    message: Message
+    site: str
+    answer: WireMessage | None = None
+    excluded: dict[str, str] | None = None
+    failure: str = ""
+
+
+def site_label(reply: Message) -> str:
+    """The site's name as it sent it, or its node when the reply names none readable."""
+    if not reply.has_error():
+        record = reply.content.config_records.get(keys.SITE)
+        name = record.get(keys.SITE_NAME) if record is not None else None
+        if isinstance(name, str) and 0 < len(name) <= MAX_NAME:
+            return name
+    return f"node {reply.metadata.src_node_id}"
+
+
+def read(
+    reply: Message, contract: type[WireMessage], context: dict[str, Any] | None = None
+) -> Reply:
+    """Sort ``reply``: validate it against ``contract`` (or, if it refuses, Exclusion)."""
+    site = site_label(reply)
+    if reply.has_error():
+        return Reply(reply, site, failure=f"{site}: {reply.error.reason}")
+    expected = Exclusion if keys.EXCLUDED in reply.content else contract
+    try:
+        answer = expected.read(reply.content, context)
+    except WireError as error:
+        return Reply(reply, site, excluded={"site": site, "reason": f"invalid reply: {error}"})
+    if isinstance(answer, Exclusion):
+        return Reply(reply, site, excluded={"site": site, "reason": answer.excluded.reason})
+    return Reply(reply, site, answer=answer)
+
+
+def shapes(arrays: ArrayRecord) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of the global model's arrays: an update must have the same."""
+    return {name: tuple(array.shape) for name, array in arrays.items()}
