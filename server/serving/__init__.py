@@ -1,0 +1,1 @@
+"""Using a trained federated model outside the federation: encoding raw records."""

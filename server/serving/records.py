@@ -1,0 +1,117 @@
+"""Raw records (a site's column names and raw values) to the model's encoded features.
+
+Encoding goes through :class:`common.features.FeatureSpec`, the contract the sites
+train with, so a served record is scaled exactly as a site's row is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from common.features import ONE_HOT, FeatureSpec
+
+DEFAULT_MISSING = ("", "?", "NA", "NaN", "nan")
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """Why one record cannot be encoded.
+
+    Parameters
+    ----------
+    record : int
+        Position of the record in the request (0-based).
+    field : str
+        The raw column at fault.
+    reason : str
+        One-line explanation.
+    """
+
+    record: int
+    field: str
+    reason: str
+
+
+def raw_columns(spec: FeatureSpec) -> tuple[list[str], dict[str, list[str]]]:
+    """The raw numeric columns and, per categorical column, its known categories."""
+    numeric: list[str] = []
+    categories: dict[str, list[str]] = {}
+    for name in spec.features:
+        if ONE_HOT in name:
+            column, value = name.split(ONE_HOT, 1)
+            categories.setdefault(column, []).append(value)
+        elif name not in numeric:
+            numeric.append(name)
+    return numeric, categories
+
+
+def check_records(
+    spec: FeatureSpec, records: list[dict], *, missing: tuple[str, ...] = DEFAULT_MISSING
+) -> tuple[list[dict], list[RecordError]]:
+    """Normalise raw records and list the ones the contract cannot encode.
+
+    Parameters
+    ----------
+    spec : FeatureSpec
+        The model's feature contract.
+    records : list[dict]
+        Raw column name to raw value (strings allowed).
+    missing : tuple[str, ...]
+        Strings that mean a missing value (encoded like a site's missing value).
+
+    Returns the cleaned records (numbers as floats, missing as None; only the
+    valid ones) and the errors of the others.
+    """
+    numeric, categories = raw_columns(spec)
+    clean: list[dict] = []
+    errors: list[RecordError] = []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            errors.append(RecordError(i, "", "a record must be an object"))
+            continue
+        row: dict = {}
+        error = None
+        for column in [*numeric, *categories]:
+            if column not in record:
+                error = RecordError(i, column, "required column is missing")
+                break
+            value = record[column]
+            if value is None or (isinstance(value, str) and value.strip() in missing):
+                row[column] = None
+            elif column in categories:
+                text = _category_text(value)
+                if text not in categories[column]:
+                    error = RecordError(i, column, f"unknown category {value!r}")
+                    break
+                row[column] = text
+            else:
+                try:
+                    row[column] = float(value)
+                except (TypeError, ValueError):
+                    error = RecordError(i, column, f"not a number: {value!r}")
+                    break
+        if error is None:
+            clean.append(row)
+        else:
+            errors.append(error)
+    return clean, errors
+
+
+def encode_records(spec: FeatureSpec, records: list[dict]) -> np.ndarray:
+    """Encoded features (float32, n x num_features) of records from :func:`check_records`."""
+    numeric, categories = raw_columns(spec)
+    schema = {c: pl.Float64 for c in numeric} | {c: pl.String for c in categories}
+    frame = pl.DataFrame(records, schema=schema, orient="row") if records else None
+    if frame is None:
+        return np.zeros((0, spec.num_features), dtype=np.float32)
+    return frame.select(spec.scaled_features()).to_numpy().astype(np.float32)
+
+
+def _category_text(value: object) -> str:
+    """A category as the contract names it ('1', not '1.0')."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
