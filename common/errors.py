@@ -43,3 +43,11 @@ class FederationError(FedlifeError):
 
 class LedgerError(FedlifeError):
     """The coordinator's central-DP ledger cannot be read or written, or was edited."""
+
+
+class ServingError(FedlifeError):
+    """A model cannot be served: its port is taken, or a served-records log is unreadable."""
+
+
+class MissingExtraError(FedlifeError):
+    """An optional dependency is not installed (the message names the extra to install)."""

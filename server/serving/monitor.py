@@ -38,3 +38,54 @@ def served_drift(
 ) -> dict[str, float | None]:
     """PSI per column of ``served`` against ``reference`` (None where either is empty)."""
     return {c: psi(reference[c], h) if c in reference else None for c, h in served.items()}
+
+
+class DriftMonitor:
+    """Served histograms accumulated over requests, and their drift against training.
+
+    Parameters
+    ----------
+    spec : the model's feature contract (its bins are the sites' bins).
+    reference : column -> the federation's released training histogram.
+    threshold : PSI above which a column is flagged.
+    """
+
+    def __init__(
+        self, spec: FeatureSpec, reference: dict[str, CategoryStats], threshold: float
+    ) -> None:
+        self.spec, self.reference, self.threshold = spec, reference, threshold
+        self.served: dict[str, CategoryStats] = {}
+        self.records = 0
+
+    def observe(self, records: list[dict]) -> None:
+        """Add checked raw records (see ``check_records``) to the served histograms."""
+        if not records:
+            return
+        for column, histogram in served_histograms(self.spec, records).items():
+            known = self.served.get(column)
+            self.served[column] = histogram if known is None else known.merge(histogram)
+        self.records += len(records)
+
+    def drift(self) -> dict[str, float | None]:
+        """PSI per column against the training histograms (None: nothing to compare)."""
+        return served_drift(self.reference, self.served)
+
+    def section(self) -> str:
+        """A Markdown drift section in the style of the run report."""
+        drift = self.drift()
+        flagged = [c for c, v in drift.items() if v is not None and v > self.threshold]
+        lines = [
+            "## Drift of served records",
+            "",
+            f"{self.records} served records against the federation's released training "
+            f"histograms; PSI above {self.threshold:g} is flagged "
+            "(below 0.1 stable, 0.1-0.25 moderate, above 0.25 a significant shift).",
+            "",
+            "| column | PSI | flagged |",
+            "|---|---|---|",
+        ]
+        for column, value in sorted(drift.items()):
+            shown = "-" if value is None else f"{value:.3f}"
+            lines.append(f"| {column} | {shown} | {'yes' if column in flagged else ''} |")
+        lines += ["", "Flagged: " + (", ".join(flagged) or "none"), ""]
+        return "\n".join(lines)

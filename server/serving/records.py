@@ -79,7 +79,11 @@ def check_records(
                 error = RecordError(i, column, "required column is missing")
                 break
             value = record[column]
-            if value is None or (isinstance(value, str) and value.strip() in missing):
+            if (
+                value is None
+                or (isinstance(value, float) and value != value)  # NaN, e.g. from pandas
+                or (isinstance(value, str) and value.strip() in missing)
+            ):
                 row[column] = None
             elif column in categories:
                 text = _category_text(value)

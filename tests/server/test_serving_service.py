@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from common.features import FeatureSpec
+from server.serving.model import ServedModel
 from server.serving.service import create_app
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
@@ -25,12 +26,9 @@ def model_and_client():
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)
 
-    def predict_proba(x):
-        with torch.no_grad():
-            return torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
-
-    app = create_app(SPEC, predict_proba, max_body_bytes=2000)
-    return predict_proba, fastapi_testclient.TestClient(app)
+    served = ServedModel(model, SPEC, card={"name": "test"})
+    app = create_app(served, max_body_bytes=2000)
+    return served.predict_proba, fastapi_testclient.TestClient(app)
 
 
 def test_predict_matches_model(model_and_client):
