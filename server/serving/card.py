@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from common.features import FeatureSpec
-from common.stats import CategoryStats
+from common.histograms import released_bins
+from common.stats import OTHER, CategoryStats
 from server.registry.registry import ModelRecord, Registry
 
 CARD_JSON = "model_card.json"
@@ -95,14 +96,45 @@ def model_card(registry: Registry, record: ModelRecord, spec: FeatureSpec) -> di
 
 
 def reference_histograms(run_dir: Path) -> dict[str, CategoryStats]:
-    """The federation's released histogram of every input column (``statistics.json``)."""
+    """The training histogram of every input column, from the sites' releases.
+
+    Not the federation histogram of the run report, which keeps only the bins EVERY
+    site released: one small site folds most bins into '__other__' there. Served
+    records have no '__other__', so a reference with one reads as drift where there
+    is none. Each site's '__other__' (rows in the bins it folded, too small to
+    release) is spread over the bins it did not release in the proportions the
+    other sites released for them; counts are kept in hundredths (PSI uses shares).
+    A site that released a column only as '__other__' is left out of it.
+    """
     drift = _optional_json(Path(run_dir) / "statistics.json").get("drift") or {}
     label = drift.get("label")
-    return {
-        column: CategoryStats.from_dict(histogram)
-        for column, histogram in (drift.get("federation") or {}).items()
-        if column != label
-    }
+    by_column: dict[str, list[CategoryStats]] = {}
+    for table in (drift.get("sites") or {}).values():
+        for column, histogram in (table.get("columns") or {}).items():
+            stats = CategoryStats.from_dict(histogram)
+            if column != label and released_bins(stats):
+                by_column.setdefault(column, []).append(stats)
+    return {column: _unfold(releases) for column, releases in by_column.items()}
+
+
+def _unfold(releases: list[CategoryStats]) -> CategoryStats:
+    pooled: dict[str, int] = {}
+    for histogram in releases:
+        for name in released_bins(histogram):
+            pooled[name] = pooled.get(name, 0) + histogram.counts[name]
+    total: dict[str, float] = {}
+    for histogram in releases:
+        folded = histogram.counts.get(OTHER, 0)
+        weights = {b: n for b, n in pooled.items() if b not in histogram.counts}
+        spread = sum(weights.values())
+        for name in released_bins(histogram):
+            total[name] = total.get(name, 0.0) + histogram.counts[name]
+        for name, weight in weights.items():
+            total[name] = total.get(name, 0.0) + folded * weight / spread
+        if folded and not spread:
+            total[OTHER] = total.get(OTHER, 0.0) + folded
+    counts = {name: round(100 * n) for name, n in total.items()}
+    return CategoryStats(counts, 100 * sum(h.nulls for h in releases))
 
 
 def card_markdown(card: dict[str, Any]) -> str:

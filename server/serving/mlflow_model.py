@@ -16,14 +16,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from common.errors import DataError, MissingExtraError
+from common.errors import MissingExtraError
 from server.registry.registry import Registry
 from server.serving.bundle import serving_files
 from server.serving.card import CARD_MD
-from server.serving.model import load_served_model
-from server.serving.records import check_records, encode_records
 
-BUNDLE = "bundle"
 ARTIFACTS = ("accuracy.png", "loss.png", "epsilon.png", "report.html", "statistics.json")
 # What the pyfunc needs at load time, pinned to the versions it was logged with.
 REQUIREMENTS = ("torch", "polars", "numpy", "pandas")
@@ -36,30 +33,6 @@ def _mlflow() -> Any:
     except ImportError:
         raise MissingExtraError("MLflow is an extra: pip install 'fedlife[mlflow]'") from None
     return mlflow
-
-
-class RawRecordModel:
-    """The MLflow pyfunc: raw records in, predicted class and probabilities out."""
-
-    def load_context(self, context: Any) -> None:
-        self.model = load_served_model(context.artifacts[BUNDLE])
-
-    def predict(self, context: Any, model_input: Any, params: dict | None = None) -> Any:
-        import pandas as pd
-
-        records = [
-            {k: (None if _is_nan(v) else v) for k, v in row.items()}
-            for row in pd.DataFrame(model_input).to_dict("records")
-        ]
-        spec = self.model.spec
-        clean, errors = check_records(spec, records)
-        if errors:
-            first = errors[0]
-            raise DataError(f"record {first.record}, field '{first.field}': {first.reason}")
-        probabilities = self.model.predict_proba(encode_records(spec, clean))
-        out = pd.DataFrame(probabilities, columns=[f"probability_{c}" for c in spec.classes])
-        out.insert(0, "predicted", [spec.classes[i] for i in probabilities.argmax(axis=1)])
-        return out
 
 
 def register_run(
@@ -75,6 +48,7 @@ def register_run(
     server_round : the checkpoint's round (None: the last).
     """
     mlflow = _mlflow()
+    from server.serving.mlflow_pyfunc import BUNDLE, RawRecordModel
 
     registry = Registry(run_dir)
     record, _, _ = registry.load(server_round)
@@ -134,7 +108,3 @@ def _requirements() -> list[str]:
         except PackageNotFoundError:
             pinned.append(package)
     return pinned
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and value != value

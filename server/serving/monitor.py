@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from common.features import FeatureSpec
-from common.histograms import histogram_columns, psi
+from common.histograms import histogram_columns, psi, released_bins
 from common.stats import CategoryStats
 from server.serving.records import raw_columns
 
@@ -36,8 +36,18 @@ def served_histograms(spec: FeatureSpec, records: list[dict]) -> dict[str, Categ
 def served_drift(
     reference: dict[str, CategoryStats], served: dict[str, CategoryStats]
 ) -> dict[str, float | None]:
-    """PSI per column of ``served`` against ``reference`` (None where either is empty)."""
-    return {c: psi(reference[c], h) if c in reference else None for c, h in served.items()}
+    """PSI per column of ``served`` against ``reference``.
+
+    None where the reference has no column or released no bin of it (all folded
+    into '__other__'): there is nothing to compare, which is not "no drift".
+    """
+    return {
+        c: psi(reference[c], h) if c in reference and released_bins(reference[c]) else None
+        for c, h in served.items()
+    }
+
+
+PENDING_LIMIT = 4096  # served records held before they are binned (then forgotten)
 
 
 class DriftMonitor:
@@ -56,19 +66,28 @@ class DriftMonitor:
         self.spec, self.reference, self.threshold = spec, reference, threshold
         self.served: dict[str, CategoryStats] = {}
         self.records = 0
+        # Binned in batches: one polars pass per request would double a small request's time.
+        self._pending: list[dict] = []
 
     def observe(self, records: list[dict]) -> None:
         """Add checked raw records (see ``check_records``) to the served histograms."""
-        if not records:
-            return
-        for column, histogram in served_histograms(self.spec, records).items():
-            known = self.served.get(column)
-            self.served[column] = histogram if known is None else known.merge(histogram)
+        self._pending.extend(records)
         self.records += len(records)
+        if len(self._pending) >= PENDING_LIMIT:
+            self._flush()
 
     def drift(self) -> dict[str, float | None]:
         """PSI per column against the training histograms (None: nothing to compare)."""
+        self._flush()
         return served_drift(self.reference, self.served)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        for column, histogram in served_histograms(self.spec, self._pending).items():
+            known = self.served.get(column)
+            self.served[column] = histogram if known is None else known.merge(histogram)
+        self._pending = []
 
     def section(self) -> str:
         """A Markdown drift section in the style of the run report."""

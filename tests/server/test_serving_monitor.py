@@ -31,3 +31,22 @@ def test_shifted_feature_drifts_and_others_do_not():
     drift = served_drift(reference, shifted)
     assert drift["age"] > 0.25
     assert drift["chol"] < 0.1 and drift["cp"] < 0.1
+
+
+def test_reference_spreads_a_sites_folded_bins_like_the_others(tmp_path):
+    import json
+
+    from server.serving.card import reference_histograms
+
+    sites = {
+        "big": {"columns": {"age": {"kind": "categorical", "counts": {"3": 60, "4": 40}}}},
+        "small": {"columns": {"age": {"kind": "categorical", "counts": {"3": 9, "__other__": 6}}}},
+        "tiny": {"columns": {"age": {"kind": "categorical", "counts": {"__other__": 4}}}},
+    }
+    (tmp_path / "statistics.json").write_text(
+        json.dumps({"drift": {"label": "target", "sites": sites}})
+    )
+    age = reference_histograms(tmp_path)["age"]
+    # small's 6 folded rows are in the bin it did not release ('4'); tiny says nothing.
+    assert dict(age.counts) == {"3": 6900, "4": 4600}
+    assert served_drift({"age": age}, {"age": age}) == {"age": 0.0}
