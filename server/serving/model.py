@@ -18,13 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from common.config import RunConfig
 from common.errors import RunDirError
 from common.features import FeatureSpec
 from common.stats import CategoryStats
 from server.registry.registry import FEATURE_SPEC, LINEAGE, TORCHSCRIPT, Registry
 from server.serving.card import CARD_JSON, REFERENCE, model_card, reference_histograms
 
-DEFAULT_DRIFT_THRESHOLD = 0.2
+# A run records its own drift-threshold; this is for one that does not.
+DEFAULT_DRIFT_THRESHOLD = RunConfig.model_fields["drift_threshold"].default
 
 
 @dataclass

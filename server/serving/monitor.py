@@ -12,14 +12,12 @@ import polars as pl
 from common.features import FeatureSpec
 from common.histograms import histogram_columns, psi, released_bins
 from common.stats import CategoryStats
-from server.serving.records import raw_columns
+from server.serving.records import records_frame
 
 
 def served_histograms(spec: FeatureSpec, records: list[dict]) -> dict[str, CategoryStats]:
     """Histograms of checked raw records (see ``check_records``), per input column."""
-    numeric, categories = raw_columns(spec)
-    schema = {c: pl.Float64 for c in numeric} | {c: pl.String for c in categories}
-    frame = pl.DataFrame(records, schema=schema, orient="row").with_columns(
+    frame = records_frame(spec, records).with_columns(
         pl.lit(None, dtype=pl.String).alias(spec.label)
     )
     binned = frame.select(histogram_columns(spec)).drop(spec.label)

@@ -106,12 +106,19 @@ def check_records(
 
 def encode_records(spec: FeatureSpec, records: list[dict]) -> np.ndarray:
     """Encoded features (float32, n x num_features) of records from :func:`check_records`."""
-    numeric, categories = raw_columns(spec)
-    schema = {c: pl.Float64 for c in numeric} | {c: pl.String for c in categories}
-    frame = pl.DataFrame(records, schema=schema, orient="row") if records else None
-    if frame is None:
+    if not records:
         return np.zeros((0, spec.num_features), dtype=np.float32)
-    return frame.select(spec.scaled_features()).to_numpy().astype(np.float32)
+    return records_frame(spec, records).select(spec.scaled_features()).to_numpy().astype(np.float32)
+
+
+def records_frame(spec: FeatureSpec, records: list[dict]) -> pl.DataFrame:
+    """Checked records as a typed frame of the raw columns."""
+    numeric, categories = raw_columns(spec)
+    # Column by column: several times faster than polars' row orientation.
+    return pl.DataFrame(
+        [pl.Series(c, [r[c] for r in records], dtype=pl.Float64) for c in numeric]
+        + [pl.Series(c, [r[c] for r in records], dtype=pl.String) for c in categories]
+    )
 
 
 def _category_text(value: object) -> str:
