@@ -5,6 +5,8 @@ features, as :meth:`common.features.FeatureSpec.scaled_features` makes them) and
 returns logits (``logits``, batch x classes); encode raw records with the bundle's
 ``feature_spec.json``. It is written with torch's TorchScript-based ONNX exporter
 (opset 17, batch dimension dynamic), which needs no extra package.
+``model_raw.onnx`` and ``raw_inputs.json`` take raw columns instead (see
+:mod:`server.serving.onnx_raw`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from server.serving.card import (
     model_card,
     reference_histograms,
 )
+from server.serving.onnx_raw import ONNX_RAW, RAW_INPUTS, onnx_raw_bytes, raw_inputs_json
 
 ONNX = "model.onnx"
 OPSET = 17
@@ -60,6 +63,8 @@ def serving_files(
         reference = {c: h.to_dict() for c, h in reference_histograms(registry.run.path).items()}
         return {
             ONNX: onnx_bytes(model, spec.num_features),
+            ONNX_RAW: onnx_raw_bytes(model, spec, opset=OPSET),
+            RAW_INPUTS: raw_inputs_json(spec),
             CARD_JSON: (json.dumps(card, indent=2) + "\n").encode(),
             CARD_MD: card_markdown(card).encode(),
             REFERENCE: (json.dumps(reference, indent=2) + "\n").encode(),

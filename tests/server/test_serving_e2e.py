@@ -234,6 +234,21 @@ def test_export_onnx_predict_and_mlflow_agree(run_dir, tmp_path, monkeypatch):
         torch.softmax(torch.from_numpy(logits), 1).numpy(), probabilities, atol=1e-5
     )
 
+    # The raw-column graph: the contract's scaling inside, the same logits (1e-5).
+    inputs = json.loads((bundle / "raw_inputs.json").read_text())
+    numeric = np.array(
+        [[np.nan if r[c] is None else r[c] for c in inputs["numeric"]] for r in clean],
+        dtype=np.float32,
+    )
+    categories = inputs["categories"]
+    codes = np.array(
+        [[-1 if r[c] is None else v.index(r[c]) for c, v in categories.items()] for r in clean],
+        dtype=np.int64,
+    )
+    raw_session = ort.InferenceSession(str(bundle / "model_raw.onnx"))
+    (raw_logits,) = raw_session.run(None, {"numeric": numeric, "categories": codes})
+    np.testing.assert_allclose(raw_logits, want, atol=1e-5, rtol=0)
+
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.chdir(tmp_path)  # MLflow keeps artifacts under ./mlruns
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
