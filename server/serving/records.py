@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from common.config import missing_indicator_name
 from common.features import ONE_HOT, FeatureSpec
 
 DEFAULT_MISSING = ("", "?", "NA", "NaN", "nan")
@@ -48,6 +49,17 @@ def raw_columns(spec: FeatureSpec) -> tuple[list[str], dict[str, list[str]]]:
     return numeric, categories
 
 
+def missing_indicators(spec: FeatureSpec) -> dict[str, str]:
+    """Missing-indicator features (``chol_missing``) -> the raw column they mark.
+
+    A site's cleaning adds them (``missing_indicator`` in its schema); a record
+    need not carry them, they are derived from the raw value as the site does.
+    """
+    numeric, categories = raw_columns(spec)
+    sources = [*numeric, *categories]
+    return {missing_indicator_name(c): c for c in sources if missing_indicator_name(c) in numeric}
+
+
 def check_records(
     spec: FeatureSpec, records: list[dict], *, missing: tuple[str, ...] = DEFAULT_MISSING
 ) -> tuple[list[dict], list[RecordError]]:
@@ -66,6 +78,7 @@ def check_records(
     valid ones) and the errors of the others.
     """
     numeric, categories = raw_columns(spec)
+    indicators = missing_indicators(spec)
     clean: list[dict] = []
     errors: list[RecordError] = []
     for i, record in enumerate(records):
@@ -75,6 +88,8 @@ def check_records(
         row: dict = {}
         error = None
         for column in [*numeric, *categories]:
+            if column in indicators and column not in record:
+                continue  # derived below, as the site's cleaning derives it
             if column not in record:
                 error = RecordError(i, column, "required column is missing")
                 break
@@ -98,6 +113,9 @@ def check_records(
                     error = RecordError(i, column, f"not a number: {value!r}")
                     break
         if error is None:
+            for indicator, source in indicators.items():
+                if indicator not in row:
+                    row[indicator] = 1.0 if row[source] is None else 0.0
             clean.append(row)
         else:
             errors.append(error)

@@ -38,3 +38,16 @@ def test_bad_records_are_named_and_others_kept():
     clean, errors = check_records(SPEC, records)
     assert [(e.record, e.field) for e in errors] == [(0, "age"), (1, "cp"), (2, "age")]
     assert len(clean) == 1
+
+
+def test_missing_indicators_are_derived_like_the_sites_cleaning():
+    spec = FeatureSpec(
+        features=["chol", "chol_missing"],
+        lows=[100.0, 0.0],
+        highs=[400.0, 1.0],
+        label="target",
+        classes=["0", "1"],
+    )
+    clean, errors = check_records(spec, [{"chol": "NA"}, {"chol": "250"}])
+    assert errors == []
+    assert [r["chol_missing"] for r in clean] == [1.0, 0.0]
