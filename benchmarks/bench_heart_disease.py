@@ -83,8 +83,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from client.site import Site  # noqa: E402
-from common.config import RunConfig  # noqa: E402
 from common.features import FeatureSpec  # noqa: E402
+from common.run_config import RunConfig  # noqa: E402
 from simulations.runner import SimulationSpec, plan, run  # noqa: E402
 
 REPORT_SEEDS = [0, 1, 2, 3, 4]

@@ -47,3 +47,11 @@ class LedgerError(FedlifeError):
 
 class WireError(FedlifeError):
     """A message between a site and the coordinator does not match its wire contract."""
+
+
+class ServingError(FedlifeError):
+    """A model cannot be served: its port is taken, or a served-records log is unreadable."""
+
+
+class MissingExtraError(FedlifeError):
+    """An optional dependency is not installed (the message names the extra to install)."""

@@ -16,6 +16,8 @@ from server.registry.registry import Registry
 from server.registry.unlearn_cli import register as register_unlearning
 from server.report.cli import report_command
 from server.run_dir import RunDirectory
+from server.serving import cli as serving_cli
+from server.serving.bundle import serving_files
 
 app = typer.Typer(
     help="Coordinator: provision, start and run a federation; read runs and their models.",
@@ -119,8 +121,9 @@ def models_export(
     ),
     force: bool = typer.Option(False, "--force", help="Replace a bundle already in --out."),
 ) -> None:
-    """Write a checkpoint as state dict, TorchScript, feature spec and lineage."""
-    for path in Registry(run_dir).export(server_round, out, force=force):
+    """Write a checkpoint as state dict, TorchScript, ONNX, feature spec, lineage, card."""
+    registry = Registry(run_dir)
+    for path in registry.export(server_round, out, force=force, extra=serving_files(registry)):
         print(path)
     RunDirectory(run_dir).audit().append("models-export", round=server_round, out=str(out))
 
@@ -134,6 +137,7 @@ def _group(show_version: bool = VERSION_OPTION) -> None:  # noqa: FBT001 (a type
 
 
 deploy_cli.register(app)
+serving_cli.register(app, models_app)
 
 
 def main() -> None:

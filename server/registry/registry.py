@@ -22,6 +22,7 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,19 +153,8 @@ class Registry:
             )
         return self._record(server_round, checkpoints[server_round], self._round_lines())
 
-    def export(
-        self, server_round: int | None, out_dir: str | Path, *, force: bool = False
-    ) -> list[Path]:
-        """Write round ``server_round``'s model (None: the last round's) to ``out_dir``.
-
-        Everything is built in memory and written to a temporary sibling folder
-        first; ``out_dir`` only receives complete bundles. A folder that already
-        holds a bundle is replaced only with ``force``: an export is what a
-        deployment loads, and silently swapping it loses the one it had.
-        """
-        out_dir = Path(out_dir)
-        if not force and out_dir.is_dir() and (out_dir / LINEAGE).exists():
-            raise RunDirError(f"{out_dir}: already holds an exported model (--force replaces it)")
+    def load(self, server_round: int | None) -> tuple[ModelRecord, FeatureSpec, nn.Module]:
+        """Round ``server_round``'s model (None: the last round's), its lineage and spec."""
         if server_round is None:
             checkpoints = self.checkpoints()
             if not checkpoints:
@@ -172,8 +162,29 @@ class Registry:
             server_round = max(checkpoints)
         record = self.show(server_round)
         spec = self._spec()
-        state = load_state_dict(Path(record.path))
-        model = self._build(record, spec, state)
+        return record, spec, self._build(record, spec, load_state_dict(Path(record.path)))
+
+    def export(
+        self,
+        server_round: int | None,
+        out_dir: str | Path,
+        *,
+        force: bool = False,
+        extra: Callable[[ModelRecord, FeatureSpec, nn.Module], dict[str, bytes]] | None = None,
+    ) -> list[Path]:
+        """Write round ``server_round``'s model (None: the last round's) to ``out_dir``.
+
+        Everything is built in memory and written to a temporary sibling folder
+        first; ``out_dir`` only receives complete bundles. A folder that already
+        holds a bundle is replaced only with ``force``: an export is what a
+        deployment loads, and silently swapping it loses the one it had. ``extra``
+        returns more files (name -> content) for the bundle, e.g. ONNX and a model card.
+        """
+        out_dir = Path(out_dir)
+        if not force and out_dir.is_dir() and (out_dir / LINEAGE).exists():
+            raise RunDirError(f"{out_dir}: already holds an exported model (--force replaces it)")
+        record, spec, model = self.load(server_round)
+        state = model.state_dict()
         scripted = _script(EncodedModel(model, spec), spec)
         if out_dir.exists() and not out_dir.is_dir():
             raise RunDirError(f"{out_dir}: exists and is not a directory")
@@ -196,6 +207,9 @@ class Registry:
             (staging / FEATURE_SPEC).write_text(spec.to_json() + "\n")
             (staging / LINEAGE).write_text(lineage)
             names = [STATE_DICT, TORCHSCRIPT, FEATURE_SPEC, LINEAGE]
+            for name, content in (extra(record, spec, model) if extra else {}).items():
+                (staging / name).write_bytes(content)
+                names.append(name)
             _publish(staging, out_dir, names)
         except OSError as error:
             raise RunDirError(f"{out_dir}: cannot write ({error.strerror})") from None

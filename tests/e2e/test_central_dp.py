@@ -65,7 +65,7 @@ def test_clipping_bounds_each_round_and_site_level_epsilon_grows(private_env, tm
 
 
 def test_the_federation_ledger_stops_a_run_before_it_passes_the_budget(private_env, tmp_path):
-    from common.config import RunConfig
+    from common.run_config import RunConfig
     from server.central_dp import composed_epsilon, worst_noise_multiplier
     from server.central_dp_ledger import LEDGER_NAME
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -222,7 +223,9 @@ def test_cli_list_show_export(cli, run_dir, tmp_path, assert_one_line_error):
     out = tmp_path / "bundle"
     exported = cli("fedlife-coord", "models", "export", run_dir, "--out", out)
     assert exported.returncode == 0, exported.stderr
-    assert len(exported.stdout.split()) == 4
+    written = {Path(p).name for p in exported.stdout.split()}
+    assert {"model.torchscript.pt", "model.onnx", "model_card.md", "lineage.json"} <= written
+    assert "## Privacy" in (out / "model_card.md").read_text()
     assert json.loads((out / "lineage.json").read_text())["round"] == 2
 
     missing = cli("fedlife-coord", "models", "show", run_dir, "9")
