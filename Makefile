@@ -12,12 +12,13 @@ STAMP := $(VENV)/.fedlife-installed
 # Every run gets its own Flower home and Ray temp dir, never a shared one.
 ISOLATED = FLWR_HOME=$$(mktemp -d) RAY_TMPDIR=$$(mktemp -d /tmp/ray-XXXXXX) \
 	FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 FLWR_TELEMETRY_ENABLED=0
-# Two workers, one test module each at a time (a module's fixtures stay on one worker):
-# most tests wait on Flower heartbeats and Ray start-up, so the suite overlaps them.
+# Three workers, one test module each at a time (a module's fixtures stay on one worker):
+# most tests wait on Flower heartbeats and Ray start-up (a clean-clone run on 2 cores
+# used 0.73 of them with two workers), so the suite overlaps them.
 # Every test has its own Flower home, Ray temp dir and ports; WORKERS=0 runs serially.
 # The deployment tests then run alone: they race Flower's fixed heartbeats and round
 # deadlines, and beside the other worker's load a resumed round once lost two sites.
-WORKERS ?= 2
+WORKERS ?= 3
 PYTEST_ARGS ?= --durations=25
 PARALLEL_TESTS = $(if $(FAST),not e2e,not deploy)
 
@@ -27,6 +28,8 @@ demo: $(STAMP)
 	$(ISOLATED) $(BIN)/fedlife-sim run
 
 test: $(STAMP) chromium
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(ISOLATED) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "$(PARALLEL_TESTS)" $(PYTEST_ARGS)
 	$(if $(FAST),,$(ISOLATED) $(BIN)/python -m pytest -m deploy $(PYTEST_ARGS))
 
