@@ -194,12 +194,12 @@ def child_phases(directory: Path) -> dict:
         keep_raw = getattr(config.site, "keep_raw_table", True)
         if not keep_raw and hasattr(validation, "validate_files"):  # numbers typed as read
             files = pipeline.raw_files(config)
-            validated = validation.validate_files(files, config.schema, reject)
+            validated = validation.validate_files(files, config.schema, reject_out_of_range=reject)
             lap("read + validate (typed CSV read, quarantine)")
         if validated is None:
             raw = read_raw(config)
             lap("ingest.read_raw (text)")
-            validated = validate(raw, config.schema, reject)
+            validated = validate(raw, config.schema, reject_out_of_range=reject)
             lap("validate (type + quarantine)")
         missing = missing_fractions(validated.valid, numeric_features(config.schema))
         if hasattr(cleaning, "clean_with_unlabeled"):  # clean and unlabeled in one pass
@@ -284,7 +284,7 @@ def parity(directory: Path) -> dict:
     return {"same_rows": ours.height == theirs.height, "columns_differing": off}
 
 
-def child_generate(directory: Path, rows: int, seed: int, keep_raw_table: bool) -> dict:
+def child_generate(directory: Path, rows: int, seed: int, *, keep_raw_table: bool) -> dict:
     return write_dataset(directory, rows, seed, keep_raw_table=keep_raw_table)
 
 
@@ -315,7 +315,9 @@ def main(argv: list[str] | None = None) -> None:
             "fedlife": lambda: child_fedlife(args.dir),
             "pandas": lambda: child_pandas(args.dir, args.pandas_engine),
             "phases": lambda: child_phases(args.dir),
-            "generate": lambda: child_generate(args.dir, args.rows, args.seed, args.keep_raw_table),
+            "generate": lambda: child_generate(
+                args.dir, args.rows, args.seed, keep_raw_table=args.keep_raw_table
+            ),
             "parity": lambda: parity(args.dir),
         }[args.child]
         print(json.dumps(step()))

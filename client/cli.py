@@ -80,7 +80,7 @@ def prepare_command(config: Path = CONFIG) -> None:
 
 @app.command("status")
 @one_line_errors
-def status_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "--json")) -> None:
+def status_command(config: Path = CONFIG, *, as_json: bool = typer.Option(False, "--json")) -> None:
     """Tables, their latest versions and row counts, and the gate status."""
     site = Site(load_site_config(config))
     tables = {}
@@ -105,7 +105,7 @@ def status_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "-
 
 @app.command("budget")
 @one_line_errors
-def budget_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "--json")) -> None:
+def budget_command(config: Path = CONFIG, *, as_json: bool = typer.Option(False, "--json")) -> None:
     """Privacy spent, remaining and the history of DP steps."""
     site = Site(load_site_config(config))
     privacy = site.config.privacy
@@ -147,7 +147,9 @@ def budget_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "-
 
 @app.command("profile")
 @one_line_errors
-def profile_command(config: Path = CONFIG, as_json: bool = typer.Option(False, "--json")) -> None:
+def profile_command(
+    config: Path = CONFIG, *, as_json: bool = typer.Option(False, "--json")
+) -> None:
     """Data-quality profile of the latest clean version; histograms in <store>/reports."""
     from client.pipeline.profile import profile  # imports matplotlib: only for this command
 
@@ -190,6 +192,7 @@ def init_command(
     columns: str | None = typer.Option(
         None, "--columns", help="Column names a,b,c in file order (headerless CSV)."
     ),
+    *,
     header: bool | None = typer.Option(None, "--header/--no-header", help="Default: detect."),
     delimiter: str | None = typer.Option(None, "--delimiter", help="Default: sniff , ; tab |."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing site.toml."),
@@ -198,7 +201,9 @@ def init_command(
     from client.pipeline.init import inferred_table, init_site, split_names
 
     names = split_names(columns)
-    path, schema = init_site(directory, source, name, names, header, delimiter, force)
+    path, schema = init_site(
+        directory, source, name, names, header=header, delimiter=delimiter, force=force
+    )
     if schema is not None:
         console.print(inferred_table(schema))
     console.print(f"wrote {path}", highlight=False)

@@ -82,7 +82,7 @@ class SiteStore:
         return pl.read_delta(str(self.table_path(table)), version=version)
 
     def write(
-        self, table: str, frame: pl.DataFrame, lineage: dict[str, object], archive: bool = False
+        self, table: str, frame: pl.DataFrame, lineage: dict[str, object], *, archive: bool = False
     ) -> TableVersion:
         """Commit ``frame`` as the next version of ``table``, recording its lineage.
 

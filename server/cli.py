@@ -39,7 +39,7 @@ def _run(path: Path) -> RunDirectory:
 
 @app.command("summary")
 @one_line_errors
-def summary_command(run_dir: Path, as_json: bool = typer.Option(False, "--json")) -> None:
+def summary_command(run_dir: Path, *, as_json: bool = typer.Option(False, "--json")) -> None:
     """A run's final figures: accuracy, rounds, epsilon per site."""
     summary = _run(run_dir).read_json("summary.json")
     if as_json:
@@ -79,6 +79,7 @@ def models_list(run_dir: Path) -> None:
 def models_show(
     run_dir: Path,
     server_round: int = typer.Argument(..., metavar="ROUND", help="The checkpoint's round."),
+    *,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """One checkpoint's lineage: sites, table versions, epsilon, metrics, config hash."""
@@ -119,6 +120,7 @@ def models_export(
     server_round: int | None = typer.Option(
         None, "--round", help="The checkpoint's round (default: the last)."
     ),
+    *,
     force: bool = typer.Option(False, "--force", help="Replace a bundle already in --out."),
 ) -> None:
     """Write a checkpoint as state dict, TorchScript, ONNX, feature spec, lineage, card."""

@@ -150,7 +150,9 @@ class Federation:
             report.train = dict(train_metrics or {})
             if central_dp:
                 released = aggregated is not None
-                self.account_central_dp(report, expected, len(updates), reservation, released)
+                self.account_central_dp(
+                    report, expected, len(updates), reservation, released=released
+                )
             self.evaluate(strategy, server_round, arrays, train_config, report)
             if central is not None:
                 report.central = central.evaluate(arrays)
@@ -167,7 +169,7 @@ class Federation:
         return FederationResult(self.run_id, spec, reports, final, stopped)
 
     def account_central_dp(
-        self, report: RoundReport, expected: int, answered: int, reservation: str, released: bool
+        self, report: RoundReport, expected: int, answered: int, reservation: str, *, released: bool
     ) -> None:
         """This round's real noise multiplier, epsilon over every round of the run, and the
         federation's epsilon across runs once the ledger settles the round's reservation."""

@@ -94,6 +94,7 @@ def run_command(
     resume: Path | None = typer.Option(
         None, help="Continue this stopped run from its last checkpoint (other options ignored)."
     ),
+    *,
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
     unlabeled: float = typer.Option(
         LabelingSpec.unlabeled, help="Share of labels hidden at each site (0 = none)."

@@ -113,6 +113,7 @@ def join_command(
     bundle: Path | None = typer.Option(
         None, help="This site's bundle from fedlife-coord provision (ca.pem, site.key)."
     ),
+    *,
     insecure: bool = typer.Option(
         False, "--insecure", help="No TLS and no node authentication (testing only)."
     ),

@@ -55,7 +55,7 @@ def numeric_features(schema: SchemaSection) -> list[str]:
 
 
 def clean(
-    frame: pl.DataFrame, config: SiteConfig, keep_unlabeled: bool = False
+    frame: pl.DataFrame, config: SiteConfig, *, keep_unlabeled: bool = False
 ) -> tuple[pl.DataFrame, CleaningReport]:
     """Dedupe, set unlabeled rows aside, impute and tame outliers; report the counts.
 

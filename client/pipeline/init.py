@@ -213,6 +213,7 @@ def init_site(
     source: Path | None = None,
     name: str | None = None,
     names: list[str] | None = None,
+    *,
     header: bool | None = None,
     delimiter: str | None = None,
     force: bool = False,

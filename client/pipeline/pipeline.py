@@ -63,10 +63,10 @@ def run(config: SiteConfig) -> PipelineResult:
     reject = config.cleaning.outliers == "reject"
     validated = None
     if not config.site.keep_raw_table:  # nothing writes the raw text: never hold it all
-        validated = validate_files(raw_files(config), config.schema, reject)
+        validated = validate_files(raw_files(config), config.schema, reject_out_of_range=reject)
     if validated is None:
         raw = read_raw(config)
-        validated = validate(raw, config.schema, reject)
+        validated = validate(raw, config.schema, reject_out_of_range=reject)
         rows_read = raw.height
     else:
         rows_read = validated.valid.height + validated.quarantine.height

@@ -45,6 +45,7 @@ _TRUE_FALSE = {"true", "false", "yes", "no", "t", "f", "y", "n"}
 
 def infer_schema(
     sample: Path,
+    *,
     header: bool | None = None,
     delimiter: str | None = None,
     names: list[str] | None = None,
@@ -74,7 +75,7 @@ def infer_schema(
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
     if kind == "csv":
-        frame, header, delimiter = _read_csv(path, header, delimiter, names)
+        frame, header, delimiter = _read_csv(path, header=header, delimiter=delimiter, names=names)
     else:
         frame = _read_typed_file(path, kind)
         header, delimiter = True, ","
@@ -141,7 +142,7 @@ def _as_text(frame: pl.DataFrame, name: str) -> pl.Expr:
 
 
 def _read_csv(
-    path: Path, header: bool | None, delimiter: str | None, names: list[str] | None
+    path: Path, *, header: bool | None, delimiter: str | None, names: list[str] | None
 ) -> tuple[pl.DataFrame, bool, str]:
     head = _head_text(path)
     lines = [line for line in head.splitlines() if line.strip()]

@@ -41,7 +41,7 @@ class Validated:
 
 
 def validate(
-    text: pl.DataFrame, schema: SchemaSection, reject_out_of_range: bool = False
+    text: pl.DataFrame, schema: SchemaSection, *, reject_out_of_range: bool = False
 ) -> Validated:
     """Type ``text`` by ``schema``; quarantine the rows that break it.
 
@@ -49,14 +49,14 @@ def validate(
     reason too (the ``outliers = "reject"`` policy). Each column is parsed once:
     ``<name>`` keeps the text (markers blanked) and a shadow column the typed value.
     """
-    checked = _checked(text.lazy(), schema, reject_out_of_range, typed=set())
+    checked = _checked(text.lazy(), schema, reject_out_of_range=reject_out_of_range, typed=set())
     # Row-aligned with ``text`` (typing keeps order and height): no join needed.
     quarantine = text.with_columns(checked.get_column(REASON)).filter(pl.col(REASON).is_not_null())
     return _split(checked, quarantine, schema)
 
 
 def validate_files(
-    files: list[Path], schema: SchemaSection, reject_out_of_range: bool = False
+    files: list[Path], schema: SchemaSection, *, reject_out_of_range: bool = False
 ) -> Validated | None:
     """``validate`` of the files' text, with their numbers typed as they are read.
 
@@ -77,7 +77,9 @@ def validate_files(
         return None
     numeric = {n for n, s in schema.columns.items() if s.type in _NUMERIC}
     try:
-        checked = _checked(pl.concat(scans), schema, reject_out_of_range, typed=numeric)
+        checked = _checked(
+            pl.concat(scans), schema, reject_out_of_range=reject_out_of_range, typed=numeric
+        )
     except pl.exceptions.PolarsError:
         return None  # a value the reader cannot type: the text route quarantines it
     if checked.get_column(SOURCE).n_unique() < len(files):
@@ -105,7 +107,7 @@ def validate_files(
 
 
 def _checked(
-    frame: pl.LazyFrame, schema: SchemaSection, reject_out_of_range: bool, *, typed: set[str]
+    frame: pl.LazyFrame, schema: SchemaSection, *, reject_out_of_range: bool, typed: set[str]
 ) -> pl.DataFrame:
     """``frame`` with each column's value and typed shadow and the rows' reasons; refuses
     mistyped columns. ``typed`` columns come typed already (markers still to blank)."""
@@ -117,7 +119,7 @@ def _checked(
         (pl.col(n) if n in typed else _parse(pl.col(n), s.type)).alias(_typed(n))
         for n, s in columns.items()
     )
-    problems = [_problem(n, s, reject_out_of_range) for n, s in columns.items()]
+    problems = [_problem(n, s, reject_out_of_range=reject_out_of_range) for n, s in columns.items()]
     reason = pl.concat_str(problems, separator="; ", ignore_nulls=True)
     checked = parsed.with_columns(pl.when(reason == "").then(None).otherwise(reason).alias(REASON))
     checked = checked.collect()
@@ -199,7 +201,7 @@ def _parse(text: pl.Expr, kind: ColumnType) -> pl.Expr:
     return text.cast(_POLARS_TYPES[kind], strict=False)
 
 
-def _problem(name: str, spec: ColumnSpec, reject_out_of_range: bool) -> pl.Expr:
+def _problem(name: str, spec: ColumnSpec, *, reject_out_of_range: bool) -> pl.Expr:
     """A reason string for the rows where column ``name`` breaks the schema, else null."""
     value, typed = pl.col(name), pl.col(_typed(name))
     present = value.is_not_null()

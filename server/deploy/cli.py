@@ -48,6 +48,7 @@ def start_command(
     certs: Path | None = typer.Option(None, help="The folder from fedlife-coord provision."),
     host: str = typer.Option("0.0.0.0", help="Interface the SuperLink listens on."),
     port: int | None = typer.Option(None, help="Port (default: the provisioned one)."),
+    *,
     insecure: bool = typer.Option(
         False, "--insecure", help="No TLS, no node authentication (testing only)."
     ),

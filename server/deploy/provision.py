@@ -245,7 +245,7 @@ def _pem_private(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write(path: Path, data: bytes, private: bool = False) -> None:
+def _write(path: Path, data: bytes, *, private: bool = False) -> None:
     """Write ``data``; a private key is readable by its owner only from the start."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     with os.fdopen(os.open(path, flags, 0o600 if private else 0o644), "wb") as handle:

@@ -30,8 +30,8 @@ DIRTY = csv(
 
 def both(config):
     reject = config.cleaning.outliers == "reject"
-    typed = validate_files(raw_files(config), config.schema, reject)
-    text = validate(read_raw(config), config.schema, reject)
+    typed = validate_files(raw_files(config), config.schema, reject_out_of_range=reject)
+    text = validate(read_raw(config), config.schema, reject_out_of_range=reject)
     return typed, text
 
 

@@ -66,7 +66,9 @@ def csv(*rows: str, header: str = HEADER) -> str:
 
 
 def validated(config: SiteConfig) -> Validated:
-    return validate(read_raw(config), config.schema, config.cleaning.outliers == "reject")
+    return validate(
+        read_raw(config), config.schema, reject_out_of_range=config.cleaning.outliers == "reject"
+    )
 
 
 def quarantined(result: Validated) -> list[dict[str, Any]]:
