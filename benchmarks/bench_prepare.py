@@ -192,10 +192,13 @@ def child_phases(directory: Path) -> dict:
         reject = config.cleaning.outliers == "reject"
         validated = None
         keep_raw = getattr(config.site, "keep_raw_table", True)
-        if not keep_raw and hasattr(validation, "validate_files"):  # numbers typed as read
+        if hasattr(validation, "validate_files"):  # numbers typed as read
             files = pipeline.raw_files(config)
             validated = validation.validate_files(files, config.schema, reject_out_of_range=reject)
             lap("read + validate (typed CSV read, quarantine)")
+            if validated is not None and keep_raw:
+                raw = read_raw(config)
+                lap("ingest.read_raw (text, for the raw table)")
         if validated is None:
             raw = read_raw(config)
             lap("ingest.read_raw (text)")

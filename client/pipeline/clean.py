@@ -154,19 +154,26 @@ def _finish(
         ],
     )
     report.clipped = {c: counts[f"clipped:{c}"] for c in bounds if counts.get(f"clipped:{c}")}
-    frame = frame.with_columns(
-        *_missing_indicators(schema, features), *(e.alias(c) for c, e in clipped.items())
-    )
+    indicators = _missing_indicators(schema, features)
     if cleaning.impute == "interpolate":  # then the median of the interpolated series
+        frame = frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
         frame = _interpolate(frame, schema, features)
         fills = _fill_values(frame, cleaning, features, {})
+        clipped, indicators = {}, []
     if cleaning.impute == "drop":
+        frame = frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
         kept = frame.drop_nulls(features)
         report.incomplete_dropped = frame.height - kept.height
         frame = kept
     elif fills is not None:
+        # Clipped and filled in one expression per column: no clipped copy in between.
         frame = frame.with_columns(
-            _as_type(pl.col(c).fill_null(pl.lit(v)), dtypes[c]).alias(c) for c, v in fills.items()
+            *indicators,
+            *(
+                _as_type(clipped.get(c, pl.col(c)).fill_null(pl.lit(v)), dtypes[c]).alias(c)
+                for c, v in fills.items()
+            ),
+            *(e.alias(c) for c, e in clipped.items() if c not in fills),
         )
         # Counted as filled, not as seen missing: an all-null column stays null.
         report.imputed = {
@@ -175,6 +182,7 @@ def _finish(
             if v is not None and counts.get(f"null:{c}")
         }
     else:
+        frame = frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
         # 'center' fills at training, from the federation: what stays missing here is
         # what it will fill.
         report.imputed = {c: counts[f"null:{c}"] for c in features if counts.get(f"null:{c}")}

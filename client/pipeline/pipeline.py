@@ -61,22 +61,23 @@ def ingest(config: SiteConfig) -> pl.DataFrame:
 def run(config: SiteConfig) -> PipelineResult:
     """Read, validate and clean; refuse when no row survives validation."""
     reject = config.cleaning.outliers == "reject"
-    validated = None
-    if not config.site.keep_raw_table:  # nothing writes the raw text: never hold it all
-        validated = validate_files(raw_files(config), config.schema, reject_out_of_range=reject)
+    # Numbers typed as read; the text route where that is not exact.
+    validated = validate_files(raw_files(config), config.schema, reject_out_of_range=reject)
+    text = {c: pl.String for c in [*config.schema.columns, SOURCE]}
+    raw = pl.DataFrame(schema={**text, LINE: pl.Int64})  # nothing writes it
     if validated is None:
         raw = read_raw(config)
         validated = validate(raw, config.schema, reject_out_of_range=reject)
         rows_read = raw.height
+        if not config.site.keep_raw_table:
+            raw = raw.clear()  # free the text before cleaning (peak memory)
     else:
         rows_read = validated.valid.height + validated.quarantine.height
+        if config.site.keep_raw_table:
+            raw = read_raw(config)  # the raw table's text
     if validated.valid.height == 0:
         reasons = ", ".join(f"{r} ({n})" for r, n in sorted(validated.rejected.items()))
         raise DataError(f"{config.raw_location}: all {rows_read} rows rejected: {reasons}")
-    if not config.site.keep_raw_table:
-        # Nothing writes the raw text: free it before cleaning (peak memory).
-        text = {c: pl.String for c in [*config.schema.columns, SOURCE]}
-        raw = pl.DataFrame(schema={**text, LINE: pl.Int64})
     missing = missing_fractions(validated.valid, numeric_features(config.schema))
     # The unlabeled rows are cleaned alongside all rows (awaiting labels), the clean
     # table from the labeled ones only, so it stays exactly what it was without them.

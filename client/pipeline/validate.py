@@ -119,19 +119,26 @@ def _checked(
         (pl.col(n) if n in typed else _parse(pl.col(n), s.type)).alias(_typed(n))
         for n, s in columns.items()
     )
-    problems = [_problem(n, s, reject_out_of_range=reject_out_of_range) for n, s in columns.items()]
-    reason = pl.concat_str(problems, separator="; ", ignore_nulls=True)
-    checked = parsed.with_columns(pl.when(reason == "").then(None).otherwise(reason).alias(REASON))
-    checked = checked.collect()
-    _refuse_mistyped_columns(checked, schema)
+    problems = [
+        _problem(n, s, reject_out_of_range=reject_out_of_range, typed=n in typed)
+        for n, s in columns.items()
+    ]
+    problems = [p for p in problems if p is not None]
+    if problems:
+        reason = pl.concat_str(problems, separator="; ", ignore_nulls=True)
+        reason = pl.when(reason == "").then(None).otherwise(reason)
+    else:  # nothing can break a row
+        reason = pl.lit(None, dtype=pl.String)
+    checked = parsed.with_columns(reason.alias(REASON)).collect()
+    _refuse_mistyped_columns(checked, schema, typed)
     return checked
 
 
 def _split(checked: pl.DataFrame, quarantine: pl.DataFrame, schema: SchemaSection) -> Validated:
     columns = schema.columns
-    valid = checked.filter(pl.col(REASON).is_null()).select(
-        *(_finished(n, s) for n, s in columns.items()), SOURCE, LINE
-    )
+    if quarantine.height:
+        checked = checked.filter(pl.col(REASON).is_null())
+    valid = checked.select(*(_finished(n, s) for n, s in columns.items()), SOURCE, LINE)
     reasons = Counter(
         r for line in quarantine.get_column(REASON).to_list() for r in line.split("; ")
     )
@@ -201,33 +208,45 @@ def _parse(text: pl.Expr, kind: ColumnType) -> pl.Expr:
     return text.cast(_POLARS_TYPES[kind], strict=False)
 
 
-def _problem(name: str, spec: ColumnSpec, *, reject_out_of_range: bool) -> pl.Expr:
-    """A reason string for the rows where column ``name`` breaks the schema, else null."""
-    value, typed = pl.col(name), pl.col(_typed(name))
+def _problem(
+    name: str, spec: ColumnSpec, *, reject_out_of_range: bool, typed: bool = False
+) -> pl.Expr | None:
+    """A reason string for the rows where column ``name`` breaks the schema, else null.
+
+    None when nothing can break it (a ``typed`` column, typed as read, cannot fail to
+    parse; without ranges to reject, allowed values or ``required`` that is all).
+    """
+    value, parsed = pl.col(name), pl.col(_typed(name))
     present = value.is_not_null()
-    reason = pl.when(present & typed.is_null()).then(pl.lit(f"{name}: not {spec.type.value}"))
+    clauses = [] if typed else [(present & parsed.is_null(), f"{name}: not {spec.type.value}")]
     if reject_out_of_range and spec.type in (ColumnType.INT, ColumnType.FLOAT):
-        number = typed.cast(pl.Float64)
+        number = parsed.cast(pl.Float64)
         low = number < spec.min if spec.min is not None else pl.lit(False)
         high = number > spec.max if spec.max is not None else pl.lit(False)
-        reason = reason.when(low | high).then(pl.lit(f"{name}: out of range"))
+        clauses.append((low | high, f"{name}: out of range"))
     if spec.values is not None:
         allowed = [str(v) for v in spec.values]
         # '1.0' counts as '1' in an int or category column.
         numeric_code = spec.type in (ColumnType.INT, ColumnType.CATEGORY)
-        as_text = typed.cast(pl.String) if numeric_code else value
-        not_allowed = present & ~as_text.is_in(allowed)
-        reason = reason.when(not_allowed).then(pl.lit(f"{name}: value not allowed"))
+        as_text = parsed.cast(pl.String) if numeric_code else value
+        clauses.append((present & ~as_text.is_in(allowed), f"{name}: value not allowed"))
     if spec.required:
-        reason = reason.when(~present).then(pl.lit(f"{name}: missing"))
+        clauses.append((~present, f"{name}: missing"))
+    if not clauses:
+        return None
+    (condition, message), *rest = clauses
+    reason = pl.when(condition).then(pl.lit(message))
+    for condition, message in rest:
+        reason = reason.when(condition).then(pl.lit(message))
     return reason.otherwise(None)
 
 
-def _refuse_mistyped_columns(checked: pl.DataFrame, schema: SchemaSection) -> None:
+def _refuse_mistyped_columns(
+    checked: pl.DataFrame, schema: SchemaSection, typed: set[str] = frozenset()
+) -> None:
     """A column where most present values do not parse is a schema mismatch."""
-    parsed = [
-        n for n, s in schema.columns.items() if s.type not in (ColumnType.TEXT, ColumnType.CATEGORY)
-    ]
+    unparsed = (ColumnType.TEXT, ColumnType.CATEGORY)
+    parsed = [n for n, s in schema.columns.items() if s.type not in unparsed and n not in typed]
     if not parsed or checked.height == 0:
         return
     counts = checked.select(
