@@ -121,6 +121,8 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         site_record = _site_record(site, data.table_version)
         site_record["eval-split"] = split
         content = {keys.METRICS: MetricRecord(metrics), keys.SITE: site_record}
+        if keys.CHAMPION_ARRAYS in message.content:  # champion / challenger: both, same rows
+            content[keys.CHAMPION_METRICS] = _champion_metrics(message, spec, x, y)
         groups = data.groups_test if split == "test" else data.groups_train
         content[keys.ASSESSMENT] = _assessment(site, model, x, y, groups, spec, config)
         return Message(RecordDict(content), reply_to=message)
@@ -317,6 +319,16 @@ def _global_model(message: Message, spec: FeatureSpec) -> torch.nn.Module:
     model = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
     model.load_state_dict(message.content[keys.ARRAYS].to_torch_state_dict())
     return model
+
+
+def _champion_metrics(message: Message, spec: FeatureSpec, x, y) -> MetricRecord:
+    """The champion's metrics on the rows the challenger was evaluated on."""
+    config = message.content[keys.CONFIG]
+    champion = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
+    champion.load_state_dict(message.content[keys.CHAMPION_ARRAYS].to_torch_state_dict())
+    metrics = evaluate_model(champion, x, y)
+    metrics.setdefault("auc", math.nan)
+    return MetricRecord({**metrics, keys.NUM_EXAMPLES: len(y)})
 
 
 def _site_record(site: Site, table_version: int = -1) -> ConfigRecord:

@@ -43,3 +43,11 @@ class FederationError(FedlifeError):
 
 class LedgerError(FedlifeError):
     """The coordinator's central-DP ledger cannot be read or written, or was edited."""
+
+
+class TriggerError(FedlifeError):
+    """A ``--when`` expression does not parse or names a quantity that does not exist."""
+
+
+class PromotionError(FedlifeError):
+    """A model cannot be promoted or rolled back (unevaluated, no previous model)."""

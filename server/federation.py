@@ -40,6 +40,8 @@ from server.central_dp import (
 from server.central_dp_ledger import CentralDPLedger
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
+from server.lifecycle.challenge import evaluate_beside
+from server.lifecycle.warm_start import warm_start
 from server.report.tensorboard import RoundScalars
 from server.round_report import RoundReport
 from server.run_dir import RunDirectory
@@ -97,8 +99,15 @@ class Federation:
         expected = self.sites_per_round()
         strategy = build_strategy(self.config, expected)
         done = self.run_dir.completed_rounds() if self.config.resume else []
+        parent, champion = None, None
         if done:
             spec, arrays = self.restore(done[-1]["round"], strategy)
+            if self.config.parent_run:  # a resumed challenger still meets its champion
+                _, champion, parent = warm_start(self.config, self.run_dir)
+        elif self.config.parent_run:  # warm start: the parent's contract and weights
+            self.profile()  # still asked: it records the sites' purged versions
+            spec, champion, parent = warm_start(self.config, self.run_dir)
+            arrays = ArrayRecord(champion.to_torch_state_dict())  # champion kept unaltered
         else:
             spec = self.agree_on_features()
             model = build_model(
@@ -153,6 +162,12 @@ class Federation:
             self.record(report)
             reports.append(report)
             self.on_round(report)
+        if parent is not None and champion is not None and reports and not stopped:
+            last = reports[-1].round
+            config = self.round_config(spec, last)
+            evaluate_beside(
+                self.sites, strategy, last, arrays, champion, config, self.run_dir, parent
+            )
         final = arrays.to_torch_state_dict()
         self.run_dir.save_final_model(final)
         self.scalars.close()
