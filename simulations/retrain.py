@@ -43,7 +43,8 @@ class RetrainSpec:
     run_dir : the challenger's run directory ('' = ``<state>/<timestamp>``).
     margin, tolerance, metric : the promotion rule (``server.lifecycle.promotion``).
     run_options : further run-config keys of the challenger (RunConfig field names).
-    poisoned_sites : sites whose updates are scaled up (a worse challenger on purpose).
+    poisoned_sites, poison_factor : sites whose updates are multiplied by the factor
+        (``simulations.attacks.ScaleUpdates``): a worse challenger on purpose.
     """
 
     root: str
@@ -58,6 +59,7 @@ class RetrainSpec:
     metric: str = DEFAULT_METRIC
     run_options: tuple[tuple[str, Any], ...] = ()
     poisoned_sites: tuple[str, ...] = ()
+    poison_factor: float = -1.0
 
 
 def retrain(spec: RetrainSpec, on_round=None) -> dict[str, Any]:
@@ -137,6 +139,7 @@ def challenger_run(spec: RetrainSpec, root: Path, champion: Path, state: Path) -
         run_dir=spec.run_dir or str(default_run_dir(state)),
         run_options=options,
         poisoned_sites=spec.poisoned_sites,
+        poison_factor=spec.poison_factor,
     )
     return plan(simulation)
 
