@@ -240,7 +240,10 @@ def _release_statistics(site: Site, message: Message) -> Message:
     """Histograms (current and previous version) and the quality summary: aggregates only."""
     spec = FeatureSpec.from_json(str(message.content[keys.CONFIG][keys.FEATURE_SPEC]))
     record = ConfigRecord({keys.STATISTICS: json.dumps(site_statistics(site, spec))})
-    content = RecordDict({keys.STATISTICS: record, keys.SITE: _site_record(site)})
+    site_record = _site_record(site)
+    if site.config.privacy.enabled:  # what retrain's budget_left reads; inf: no DP
+        site_record[keys.EPSILON] = site.ledger.epsilon(site.config.privacy.delta)
+    content = RecordDict({keys.STATISTICS: record, keys.SITE: site_record})
     return Message(content, reply_to=message)
 
 

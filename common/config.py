@@ -303,6 +303,8 @@ class RunConfig(_Strict):
         models are evaluated at every site in one query (``challenge.json``).
         '' = a fresh model.
     parent_round : the parent's checkpoint to start from (0 = its last).
+    observe_only : ``retrain``'s query: every site answers its clean version, histograms
+        on ``parent_run``'s bins and epsilon spent (``observation.json``); no training.
     test_data : CSV of held-out rows the server evaluates on ('' = none).
     sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
     label_queue_size : after each round, every site queues this many unlabeled rows
@@ -349,6 +351,7 @@ class RunConfig(_Strict):
     resume: bool = False
     parent_run: str = ""
     parent_round: int = Field(default=0, ge=0)
+    observe_only: bool = False
     test_data: str = ""
     sites_dir: str = ""
     label_queue_size: int = Field(default=0, ge=0)

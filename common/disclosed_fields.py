@@ -38,6 +38,7 @@ FIELDS: dict[tuple[str, str], tuple[Protection, str]] = {
     (keys.SITE, keys.TABLE_VERSION): (P.PUBLIC, "version of the clean table used"),
     (keys.SITE, keys.LABELED_VERSION): (P.PUBLIC, "version of the labeled table used"),
     (keys.SITE, keys.EPSILON_BUDGET): (P.PUBLIC, "the site's budget, from its policy"),
+    (keys.SITE, keys.EPSILON): (P.PUBLIC, "epsilon the ledger composed (statistics reply)"),
     (keys.SITE, keys.DELTA): (P.PUBLIC, "the site's delta, from its policy"),
     (keys.SITE, keys.PURGED_VERSIONS): (P.PUBLIC, "table versions erasures purged, not whose"),
     (keys.SITE, "eval-split"): (P.PUBLIC, "whether metrics come from held-out rows"),

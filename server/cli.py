@@ -128,6 +128,7 @@ def models_export(
 
 register_unlearning(app, models_app)
 lifecycle_cli.register(models_app)
+lifecycle_cli.register_coordinator(app)
 
 
 @app.callback()

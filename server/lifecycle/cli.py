@@ -13,8 +13,10 @@ from pathlib import Path
 import typer
 
 from common.cli import one_line_errors
+from server.lifecycle.coord_retrain import retrain_command
 from server.lifecycle.events import Events
 from server.lifecycle.promotion import Aliases
+from server.lifecycle.schedule import register as register_schedule
 
 STATE_HELP = "The coordinator's state folder (default: the folder holding RUN_DIR)."
 NOTIFY_HELP = "Webhook URL the event is POSTed to as JSON."
@@ -59,6 +61,12 @@ def aliases_command(
 ) -> None:
     """The production and previous models, as JSON."""
     print(json.dumps(Aliases(state).read(), indent=2))
+
+
+def register_coordinator(app: typer.Typer) -> None:
+    """Add ``retrain`` and ``schedule print`` to ``fedlife-coord``."""
+    app.command("retrain")(retrain_command)
+    register_schedule(app)
 
 
 def register(models_app: typer.Typer) -> None:

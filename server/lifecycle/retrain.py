@@ -57,6 +57,8 @@ class RetrainDecision:
 
 def champion_of(state: str | Path, default: str | Path) -> Path:
     """The production model's run directory, or ``default`` before any promotion."""
+    if not (Path(default) / "run.json").exists():
+        raise RunDirError(f"{default}: parent run does not exist (no run.json)")
     production = Aliases(state).get("production")
     path = Path(production["run_dir"]) if production else Path(default)
     if not (path / "run.json").exists():

@@ -17,11 +17,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from client.app import make_client_app
 from client.pipeline.prepare import prepare
 from common.audit import AuditLog
-from common.config import load_site_config
+from common.config import RunConfig, load_site_config
+from common.features import FeatureSpec
+from server.app import make_server_app
+from server.lifecycle.observe_run import read_answers
 from server.lifecycle.promotion import Aliases
-from simulations.retrain import RetrainSpec, retrain
+from simulations.ray_runtime import private_ray
+from simulations.retrain import RetrainSpec, retrain, site_answer
 from simulations.runner import SimulationSpec, run
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +52,26 @@ def add_drifting_file(site_dir: Path) -> None:
     prepare(load_site_config(site_dir / "site.toml"))
 
 
+def root_info(root: Path) -> dict:
+    return json.loads((root / "run.json").read_text())
+
+
+def observe_through_flower(root: Path, run_dir: Path) -> list:
+    """``fedlife-coord retrain``'s query, run by the real ServerApp and ClientApps."""
+    from flwr.simulation import run_simulation
+
+    config = RunConfig(observe_only=True, parent_run=str(root), run_dir=str(run_dir))
+    names = [p.name for p in sorted((root / "sites").iterdir())]
+    with private_ray(sites=names) as init_args:
+        run_simulation(
+            server_app=make_server_app(config),
+            client_app=make_client_app(str(root / "sites")),
+            num_supernodes=len(names),
+            backend_config={"client_resources": {"num_cpus": 1}, "init_args": init_args},
+        )
+    return sorted(read_answers(run_dir), key=lambda a: a.site)
+
+
 def test_drift_fires_retrain_better_promoted_worse_kept_rollback(private_env, tmp_path):
     runs = tmp_path / "runs"
     root = runs / "root"
@@ -63,6 +88,13 @@ def test_drift_fires_retrain_better_promoted_worse_kept_rollback(private_env, tm
     drifted = {s["site"] for s in dry["decision"]["sites"] if s["drift"] > 0.25}
     assert drifted == set(DRIFTING)
     assert dry["decision"]["values"]["new_versions"] == 2
+    # a deployment asks the same through Flower: an observe-only run gets the same answers
+    observed = observe_through_flower(root, tmp_path / "observe")
+    expected = [
+        site_answer(p, FeatureSpec.from_json(root_info(root)["feature_spec"]))
+        for p in sorted((root / "sites").glob("*/site.toml"))
+    ]
+    assert observed == expected
 
     better = retrain(
         RetrainSpec(root=str(root), when="drift > 0.25", run_dir=str(runs / "c1"), margin=0.0)
