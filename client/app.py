@@ -121,10 +121,10 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         site_record = _site_record(site, data.table_version)
         site_record["eval-split"] = split
         content = {keys.METRICS: MetricRecord(metrics), keys.SITE: site_record}
-        if keys.CHAMPION_ARRAYS in message.content:  # champion / challenger: both, same rows
-            content[keys.CHAMPION_METRICS] = _champion_metrics(message, spec, x, y)
         groups = data.groups_test if split == "test" else data.groups_train
         content[keys.ASSESSMENT] = _assessment(site, model, x, y, groups, spec, config)
+        if keys.CHAMPION_ARRAYS in message.content:  # champion / challenger: both, same rows
+            content.update(_champion(site, message, spec, x, y, groups))
         return Message(RecordDict(content), reply_to=message)
 
     return app
@@ -324,14 +324,19 @@ def _global_model(message: Message, spec: FeatureSpec) -> torch.nn.Module:
     return model
 
 
-def _champion_metrics(message: Message, spec: FeatureSpec, x, y) -> MetricRecord:
-    """The champion's metrics on the rows the challenger was evaluated on."""
+def _champion(site: Site, message: Message, spec: FeatureSpec, x, y, groups) -> dict:
+    """The champion's metrics and fairness counts on the rows the challenger was judged on."""
     config = message.content[keys.CONFIG]
     champion = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
     champion.load_state_dict(message.content[keys.CHAMPION_ARRAYS].to_torch_state_dict())
     metrics = evaluate_model(champion, x, y)
     metrics.setdefault("auc", math.nan)
-    return MetricRecord({**metrics, keys.NUM_EXAMPLES: len(y)})
+    k = site.config.quality.min_group_size
+    fairness = fairness_stats(y, predictions(champion, x), groups, spec.num_classes - 1, k)
+    return {
+        keys.CHAMPION_METRICS: MetricRecord({**metrics, keys.NUM_EXAMPLES: len(y)}),
+        keys.CHAMPION_FAIRNESS: ConfigRecord({keys.FAIRNESS: fairness or ""}),
+    }
 
 
 def _site_record(site: Site, table_version: int = -1) -> ConfigRecord:

@@ -63,6 +63,7 @@ FIELDS: dict[tuple[str, str], tuple[Protection, str]] = {
     (keys.MOMENTS, "squares"): (P.DP, "Gaussian mechanism, in the ledger"),
     (keys.STATISTICS, keys.STATISTICS): (P.AGGREGATE, "histograms, small groups suppressed"),
     (keys.ASSESSMENT, keys.FAIRNESS): (P.AGGREGATE, "per-group counts of >= min_group_size"),
+    (keys.CHAMPION_FAIRNESS, keys.FAIRNESS): (P.AGGREGATE, "the champion's, >= min_group_size"),
     (keys.ASSESSMENT, keys.IMPORTANCE): (P.AGGREGATE, "permutation importance, >= min_group_size"),
     (keys.ASSESSMENT, keys.NUM_EXAMPLES): (P.OPEN, "rows the assessment used"),
 }

@@ -22,6 +22,7 @@ EXPLAIN = "explain"
 # message, and the site's metrics of the champion in its reply.
 CHAMPION_ARRAYS = "champion-arrays"
 CHAMPION_METRICS = "champion-metrics"
+CHAMPION_FAIRNESS = "champion-fairness"
 
 NUM_EXAMPLES = "num-examples"
 REASON = "reason"

@@ -2,8 +2,8 @@
 
 After a warm-started run's last round every site gets one evaluate message carrying
 the challenger's arrays and the champion's (``keys.CHAMPION_ARRAYS``) and answers the
-metrics of both on the same held-out rows. ``challenge.json`` in the challenger's run
-directory holds them, per site and weighted by each site's examples; it is what
+metrics and fairness counts of both on the same held-out rows. ``challenge.json`` in
+the challenger's run directory holds them, per site and weighted by each site's examples; it is what
 :mod:`server.lifecycle.promotion` decides on and what ``models promote`` requires.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 from flwr.app import ArrayRecord, ConfigRecord
 
 from common import keys
+from server.fairness import merge_fairness
 from server.run_dir import RunDirectory
 from server.site_exchange import SiteExchange
 
@@ -48,6 +49,7 @@ def evaluate_beside(
         message.content[keys.CHAMPION_ARRAYS] = champion
     failures: list[str] = []
     per_site: dict[str, dict[str, Any]] = {}
+    fairness: dict[str, dict[str, str]] = {"champion": {}, "challenger": {}}
     for reply in sites.exchange(messages, failures):
         if reply.has_error() or keys.CHAMPION_METRICS not in reply.content:
             continue
@@ -57,6 +59,9 @@ def evaluate_beside(
             "champion": _metrics(reply.content[keys.CHAMPION_METRICS]),
             "num_examples": int(reply.content[keys.METRICS][keys.NUM_EXAMPLES]),
         }
+        if keys.ASSESSMENT in reply.content and keys.CHAMPION_FAIRNESS in reply.content:
+            fairness["challenger"][site] = str(reply.content[keys.ASSESSMENT][keys.FAIRNESS])
+            fairness["champion"][site] = str(reply.content[keys.CHAMPION_FAIRNESS][keys.FAIRNESS])
     record = {
         "champion": parent,
         "challenger": {
@@ -66,6 +71,7 @@ def evaluate_beside(
         },
         "sites": dict(sorted(per_site.items())),
         "federated": {role: weighted(per_site, role) for role in ("champion", "challenger")},
+        "fairness": {role: merge_fairness(texts) for role, texts in fairness.items()},
         "failures": failures,
     }
     run_dir.write_json(CHALLENGE, record)

@@ -6,8 +6,9 @@ restores), each ``{run_dir, run_id, round}``. Every change is an event
 (:mod:`server.lifecycle.events`): in events.jsonl and the coordinator's audit log.
 
 A challenger is promoted only if its federated metric beats the champion's by at
-least ``margin`` and no site's metric is worse than the champion's there by more
-than ``tolerance`` (both measured in one query, :mod:`server.lifecycle.challenge`).
+least ``margin`` and no site's metric is worse than the champion's there, nor any
+fairness gap (per site or federated) wider, by more than ``tolerance`` (all measured
+in one query, :mod:`server.lifecycle.challenge`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class Decision:
     promote : the challenger passed.
     reasons : one line per rule that failed (or the line saying it passed).
     champion, challenger : the federated metric of each.
-    worse_sites : site -> how much worse the challenger is there (beyond tolerance).
+    worse_sites : '<site> <metric>' or '<site or federated> <column> <fairness gap>' ->
+        how much worse the challenger is there (beyond tolerance).
     """
 
     promote: bool
@@ -61,13 +63,14 @@ def promotion_decision(
     ----------
     challenge : what ``challenge.evaluate_beside`` wrote.
     margin : how much better the challenger's federated ``metric`` must be.
-    tolerance : how much worse it may be at any one site.
+    tolerance : how much worse ``metric`` may be at any one site, and how much wider
+        any fairness gap (demographic parity, equalized odds, accuracy difference).
     metric : higher-is-better metric compared ('accuracy', 'f1', 'auc').
     """
     champion = challenge["federated"]["champion"].get(metric)
     challenger = challenge["federated"]["challenger"].get(metric)
     if champion is None or challenger is None or not challenge["sites"]:
-        return Decision(False, [f"no site evaluated both models on {metric}"])
+        return Decision(promote=False, reasons=[f"no site evaluated both models on {metric}"])
     reasons = []
     if challenger < champion + margin:
         reasons.append(
@@ -78,10 +81,11 @@ def promotion_decision(
     for site, both in challenge["sites"].items():
         old, new = both["champion"].get(metric), both["challenger"].get(metric)
         if old is not None and new is not None and old - new > tolerance:
-            worse[site] = old - new
+            worse[f"{site} {metric}"] = old - new
+    worse.update(_fairness_worse(challenge.get("fairness") or {}, tolerance))
     if worse:
-        shown = ", ".join(f"{s} (-{d:.4f})" for s, d in sorted(worse.items()))
-        reasons.append(f"{metric} worse than tolerance {tolerance:g} at {shown}")
+        shown = ", ".join(f"{s} by {d:.4f}" for s, d in sorted(worse.items()))
+        reasons.append(f"worse than tolerance {tolerance:g}: {shown}")
     if not reasons:
         reasons.append(
             f"federated {metric} {challenger:.4f} beats the champion's {champion:.4f} by "
@@ -90,6 +94,30 @@ def promotion_decision(
     return Decision(
         not worse and challenger >= champion + margin, reasons, champion, challenger, worse
     )
+
+
+FAIRNESS_GAPS = (
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "accuracy_difference",
+)
+
+
+def _fairness_worse(fairness: dict[str, Any], tolerance: float) -> dict[str, float]:
+    """Each (site or 'federated', sensitive column, gap) that grows by more than ``tolerance``."""
+    champion, challenger = fairness.get("champion") or {}, fairness.get("challenger") or {}
+    pairs = [("federated", champion.get("federated") or {}, challenger.get("federated") or {})]
+    for site, new in (challenger.get("per_site") or {}).items():
+        pairs.append((site, (champion.get("per_site") or {}).get(site) or {}, new))
+    worse = {}
+    for where, old_columns, new_columns in pairs:
+        for column, new in new_columns.items():
+            old = old_columns.get(column) or {}
+            for gap in FAIRNESS_GAPS:
+                before, after = old.get(gap), new.get(gap)
+                if before is not None and after is not None and after - before > tolerance:
+                    worse[f"{where} {column} {gap}"] = after - before
+    return worse
 
 
 class Aliases:

@@ -131,7 +131,9 @@ def judge(
     """Apply the promotion rule to the challenger in ``run_dir``; promote if it passes."""
     run = RunDirectory(run_dir)
     if not (run.path / "challenge.json").exists():
-        decision = Decision(False, ["the challenger stopped before it was evaluated"])
+        decision = Decision(
+            promote=False, reasons=["the challenger stopped before it was evaluated"]
+        )
         events.emit("not-promoted", run_dir=str(run.path.resolve()), reasons=decision.reasons)
         return decision
     challenge = run.read_json("challenge.json")

@@ -56,7 +56,10 @@ def test_better_everywhere_is_promoted(tmp_path: Path) -> None:
     ("sites", "why"),
     [
         ({"a": _site(0.80, 0.81), "b": _site(0.80, 0.81)}, "is not 0.02 above"),
-        ({"a": _site(0.70, 0.99), "b": _site(0.90, 0.80)}, "worse than tolerance 0.05 at b"),
+        (
+            {"a": _site(0.70, 0.99), "b": _site(0.90, 0.80)},
+            "worse than tolerance 0.05: b accuracy by 0.1000",
+        ),
     ],
 )
 def test_short_margin_or_one_worse_site_is_not_promoted(
@@ -117,3 +120,25 @@ def test_rollback_of_a_model_that_is_not_production(tmp_path: Path) -> None:
     with pytest.raises(PromotionError, match="is not the production model"):
         aliases.rollback(events, tmp_path / "root")
     assert aliases.read() == before
+
+
+def _gaps(parity: float) -> dict:
+    return {"sex": {"demographic_parity_difference": parity, "equalized_odds_difference": 0.1}}
+
+
+@pytest.mark.parametrize(("challenger_gap", "promote"), [(0.12, True), (0.30, False)])
+def test_a_wider_fairness_gap_holds_the_challenger_back(tmp_path, challenger_gap, promote):
+    sites = {"a": _site(0.80, 0.90), "b": _site(0.80, 0.90)}
+    run = _challenge(tmp_path, "c1", sites, "root")
+    challenge = json.loads((run / "challenge.json").read_text())
+    challenge["fairness"] = {
+        "champion": {"per_site": {"a": _gaps(0.10), "b": _gaps(0.10)}, "federated": _gaps(0.1)},
+        "challenger": {
+            "per_site": {"a": _gaps(0.10), "b": _gaps(challenger_gap)},
+            "federated": _gaps(0.1),
+        },
+    }
+    decision = promotion_decision(challenge, margin=0.02, tolerance=0.05)
+    assert decision.promote is promote, decision.reasons
+    if not promote:
+        assert "b sex demographic_parity_difference by 0.2000" in decision.reasons[-1]
