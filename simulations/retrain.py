@@ -88,11 +88,11 @@ def retrain(spec: RetrainSpec, on_round=None) -> dict[str, Any]:
     if spec.dry_run or not decision.fire:
         return summary
     planned = challenger_run(spec, root, champion, state)
-    record_attempt(state, decision, planned.run_dir.path)
     events.emit(
         "retrain-started", run_dir=str(planned.run_dir.path.resolve()), parent=str(champion)
     )
     result = run(planned, on_round)
+    record_attempt(state, decision, planned.run_dir.path)  # a crashed run may be tried again
     verdict = judge(
         planned.run_dir.path,
         events,

@@ -73,9 +73,10 @@ def retrain_command(
     if rounds:
         overrides["num-server-rounds"] = rounds
     config = launch_config(started, overrides=overrides)
-    record_attempt(state, decision, config["run-dir"])
     events.emit("retrain-started", run_dir=config["run-dir"], parent=str(champion))
     launch(started, config)
+    if (Path(config["run-dir"]) / "summary.json").exists():  # a crashed run may be tried again
+        record_attempt(state, decision, config["run-dir"])
     verdict = judge(config["run-dir"], events, margin=margin, tolerance=tolerance, metric=metric)
     outcome = "promoted to production" if verdict.promote else "not promoted"
     print(f"challenger {config['run-dir']}: {outcome}: {'; '.join(verdict.reasons)}")

@@ -6,8 +6,9 @@ Shared by ``fedlife-sim retrain`` (virtual sites) and the coordinator: both gath
 the promotion rule to it. Every decision is an event.
 
 Idempotent: ``<state>/retrain.json`` remembers the champion and the site versions the
-last challenger trained on; the same champion and versions never launch a second
-run, so a timer may call ``retrain`` as often as it likes.
+last challenger that finished trained on; the same champion and versions never
+launch a second run, so a timer may call ``retrain`` as often as it likes (the
+crontab lines ``schedule print`` writes hold a lock, so two calls never overlap).
 """
 
 from __future__ import annotations
