@@ -17,12 +17,10 @@ from common.config import RunConfig
 from common.errors import RunDirError
 from server.deploy.allowed_nodes import AllowedNodesGrid, parse_node_ids
 from server.federation import Federation, RoundObserver
-from server.lifecycle.observe_run import observe_sites_only
 from server.report.html import write_report
 from server.report.plots import plot_run
 from server.report.summary import summarize
 from server.run_dir import RunDirectory, default_run_dir
-from server.site_exchange import SiteExchange
 
 
 def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) -> dict[str, Any]:
@@ -37,6 +35,10 @@ def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) ->
     if config.allowed_nodes:
         grid = AllowedNodesGrid(grid, parse_node_ids(config.allowed_nodes))
     if config.observe_only:  # retrain's query: the sites' data, no training
+        # Imported here, as the report's modules are: few runs are observe-only.
+        from server.lifecycle.observe_run import observe_sites_only
+        from server.site_exchange import SiteExchange
+
         return observe_sites_only(SiteExchange(grid, config), config, run_dir)
     federation = Federation(grid, config, run_dir, on_round)
     audit = run_dir.audit()

@@ -1,11 +1,36 @@
 """The lifecycle commands' bad input: one line, exit != 0, nothing written; and the
-schedules they print."""
+schedules they print. In-process (typer's runner): each console script's start-up
+would cost seconds per call."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from typer.testing import CliRunner
+
+from client.cli import app as site_app
+from server.cli import app as coord_app
+from simulations.cli import app as sim_app
+
+APPS = {"fedlife-site": site_app, "fedlife-coord": coord_app, "fedlife-sim": sim_app}
+
+
+class _Result:
+    def __init__(self, result) -> None:
+        self.returncode = result.exit_code
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(script: str, *args) -> _Result:
+        return _Result(runner.invoke(APPS[script], [str(a) for a in args], env={"COLUMNS": "200"}))
+
+    return invoke
 
 
 @pytest.fixture
