@@ -47,6 +47,7 @@ from common.models import build_model
 from common.wire.messages import (
     MAX_REASON,
     AssessmentRecord,
+    ChampionFairness,
     EvaluateMetrics,
     EvaluateReply,
     ExcludedRecord,
@@ -139,10 +140,14 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
             update={"eval_split": split}
         )
         groups = data.groups_test if split == "test" else data.groups_train
+        champion = {}
+        if keys.CHAMPION_ARRAYS in message.content:  # champion / challenger: both, same rows
+            champion = _champion(site, message, spec, x, y, groups)
         reply = EvaluateReply(
             metrics=metrics,
             site=site_record,
             assessment=_assessment(site, model, x, y, groups, spec, config),
+            **champion,
         )
         return Message(reply.to_content(), reply_to=message)
 
@@ -259,7 +264,11 @@ def _release_statistics(site: Site, message: Message) -> Message:
     """Histograms (current and previous version) and the quality summary: aggregates only."""
     spec = FeatureSpec.from_json(str(message.content[keys.CONFIG][keys.FEATURE_SPEC]))
     record = StatisticsRecord(statistics=json.dumps(site_statistics(site, spec)))
-    reply = StatisticsReply(statistics=record, site=_site_record(site))
+    site_record = _site_record(site)
+    if site.config.privacy.enabled:  # what retrain's budget_left reads
+        epsilon = site.ledger.epsilon(site.config.privacy.delta)
+        site_record = site_record.model_copy(update={"epsilon": epsilon})
+    reply = StatisticsReply(statistics=record, site=site_record)
     return Message(reply.to_content(), reply_to=message)
 
 
@@ -353,6 +362,20 @@ def _global_model(message: Message, spec: FeatureSpec) -> torch.nn.Module:
     model = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
     model.load_state_dict(message.content[keys.ARRAYS].to_torch_state_dict())
     return model
+
+
+def _champion(site: Site, message: Message, spec: FeatureSpec, x, y, groups) -> dict:
+    """The champion's metrics and fairness counts on the rows the challenger was judged
+    on, released as the challenger's are (coarsened while privacy is on)."""
+    config = message.content[keys.CONFIG]
+    champion = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
+    champion.load_state_dict(message.content[keys.CHAMPION_ARRAYS].to_torch_state_dict())
+    k = site.config.quality.min_group_size
+    fairness = fairness_stats(y, predictions(champion, x), groups, spec.num_classes - 1, k)
+    return {
+        "champion_metrics": _released_metrics(site, evaluate_model(champion, x, y), len(y)),
+        "champion_fairness": ChampionFairness(fairness=fairness or ""),
+    }
 
 
 def _site_record(site: Site, table_version: int = -1) -> SiteRecord:

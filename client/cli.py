@@ -17,6 +17,7 @@ from client.pipeline.prepare import prepare
 from client.privacy.subjects import unit_of_privacy
 from client.retention.cli import register as register_retention
 from client.site import Site
+from client.site_schedule import register as register_schedule
 from common.cli import VERSION_OPTION, err_console, one_line_errors
 from common.config import load_site_config
 
@@ -214,6 +215,7 @@ def init_command(
 
 register_retention(app)
 app.command("join")(join_command)
+register_schedule(app)
 
 
 def main() -> None:

@@ -55,3 +55,11 @@ class ServingError(FedlifeError):
 
 class MissingExtraError(FedlifeError):
     """An optional dependency is not installed (the message names the extra to install)."""
+
+
+class TriggerError(FedlifeError):
+    """A ``--when`` expression does not parse or names a quantity that does not exist."""
+
+
+class PromotionError(FedlifeError):
+    """A model cannot be promoted or rolled back (unevaluated, no previous model)."""

@@ -32,6 +32,12 @@ def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) ->
         run_dir = RunDirectory.create(config.run_dir or default_run_dir())
     if config.allowed_nodes:
         grid = AllowedNodesGrid(grid, parse_node_ids(config.allowed_nodes))
+    if config.observe_only:  # retrain's query: the sites' data, no training
+        # Imported here, as the report's modules are: few runs are observe-only.
+        from server.lifecycle.observe_run import observe_sites_only
+        from server.site_exchange import SiteExchange
+
+        return observe_sites_only(SiteExchange(grid, config), config, run_dir)
     federation = Federation(grid, config, run_dir, on_round)
     audit = run_dir.audit()
     audit.append("run-start", run_id=federation.run_id, resume=config.resume)

@@ -23,6 +23,7 @@ from simulations.options import default_sites, parse_epsilon, parse_site_dirt
 from simulations.ray_runtime import private_ray
 from simulations.report import print_report
 from simulations.retain_cli import retain_command
+from simulations.retrain_cli import retrain_command
 from simulations.runner import PlannedRun, SimulationSpec, plan, plan_resume, run
 from simulations.sweep_cli import sweep_command
 
@@ -201,6 +202,7 @@ def sites_command(
 
 app.command("sweep")(sweep_command)
 app.command("retain")(retain_command)
+app.command("retrain")(retrain_command)
 
 
 def main() -> None:
