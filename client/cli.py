@@ -56,7 +56,10 @@ def prepare_command(config: Path = CONFIG) -> None:
         task = progress.add_task("starting")
         result = prepare(site_config, lambda step: progress.update(task, description=step))
     report = result.report
-    table = Table(title=f"prepare: clean version {result.clean.version}")
+    if result.notice:
+        console.print(result.notice, highlight=False)
+    added = " (incremental: only new input read)" if result.incremental else ""
+    table = Table(title=f"prepare: clean version {result.clean.version}{added}")
     table.add_column("step")
     table.add_column("count", justify="right")
     rows = [

@@ -96,6 +96,10 @@ class SiteStore:
             raise StoreError(f"{self.table_path(table)}: table '{table}' does not exist yet")
         return pl.read_delta(str(self.table_path(table)), version=version)
 
+    def read_columns(self, table: str, columns: list[str], version: int) -> pl.DataFrame:
+        """Only ``columns`` of ``table`` at ``version`` (a Parquet read of those alone)."""
+        return pl.read_delta(str(self.table_path(table)), version=version, columns=columns)
+
     def write(
         self, table: str, frame: pl.DataFrame, lineage: dict[str, object], *, archive: bool = False
     ) -> TableVersion:
@@ -161,7 +165,9 @@ class SiteStore:
         path = str(self.table_path(table))
         try:
             delta = DeltaTable(path)
-            frame = frame.cast(dict(pl.scan_delta(path).collect_schema()))
+            columns = dict(pl.scan_delta(path).collect_schema())
+            # No rows (only a record of the input): whatever columns came, the table's.
+            frame = frame.cast(columns) if frame.height else pl.DataFrame(schema=columns)
             # Rows after the commit, from the file statistics: no row is read.
             before = sum(delta.get_add_actions(flatten=True).column("num_records").to_pylist())
             properties = _ARCHIVE if archive else _queried(frame)

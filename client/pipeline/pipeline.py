@@ -64,11 +64,19 @@ def ingest(config: SiteConfig) -> pl.DataFrame:
     return validate(read_raw(config), config.schema).valid.drop(SOURCE, LINE)
 
 
-def read_validated(config: SiteConfig, files: list[Path]) -> tuple[pl.DataFrame, Validated, int]:
+def read_validated(
+    config: SiteConfig, files: list[Path], *, text: bool | None = None
+) -> tuple[pl.DataFrame, Validated, int]:
     """``files`` read and validated: (raw text, typed rows and quarantine, rows read).
 
-    The raw text is empty unless the site keeps the raw table.
+    Parameters
+    ----------
+    config : the site's config.
+    files : the files to read, in reading order.
+    text : also return the raw text of every row (default: where the site keeps the
+        raw table); otherwise the raw text is empty.
     """
+    keep_text = config.site.keep_raw_table if text is None else text
     reject = config.cleaning.outliers == "reject"
     # Numbers typed as read; the text route where that is not exact.
     validated = validate_files(files, config.schema, reject_out_of_range=reject)
@@ -78,11 +86,11 @@ def read_validated(config: SiteConfig, files: list[Path]) -> tuple[pl.DataFrame,
         raw = pl.concat([read_text(path, config.schema) for path in files])
         validated = validate(raw, config.schema, reject_out_of_range=reject)
         rows_read = raw.height
-        if not config.site.keep_raw_table:
+        if not keep_text:
             raw = raw.clear()  # free the text before cleaning (peak memory)
     else:
         rows_read = validated.valid.height + validated.quarantine.height
-        if config.site.keep_raw_table:
+        if keep_text:
             raw = pl.concat([read_text(path, config.schema) for path in files])
     return raw, validated, rows_read
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
-from client.pipeline import pipeline
+from client.pipeline import incremental, pipeline
 from client.pipeline.clean import CleaningReport
 from client.retention.erasure import ErasureRequests, without_erased
 from client.retention.retain import without_expired
 from client.site_audit import site_audit
-from client.store import SiteStore, TableVersion, keep_raw_files, sha256_of
+from client.store import SiteStore, TableVersion, keep_raw_files
 from common.config import SiteConfig, row_dependent_cleaning
-from common.errors import ConfigError
+from common.errors import ConfigError, DataError
 
 StepObserver = Callable[[str], None]
 
@@ -29,6 +32,8 @@ class PrepareResult:
     report: CleaningReport
     unchanged: bool
     gate_reasons: list[str] = field(default_factory=list)
+    incremental: bool = False  # only what was new was read and added
+    notice: str = ""  # why everything was read again, where the last version said why not
 
     @property
     def gate_passed(self) -> bool:
@@ -133,19 +138,40 @@ def store_raw_files(config: SiteConfig, inputs: dict[str, str]) -> dict[str, str
 
 
 def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareResult:
-    """Run the pipeline; commit new versions only when the input or config changed."""
+    """Run the pipeline; commit new versions only when the input or config changed.
+
+    Where only new raw files or rows appended to old ones are new since the latest
+    clean version, only those are read and added (``client.pipeline.incremental``).
+    """
     step = on_step or (lambda name: None)
     store = SiteStore(config.store_dir)
     step("checking input")
-    inputs = {str(p): sha256_of(p) for p in pipeline.raw_files(config)}
-    lineage = {"config_hash": config_hash(config), "inputs": json.dumps(inputs, sort_keys=True)}
     latest = store.latest("clean")
+    known = json.loads(latest.lineage.get(incremental.SIZES, "{}")) if latest else {}
+    scanned = incremental.scan(pipeline.raw_files(config), known)
+    inputs = scanned.digests
+    lineage = {"config_hash": config_hash(config), "inputs": json.dumps(inputs, sort_keys=True)}
     if latest and all(latest.lineage.get(k) == v for k, v in lineage.items()):
         frame = store.read("clean")
         report = CleaningReport(rows_read=int(latest.lineage.get("rows_read", 0)))
         report.rows_clean = frame.height
         missing = json.loads(latest.lineage.get("missing", "{}"))
         return PrepareResult(latest, report, True, gate(frame, config, missing))
+    lineage[incremental.SIZES] = json.dumps(scanned.sizes, sort_keys=True)
+    lineage[incremental.RUN] = uuid.uuid4().hex
+    lineage["erasure_requests"] = str(len(ErasureRequests(config.store_dir).all()))
+    if latest and latest.lineage.get("config_hash") == lineage["config_hash"]:
+        planned = incremental.plan(config, store, latest, scanned)
+        notice = planned.notice
+        if not planned.full:
+            try:
+                return _prepare_increment(config, store, latest, planned, lineage, step)
+            except DataError:
+                # A check over all rows (a mistyped column is one where most values fail)
+                # cannot be made on the new rows alone; nothing is written before it.
+                notice = "the new rows fail a check on their own: full rebuild"
+    else:
+        notice = ""
 
     step("reading and validating")
     result = without_expired(config, without_erased(config, pipeline.run(config)))
@@ -153,6 +179,9 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
     step("writing tables")
+    names = {Path(p).name: p for p in inputs}
+    by_file = {names[n]: int(rows) for n, rows in result.rows_by_file.items() if n in names}
+    lineage[incremental.FILE_ROWS] = json.dumps(by_file, sort_keys=True)
     if config.site.keep_raw_table:
         raw_version = store.write(
             "raw", result.raw, {"operation": "ingest", **lineage}, archive=True
@@ -181,22 +210,161 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         result.clean,
         {
             "operation": "clean",
+            "mode": "full",
             **raw_record,
             "quarantine_version": str(quarantine.version),
             "unlabeled_version": "" if unlabeled is None else str(unlabeled.version),
             "rows_read": str(report.rows_read),
             "rejected": json.dumps(report.rejected),
             "missing": json.dumps(result.missing),
+            "rows_valid": str(result.rows_valid),
+            "null_counts": json.dumps(result.null_counts),
             "gate": "pass" if not reasons else "; ".join(reasons),
             **lineage,
         },
     )
+    _audit(config, clean_version, report, reasons, mode="full")
+    return PrepareResult(
+        clean_version, report, unchanged=False, gate_reasons=reasons, notice=notice
+    )
+
+
+def _prepare_increment(
+    config: SiteConfig,
+    store: SiteStore,
+    latest: TableVersion,
+    planned: incremental.Plan,
+    lineage: dict[str, str],
+    step: StepObserver,
+) -> PrepareResult:
+    """Read, clean and add only the planned pieces, one new version of each table."""
+    step("reading what is new")
+    with tempfile.TemporaryDirectory(prefix="fedlife-increment-") as work:
+        increment = incremental.read_increment(config, store, planned.pieces, Path(work))
+        raw_record = {"raw_version": ""}
+        if not config.site.keep_raw_table:
+            raw_record["raw_files"] = json.dumps(_piece_copies(config, planned, Path(work)))
+    result = without_expired(config, without_erased(config, increment.result))
+    for rule in config.quality.rules:
+        _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
+    base = latest.lineage
+    names = {Path(p).name: p for p in json.loads(lineage["inputs"])}
+    added_rows = {names[n]: rows for n, rows in result.rows_by_file.items() if n in names}
+    nulls = incremental.merged_counts(json.loads(base.get("null_counts", "{}")), result.null_counts)
+    valid = int(base.get("rows_valid", 0)) + result.rows_valid
+    rows_read = int(base.get("rows_read", 0)) + result.report.rows_read
+    rejected = incremental.merged_counts(
+        json.loads(base.get("rejected", "{}")), result.report.rejected
+    )
+    missing = {c: n / valid for c, n in nulls.items()} if valid else {}
+    lineage = {
+        **lineage,
+        incremental.FILE_ROWS: json.dumps(
+            incremental.merged_counts(
+                json.loads(base.get(incremental.FILE_ROWS, "{}")), added_rows
+            ),
+            sort_keys=True,
+        ),
+        "mode": "incremental",
+        "base_version": str(latest.version),
+        "added": json.dumps(increment.added),
+    }
+    step("writing tables")
+    if config.site.keep_raw_table:
+        raw = store.append("raw", result.raw, {"operation": "ingest", **lineage}, archive=True)
+        raw_record["raw_version"] = str(raw.version)
+    quarantine = store.append(
+        "quarantine",
+        result.validated.quarantine,
+        {"operation": "quarantine", **raw_record, **lineage},
+        archive=True,
+    )
+    replacing = increment.replacing
+    unlabeled = store.latest("unlabeled")
+    if result.unlabeled.height or unlabeled is not None:
+        unlabeled = store.append(
+            "unlabeled",
+            result.unlabeled,
+            {"operation": "unlabeled", **raw_record, **lineage},
+            replacing=replacing,
+        )
+    report = result.report
+    clean_version = store.append(
+        "clean",
+        result.clean,
+        {
+            "operation": "clean",
+            **raw_record,
+            "quarantine_version": str(quarantine.version),
+            "unlabeled_version": "" if unlabeled is None else str(unlabeled.version),
+            "rows_read": str(rows_read),
+            "rejected": json.dumps(rejected),
+            "missing": json.dumps(missing),
+            "rows_valid": str(valid),
+            "null_counts": json.dumps(nulls),
+            "replaced": str(len(replacing)),
+            **lineage,
+        },
+        replacing=replacing,
+    )
+    # The gate reads only the columns it tests, not every row.
+    frame = store.read_columns("clean", _gate_columns(config), clean_version.version)
+    reasons = gate(frame, config, missing)
+    report.rows_clean = int(clean_version.lineage.get("rows", frame.height))
+    _audit(config, clean_version, report, reasons, mode="incremental")
+    return PrepareResult(
+        clean_version, report, unchanged=False, gate_reasons=reasons, incremental=True
+    )
+
+
+def _piece_copies(
+    config: SiteConfig, planned: incremental.Plan, work: Path
+) -> dict[str, dict[str, object]]:
+    """The added bytes' record: each piece's digest and content-addressed copy.
+
+    A grown file's copy holds only its new bytes (``from_byte``..``to_byte``); with the
+    earlier versions' copies they make up the file. No copy once any erasure was
+    requested (see ``store_raw_files``).
+    """
+    pieces = {}
+    for piece in planned.pieces:
+        with open(piece.path, "rb") as handle:
+            handle.seek(piece.start)
+            content = handle.read(piece.end - piece.start)
+        tail = work / "pieces" / piece.path.name
+        tail.parent.mkdir(exist_ok=True)
+        tail.write_bytes(content)
+        digest = hashlib.sha256(content).hexdigest()
+        record = store_raw_files(config, {str(tail): digest})[str(tail)]
+        pieces[str(piece.path)] = {
+            **record,
+            "from_byte": piece.start,
+            "to_byte": piece.end,
+        }
+    return pieces
+
+
+def _gate_columns(config: SiteConfig) -> list[str]:
+    named = {config.schema.label}
+    for rule in config.quality.rules:
+        named.update(pl.sql_expr(rule).meta.root_names())  # checked before any write
+    return sorted(named)
+
+
+def _audit(
+    config: SiteConfig,
+    version: TableVersion,
+    report: CleaningReport,
+    reasons: list[str],
+    *,
+    mode: str,
+) -> None:
     site_audit(config).append(
         "prepare",
-        clean_version=clean_version.version,
+        clean_version=version.version,
+        mode=mode,
         rows_read=report.rows_read,
         rows_clean=report.rows_clean,
         rows_quarantined=sum(report.rejected.values()),
         gate="pass" if not reasons else "fail",
     )
-    return PrepareResult(clean_version, report, unchanged=False, gate_reasons=reasons)

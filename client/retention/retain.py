@@ -220,15 +220,27 @@ def without_expired(
     The raw files are never modified, so a later ``prepare`` would bring back what
     ``retain`` deleted; this keeps expired rows out of every table it writes.
     """
-    policy, timestamp = config.retention, config.schema.first_with(Role.TIMESTAMP)
-    if policy.max_age_days is None or policy.age_by != "timestamp" or timestamp is None:
+    if expiry_cutoff(config, now) is None:
         return result
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=policy.max_age_days)
 
     def keep(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.filter(~_expired(frame, 0, cutoff, timestamp)[0])
+        return frame.filter(~expired_rows(config, frame, now))
 
     return result.keep_rows(keep)
+
+
+def expiry_cutoff(config: SiteConfig, now: datetime | None = None) -> datetime | None:
+    """Rows whose timestamp is before this are past the retention age (None: no such age)."""
+    policy, timestamp = config.retention, config.schema.first_with(Role.TIMESTAMP)
+    if policy.max_age_days is None or policy.age_by != "timestamp" or timestamp is None:
+        return None
+    return (now or datetime.now(UTC)) - timedelta(days=policy.max_age_days)
+
+
+def expired_rows(config: SiteConfig, frame: pl.DataFrame, now: datetime | None = None) -> pl.Series:
+    """Which of ``frame``'s rows their timestamps put past the retention age."""
+    cutoff, timestamp = expiry_cutoff(config, now), config.schema.first_with(Role.TIMESTAMP)
+    return _expired(frame, 0, cutoff, timestamp)[0]
 
 
 def _erase_from_sheets(folder: Path, subjects: SubjectMatcher, *, dry_run: bool) -> list[str]:
