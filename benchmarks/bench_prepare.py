@@ -1,6 +1,7 @@
 """Benchmark a site's ``prepare`` (ingest -> clean -> Delta tables) against pandas.
 
     python benchmarks/bench_prepare.py --rows 1000000 --seed 0 [--repeat 3] [--phases]
+    python benchmarks/bench_prepare.py --incremental --rows 5000000 --append 10000 --repeat 3
 
 The script writes a dirty CSV (an id, 15 float features with declared ranges, two
 int features, a category, a 0/1 label; ~2 % exact duplicate rows, ~3 % missing
@@ -306,6 +307,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--keep", type=Path, default=None, help="write data here, keep it")
     parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="time a prepare after appending --append rows beside a full prepare "
+        "(benchmarks/bench_incremental.py)",
+    )
+    parser.add_argument("--append", type=int, default=10_000, help="rows --incremental appends")
+    parser.add_argument(
         "--child",
         choices=["generate", "fedlife", "pandas", "phases", "parity"],
         help=argparse.SUPPRESS,
@@ -313,6 +321,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.incremental and not args.child:
+        from bench_incremental import main as incremental
+
+        options = ["--rows", str(args.rows), "--append", str(args.append)]
+        options += ["--seed", str(args.seed), "--repeat", str(args.repeat)]
+        incremental([*options, *(["--keep", str(args.keep)] if args.keep else [])])
+        return
     if args.child:
         step = {
             "fedlife": lambda: child_fedlife(args.dir),
