@@ -7,6 +7,7 @@ import json
 import tempfile
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,7 +149,22 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
     step("checking input")
     latest = store.latest("clean")
     known = json.loads(latest.lineage.get(incremental.SIZES, "{}")) if latest else {}
-    scanned = incremental.scan(pipeline.raw_files(config), known)
+    files = pipeline.raw_files(config)
+    same_config = latest is not None and latest.lineage.get("config_hash") == config_hash(config)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Hashing every byte (the old ones prove they did not change) is most of an
+        # incremental prepare's time: the new bytes are read and cleaned meanwhile, on
+        # the presumption that old files only grew, and used only if the hashes agree.
+        scanning = pool.submit(incremental.scan, files, known)
+        early = None
+        if same_config:
+            guess = incremental.plan(
+                config, store, latest, incremental.presumed(files, latest.lineage)
+            )
+            early = (
+                None if guess.full or not guess.pieces else _read_increment(config, store, guess)
+            )
+        scanned = scanning.result()
     inputs = scanned.digests
     lineage = {"config_hash": config_hash(config), "inputs": json.dumps(inputs, sort_keys=True)}
     if latest and all(latest.lineage.get(k) == v for k, v in lineage.items()):
@@ -160,18 +176,19 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
     lineage[incremental.SIZES] = json.dumps(scanned.sizes, sort_keys=True)
     lineage[incremental.RUN] = uuid.uuid4().hex
     lineage["erasure_requests"] = str(len(ErasureRequests(config.store_dir).all()))
-    if latest and latest.lineage.get("config_hash") == lineage["config_hash"]:
+    notice = ""
+    if same_config:
         planned = incremental.plan(config, store, latest, scanned)
         notice = planned.notice
         if not planned.full:
-            try:
-                return _prepare_increment(config, store, latest, planned, lineage, step)
-            except DataError:
-                # A check over all rows (a mistyped column is one where most values fail)
-                # cannot be made on the new rows alone; nothing is written before it.
-                notice = "the new rows fail a check on their own: full rebuild"
-    else:
-        notice = ""
+            if early is None or early[0] != planned.pieces:
+                early = _read_increment(config, store, planned)
+            increment = early[1]
+            if not isinstance(increment, DataError):
+                return _prepare_increment(config, store, latest, planned, lineage, step, increment)
+            # A check over all rows (a mistyped column is one where most values fail)
+            # cannot be made on the new rows alone; nothing was written.
+            notice = "the new rows fail a check on their own: full rebuild"
 
     step("reading and validating")
     result = without_expired(config, without_erased(config, pipeline.run(config)))
@@ -229,6 +246,19 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
     )
 
 
+def _read_increment(
+    config: SiteConfig, store: SiteStore, planned: incremental.Plan
+) -> tuple[tuple[incremental.Piece, ...], incremental.Increment | DataError]:
+    """The planned pieces read and cleaned (or the data error that stopped it)."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="fedlife-increment-") as work:
+            return planned.pieces, incremental.read_increment(
+                config, store, planned.pieces, Path(work)
+            )
+    except DataError as error:
+        return planned.pieces, error
+
+
 def _prepare_increment(
     config: SiteConfig,
     store: SiteStore,
@@ -236,13 +266,12 @@ def _prepare_increment(
     planned: incremental.Plan,
     lineage: dict[str, str],
     step: StepObserver,
+    increment: incremental.Increment,
 ) -> PrepareResult:
-    """Read, clean and add only the planned pieces, one new version of each table."""
-    step("reading what is new")
-    with tempfile.TemporaryDirectory(prefix="fedlife-increment-") as work:
-        increment = incremental.read_increment(config, store, planned.pieces, Path(work))
-        raw_record = {"raw_version": ""}
-        if not config.site.keep_raw_table:
+    """Add the planned pieces' rows, read and cleaned: one new version of each table."""
+    raw_record = {"raw_version": ""}
+    if not config.site.keep_raw_table:
+        with tempfile.TemporaryDirectory(prefix="fedlife-increment-") as work:
             raw_record["raw_files"] = json.dumps(_piece_copies(config, planned, Path(work)))
     result = without_expired(config, without_erased(config, increment.result))
     for rule in config.quality.rules:
