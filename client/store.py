@@ -100,6 +100,35 @@ class SiteStore:
         """Only ``columns`` of ``table`` at ``version`` (a Parquet read of those alone)."""
         return pl.read_delta(str(self.table_path(table)), version=version, columns=columns)
 
+    def could_hold(self, table: str, column: str, values: pl.Series) -> tuple[bool, bool]:
+        """Whether ``column`` of ``table`` may hold any of ``values``, and any null.
+
+        From the Delta log's per-file statistics alone, no row read: False only where
+        every data file's minimum and maximum (or null count) rule it out. Text columns
+        (whose statistics may be truncated) and files without statistics may hold
+        anything.
+        """
+        path = self.table_path(table)
+        actions = pl.DataFrame(DeltaTable(path).get_add_actions(flatten=True))
+        low, high, nulls = f"min.{column}", f"max.{column}", f"null_count.{column}"
+        if actions.height == 0:
+            return False, False
+        has_nulls = nulls not in actions.columns or bool(
+            actions.get_column(nulls).fill_null(1).sum()
+        )
+        if (
+            low not in actions.columns
+            or high not in actions.columns
+            or not actions.schema[low].is_numeric()
+            or actions.get_column(low).null_count()
+            or actions.get_column(high).null_count()
+        ):
+            return True, has_nulls
+        ordered = values.drop_nulls().cast(actions.schema[low]).sort()
+        first = ordered.search_sorted(actions.get_column(low), side="left")
+        after = ordered.search_sorted(actions.get_column(high), side="right")
+        return bool((after > first).any()), has_nulls
+
     def write(
         self, table: str, frame: pl.DataFrame, lineage: dict[str, object], *, archive: bool = False
     ) -> TableVersion:

@@ -41,6 +41,7 @@ from common.config import ColumnType, Role, SiteConfig, row_dependent_cleaning
 
 # Lineage keys of the record an incremental prepare starts from.
 SIZES, FILE_ROWS, RUN = "input_sizes", "input_rows", "prepare_run"
+CLASSES = "label_classes"
 _CHUNK = 8 << 20
 
 
@@ -235,6 +236,12 @@ def read_increment(
     return Increment(result, sorted(set(replacing)), added)
 
 
+def label_classes(clean: pl.DataFrame, config: SiteConfig) -> list[str]:
+    """The label values among ``clean``'s rows, as text, sorted."""
+    values = clean.get_column(config.schema.label).drop_nulls().unique().cast(pl.String)
+    return sorted(values.to_list())
+
+
 def merged_counts(old: dict[str, int], new: dict[str, int]) -> dict[str, int]:
     return {k: int(old.get(k, 0)) + int(new.get(k, 0)) for k in sorted({*old, *new})}
 
@@ -309,10 +316,13 @@ def _group_filter(config: SiteConfig, store: SiteStore, new: pl.DataFrame) -> pl
         for table in (CLEAN, UNLABELED):
             if store.latest(table) is None:
                 continue
+            # Ids that only grow (exports, sensors) are ruled out by the log's statistics.
+            may_hold, may_be_null = store.could_hold(table, id_column, ids)
             old = pl.scan_delta(str(store.table_path(table))).select(id_column)
-            found = old.filter(pl.col(id_column).is_in(ids.implode())).unique().collect()
-            shared += found.get_column(id_column).to_list()
-            if dedupe is not False and column.null_count():
+            if may_hold:
+                found = old.filter(pl.col(id_column).is_in(ids.implode())).unique().collect()
+                shared += found.get_column(id_column).to_list()
+            if dedupe is not False and column.null_count() and may_be_null:
                 nulls = old.select(pl.col(id_column).null_count()).collect().item()
                 old_nulls = old_nulls or nulls > 0
         if not shared and not old_nulls:

@@ -62,9 +62,22 @@ class GateFailure:
 
 
 def gate_failures(
-    frame: pl.DataFrame, config: SiteConfig, missing: dict[str, float] | None = None
+    frame: pl.DataFrame,
+    config: SiteConfig,
+    missing: dict[str, float] | None = None,
+    *,
+    counts: tuple[int, int] | None = None,
 ) -> list[GateFailure]:
-    """The rules of the site's quality gate the clean data fails (empty = passes)."""
+    """The rules of the site's quality gate the clean data fails (empty = passes).
+
+    Parameters
+    ----------
+    frame : the clean rows (the columns the quality rules name are enough).
+    config : the site's config.
+    missing : each feature's share of missing values, as prepare measured it.
+    counts : the table's rows and label classes, where ``frame`` does not hold every
+        row (only for a site without quality rules, which test every row).
+    """
     quality = config.quality
     failures = []
     if config.privacy.enabled:
@@ -75,14 +88,14 @@ def gate_failures(
                 "(or [privacy] enabled = false)"
             )
             failures.append(GateFailure(text, text))
-    if frame.height < quality.min_rows:
+    height, classes = counts or (frame.height, frame.get_column(config.schema.label).n_unique())
+    if height < quality.min_rows:
         failures.append(
             GateFailure(
                 f"fewer rows than min_rows={quality.min_rows}",
-                f"{frame.height} rows, fewer than min_rows={quality.min_rows}",
+                f"{height} rows, fewer than min_rows={quality.min_rows}",
             )
         )
-    classes = frame.get_column(config.schema.label).n_unique()
     if classes < quality.min_classes:
         failures.append(
             GateFailure(
@@ -109,10 +122,17 @@ def gate_failures(
 
 
 def gate(
-    frame: pl.DataFrame, config: SiteConfig, missing: dict[str, float] | None = None
+    frame: pl.DataFrame,
+    config: SiteConfig,
+    missing: dict[str, float] | None = None,
+    *,
+    counts: tuple[int, int] | None = None,
 ) -> list[str]:
-    """Reasons the clean data fails the site's quality gate, for its operator (empty = passes)."""
-    return [failure.detail for failure in gate_failures(frame, config, missing)]
+    """Reasons the clean data fails the site's quality gate, for its operator (empty = passes).
+
+    The parameters are ``gate_failures``'.
+    """
+    return [failure.detail for failure in gate_failures(frame, config, missing, counts=counts)]
 
 
 def _rows_meeting(frame: pl.DataFrame, rule: str) -> pl.DataFrame:
@@ -199,6 +219,7 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
     names = {Path(p).name: p for p in inputs}
     by_file = {names[n]: int(rows) for n, rows in result.rows_by_file.items() if n in names}
     lineage[incremental.FILE_ROWS] = json.dumps(by_file, sort_keys=True)
+    lineage[incremental.CLASSES] = json.dumps(incremental.label_classes(result.clean, config))
     if config.site.keep_raw_table:
         raw_version = store.write(
             "raw", result.raw, {"operation": "ingest", **lineage}, archive=True
@@ -298,6 +319,15 @@ def _prepare_increment(
         "base_version": str(latest.version),
         "added": json.dumps(increment.added),
     }
+    # Rows are only added (none replaced) and no rule tests every row: the gate needs
+    # only counts, and the label classes are the old ones and the new rows'.
+    old_classes = base.get(incremental.CLASSES)
+    counted = not config.quality.rules and not increment.replacing and old_classes is not None
+    if counted:
+        classes = sorted(
+            {*json.loads(old_classes), *incremental.label_classes(result.clean, config)}
+        )
+        lineage[incremental.CLASSES] = json.dumps(classes)
     step("writing tables")
     if config.site.keep_raw_table:
         raw = store.append("raw", result.raw, {"operation": "ingest", **lineage}, archive=True)
@@ -336,10 +366,13 @@ def _prepare_increment(
         },
         replacing=replacing,
     )
-    # The gate reads only the columns it tests, not every row.
-    frame = store.read_columns("clean", _gate_columns(config), clean_version.version)
-    reasons = gate(frame, config, missing)
-    report.rows_clean = int(clean_version.lineage.get("rows", frame.height))
+    report.rows_clean = int(clean_version.lineage["rows"])
+    if counted:
+        counts = (report.rows_clean, len(classes))
+        reasons = gate(result.clean.head(0), config, missing, counts=counts)
+    else:  # only the columns the gate tests
+        frame = store.read_columns("clean", _gate_columns(config), clean_version.version)
+        reasons = gate(frame, config, missing)
     _audit(config, clean_version, report, reasons, mode="incremental")
     return PrepareResult(
         clean_version, report, unchanged=False, gate_reasons=reasons, incremental=True
