@@ -328,6 +328,9 @@ def _prepare_increment(
             {*json.loads(old_classes), *incremental.label_classes(result.clean, config)}
         )
         lineage[incremental.CLASSES] = json.dumps(classes)
+        counts = (int(base.get("rows", 0)) + result.clean.height, len(classes))
+        reasons = gate(result.clean.head(0), config, missing, counts=counts)
+        lineage["gate"] = "pass" if not reasons else "; ".join(reasons)
     step("writing tables")
     if config.site.keep_raw_table:
         raw = store.append("raw", result.raw, {"operation": "ingest", **lineage}, archive=True)
@@ -367,10 +370,7 @@ def _prepare_increment(
         replacing=replacing,
     )
     report.rows_clean = int(clean_version.lineage["rows"])
-    if counted:
-        counts = (report.rows_clean, len(classes))
-        reasons = gate(result.clean.head(0), config, missing, counts=counts)
-    else:  # only the columns the gate tests
+    if not counted:  # only the columns the gate tests
         frame = store.read_columns("clean", _gate_columns(config), clean_version.version)
         reasons = gate(frame, config, missing)
     _audit(config, clean_version, report, reasons, mode="incremental")

@@ -83,6 +83,7 @@ def test_a_new_file_is_all_that_is_read_and_the_result_equals_a_full_prepare(tmp
     store = SiteStore(config.store_dir)
     assert store.read("quarantine").height == 2  # one old, one new
     assert int(lineage["rows"]) == store.read("clean").height
+    assert result.gate_passed
     assert prepare(config).unchanged  # and nothing new: no new version
 
 
@@ -240,7 +241,9 @@ def test_rows_past_the_retention_age_stay_out_of_incremental_versions(tmp_path):
 
     result = prepare(config)
 
-    assert result.incremental
+    assert result.incremental and result.clean.lineage["replaced"] == "0"
+    # Rows only added: the gate is decided from counts, before the commit that records it.
+    assert result.clean.lineage["gate"] == "pass" and result.gate_passed
     patients = SiteStore(config.store_dir).read("clean").get_column("patient").to_list()
     assert "S0P90001" in patients and "S0P90000" not in patients
     assert_same_as_full(config)
