@@ -58,8 +58,9 @@ def prepare_command(config: Path = CONFIG) -> None:
     report = result.report
     if result.notice:
         console.print(result.notice, highlight=False)
-    added = " (incremental: only new input read)" if result.incremental else ""
-    table = Table(title=f"prepare: clean version {result.clean.version}{added}")
+    if result.incremental:
+        console.print("incremental: only the new input was read and added", highlight=False)
+    table = Table(title=f"prepare: clean version {result.clean.version}")
     table.add_column("step")
     table.add_column("count", justify="right")
     rows = [

@@ -11,18 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
-
 from client.pipeline import incremental, pipeline
 from client.pipeline.clean import CleaningReport
+from client.pipeline.gate import GateFailure, gate, gate_columns, gate_failures, rows_meeting
 from client.retention.erasure import ErasureRequests, without_erased
 from client.retention.retain import without_expired
 from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion, keep_raw_files
-from common.config import SiteConfig, row_dependent_cleaning
-from common.errors import ConfigError, DataError
+from common.config import SiteConfig
+from common.errors import DataError
 
 StepObserver = Callable[[str], None]
+__all__ = ["GateFailure", "PrepareResult", "gate", "gate_failures", "prepare", "store_raw_files"]
 
 
 @dataclass
@@ -44,104 +44,6 @@ class PrepareResult:
 def config_hash(config: SiteConfig) -> str:
     text = config.model_dump_json(by_alias=True, exclude={"base_dir", "labeling"})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class GateFailure:
-    """One rule of the quality gate that the clean data fails.
-
-    Parameters
-    ----------
-    rule : which rule failed, with its public threshold: what may leave the site.
-    detail : the same with the measured counts or shares, for the site's operator
-        only (a count of failing rows is a fact about rows).
-    """
-
-    rule: str
-    detail: str
-
-
-def gate_failures(
-    frame: pl.DataFrame,
-    config: SiteConfig,
-    missing: dict[str, float] | None = None,
-    *,
-    counts: tuple[int, int] | None = None,
-) -> list[GateFailure]:
-    """The rules of the site's quality gate the clean data fails (empty = passes).
-
-    Parameters
-    ----------
-    frame : the clean rows (the columns the quality rules name are enough).
-    config : the site's config.
-    missing : each feature's share of missing values, as prepare measured it.
-    counts : the table's rows and label classes, where ``frame`` does not hold every
-        row (only for a site without quality rules, which test every row).
-    """
-    quality = config.quality
-    failures = []
-    if config.privacy.enabled:
-        for setting in row_dependent_cleaning(config.cleaning):
-            text = (
-                f"{setting} makes a row's features depend on other rows, which DP does not "
-                "account for: use impute 'center', 'constant' or 'drop' and outliers 'clip' "
-                "(or [privacy] enabled = false)"
-            )
-            failures.append(GateFailure(text, text))
-    height, classes = counts or (frame.height, frame.get_column(config.schema.label).n_unique())
-    if height < quality.min_rows:
-        failures.append(
-            GateFailure(
-                f"fewer rows than min_rows={quality.min_rows}",
-                f"{height} rows, fewer than min_rows={quality.min_rows}",
-            )
-        )
-    if classes < quality.min_classes:
-        failures.append(
-            GateFailure(
-                f"fewer label classes than min_classes={quality.min_classes}",
-                f"{classes} label class(es), fewer than {quality.min_classes}",
-            )
-        )
-    for column, share in sorted((missing or {}).items()):
-        if share > quality.max_missing_fraction:
-            limit = quality.max_missing_fraction
-            failures.append(
-                GateFailure(
-                    f"{column}: more missing than max_missing_fraction={limit}",
-                    f"{column}: {share:.0%} missing, above max_missing_fraction={limit}",
-                )
-            )
-    for rule in quality.rules:
-        broken = frame.height - _rows_meeting(frame, rule).height
-        if broken:
-            failures.append(
-                GateFailure(f"rule '{rule}' fails", f"rule '{rule}' fails on {broken} row(s)")
-            )
-    return failures
-
-
-def gate(
-    frame: pl.DataFrame,
-    config: SiteConfig,
-    missing: dict[str, float] | None = None,
-    *,
-    counts: tuple[int, int] | None = None,
-) -> list[str]:
-    """Reasons the clean data fails the site's quality gate, for its operator (empty = passes).
-
-    The parameters are ``gate_failures``'.
-    """
-    return [failure.detail for failure in gate_failures(frame, config, missing, counts=counts)]
-
-
-def _rows_meeting(frame: pl.DataFrame, rule: str) -> pl.DataFrame:
-    """The rows where ``rule`` holds; a rule that cannot be evaluated is a config error."""
-    try:
-        return frame.filter(pl.sql_expr(rule))
-    except pl.exceptions.PolarsError as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise ConfigError(f"quality rule '{rule}' cannot be evaluated ({first_line})") from None
 
 
 def store_raw_files(config: SiteConfig, inputs: dict[str, str]) -> dict[str, str]:
@@ -213,7 +115,7 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
     step("reading and validating")
     result = without_expired(config, without_erased(config, pipeline.run(config)))
     for rule in config.quality.rules:
-        _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
+        rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
     step("writing tables")
     names = {Path(p).name: p for p in inputs}
@@ -296,7 +198,7 @@ def _prepare_increment(
             raw_record["raw_files"] = json.dumps(_piece_copies(config, planned, Path(work)))
     result = without_expired(config, without_erased(config, increment.result))
     for rule in config.quality.rules:
-        _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
+        rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     base = latest.lineage
     names = {Path(p).name: p for p in json.loads(lineage["inputs"])}
     added_rows = {names[n]: rows for n, rows in result.rows_by_file.items() if n in names}
@@ -371,7 +273,7 @@ def _prepare_increment(
     )
     report.rows_clean = int(clean_version.lineage["rows"])
     if not counted:  # only the columns the gate tests
-        frame = store.read_columns("clean", _gate_columns(config), clean_version.version)
+        frame = store.read_columns("clean", gate_columns(config), clean_version.version)
         reasons = gate(frame, config, missing)
     _audit(config, clean_version, report, reasons, mode="incremental")
     return PrepareResult(
@@ -404,13 +306,6 @@ def _piece_copies(
             "to_byte": piece.end,
         }
     return pieces
-
-
-def _gate_columns(config: SiteConfig) -> list[str]:
-    named = {config.schema.label}
-    for rule in config.quality.rules:
-        named.update(pl.sql_expr(rule).meta.root_names())  # checked before any write
-    return sorted(named)
 
 
 def _audit(

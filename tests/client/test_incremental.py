@@ -247,3 +247,20 @@ def test_rows_past_the_retention_age_stay_out_of_incremental_versions(tmp_path):
     patients = SiteStore(config.store_dir).read("clean").get_column("patient").to_list()
     assert "S0P90001" in patients and "S0P90000" not in patients
     assert_same_as_full(config)
+
+
+def test_the_cli_says_when_it_added_only_new_input_and_why_it_rebuilt(tmp_path, cli):
+    config = folder_site(tmp_path)
+    site = tmp_path / "site.toml"
+    assert cli("fedlife-site", "prepare", "-c", site).returncode == 0
+    append(tmp_path / "raw" / "a.csv", "17,30,100,0\n")
+
+    grown = cli("fedlife-site", "prepare", "-c", site)
+
+    assert grown.returncode == 0, grown.stderr
+    assert "incremental: only the new input was read and added" in grown.stdout.splitlines()
+    (tmp_path / "raw" / "a.csv").write_text(HEADER + "1,34,90.5,0\n", encoding="utf-8")
+    rebuilt = cli("fedlife-site", "prepare", "-c", site)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    notice = f"raw file {config.raw_location / 'a.csv'} changed since clean version 1: full rebuild"
+    assert notice in rebuilt.stdout.splitlines()
