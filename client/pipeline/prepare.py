@@ -83,9 +83,11 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
             guess = incremental.plan(
                 config, store, latest, incremental.presumed(files, latest.lineage)
             )
-            early = (
-                None if guess.full or not guess.pieces else _read_increment(config, store, guess)
-            )
+            if not guess.full and guess.pieces:
+                try:
+                    early = _read_increment(config, store, guess)
+                except Exception:  # noqa: BLE001 - a presumption the hashes may refute
+                    early = None  # read again below if the plan stands
         scanned = scanning.result()
     inputs = scanned.digests
     lineage = {"config_hash": config_hash(config), "inputs": json.dumps(inputs, sort_keys=True)}

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from client.pipeline import pipeline
+from client.pipeline.ingest import LINE, SOURCE, read_raw
 from client.pipeline.prepare import prepare
 from client.retention.erasure import without_erased
 from client.retention.retain import retain, without_expired
@@ -105,6 +106,10 @@ def test_a_grown_file_adds_its_tail_with_the_byte_range_in_the_lineage(tmp_path)
     clean = SiteStore(config.store_dir).read("clean")
     assert set(clean.get_column(ROW_ID)) >= {"3", "3#2", "11", "12"}
     assert_same_as_full(config)
+    # The raw text table (kept by default) gained the tail's rows, lines counted from
+    # the top of the file, as a full read gives them.
+    raw = SiteStore(config.store_dir).read("raw").sort(SOURCE, LINE)
+    assert raw.equals(read_raw(config).sort(SOURCE, LINE))
 
 
 def test_id_dedupe_keeps_the_latest_row_of_an_id_across_old_and_new_rows(tmp_path):
