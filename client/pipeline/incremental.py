@@ -372,7 +372,7 @@ def _expired_ids(config: SiteConfig, store: SiteStore) -> list[str]:
         return []
     ids = []
     for table in (CLEAN, UNLABELED):
-        if store.latest(table) is not None:
-            rows = store.read(table).select(ROW_ID, timestamp)
+        if (latest := store.latest(table)) is not None:
+            rows = store.read_columns(table, [ROW_ID, timestamp], latest.version)
             ids += rows.filter(expired_rows(config, rows)).get_column(ROW_ID).to_list()
     return ids

@@ -4,6 +4,7 @@ table is the same set of rows a full prepare of the same inputs gives."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -12,6 +13,7 @@ import pytest
 from client.pipeline import pipeline
 from client.pipeline.ingest import LINE, SOURCE, read_raw
 from client.pipeline.prepare import prepare
+from client.retention import retain as retain_module
 from client.retention.erasure import without_erased
 from client.retention.retain import retain, without_expired
 from client.store import ROW_ID, SiteStore
@@ -269,3 +271,30 @@ def test_the_cli_says_when_it_added_only_new_input_and_why_it_rebuilt(tmp_path, 
     assert rebuilt.returncode == 0, rebuilt.stderr
     notice = f"raw file {config.raw_location / 'a.csv'} changed since clean version 1: full rebuild"
     assert notice in rebuilt.stdout.splitlines()
+
+
+def test_old_rows_that_expired_since_the_last_version_go_in_the_same_commit(tmp_path, monkeypatch):
+    config = load_site_config(
+        write_subject_site(tmp_path, 0, rows=30, retention="max_age_days = 365")
+    )
+    raw = next(config.raw_location.iterdir())
+    prepare(config)
+    assert SiteStore(config.store_dir).read("clean").height == 30
+    # Two years on (rows were seen in 2026), one new row arrives.
+    real = retain_module.datetime
+
+    class Later(real):
+        @classmethod
+        def now(cls, tz=None):
+            return real.now(tz) + timedelta(days=730)
+
+    monkeypatch.setattr(retain_module, "datetime", Later)
+    line = raw.read_text(encoding="utf-8").splitlines()[1]
+    append(raw, line.replace(subject_id(0, 0), "S0P90002").replace("2026-", "2028-") + "\n")
+
+    result = prepare(config)
+
+    assert result.incremental and result.clean.lineage["replaced"] == "30"
+    patients = SiteStore(config.store_dir).read("clean").get_column("patient").to_list()
+    assert patients == ["S0P90002"]
+    assert_same_as_full(config)
