@@ -298,3 +298,44 @@ def test_old_rows_that_expired_since_the_last_version_go_in_the_same_commit(tmp_
     patients = SiteStore(config.store_dir).read("clean").get_column("patient").to_list()
     assert patients == ["S0P90002"]
     assert_same_as_full(config)
+
+
+@pytest.mark.parametrize("dedupe", ["true", "false"])
+def test_a_site_without_an_id_column_dedupes_new_rows_against_old_ones(tmp_path, dedupe):
+    (tmp_path / "raw").mkdir()
+    a = tmp_path / "raw" / "a.csv"
+    a.write_text("age,glucose,outcome\n34,90.5,0\n,120.0,1\n50,?,0\n50,?,0\n", encoding="utf-8")
+    toml = SITE_TOML.format(raw="raw", impute="center")
+    toml = toml.replace('[schema.columns.id]\ntype = "int"\nrole = "id"\n', "")
+    toml = toml.replace("[cleaning]\n", f"[cleaning]\ndedupe = {dedupe}\n")
+    (tmp_path / "site.toml").write_text(toml, encoding="utf-8")
+    config = load_site_config(tmp_path / "site.toml")
+    prepare(config)
+    # Again an old row, a row missing the dedupe key (age) like an old one, and a new row.
+    append(a, "34,90.5,0\n,120.0,1\n61,100.0,1\n")
+
+    result = prepare(config)
+
+    assert result.incremental
+    rows = SiteStore(config.store_dir).read("clean").height
+    assert rows == (4 if dedupe == "true" else 7)
+    assert result.clean.lineage["replaced"] == ("2" if dedupe == "true" else "0")
+    assert_same_as_full(config)
+
+
+def test_a_grown_json_lines_file_adds_its_tail(tmp_path):
+    config = folder_site(tmp_path)
+    (tmp_path / "raw" / "a.csv").unlink()
+    log = tmp_path / "raw" / "feed.jsonl"
+    rows = [(1, 34, 90.5, 0), (2, None, 120.0, 1), (3, 50, 99.0, 0)]
+    line = '{{"id": {}, "age": {}, "glucose": {}, "outcome": {}}}\n'
+    log.write_text("".join(line.format(*(("null" if v is None else v) for v in r)) for r in rows))
+    prepare(config)
+    append(log, line.format(2, 33, 120.0, 1) + line.format(4, 70, 130.0, 1))
+
+    result = prepare(config)
+
+    assert result.incremental and json.loads(result.clean.lineage["added"])[0]["rows"] == 2
+    clean = SiteStore(config.store_dir).read("clean")
+    assert sorted(clean.get_column(ROW_ID).to_list()) == ["1", "2", "2#2", "3", "4"]
+    assert_same_as_full(config)
