@@ -339,3 +339,24 @@ def test_a_grown_json_lines_file_adds_its_tail(tmp_path):
     clean = SiteStore(config.store_dir).read("clean")
     assert sorted(clean.get_column(ROW_ID).to_list()) == ["1", "2", "2#2", "3", "4"]
     assert_same_as_full(config)
+
+
+def test_id_dedupe_keeps_the_row_with_the_latest_timestamp_old_or_new(tmp_path):
+    path = write_subject_site(tmp_path, 0, rows=20)
+    path.write_text(path.read_text().replace("[quality]", '[cleaning]\ndedupe = "id"\n[quality]'))
+    config = load_site_config(path)
+    raw = next(config.raw_location.iterdir())
+    prepare(config)
+    lines = raw.read_text(encoding="utf-8").splitlines()
+    older = lines[6].replace("2026-", "2025-")  # subject 5, a year before
+    newer = lines[7].replace("2026-", "2027-")  # subject 6, a year after
+    append(raw, f"{older}\n{newer}\n")
+
+    result = prepare(config)
+
+    assert result.incremental
+    clean = SiteStore(config.store_dir).read("clean")
+    seen = dict(zip(clean.get_column("patient"), clean.get_column("seen").dt.year(), strict=True))
+    assert seen[subject_id(0, 5)] == 2026 and seen[subject_id(0, 6)] == 2027
+    assert clean.height == 20
+    assert_same_as_full(config)
