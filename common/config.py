@@ -57,7 +57,9 @@ class ColumnSpec(StrictModel):
     column whose exact statistics the site may release. ``missing_indicator`` adds a
     0/1 feature ``<column>_missing`` set where the value was missing before
     imputation: when missingness itself is informative (a test never done at one
-    hospital), imputation would otherwise hide it.
+    hospital), imputation would otherwise hide it. ``decimal = ","`` reads a number
+    column's decimal commas (``12,29`` is 12.29; ``12.29`` still reads too); without
+    it such a value is not a number and its row goes to quarantine.
     """
 
     type: ColumnType = ColumnType.FLOAT
@@ -70,6 +72,7 @@ class ColumnSpec(StrictModel):
     required: bool = False
     public: bool = False
     missing_indicator: bool = False
+    decimal: Literal[".", ","] = "."
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:

@@ -57,7 +57,11 @@ def scan_typed(path: Path, schema: SchemaSection) -> pl.LazyFrame | None:
     if _READERS.get(path.suffix.lower(), "csv") != "csv" or not schema.header:
         return None
     numeric = {ColumnType.INT: pl.Int64, ColumnType.FLOAT: pl.Float64}
-    types = {n: numeric.get(s.type, pl.String) for n, s in schema.columns.items()}
+    # Decimal commas are read as text and typed by validate: the reader takes one decimal.
+    types = {
+        n: numeric.get(s.type, pl.String) if s.decimal == "." else pl.String
+        for n, s in schema.columns.items()
+    }
     if any(schema.columns[n].missing for n, t in types.items() if t != pl.String):
         return None
     scan = pl.scan_csv(

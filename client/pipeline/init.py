@@ -182,6 +182,8 @@ def _column_lines(column: str, spec: dict[str, Any], shared_missing: set[str]) -
     values = spec.get("values")
     if values is not None and (kind == "category" or role == "label"):
         lines.append(_line("values", [str(v) for v in values], "allowed values"))
+    if kind in ("int", "float") and spec.get("decimal") == ",":
+        lines.append(_line("decimal", ",", "values like '12,29' use a decimal comma"))
     extra = [m for m in spec.get("missing", []) if m not in shared_missing]
     if extra:
         lines.append(_line("missing", extra, "markers meaning 'no value' in this column"))

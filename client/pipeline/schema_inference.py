@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from client.pipeline.roles import guess_roles, join_notes
+from client.pipeline.validate import DECIMAL_COMMA
 from common.errors import ConfigError, DataError
 
 SAMPLE_ROWS = 100_000
@@ -240,15 +241,20 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
     markers = [m for m in TEXT_MARKERS if m in counts]
     values = present.filter(~present.is_in(markers))
 
-    numbers = values.cast(pl.Float64, strict=False)
+    # A decimal comma ('12,29') is a number, never a marker: read as prepare will with
+    # decimal = ",".
+    commas = values.str.contains(DECIMAL_COMMA)
+    numbers = values.str.replace(DECIMAL_COMMA, "${1}.${2}").cast(pl.Float64, strict=False)
     parsed = numbers.is_not_null() & ~values.str.contains(r"^[+-]?0\d")  # '007' is a code
     if values.len() and parsed.sum() < values.len() and parsed.mean() >= NUMERIC_SHARE:
         unknown = values.filter(~parsed).unique().to_list()
         if len(unknown) <= UNKNOWN_MARKERS_MAX:  # e.g. 'unknown', 'n.d.' in a number column
             markers += sorted(unknown)
             values, numbers = values.filter(parsed), numbers.filter(parsed)
+            commas = commas.filter(parsed)
             parsed = parsed.filter(parsed)
     numeric = values.len() > 0 and numbers.null_count() == 0 and parsed.all()
+    decimal_note = _decimal_note(values.filter(commas)) if numeric and commas.any() else ""
     if numeric:
         sentinels = _sentinels(values, numbers)
         markers += sentinels
@@ -265,8 +271,10 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
         "nulls": nulls + sum(counts.get(m, 0) for m in markers),
         "distinct": values.n_unique(),
         "unique": values.len() == raw.len() and values.n_unique() == values.len(),
-        "note": "",
+        "note": decimal_note,
     }
+    if decimal_note:
+        spec["decimal"] = ","
     if values.len() == 0:
         spec["note"] = "no values in the sample: check the type"
         return spec
@@ -274,8 +282,9 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
         finite = numbers.filter(numbers.is_finite())
         integral = finite.len() == numbers.len() and bool((finite == finite.round()).all())
         spec["type"] = "int" if integral else "float"
-        if integral and values.str.contains(r"\.").any():
-            spec["note"] = "ints written as floats ('63.0')"
+        written = values.filter(values.str.contains(r"[.,]"))
+        if integral and written.len():
+            spec["note"] = join_notes(spec["note"], f"ints written as floats ('{written[0]}')")
         _suggest_range(spec, finite)
         if integral and spec["distinct"] <= CATEGORY_MAX_VALUES:
             spec["values"] = [str(v) for v in sorted(finite.cast(pl.Int64).unique().to_list())]
@@ -294,6 +303,17 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
     else:
         spec["type"] = "text"
     return spec
+
+
+def _decimal_note(commas: pl.Series) -> str:
+    """What init tells about a column's decimal commas (``commas``: those values)."""
+    note = (
+        f"{commas.len()} values with a decimal comma (e.g. '{commas[0]}'): decimal = \",\" "
+        "reads them (else prepare quarantines their rows)"
+    )
+    if commas.str.contains(r",\d{3}$").all():
+        note += "; check: ',' may separate thousands here"
+    return note
 
 
 def _all_datetimes(values: pl.Series) -> bool:

@@ -1,0 +1,60 @@
+"""``fedlife-site init`` on a messy export (tests/fixtures/messy.csv), then prepare and erase."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import polars as pl
+
+from client.pipeline.init import infer_schema, init_site
+from client.pipeline.prepare import prepare
+from client.store import SiteStore
+from common.config import SchemaSection, load_site_config
+
+
+def _site(messy_csv: Path) -> Path:
+    """A site folder whose site.toml init guessed from the messy sample."""
+    target, _ = init_site(messy_csv.parent / "site", messy_csv, name="messy")
+    return target
+
+
+def test_decimal_commas_are_numbers_not_missing_markers(messy_csv):
+    alcohol = infer_schema(messy_csv)["columns"]["alcohol"]
+    assert alcohol["type"] == "float" and alcohol["decimal"] == ","
+    assert alcohol["missing"] == [] and alcohol["nulls"] == 0
+    assert "4 values with a decimal comma (e.g. '12,29')" in alcohol["note"]
+
+    target = _site(messy_csv)
+    assert tomllib.loads(target.read_text())["schema"]["columns"]["alcohol"]["decimal"] == ","
+    result = prepare(load_site_config(target))
+    assert result.report.rejected == {}
+    clean = SiteStore(target.parent / "store").read("clean")
+    assert {12.29, 13.5, 11.8, 14.05} <= set(clean.get_column("alcohol").to_list())
+    assert clean.get_column("alcohol").null_count() == 0
+
+
+def test_without_decimal_comma_those_rows_go_to_quarantine(messy_csv):
+    target = _site(messy_csv)
+    text = target.read_text().replace('decimal = ","', "")
+    target.write_text(text)
+    result = prepare(load_site_config(target))
+    assert result.report.rejected == {"alcohol: not float": 4}
+    quarantine = SiteStore(target.parent / "store").read("quarantine")
+    assert sorted(quarantine.get_column("alcohol").to_list()) == ["11,8", "12,29", "13,5", "14,05"]
+    assert set(quarantine.get_column("_reason").to_list()) == {"alcohol: not float"}
+
+
+def test_decimal_comma_typed_read_and_text_read_agree(messy_csv):
+    from client.pipeline.ingest import raw_files, read_raw
+    from client.pipeline.validate import validate, validate_files
+
+    config = load_site_config(_site(messy_csv))
+    # Only columns without markers of their own: the typed read applies.
+    columns = {n: config.schema.columns[n] for n in ("alcohol", "color", "target")}
+    config = config.model_copy(update={"schema_": SchemaSection(columns=columns)})
+    typed = validate_files(raw_files(config), config.schema)
+    text = validate(read_raw(config), config.schema)
+    assert typed is not None
+    assert typed.valid.get_column("alcohol").equals(text.valid.get_column("alcohol"))
+    assert typed.valid.schema["alcohol"] == pl.Float64
