@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from client.pipeline import numeric_guess
 from client.pipeline.roles import guess_roles, join_notes
 from client.pipeline.validate import DECIMAL_COMMA
 from common.errors import ConfigError, DataError
@@ -29,14 +30,9 @@ CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".data"}
 # Markers that mean "no value" wherever they appear (compared after stripping blanks).
 TEXT_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "NaN", "nan", "NULL", "null", "None")
 TEXT_MARKERS += ("none", "-", "--", ".", "#N/A", "missing")
-# Numeric sentinels: markers only in a column whose other values make them impossible.
-NEGATIVE_SENTINELS = ("-9", "-9.0", "-99", "-99.0", "-999", "-999.0", "-9999", "-9999.0")
-POSITIVE_SENTINELS = ("999", "999.0", "9999", "9999.0", "99999", "99999.0")
 # At most this many distinct unknown words in an otherwise numeric column are markers.
 UNKNOWN_MARKERS_MAX = 3
 NUMERIC_SHARE = 0.9
-# A 0 below the other (positive) values by more than this share of their spread is suspect.
-ZERO_GAP = 0.15
 
 _TRUE_FALSE = {"true", "false", "yes", "no", "t", "f", "y", "n"}
 
@@ -254,10 +250,14 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
             commas = commas.filter(parsed)
             parsed = parsed.filter(parsed)
     numeric = values.len() > 0 and numbers.null_count() == 0 and parsed.all()
-    decimal_note = _decimal_note(values.filter(commas)) if numeric and commas.any() else ""
+    sentinel_note = ""
+    decimal_note = (
+        numeric_guess.decimal_note(values.filter(commas)) if numeric and commas.any() else ""
+    )
     if numeric:
-        sentinels = _sentinels(values, numbers)
+        sentinels = numeric_guess.sentinels(values, numbers)
         markers += sentinels
+        sentinel_note = numeric_guess.sentinel_note(sentinels) if sentinels else ""
         keep = ~values.is_in(sentinels)
         values, numbers = values.filter(keep), numbers.filter(keep)
 
@@ -271,7 +271,7 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
         "nulls": nulls + sum(counts.get(m, 0) for m in markers),
         "distinct": values.n_unique(),
         "unique": values.len() == raw.len() and values.n_unique() == values.len(),
-        "note": decimal_note,
+        "note": join_notes(decimal_note, sentinel_note),
     }
     if decimal_note:
         spec["decimal"] = ","
@@ -285,7 +285,7 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
         written = values.filter(values.str.contains(r"[.,]"))
         if integral and written.len():
             spec["note"] = join_notes(spec["note"], f"ints written as floats ('{written[0]}')")
-        _suggest_range(spec, finite)
+        numeric_guess.suggest_range(spec, finite)
         if integral and spec["distinct"] <= CATEGORY_MAX_VALUES:
             spec["values"] = [str(v) for v in sorted(finite.cast(pl.Int64).unique().to_list())]
         return spec
@@ -305,69 +305,9 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
     return spec
 
 
-def _decimal_note(commas: pl.Series) -> str:
-    """What init tells about a column's decimal commas (``commas``: those values)."""
-    note = (
-        f"{commas.len()} values with a decimal comma (e.g. '{commas[0]}'): decimal = \",\" "
-        "reads them (else prepare quarantines their rows)"
-    )
-    if commas.str.contains(r",\d{3}$").all():
-        note += "; check: ',' may separate thousands here"
-    return note
-
-
 def _all_datetimes(values: pl.Series) -> bool:
     """True when the pipeline's datetime parsing (format inferred) reads every value."""
     try:
         return values.str.to_datetime(strict=False).null_count() == 0
     except pl.exceptions.PolarsError:  # no format fits the first value
         return False
-
-
-def _sentinels(values: pl.Series, numbers: pl.Series) -> list[str]:
-    """Sentinel codes like -9 or 9999 that the column's other values rule out."""
-    found = []
-    negative = values.is_in(NEGATIVE_SENTINELS)
-    others = numbers.filter(~negative)
-    if negative.any() and others.len() and others.min() >= 0:
-        found += sorted(values.filter(negative).unique().to_list())
-    positive = values.is_in(POSITIVE_SENTINELS)
-    others = numbers.filter(~positive & ~negative)
-    if positive.any() and others.len():
-        smallest = numbers.filter(positive).min()
-        if others.max() * 5 < smallest:
-            found += sorted(values.filter(positive).unique().to_list())
-    return found
-
-
-def _suggest_range(spec: dict[str, Any], finite: pl.Series) -> None:
-    if finite.len() == 0:
-        return
-    low, high = float(finite.min()), float(finite.max())
-    zeros = int((finite == 0).sum())
-    if low < high:
-        spec["min"], spec["max"] = low, high
-    elif low == 0:
-        spec["note"] = join_notes(
-            spec["note"], "only 0 seen: if 0 means 'not measured' add \"0\" to missing, "
-            "else declare its public range"
-        )  # fmt: skip
-        return
-    else:
-        spec["note"] = join_notes(
-            spec["note"], f"one value ({low:g}) seen: declare its public range"
-        )
-    if _zero_looks_hidden(finite):
-        spec["note"] = join_notes(
-            spec["note"], f"0 seen {zeros}x, far below the rest: if it means 'not measured', "
-            'add "0" to missing'
-        )  # fmt: skip
-
-
-def _zero_looks_hidden(finite: pl.Series) -> bool:
-    """True when 0 occurs but the other values all lie far above it (0 = not measured?)."""
-    nonzero = finite.filter(finite != 0)
-    if nonzero.len() == finite.len() or nonzero.len() == 0:
-        return False
-    low, high = float(nonzero.min()), float(nonzero.max())
-    return nonzero.n_unique() >= 5 and low > 0 and low > ZERO_GAP * (high - low)

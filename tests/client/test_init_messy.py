@@ -58,3 +58,38 @@ def test_decimal_comma_typed_read_and_text_read_agree(messy_csv):
     assert typed is not None
     assert typed.valid.get_column("alcohol").equals(text.valid.get_column("alcohol"))
     assert typed.valid.schema["alcohol"] == pl.Float64
+
+
+def test_ranges_are_robust_and_outliers_listed(messy_csv):
+    columns = infer_schema(messy_csv)["columns"]
+    magnesium = columns["magnesium"]
+    assert (magnesium["min"], magnesium["max"]) == (78.0, 150.0)
+    assert magnesium["outside"] == [1270.0, 12700.0]
+    assert "left outside the range" in magnesium["note"] and "12700" in magnesium["note"]
+    assert magnesium["missing"] == []  # an outlier is a value, not a marker
+
+
+def test_sentinels_are_candidate_markers_with_a_note(messy_csv):
+    columns = infer_schema(messy_csv)["columns"]
+    proline = columns["proline"]
+    assert proline["missing"] == ["-99999", "99999"] and proline["nulls"] == 3
+    assert proline["min"] > 0 and proline["max"] < 99999
+    assert "'-99999', '99999' look like 'no value' codes" in proline["note"]
+    age = columns["age"]
+    assert age["missing"] == ["-1"] and age["min"] > 0
+    assert "'-1' look like 'no value' codes" in age["note"]
+
+    target = _site(messy_csv)
+    result = prepare(load_site_config(target))
+    assert result.report.clipped.get("magnesium") == 2
+    assert result.report.imputed == {"age": 1, "proline": 3}
+    clean = SiteStore(target.parent / "store").read("clean")
+    assert clean.get_column("magnesium").max() <= 150
+
+
+def test_minus_one_next_to_zeros_stays_a_value(tmp_path):
+    path = tmp_path / "scores.csv"
+    rows = ["change,y", *(f"{[-1, 0, 1, 2, 3][i % 5]},{i % 2}" for i in range(40))]
+    path.write_text("\n".join(rows) + "\n")
+    change = infer_schema(path)["columns"]["change"]
+    assert change["missing"] == [] and change["min"] == -1.0
