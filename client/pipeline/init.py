@@ -157,9 +157,10 @@ def render_site_toml(name: str, raw: str, schema: dict[str, Any] | None = None) 
     for section, (model, comments) in _SECTION_KEYS.items():
         out += ["", f"[{section}]"]
         defaults = model()
+        guessed = (schema.get(section) or {}) if not template else {}
         for key, field in model.model_fields.items():
             comment = comments.get(key) or field.description or "see common/config.py"
-            value = getattr(defaults, key)
+            value = guessed.get(key, getattr(defaults, key))
             unset = f"# {key} = ...  # {comment}"  # TOML has no None: left unset
             out.append(unset if value is None else _line(key, value, comment))
     return "\n".join(out) + "\n"

@@ -65,7 +65,8 @@ def infer_schema(
         ``format``, ``header``, ``delimiter``, ``rows`` (rows read), ``missing`` (the
         markers seen in any column) and ``columns``: name -> ``type``, ``role``,
         ``min``/``max`` (numeric), ``values`` (categories, small int labels),
-        ``missing`` (markers seen in that column), ``nulls``, ``distinct``, ``note``.
+        ``missing`` (markers seen in that column), ``nulls``, ``distinct``, ``note``;
+        ``cleaning``: settings the guess calls for (e.g. ``dedupe = "id"``).
     """
     path = _sample_file(Path(sample))
     kind = _format(path)
@@ -82,7 +83,7 @@ def infer_schema(
         raise DataError(f"{path}: no rows to learn from")
 
     columns = {name: _infer_column(frame.get_column(name)) for name in frame.columns}
-    guess_roles(columns)
+    cleaning = guess_roles(columns, distinct_rows=frame.n_unique())
     seen = {m for spec in columns.values() for m in spec["missing"] if m in TEXT_MARKERS}
     return {
         "source": str(path),
@@ -92,6 +93,7 @@ def infer_schema(
         "rows": frame.height,
         "missing": [m for m in TEXT_MARKERS if m in seen],
         "columns": columns,
+        "cleaning": cleaning,
     }
 
 

@@ -93,3 +93,32 @@ def test_minus_one_next_to_zeros_stays_a_value(tmp_path):
     path.write_text("\n".join(rows) + "\n")
     change = infer_schema(path)["columns"]["change"]
     assert change["missing"] == [] and change["min"] == -1.0
+
+
+def test_id_repeated_by_duplicate_rows_stays_id_and_erase_works(messy_csv, cli):
+    patient = infer_schema(messy_csv)["columns"]["patient_id"]
+    assert patient["role"] == "id" and "whole duplicated rows" in patient["note"]
+
+    target = _site(messy_csv)
+    config = load_site_config(target)
+    assert config.cleaning.dedupe is True
+    assert prepare(config).report.duplicates_dropped == 6
+    done = cli("fedlife-site", "erase", "P1002", "P1009", "--now", "-c", target)
+    assert done.returncode == 0, done.stderr
+    assert "P1002: no rows" not in done.stdout and "P1002: " in done.stdout
+    clean = SiteStore(target.parent / "store").read("clean")
+    assert clean.height == 118
+
+
+def test_id_repeated_across_distinct_rows_is_an_id_with_dedupe(tmp_path):
+    path = tmp_path / "visits.csv"
+    rows = [f"S{i // 3},{50 + i},{i % 2}" for i in range(30)]  # 3 visits per subject
+    path.write_text("subject_id,weight,outcome\n" + "\n".join(rows) + "\n")
+    schema = infer_schema(path)
+    subject = schema["columns"]["subject_id"]
+    assert subject["role"] == "id" and "visits" in subject["note"]
+    assert schema["cleaning"] == {"dedupe": "id"}
+    target, _ = init_site(tmp_path / "site", path, name="visits")
+    config = load_site_config(target)
+    assert config.cleaning.dedupe == "id"
+    assert prepare(config).report.rows_clean == 10
