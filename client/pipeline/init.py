@@ -14,6 +14,7 @@ with the same rules, so a type guessed here parses there.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,14 @@ TEMPLATE_SCHEMA: dict[str, Any] = {
 }
 
 
-def render_site_toml(name: str, raw: str, schema: dict[str, Any] | None = None) -> str:
-    """A commented ``site.toml`` for ``schema`` (from :func:`infer_schema`; None = template)."""
+def render_site_toml(
+    name: str, raw: str, schema: dict[str, Any] | None = None, *, site: dict[str, Any] | None = None
+) -> str:
+    """A commented ``site.toml`` for ``schema`` (from :func:`infer_schema`; None = template).
+
+    ``site`` : a ``[site]`` section to keep as it is (a provisioned stub's); ``name`` and
+    ``raw`` then only fill what it lacks.
+    """
     template = schema is None
     schema = TEMPLATE_SCHEMA if template else schema
     out = [
@@ -121,8 +128,11 @@ def render_site_toml(name: str, raw: str, schema: dict[str, Any] | None = None) 
         )
         out.append("# Review every type, role, range and list of values before you prepare.")
     out += ["", "[site]"]
-    site = {"name": name, "raw": raw, "store": "store"}
+    site = {"name": name, "raw": raw, "store": "store", **(site or {})}
     out += [_line(k, site[k], c) for k, c in _SITE_KEYS.items() if k in SiteSection.model_fields]
+    out += [
+        _line(k, v, "kept from the existing [site]") for k, v in site.items() if k not in _SITE_KEYS
+    ]
 
     out += ["", "[schema]"]
     settings = {
@@ -230,10 +240,17 @@ def init_site(
     target = directory / "site.toml"
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{directory}: exists and is not a folder")
+    stub = None
     if target.exists() and not force:
-        raise ConfigError(f"{target} already exists: edit it, or pass --force to overwrite it")
+        stub = _provisioned_stub(target) if source is not None else None
+        if stub is None:
+            raise ConfigError(f"{target} already exists: edit it, or pass --force to overwrite it")
     if name is not None and not name.strip():
         raise ConfigError("--name must not be empty")
+    if stub is not None and name is not None and name.strip() != stub.get("name"):
+        raise ConfigError(
+            f"{target}: the provisioned site is named {stub.get('name')!r}, not {name.strip()!r}"
+        )
     name = (name or directory.resolve().name or "site").strip()
     schema, raw = None, "raw"
     if source is not None:
@@ -241,7 +258,7 @@ def init_site(
         raw = _raw_setting(Path(source), directory)
     elif names is not None:
         raise ConfigError("--columns needs --from FILE")
-    text = render_site_toml(name, raw, schema)
+    text = render_site_toml(name, raw, schema, site=stub)
     directory.mkdir(parents=True, exist_ok=True)
     draft = directory / ".site.toml.draft"
     try:
@@ -255,6 +272,19 @@ def init_site(
     # The site's DP secret, drawn now from the OS: the coordinator never learns it.
     site_secret(load_site_config(target).store_dir)
     return target, schema
+
+
+def _provisioned_stub(target: Path) -> dict[str, Any] | None:
+    """The ``[site]`` of a site.toml that has nothing else (``fedlife-coord provision``'s
+    stub): init fills its schema and keeps it. None for any other file."""
+    try:
+        data = tomllib.loads(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    site = data.get("site")
+    if set(data) != {"site"} or not isinstance(site, dict) or not site.get("name"):
+        return None
+    return site
 
 
 def _raw_setting(source: Path, directory: Path) -> str:

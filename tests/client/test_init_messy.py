@@ -6,11 +6,13 @@ import tomllib
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from client.pipeline.init import infer_schema, init_site
 from client.pipeline.prepare import prepare
 from client.store import SiteStore
 from common.config import SchemaSection, load_site_config
+from common.errors import ConfigError
 
 
 def _site(messy_csv: Path) -> Path:
@@ -122,3 +124,21 @@ def test_id_repeated_across_distinct_rows_is_an_id_with_dedupe(tmp_path):
     config = load_site_config(target)
     assert config.cleaning.dedupe == "id"
     assert prepare(config).report.rows_clean == 10
+
+
+def test_init_fills_a_provisioned_stub_and_keeps_its_site(messy_csv, tmp_path):
+    from server.deploy.provision import provision
+
+    provision(tmp_path / "federation", ["hosp_a"])
+    bundle = tmp_path / "federation" / "sites" / "hosp_a"
+    stub = tomllib.loads((bundle / "site.toml").read_text())["site"]
+    target, _ = init_site(bundle, messy_csv)  # no --force: the stub has no schema yet
+    config = load_site_config(target)
+    assert config.site.model_dump(include=set(stub)) == stub
+    assert config.schema.columns["alcohol"].decimal == ","
+    # A site.toml with a schema is the operator's: still refused without --force.
+    with pytest.raises(ConfigError, match="already exists"):
+        init_site(bundle, messy_csv)
+    with pytest.raises(ConfigError, match="named 'hosp_a'"):
+        (bundle / "site.toml").write_text('[site]\nname = "hosp_a"\nraw = "raw"\n')
+        init_site(bundle, messy_csv, name="other")
