@@ -14,9 +14,10 @@ from typing import Any
 import polars as pl
 
 from client.pipeline import numeric_guess
+from client.pipeline.ingest import header_fields
 from client.pipeline.roles import guess_roles, join_notes
 from client.pipeline.validate import DECIMAL_COMMA
-from common.errors import ConfigError, DataError
+from common.errors import ConfigError, CsvLayoutError, DataError
 
 SAMPLE_ROWS = 100_000
 """Rows read for the guess; a larger file is guessed from its first rows."""
@@ -151,6 +152,13 @@ def _read_csv(
         delimiter = _sniff_delimiter(lines)
     elif len(delimiter) != 1:
         raise ConfigError(f"delimiter must be one character, got {delimiter!r}")
+    elif len(next(csv.reader(lines[:1], delimiter=delimiter))) == 1:
+        sniffed = _sniff_delimiter(lines)
+        if sniffed != delimiter and len(next(csv.reader(lines[:1], delimiter=sniffed))) > 1:
+            raise CsvLayoutError(
+                f"{path}: delimiter {delimiter!r} reads one column; the file parses with "
+                f"delimiter {sniffed!r} (--delimiter {sniffed!r})"
+            )
     if header is None:
         first = next(csv.reader([lines[0]], delimiter=delimiter))
         header = not any(_looks_numeric(field) for field in first)
@@ -165,6 +173,14 @@ def _read_csv(
         )
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as error:
         raise DataError(f"{path}: cannot read as CSV ({_first_line(error)})") from None
+    if header and names is None:
+        fields = [f.strip() for f in header_fields(lines[0], delimiter)]
+        repeated = next((n for i, n in enumerate(fields) if n and n in fields[:i]), None)
+        if repeated is not None:
+            raise CsvLayoutError(
+                f"{path}: column {repeated!r} is named twice in the header: rename one "
+                "(or name the columns with --columns)"
+            )
     if names is not None:
         new = _check_names(names, frame.width, path)
     elif not header:

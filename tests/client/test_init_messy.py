@@ -12,7 +12,7 @@ from client.pipeline.init import infer_schema, init_site
 from client.pipeline.prepare import prepare
 from client.store import SiteStore
 from common.config import SchemaSection, load_site_config
-from common.errors import ConfigError
+from common.errors import ConfigError, CsvLayoutError
 
 
 def _site(messy_csv: Path) -> Path:
@@ -142,3 +142,30 @@ def test_init_fills_a_provisioned_stub_and_keeps_its_site(messy_csv, tmp_path):
     with pytest.raises(ConfigError, match="named 'hosp_a'"):
         (bundle / "site.toml").write_text('[site]\nname = "hosp_a"\nraw = "raw"\n')
         init_site(bundle, messy_csv, name="other")
+
+
+def test_duplicated_header_is_refused_naming_the_column(messy_csv, tmp_path):
+    target = _site(messy_csv)
+    lines = messy_csv.read_text().splitlines()
+    lines[0] = lines[0].replace("color", "age")  # two 'age' columns
+    bad = tmp_path / "dup.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CsvLayoutError, match="column 'age' is named twice"):
+        infer_schema(bad)
+    config = load_site_config(target)
+    config = config.model_copy(update={"site": config.site.model_copy(update={"raw": str(bad)})})
+    with pytest.raises(CsvLayoutError, match="column 'age' is named twice"):
+        prepare(config)
+
+
+def test_wrong_delimiter_names_the_one_that_parses(messy_csv, tmp_path, cli, assert_one_line_error):
+    target = _site(messy_csv)
+    semicolons = pl.read_csv(messy_csv, infer_schema=False)
+    raw = target.parent / "semi.csv"
+    semicolons.write_csv(raw, separator=";")
+    with pytest.raises(CsvLayoutError, match="parses with delimiter ';'"):
+        infer_schema(raw, delimiter=",")
+    target.write_text(target.read_text().replace(str(messy_csv), str(raw)))
+    result = cli("fedlife-site", "prepare", "-c", target)
+    assert_one_line_error(result, "semi.csv", "delimiter ';'")
+    assert raw.read_bytes() == semicolons.write_csv(separator=";").encode()
