@@ -14,6 +14,10 @@ _PII_TOKENS = {
     "name", "firstname", "lastname", "surname", "fullname", "email", "mail", "phone",
     "telephone", "mobile", "address", "street", "ssn", "dob", "birthdate", "birthday",
 }  # fmt: skip
+TEXT_FEATURE = (
+    "free text as a feature: the model does not use it; role 'ignore' (or 'pii'), "
+    "or type 'category' for codes"
+)
 _PII_NAMES = {"first_name", "last_name", "full_name", "date_of_birth", "birth_date", "e_mail"}
 
 
@@ -108,4 +112,7 @@ def guess_roles(columns: dict[str, dict[str, Any]], *, distinct_rows: int) -> di
         label = list(columns)[-1]
         columns[label]["note"] = join_notes(columns[label]["note"], "no plausible label: pick one")
     columns[label]["role"] = "label"
+    for spec in columns.values():
+        if spec["role"] == "feature" and spec["type"] == "text":
+            spec["note"] = join_notes(spec["note"], TEXT_FEATURE)
     return cleaning

@@ -169,3 +169,36 @@ def test_wrong_delimiter_names_the_one_that_parses(messy_csv, tmp_path, cli, ass
     result = cli("fedlife-site", "prepare", "-c", target)
     assert_one_line_error(result, "semi.csv", "delimiter ';'")
     assert raw.read_bytes() == semicolons.write_csv(separator=";").encode()
+
+
+def test_text_feature_warns_at_init_and_prepare(messy_csv, cli):
+    comment = infer_schema(messy_csv)["columns"]["comment"]
+    assert comment["type"] == "text" and comment["role"] == "feature"
+    assert "free text as a feature" in comment["note"]
+
+    site = messy_csv.parent / "site"
+    init = cli("fedlife-site", "init", site, "--from", messy_csv)
+    assert init.returncode == 0, init.stderr
+    assert "warning: comment: free text as a feature" in init.stderr
+    prepared = cli("fedlife-site", "prepare", "-c", site / "site.toml")
+    assert prepared.returncode == 0, prepared.stderr
+    assert "warning: column 'comment' is text with role 'feature'" in prepared.stderr
+    again = prepare(load_site_config(site / "site.toml"))  # unchanged input: still said
+    assert again.unchanged and len(again.warnings) == 1
+
+
+def test_ints_written_as_floats_note_quotes_a_value_of_the_column(messy_csv):
+    note = infer_schema(messy_csv)["columns"]["age"]["note"]
+    quoted = note.split("ints written as floats ('")[1].split("')")[0]
+    assert quoted in pl.read_csv(messy_csv, infer_schema=False).get_column("age").to_list()
+
+
+def test_unknown_config_key_suggests_the_nearest(messy_csv, cli, assert_one_line_error):
+    target = _site(messy_csv)
+    target.write_text(target.read_text().replace("dedupe = true", "dedup = true"))
+    with pytest.raises(ConfigError, match=r"cleaning\.dedup: unknown key; did you mean 'dedupe'\?"):
+        load_site_config(target)
+    text = target.read_text().replace("dedup = true", "dedupe = true")
+    target.write_text(text.replace('decimal = ","', 'decimals = ","'))
+    result = cli("fedlife-site", "prepare", "-c", target)
+    assert_one_line_error(result, "schema.columns.alcohol.decimals", "did you mean 'decimal'?")
