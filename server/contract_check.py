@@ -79,7 +79,9 @@ def _by_site(declared: dict, show) -> str:
     groups: dict[object, list[str]] = defaultdict(list)
     for site, value in declared.items():
         groups[value].append(site)
-    parts = [f"{', '.join(sorted(sites))}: {show(value)}" for value, sites in groups.items()]
+    # In site order, whatever order the replies came in.
+    ordered = sorted(groups.items(), key=lambda item: min(item[1]))
+    parts = [f"{', '.join(sorted(sites))}: {show(value)}" for value, sites in ordered]
     return "; ".join(parts[:SITES_SHOWN]) + ("; ..." if len(parts) > SITES_SHOWN else "")
 
 

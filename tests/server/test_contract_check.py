@@ -40,6 +40,8 @@ def test_different_ranges_categories_and_classes_are_named():
         "color: sites declare different categories (a, b, c: [blue, red]; d: [blue, green, "
         "red]); excluded as a schema mismatch: d",
     ]
+    # The replies' order (Flower's) does not change the lines.
+    assert disagreements(specs[::-1], names[::-1], merged) == lines
 
 
 def test_the_report_shows_the_contract_warnings(tmp_path):
