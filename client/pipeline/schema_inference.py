@@ -34,6 +34,8 @@ TEXT_MARKERS += ("none", "-", "--", ".", "#N/A", "missing")
 # At most this many distinct unknown words in an otherwise numeric column are markers.
 UNKNOWN_MARKERS_MAX = 3
 NUMERIC_SHARE = 0.9
+# Digits with separators: what a person reads as a number, parseable or not.
+NUMBER_LIKE = r"^[+-]?[\d.,' ]*\d[\d.,' ]*$"
 
 _TRUE_FALSE = {"true", "false", "yes", "no", "t", "f", "y", "n"}
 
@@ -260,10 +262,20 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
     commas = values.str.contains(DECIMAL_COMMA)
     numbers = values.str.replace(DECIMAL_COMMA, "${1}.${2}").cast(pl.Float64, strict=False)
     parsed = numbers.is_not_null() & ~values.str.contains(r"^[+-]?0\d")  # '007' is a code
+    unparsed_note = ""
     if values.len() and parsed.sum() < values.len() and parsed.mean() >= NUMERIC_SHARE:
-        unknown = values.filter(~parsed).unique().to_list()
+        # A value written like a number ('1.234,5', '12,5,1') is never a marker: a real
+        # value prepare cannot read, so its row goes to quarantine with the reason.
+        numberlike = numbers.is_null() & values.str.contains(NUMBER_LIKE)
+        unknown = values.filter(~parsed & ~numberlike).unique().to_list()
         if len(unknown) <= UNKNOWN_MARKERS_MAX:  # e.g. 'unknown', 'n.d.' in a number column
             markers += sorted(unknown)
+            odd = values.filter(numberlike)
+            if odd.len():
+                unparsed_note = (
+                    f"{odd.len()} values written like numbers do not parse (e.g. "
+                    f"'{odd[0]}'): prepare quarantines their rows"
+                )
             values, numbers = values.filter(parsed), numbers.filter(parsed)
             commas = commas.filter(parsed)
             parsed = parsed.filter(parsed)
@@ -289,7 +301,7 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
         "nulls": nulls + sum(counts.get(m, 0) for m in markers),
         "distinct": values.n_unique(),
         "unique": values.len() == raw.len() and values.n_unique() == values.len(),
-        "note": join_notes(decimal_note, sentinel_note),
+        "note": join_notes(decimal_note, unparsed_note, sentinel_note),
     }
     if decimal_note:
         spec["decimal"] = ","

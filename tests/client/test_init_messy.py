@@ -202,3 +202,17 @@ def test_unknown_config_key_suggests_the_nearest(messy_csv, cli, assert_one_line
     target.write_text(text.replace('decimal = ","', 'decimals = ","'))
     result = cli("fedlife-site", "prepare", "-c", target)
     assert_one_line_error(result, "schema.columns.alcohol.decimals", "did you mean 'decimal'?")
+
+
+def test_number_written_oddly_is_never_a_marker(messy_csv, tmp_path):
+    lines = messy_csv.read_text().splitlines()
+    header = lines[0].split(",")
+    at = header.index("magnesium")
+    fields = lines[5].split(",")
+    fields[at] = '"1.234,5"'  # thousands dot and decimal comma: no reader takes it
+    lines[5] = ",".join(fields)
+    odd = tmp_path / "odd.csv"
+    odd.write_text("\n".join(lines) + "\n")
+    magnesium = infer_schema(odd)["columns"]["magnesium"]
+    assert magnesium["type"] == "int" and magnesium["missing"] == []
+    assert "1 values written like numbers do not parse (e.g. '1.234,5')" in magnesium["note"]
