@@ -78,7 +78,7 @@ def prepare_command(config: Path = CONFIG) -> None:
     gate = "pass" if result.gate_passed else "FAIL: " + "; ".join(result.gate_reasons)
     console.print(f"quality gate: {gate}")
     for warning in result.warnings:
-        err_console.print(f"warning: {warning}", highlight=False, markup=False)
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("status")

@@ -74,10 +74,12 @@ def sentinels(values: pl.Series, numbers: pl.Series) -> list[str]:
 
 
 def sentinel_note(sentinels: list[str]) -> str:
+    """The note on codes like -99999 that init proposes as missing markers."""
     codes = ", ".join(repr(s) for s in sentinels)
+    what = "looks like a 'no value' code" if len(sentinels) == 1 else "look like 'no value' codes"
     return (
-        f"{codes} look like 'no value' codes, far from the other values: proposed as "
-        "missing; remove them from missing if they are real values"
+        f"{codes} {what}, far from the other values: proposed as missing; remove from "
+        "missing what is a real value"
     )
 
 

@@ -79,7 +79,7 @@ def test_sentinels_are_candidate_markers_with_a_note(messy_csv):
     assert "'-99999', '99999' look like 'no value' codes" in proline["note"]
     age = columns["age"]
     assert age["missing"] == ["-1"] and age["min"] > 0
-    assert "'-1' look like 'no value' codes" in age["note"]
+    assert "'-1' looks like a 'no value' code" in age["note"]
 
     target = _site(messy_csv)
     result = prepare(load_site_config(target))
