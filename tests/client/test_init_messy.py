@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -216,3 +217,17 @@ def test_number_written_oddly_is_never_a_marker(messy_csv, tmp_path):
     magnesium = infer_schema(odd)["columns"]["magnesium"]
     assert magnesium["type"] == "int" and magnesium["missing"] == []
     assert "1 values written like numbers do not parse (e.g. '1.234,5')" in magnesium["note"]
+
+
+def test_readme_init_command_runs_verbatim_in_a_bundle(messy_csv, tmp_path, cli):
+    from server.deploy.provision import provision
+
+    provision(tmp_path / "federation", ["hosp_b"])
+    bundle = tmp_path / "federation" / "sites" / "hosp_b"
+    shutil.copyfile(messy_csv, bundle / "sample.csv")
+    # README, "Deployment": fedlife-site init . --from sample.csv
+    done = cli("fedlife-site", "init", ".", "--from", "sample.csv", cwd=bundle)
+    assert done.returncode == 0, done.stderr
+    config = load_site_config(bundle / "site.toml")
+    assert config.site.name == "hosp_b" and config.site.raw == "raw"
+    assert config.schema.label == "target"
