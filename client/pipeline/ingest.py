@@ -97,7 +97,7 @@ def scan_typed(path: Path, schema: SchemaSection) -> pl.LazyFrame | None:
     numeric = {ColumnType.INT: pl.Int64, ColumnType.FLOAT: pl.Float64}
     # Decimal commas are read as text and typed by validate: the reader takes one decimal.
     types = {
-        n: numeric.get(s.type, pl.String) if s.decimal == "." else pl.String
+        n: numeric.get(s.type, pl.String) if schema.decimal_of(n) == "." else pl.String
         for n, s in schema.columns.items()
     }
     if any(schema.columns[n].missing for n, t in types.items() if t != pl.String):

@@ -45,6 +45,8 @@ _SCHEMA_KEYS = {
     "missing": "text that means 'no value' in every column (list of strings)",
     "header": "true if the CSV's first row names the columns; false for headerless CSV",
     "delimiter": 'CSV field separator, one character: "," ";" "\\t" "|"',
+    "decimal": 'decimal separator of every number column: "." | "," (12,29); a column\'s '
+    "own decimal overrides it",
 }
 _SECTION_KEYS: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
     "cleaning": (
@@ -139,6 +141,7 @@ def render_site_toml(
         "missing": list(schema.get("missing", [])),
         "header": bool(schema.get("header", True)),
         "delimiter": schema.get("delimiter", ","),
+        "decimal": schema.get("decimal", "."),
     }
     not_csv = schema.get("format", "csv") != "csv"
     for key, comment in _SCHEMA_KEYS.items():

@@ -77,7 +77,9 @@ def validate_files(
     scans = [scan_typed(path, schema) for path in files]
     if any(scan is None for scan in scans):
         return None
-    numeric = {n for n, s in schema.columns.items() if s.type in _NUMERIC and s.decimal == "."}
+    numeric = {
+        n for n, s in schema.columns.items() if s.type in _NUMERIC and schema.decimal_of(n) == "."
+    }
     try:
         checked = _checked(
             pl.concat(scans), schema, reject_out_of_range=reject_out_of_range, typed=numeric
@@ -118,7 +120,7 @@ def _checked(
         (_blank_typed if n in typed else _blank_missing)(n, s, schema) for n, s in columns.items()
     )
     parsed = cleared.with_columns(
-        (pl.col(n) if n in typed else _parse(pl.col(n), s)).alias(_typed(n))
+        (pl.col(n) if n in typed else _parse(pl.col(n), s, schema.decimal_of(n))).alias(_typed(n))
         for n, s in columns.items()
     )
     problems = [
@@ -188,10 +190,10 @@ def _numbers(markers: list[str]) -> list[float]:
     return [n for n in numbers if n == n]  # 'nan' parses, but is no marker value
 
 
-def _parse(text: pl.Expr, spec: ColumnSpec) -> pl.Expr:
-    """Text to the schema's type; what does not parse becomes null."""
+def _parse(text: pl.Expr, spec: ColumnSpec, decimal: str = ".") -> pl.Expr:
+    """Text to the schema's type (numbers with ``decimal``); what does not parse is null."""
     kind = spec.type
-    if kind in _NUMERIC and spec.decimal == ",":
+    if kind in _NUMERIC and decimal == ",":
         text = text.str.replace(DECIMAL_COMMA, "${1}.${2}")
     if kind is ColumnType.BOOL:
         lowered = text.str.to_lowercase()

@@ -231,3 +231,22 @@ def test_readme_init_command_runs_verbatim_in_a_bundle(messy_csv, tmp_path, cli)
     config = load_site_config(bundle / "site.toml")
     assert config.site.name == "hosp_b" and config.site.raw == "raw"
     assert config.schema.label == "target"
+
+
+def test_decimal_comma_for_the_whole_file(messy_csv):
+    target = _site(messy_csv)
+    text = target.read_text().replace('decimal = ","', "")
+    assert 'decimal = "."' in text  # the [schema] key, written by init
+    target.write_text(text.replace('decimal = "."', 'decimal = ","', 1))
+    config = load_site_config(target)
+    assert config.schema.decimal == "," and config.schema.decimal_of("alcohol") == ","
+    assert prepare(config).report.rejected == {}
+    clean = SiteStore(target.parent / "store").read("clean")
+    assert 12.29 in clean.get_column("alcohol").to_list()
+
+    # A column's own decimal overrides the file's.
+    text = target.read_text().replace(
+        "[schema.columns.alcohol]\n", '[schema.columns.alcohol]\ndecimal = "."\n'
+    )
+    target.write_text(text)
+    assert prepare(load_site_config(target)).report.rejected == {"alcohol: not float": 4}
