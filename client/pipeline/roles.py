@@ -6,6 +6,7 @@ A guess for the operator to review, like the rest of ``fedlife-site init``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 _LABEL_NAMES = {"target", "label", "outcome", "diagnosis", "class", "num", "y"}
@@ -50,14 +51,17 @@ def _id_name(name: str) -> str | None:
     return None
 
 
-def guess_roles(columns: dict[str, dict[str, Any]], *, distinct_rows: int) -> dict[str, Any]:
+def guess_roles(
+    columns: dict[str, dict[str, Any]], *, distinct_rows: Callable[[], int]
+) -> dict[str, Any]:
     """Set each column's role: pii, id, timestamp, one label, features.
 
     Parameters
     ----------
     columns : the guessed columns (``unique``, ``distinct``, ``nulls`` per column).
-    distinct_rows : how many distinct rows the sample has; an id column with as many
-        distinct values repeats only in whole duplicated rows.
+    distinct_rows : counts the sample's distinct rows (called only for an id-named
+        column whose values repeat); an id column with as many distinct values repeats
+        only in whole duplicated rows.
 
     Returns
     -------
@@ -80,7 +84,7 @@ def guess_roles(columns: dict[str, dict[str, Any]], *, distinct_rows: int) -> di
             spec["note"] = join_notes(
                 spec["note"], f"named like an id but values repeat; {unique_id!r} is the id"
             )
-        elif id_kind == "strict" and spec["nulls"] == 0 and spec["distinct"] == distinct_rows:
+        elif id_kind == "strict" and spec["nulls"] == 0 and spec["distinct"] == distinct_rows():
             spec["role"] = "id"
             spec["note"] = join_notes(
                 spec["note"], "values repeat only in whole duplicated rows: dedupe drops them"

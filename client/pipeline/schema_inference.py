@@ -86,7 +86,7 @@ def infer_schema(
         raise DataError(f"{path}: no rows to learn from")
 
     columns = {name: _infer_column(frame.get_column(name)) for name in frame.columns}
-    cleaning = guess_roles(columns, distinct_rows=frame.n_unique())
+    cleaning = guess_roles(columns, distinct_rows=frame.n_unique)
     seen = {m for spec in columns.values() for m in spec["missing"] if m in TEXT_MARKERS}
     return {
         "source": str(path),
@@ -259,8 +259,12 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
 
     # A decimal comma ('12,29') is a number, never a marker: read as prepare will with
     # decimal = ",".
-    commas = values.str.contains(DECIMAL_COMMA)
-    numbers = values.str.replace(DECIMAL_COMMA, "${1}.${2}").cast(pl.Float64, strict=False)
+    commas = values.str.contains(",", literal=True)
+    if commas.any():
+        commas = values.str.contains(DECIMAL_COMMA)
+        numbers = values.str.replace(DECIMAL_COMMA, "${1}.${2}").cast(pl.Float64, strict=False)
+    else:
+        numbers = values.cast(pl.Float64, strict=False)
     parsed = numbers.is_not_null() & ~values.str.contains(r"^[+-]?0\d")  # '007' is a code
     unparsed_note = ""
     if values.len() and parsed.sum() < values.len() and parsed.mean() >= NUMERIC_SHARE:
