@@ -39,7 +39,8 @@ def check_header(path: Path, schema: SchemaSection) -> None:
     except (OSError, UnicodeDecodeError):
         return  # the reader says what is wrong with the file
     fields = header_fields(line, schema.delimiter)
-    repeated = next((name for i, name in enumerate(fields) if name in fields[:i]), None)
+    # Blank names (a header ending in delimiters) name no schema column: not a repeat.
+    repeated = next((n for i, n in enumerate(fields) if n and n in fields[:i]), None)
     if repeated is not None:
         raise CsvLayoutError(
             f"{path}: column {repeated!r} is named twice in the header: rename one"

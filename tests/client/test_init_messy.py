@@ -250,3 +250,13 @@ def test_decimal_comma_for_the_whole_file(messy_csv):
     )
     target.write_text(text)
     assert prepare(load_site_config(target)).report.rejected == {"alcohol: not float": 4}
+
+
+def test_a_header_ending_in_delimiters_is_no_repeat(messy_csv, tmp_path):
+    target = _site(messy_csv)
+    lines = [f"{line},," for line in messy_csv.read_text().splitlines()]
+    padded = tmp_path / "padded.csv"
+    padded.write_text("\n".join(lines) + "\n")
+    config = load_site_config(target)
+    config = config.model_copy(update={"site": config.site.model_copy(update={"raw": str(padded)})})
+    assert prepare(config).report.rows_clean == 120
