@@ -15,7 +15,7 @@ from client.retention.erasure import ErasureRequests, without_erased
 from client.retention.retain import without_expired
 from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion, keep_raw_files, sha256_of
-from common.config import SiteConfig, row_dependent_cleaning
+from common.config import ColumnType, Role, SiteConfig, row_dependent_cleaning
 from common.errors import ConfigError
 
 StepObserver = Callable[[str], None]
@@ -29,10 +29,21 @@ class PrepareResult:
     report: CleaningReport
     unchanged: bool
     gate_reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def gate_passed(self) -> bool:
         return not self.gate_reasons
+
+
+def schema_warnings(config: SiteConfig) -> list[str]:
+    """What in the schema will not do what it says: free-text columns with role feature."""
+    return [
+        f"column {name!r} is text with role 'feature': the model does not use free text; "
+        "set role 'ignore' (or 'pii'), or type 'category' for codes"
+        for name, spec in config.schema.columns.items()
+        if spec.role is Role.FEATURE and spec.type is ColumnType.TEXT
+    ]
 
 
 def config_hash(config: SiteConfig) -> str:
@@ -145,7 +156,9 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         report = CleaningReport(rows_read=int(latest.lineage.get("rows_read", 0)))
         report.rows_clean = frame.height
         missing = json.loads(latest.lineage.get("missing", "{}"))
-        return PrepareResult(latest, report, True, gate(frame, config, missing))
+        return PrepareResult(
+            latest, report, True, gate(frame, config, missing), schema_warnings(config)
+        )
 
     step("reading and validating")
     result = without_expired(config, without_erased(config, pipeline.run(config)))
@@ -199,4 +212,10 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         rows_quarantined=sum(report.rejected.values()),
         gate="pass" if not reasons else "fail",
     )
-    return PrepareResult(clean_version, report, unchanged=False, gate_reasons=reasons)
+    return PrepareResult(
+        clean_version,
+        report,
+        unchanged=False,
+        gate_reasons=reasons,
+        warnings=schema_warnings(config),
+    )
