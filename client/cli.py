@@ -81,6 +81,8 @@ def prepare_command(config: Path = CONFIG) -> None:
         console.print(table)
     gate = "pass" if result.gate_passed else "FAIL: " + "; ".join(result.gate_reasons)
     console.print(f"quality gate: {gate}")
+    for warning in result.warnings:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("status")
@@ -204,6 +206,7 @@ def init_command(
 ) -> None:
     """Write a commented site.toml, its schema guessed from a sample file (--from)."""
     from client.pipeline.init import inferred_table, init_site, split_names
+    from client.pipeline.roles import TEXT_FEATURE
 
     names = split_names(columns)
     path, schema = init_site(
@@ -211,6 +214,11 @@ def init_command(
     )
     if schema is not None:
         console.print(inferred_table(schema))
+        for column, spec in schema["columns"].items():
+            if spec["role"] == "feature" and spec["type"] == "text":
+                err_console.print(
+                    f"warning: {column}: {TEXT_FEATURE}", highlight=False, markup=False
+                )
     console.print(f"wrote {path}", highlight=False)
     console.print(
         f"review the ranges and roles, then run fedlife-site prepare -c {path}", highlight=False

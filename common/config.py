@@ -57,7 +57,10 @@ class ColumnSpec(StrictModel):
     column whose exact statistics the site may release. ``missing_indicator`` adds a
     0/1 feature ``<column>_missing`` set where the value was missing before
     imputation: when missingness itself is informative (a test never done at one
-    hospital), imputation would otherwise hide it.
+    hospital), imputation would otherwise hide it. ``decimal = ","`` reads a number
+    column's decimal commas (``12,29`` is 12.29; ``12.29`` still reads too); without
+    it such a value is not a number and its row goes to quarantine. Unset, the
+    column takes the schema's ``decimal``.
     """
 
     type: ColumnType = ColumnType.FLOAT
@@ -70,6 +73,7 @@ class ColumnSpec(StrictModel):
     required: bool = False
     public: bool = False
     missing_indicator: bool = False
+    decimal: Literal[".", ","] | None = None
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
@@ -97,6 +101,11 @@ class SchemaSection(StrictModel):
     missing: list[str] = Field(default_factory=lambda: ["", "NA", "N/A", "NaN", "nan", "?"])
     header: bool = True
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    decimal: Literal[".", ","] = "."
+
+    def decimal_of(self, column: str) -> str:
+        """The decimal separator of ``column``: its own, else the schema's."""
+        return self.columns[column].decimal or self.decimal
 
     @model_validator(mode="after")
     def _one_label(self) -> SchemaSection:

@@ -21,6 +21,10 @@ class DataError(FedlifeError):
     """Input data cannot be read or does not match its schema."""
 
 
+class CsvLayoutError(DataError):
+    """A CSV's header or delimiter does not fit: a repeated column name, a wrong delimiter."""
+
+
 class StoreError(FedlifeError):
     """The site store (Delta tables, ledger) cannot be read or written."""
 

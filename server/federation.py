@@ -45,6 +45,7 @@ from server.central_dp import (
     worst_noise_multiplier,
 )
 from server.central_dp_ledger import CentralDPLedger
+from server.contract_check import disagreements
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
 from server.lifecycle.challenge import evaluate_beside
@@ -240,6 +241,10 @@ class Federation:
             raise FederationError(f"no site answered the profile round: {excluded}")
         merged, disagreeing = FeatureSpec.merge(specs)
         excluded += [{"site": names[i], "reason": "schema mismatch"} for i in disagreeing]
+        warnings = disagreements(specs, names, merged)
+        for warning in warnings:
+            logger.warning("feature contract: %s", warning)
+        self.run_dir.update_info(contract_warnings=warnings)
         return merged, excluded
 
     def standardise(self, spec: FeatureSpec) -> tuple[FeatureSpec, list[dict[str, str]]]:

@@ -18,7 +18,7 @@ from client.retention.erasure import ErasureRequests, without_erased
 from client.retention.retain import without_expired
 from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion, keep_raw_files
-from common.config import SiteConfig
+from common.config import ColumnType, Role, SiteConfig
 from common.errors import DataError
 
 StepObserver = Callable[[str], None]
@@ -35,10 +35,21 @@ class PrepareResult:
     gate_reasons: list[str] = field(default_factory=list)
     incremental: bool = False  # only what was new was read and added
     notice: str = ""  # why everything was read again, where the last version said why not
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def gate_passed(self) -> bool:
         return not self.gate_reasons
+
+
+def schema_warnings(config: SiteConfig) -> list[str]:
+    """What in the schema will not do what it says: free-text columns with role feature."""
+    return [
+        f"column {name!r} is text with role 'feature': the model does not use free text; "
+        "set role 'ignore' (or 'pii'), or type 'category' for codes"
+        for name, spec in config.schema.columns.items()
+        if spec.role is Role.FEATURE and spec.type is ColumnType.TEXT
+    ]
 
 
 def config_hash(config: SiteConfig) -> str:
@@ -96,7 +107,9 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         report = CleaningReport(rows_read=int(latest.lineage.get("rows_read", 0)))
         report.rows_clean = frame.height
         missing = json.loads(latest.lineage.get("missing", "{}"))
-        return PrepareResult(latest, report, True, gate(frame, config, missing))
+        return PrepareResult(
+            latest, report, True, gate(frame, config, missing), warnings=schema_warnings(config)
+        )
     lineage[incremental.SIZES] = json.dumps(scanned.sizes, sort_keys=True)
     lineage[incremental.RUN] = uuid.uuid4().hex
     lineage["erasure_requests"] = str(len(ErasureRequests(config.store_dir).all()))
@@ -167,7 +180,12 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
     )
     _audit(config, clean_version, report, reasons, mode="full")
     return PrepareResult(
-        clean_version, report, unchanged=False, gate_reasons=reasons, notice=notice
+        clean_version,
+        report,
+        unchanged=False,
+        gate_reasons=reasons,
+        notice=notice,
+        warnings=schema_warnings(config),
     )
 
 
@@ -279,7 +297,12 @@ def _prepare_increment(
         reasons = gate(frame, config, missing)
     _audit(config, clean_version, report, reasons, mode="incremental")
     return PrepareResult(
-        clean_version, report, unchanged=False, gate_reasons=reasons, incremental=True
+        clean_version,
+        report,
+        unchanged=False,
+        gate_reasons=reasons,
+        incremental=True,
+        warnings=schema_warnings(config),
     )
 
 
