@@ -1,6 +1,7 @@
 # Two user-facing targets; each sets itself up on a fresh machine.
 #   make demo   set-up + a 5-site DP federated run on bundled breast-cancer data
 #   make test   set-up + the whole test suite (FAST=1: skip the slow e2e tests)
+#   make docs   regenerate the reference pages and build the docs site into site/
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,7 +23,7 @@ WORKERS ?= 3
 PYTEST_ARGS ?= --durations=25
 PARALLEL_TESTS = $(if $(FAST),not e2e,not deploy)
 
-.PHONY: demo test chromium
+.PHONY: demo test docs chromium
 
 demo: $(STAMP)
 	$(ISOLATED) $(BIN)/fedlife-sim run
@@ -30,8 +31,13 @@ demo: $(STAMP)
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(ISOLATED) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "$(PARALLEL_TESTS)" $(PYTEST_ARGS)
 	$(if $(FAST),,$(ISOLATED) $(BIN)/python -m pytest -m deploy $(PYTEST_ARGS))
+
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_docs.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The report test renders report.html in Debian's headless chromium.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
