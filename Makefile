@@ -31,6 +31,7 @@ demo: $(STAMP)
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(ISOLATED) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "$(PARALLEL_TESTS)" $(PYTEST_ARGS)
 	$(if $(FAST),,$(ISOLATED) $(BIN)/python -m pytest -m deploy $(PYTEST_ARGS))
