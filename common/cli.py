@@ -54,11 +54,12 @@ def progress_bar(title: str, counter: str) -> Progress:
 def user_error(error: BaseException) -> FedlifeError | None:
     """The FedlifeError behind ``error``, however deeply a framework wrapped it."""
     seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, FedlifeError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, FedlifeError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
     return None
 
 

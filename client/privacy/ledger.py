@@ -12,7 +12,7 @@ import fcntl
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -113,7 +113,7 @@ class PrivacyLedger:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def epsilon(self, delta: float, planned: list[tuple[float, float, int]] = ()) -> float:
+    def epsilon(self, delta: float, planned: Sequence[tuple[float, float, int]] = ()) -> float:
         """Epsilon of the whole history plus ``planned`` (sigma, rate, steps) steps."""
         history = [(e.noise_multiplier, e.sample_rate, e.steps) for e in self.entries()]
         return compose_epsilon([*history, *planned], delta, self.accountant)

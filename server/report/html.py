@@ -127,7 +127,7 @@ def _fmt(value: Any) -> str:
 def _overview(data: _RunData) -> str:
     config = data.info.get("config", {})
     s = data.summary
-    rows = [
+    rows: list[list[Any]] = [
         ["run directory", str(data.path)],
         ["strategy / model", f"{config.get('strategy', '?')} / {config.get('model', '?')}"],
         ["rounds completed", f"{len(data.rounds)} of {config.get('num-server-rounds', '?')}"],
