@@ -33,7 +33,7 @@ _FOUND = {
 def site_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
     """One row of text cells (``COLUMNS``) per site."""
     fates = _fates(summary)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for site, info in summary["site_data"].items():
         injected = info.get("injected", {})
         found = info.get("found", {})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -40,7 +41,7 @@ class LabelQuality:
 
     suspects: pl.DataFrame
     balance: pl.DataFrame
-    agreement: dict[str, object]
+    agreement: dict[str, Any]
     rows: int
 
 
@@ -99,7 +100,7 @@ def label_quality(
     return LabelQuality(suspects, balance, annotator_agreement(given), labeled.height)
 
 
-def annotator_agreement(given: pl.DataFrame) -> dict[str, object]:
+def annotator_agreement(given: pl.DataFrame) -> dict[str, Any]:
     """Cohen's kappa per annotator pair and Fleiss' kappa, on rows several people labeled."""
     human = given.filter(pl.col(SOURCE).is_in(HUMAN_SOURCES)).sort(LABELED_AT, maintain_order=True)
     latest = human.unique([ROW_ID, ANNOTATOR], keep="last", maintain_order=True)

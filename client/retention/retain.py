@@ -127,7 +127,11 @@ def retain(
     store = SiteStore(config.store_dir)
     purged = PurgedVersions(config.store_dir)
     report = RetentionReport(config.site.name, dry_run)
-    cutoff = now - timedelta(days=policy.max_age_days) if ages else None
+    cutoff = (
+        now - timedelta(days=policy.max_age_days)
+        if ages and policy.max_age_days is not None  # `ages` implies it; mypy cannot see that
+        else None
+    )
     by_column = timestamp if policy.age_by == "timestamp" else None
     expired_to = archive if policy.archive else None
     for path in delta_history.delta_tables(store.root / "tables"):
@@ -178,6 +182,7 @@ def _retain_table(
     ``timestamp`` None ages rows by ingestion; ``archive`` None deletes unarchived.
     """
     latest = store.latest(table)
+    assert latest is not None, f"retain is only called for tables in the store, not {table!r}"
     frame = store.read(table, latest.version)
     outcome = TableOutcome(table, rows=frame.height)
     erased = subjects.mask(frame, count=True)
@@ -201,7 +206,7 @@ def _retain_table(
         return outcome
     if outcome.expired and archive is not None:
         outcome.archived = str(archive.write(table, frame.filter(expired)))
-    lineage = {k: v for k, v in latest.lineage.items() if k not in _REWRITE_KEYS}
+    lineage: dict[str, object] = {k: v for k, v in latest.lineage.items() if k not in _REWRITE_KEYS}
     lineage["ingested_ms"] = str(ingested_ms)
     lineage.update(
         operation="erase" if outcome.erased else "retain",
