@@ -31,7 +31,8 @@ def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) ->
     else:
         run_dir = RunDirectory.create(config.run_dir or default_run_dir())
     if config.allowed_nodes:
-        grid = AllowedNodesGrid(grid, parse_node_ids(config.allowed_nodes))
+        # AllowedNodesGrid wraps the Grid and offers the same methods (no subclass).
+        grid = AllowedNodesGrid(grid, parse_node_ids(config.allowed_nodes))  # type: ignore[assignment]
     if config.observe_only:  # retrain's query: the sites' data, no training
         # Imported here, as the report's modules are: few runs are observe-only.
         from server.lifecycle.observe_run import observe_sites_only

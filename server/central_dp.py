@@ -53,7 +53,8 @@ def with_equal_weights(updates: list[Message]) -> list[Message]:
     counts the sites sent, so the aggregate may count each site once.
     """
     for update in updates:
-        update.content[keys.METRICS][keys.NUM_EXAMPLES] = 1
+        # METRICS is a MetricRecord; indexing the RecordDict widens it to any record.
+        update.content[keys.METRICS][keys.NUM_EXAMPLES] = 1  # type: ignore[assignment]
     return updates
 
 
