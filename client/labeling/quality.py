@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -129,7 +129,7 @@ def fleiss_kappa(latest: pl.DataFrame) -> dict[str, object] | None:
             / (pl.col("n").first() * (pl.col("n").first() - 1))
         ).alias("agreement")
     )
-    observed = per_row["agreement"].mean()
+    observed = cast(float, per_row["agreement"].mean())  # a float column's mean
     shares = counts.group_by(LABEL).agg(pl.col("len").sum())["len"].to_numpy()
     chance = float(((shares / shares.sum()) ** 2).sum())
     kappa = 1.0 if chance == 1 else (observed - chance) / (1 - chance)
