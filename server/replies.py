@@ -9,8 +9,9 @@ validation error as the reason: one malformed site never stops a run.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flwr.app import ArrayRecord, Message
 
@@ -83,8 +84,9 @@ def _reply_order(reply: Reply) -> tuple[str, int]:
 
 def participant(reply: Message) -> dict[str, Any]:
     """What the round's lineage records of a site's validated train reply."""
-    site = reply.content[keys.SITE]
-    metrics = reply.content[keys.METRICS]
+    # The reply was validated: these records hold the scalars its contract declares.
+    site = cast(Mapping[str, Any], reply.content[keys.SITE])
+    metrics = cast(Mapping[str, Any], reply.content[keys.METRICS])
     return {
         "site": str(site[keys.SITE_NAME]),
         "table_version": int(site[keys.TABLE_VERSION]),

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from common import keys
 from common.errors import RunDirError
@@ -42,7 +43,8 @@ def observe_sites_only(sites: SiteExchange, config: RunConfig, run_dir: RunDirec
     )
     answers = []
     for reply in replies:
-        site = reply.content[keys.SITE]
+        # The reply was validated: the site record holds the scalars its contract declares.
+        site = cast(Mapping[str, Any], reply.content[keys.SITE])
         statistics = json.loads(str(reply.content[keys.STATISTICS][keys.STATISTICS]))
         budget = float(site[keys.EPSILON_BUDGET])
         spent = float(site[keys.EPSILON]) if keys.EPSILON in site else None
