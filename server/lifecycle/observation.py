@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from common.errors import DataError, RunDirError
 from common.histograms import psi, released_bins
@@ -76,7 +76,7 @@ def observe(champion: str | Path, answers: list[SiteAnswer]) -> Observation:
     federation = {c: CategoryStats.from_dict(h) for c, h in (drift.get("federation") or {}).items()}
     rows = []
     for answer in sorted(answers, key=lambda a: a.site):
-        row = {
+        row: dict[str, Any] = {
             "site": answer.site,
             "version": answer.version,
             "trained_version": trained.get(answer.site),
@@ -90,8 +90,10 @@ def observe(champion: str | Path, answers: list[SiteAnswer]) -> Observation:
             except (DataError, KeyError, TypeError, ValueError):
                 now = None
             reference = then[answer.site].columns if answer.site in then else federation
-            for column, histogram in (now.columns if now else {}).items():
-                base = reference.get(column)
+            for column, column_stats in (now.columns if now else {}).items():
+                # Histogram tables hold category counts only.
+                histogram = cast(CategoryStats, column_stats)
+                base = cast(CategoryStats | None, reference.get(column))
                 value = psi(base, histogram) if base and released_bins(histogram) else None
                 if value is not None and (row["drift"] is None or value > row["drift"]):
                     row["drift"], row["drift_column"] = value, column
