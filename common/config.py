@@ -211,7 +211,7 @@ class PrivacySection(StrictModel):
         composed alone by the site's accountant; its noise multiplier is the least
         that fits. A quarter raises training's noise by 2-4 % at budgets 1 to 8; at the
         demo's budget 3 the release's noise multiplier is 5.3, and its centers halve the
-        error of a fixed 10's (README, "Privacy model").
+        error of a fixed 10's (docs/explanation/privacy-model.md).
     moments_noise_multiplier : a fixed noise multiplier for the release instead (its
         Gaussian noise over its L2 bound); None derives it from the share.
     reproducible_noise : derive DP noise and sampling from the site secret alone, with

@@ -51,8 +51,8 @@ class RunConfig(StrictModel):
         across all its runs, from the coordinator's central-DP ledger beside the run
         directories; a round that would pass it is not started (0 = no limit, every
         round is still recorded).
-    secure_aggregation : SecAgg+; refused, see the README (Flower 1.42 has it only
-        in the legacy workflow, which this ServerApp's round loop is not).
+    secure_aggregation : SecAgg+; refused, see docs/explanation/privacy-model.md (Flower
+        1.42 has it only in the legacy workflow, which this ServerApp's round loop is not).
     normalization : 'range' maps features by their public ranges (no privacy
         cost); 'centers' also centers them on the federation's mean, from DP sums
         the sites release; 'moments' standardises them with DP means and spreads.
