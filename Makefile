@@ -38,6 +38,7 @@ test: $(STAMP) chromium
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_docs.py
+	$(BIN)/python -m common.wire.table docs/privacy/threat-model.md
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The report test renders report.html in Debian's headless chromium.
