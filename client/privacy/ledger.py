@@ -23,6 +23,7 @@ import numpy as np
 
 from common.config import MAX_EPSILON_BUDGET
 from common.errors import BudgetExceededError, StoreError
+from common.rdp_orders import RDP_ORDERS
 
 # Noise multipliers searched when planning a run. Above the top the updates are
 # noise, so a site whose budget left only allows more refuses instead of training.
@@ -214,7 +215,7 @@ def compose_epsilon(
     # process: RDP is linear in the steps, and the per-step curve is what costs (every
     # site checks its epsilon before and after each round).
     rdp = sum(count * _rdp_per_step(sigma, rate) for (sigma, rate), count in merged.items())
-    rdp_epsilon, _ = rdp_analysis.get_privacy_spent(orders=_rdp_orders(), rdp=rdp, delta=delta)
+    rdp_epsilon, _ = rdp_analysis.get_privacy_spent(orders=list(RDP_ORDERS), rdp=rdp, delta=delta)
     if accountant == "rdp" or rdp_epsilon > PRV_ABOVE_RDP_EPSILON:
         return float(rdp_epsilon)
     history_key = tuple(sorted((sigma, rate, count) for (sigma, rate), count in merged.items()))
@@ -234,19 +235,12 @@ def _composed_epsilon(
     return float(composer.get_epsilon(delta=delta))
 
 
-@lru_cache(maxsize=1)
-def _rdp_orders() -> tuple[float, ...]:
-    from opacus.accountants import RDPAccountant
-
-    return tuple(RDPAccountant.DEFAULT_ALPHAS)
-
-
 @lru_cache(maxsize=4096)
 def _rdp_per_step(sigma: float, rate: float) -> np.ndarray:
     from opacus.accountants.analysis import rdp as rdp_analysis
 
     curve = rdp_analysis.compute_rdp(
-        q=rate, noise_multiplier=sigma, steps=1, orders=list(_rdp_orders())
+        q=rate, noise_multiplier=sigma, steps=1, orders=list(RDP_ORDERS)
     )
     curve.setflags(write=False)
     return curve
