@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from logging import INFO
 from typing import Any
 
 from flwr.app import Context
+from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 
 from common.errors import RunDirError
 from common.run_config import RunConfig
 from server.deploy.allowed_nodes import AllowedNodesGrid, parse_node_ids
 from server.federation import Federation, RoundObserver
-from server.report.summary import summarize
+from server.report.summary import summarize, summary_line
 from server.run_dir import RunDirectory, default_run_dir
 
 
@@ -75,4 +77,10 @@ def make_server_app(
     return app
 
 
-app = make_server_app()
+def log_summary_line(summary: dict[str, Any]) -> None:
+    """End a run's log with its one-line summary (``flwr run --stream`` shows it)."""
+    if "rounds" in summary:  # an observe-only query has no rounds to sum up
+        log(INFO, summary_line(summary))
+
+
+app = make_server_app(on_summary=log_summary_line)

@@ -65,7 +65,8 @@ def private_ray(
         check_reachable(address)
     # Keep today's device handling and Ray's notice about changing it out of the output.
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    ray.init(**init_args)
+    with _on_loopback(enabled=address is None):
+        ray.init(**init_args)
     try:
         if address is not None:
             check_cluster_offers(list(sites))
@@ -75,6 +76,26 @@ def private_ray(
             ray.shutdown()
         if owned_tmp:
             shutil.rmtree(owned_tmp, ignore_errors=True)
+
+
+@contextmanager
+def _on_loopback(*, enabled: bool) -> Iterator[None]:
+    """Let a private instance register its node on 127.0.0.1.
+
+    A private instance is this machine's alone, yet on Linux Ray registers its node on
+    the address its outbound route uses (a network interface) and maps an explicit
+    ``_node_ip_address="127.0.0.1"`` back to it. Ray keeps to loopback only where it
+    thinks clusters are unsupported (its ``ENABLE_RAY_CLUSTER`` switch, read when the
+    node starts): switched off for the start of a private instance, on again after.
+    """
+    from ray._private import ray_constants
+
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = not enabled and saved
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 def check_reachable(address: str, timeout_s: float = 10.0) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from server.report.summary import summary_line
+
 COLUMNS = ("site", "node", "rows", "injected", "pipeline found", "federation", "epsilon")
 SHOWN_SITES = 25  # a 1000-site run's table shows the first ones; report.md has all
 _INJECTED = {
@@ -66,11 +68,7 @@ def print_report(summary: dict[str, Any], console: Console) -> None:
     console.print(table)
     if len(rows) > SHOWN_SITES:
         console.print(f"... and {len(rows) - SHOWN_SITES} more sites in report.md")
-    accuracy = summary["test_accuracy"]
-    console.print(
-        f"test accuracy [bold]{accuracy:.4f}[/bold] after {summary['rounds']} rounds "
-        f"({summary['evaluated_on']}), {summary['wall_s']:.1f} s"
-    )
+    console.print(summary_line(summary), highlight=False, markup=False)
     if summary["stopped_reason"]:
         console.print(f"[yellow]stopped early:[/yellow] {summary['stopped_reason']}")
 
