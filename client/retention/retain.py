@@ -141,6 +141,10 @@ def retain(
         outcome.versions_dropped, outcome.files_vacuumed = _forget_versions(
             path, outcome, policy.keep_versions_days, dry_run=dry_run
         )
+        if outcome.new_version is not None or outcome.files_vacuumed:
+            # A vacuum commits twice after the data: report the version status shows.
+            latest = None if dry_run else store.latest(path.name)
+            outcome.new_version = latest.version if latest else None
         if not dry_run:
             erased = set(outcome.versions_erased)
             purged.add(path.name, sorted(erased), "erasure")
