@@ -18,8 +18,10 @@ from client.privacy.subjects import unit_of_privacy
 from client.retention.cli import register as register_retention
 from client.site import Site
 from client.site_schedule import register as register_schedule
+from client.store import TABLES, SiteStore
 from common.cli import VERSION_OPTION, err_console, one_line_errors
-from common.config import load_site_config
+from common.config import SiteConfig, load_site_config
+from common.errors import StoppedByUser
 
 app = typer.Typer(
     help="Partner site: prepare your data, check it, see your privacy budget.",
@@ -34,6 +36,26 @@ CONFIG = typer.Option(..., "--config", "-c", help="The site's site.toml.")
 @app.callback()
 def _group(show_version: bool = VERSION_OPTION) -> None:  # noqa: FBT001 (a typer flag)
     """Partner site: prepare your data, check it, see your privacy budget."""
+
+
+def _versions(config: SiteConfig) -> dict[str, int]:
+    """The latest committed version of each table the store holds."""
+    store = SiteStore(config.store_dir)
+    found = {name: store.latest(name) for name in TABLES}
+    return {name: v.version for name, v in found.items() if v is not None}
+
+
+def _interrupted_prepare(config: SiteConfig, before: dict[str, int]) -> str:
+    """What an interrupted prepare left: which tables got a new version, if any."""
+    after = _versions(config)
+    new = [f"{name} version {v}" for name, v in after.items() if before.get(name) != v]
+    clean = f"clean is version {after['clean']}" if "clean" in after else "no clean version yet"
+    if not new:
+        return f"interrupted: nothing was committed; {clean}"
+    return (
+        f"interrupted after committing {', '.join(new)}; {clean} (the next prepare makes a "
+        "complete version)"
+    )
 
 
 @app.command("prepare")
@@ -54,7 +76,11 @@ def prepare_command(config: Path = CONFIG) -> None:
         disable=not err_console.is_terminal,
     ) as progress:
         task = progress.add_task("starting")
-        result = prepare(site_config, lambda step: progress.update(task, description=step))
+        before = _versions(site_config)
+        try:
+            result = prepare(site_config, lambda step: progress.update(task, description=step))
+        except KeyboardInterrupt:
+            raise StoppedByUser(_interrupted_prepare(site_config, before)) from None
     report = result.report
     if result.notice:
         console.print(result.notice, highlight=False)

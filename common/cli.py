@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from common.errors import FedlifeError
+from common.errors import FedlifeError, StoppedByUser
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,7 +70,13 @@ def one_line_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
         try:
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            except KeyboardInterrupt:
+                # Every write commits whole or not at all (Delta commits, atomic renames).
+                raise StoppedByUser(
+                    "interrupted: what was committed before stays; nothing half-written is kept"
+                ) from None
         except Exception as error:  # noqa: BLE001 - only user errors are shown bare
             found = user_error(error)
             if found is None or os.environ.get("FEDLIFE_DEBUG"):

@@ -13,6 +13,12 @@ class FedlifeError(Exception):
         return " ".join(super().__str__().split())
 
 
+class StoppedByUser(FedlifeError):
+    """The operator interrupted a command (Ctrl-C); the message says what was committed."""
+
+    exit_code = 130  # the shell's convention for SIGINT
+
+
 class ConfigError(FedlifeError):
     """A config file or option is missing, malformed or out of range."""
 

@@ -289,3 +289,44 @@ def test_sigkill_during_prepare_leaves_every_table_readable(tmp_path, cli_env):
     assert result.clean.lineage["quarantine_version"] == str(store.latest("quarantine").version)
     assert store.read("quarantine").height == BIG_ROWS - big_clean_rows
     assert sha256(raw) == raw_sha
+
+
+@pytest.mark.e2e
+def test_sigint_during_prepare_says_in_one_line_what_was_committed(tmp_path, cli_env):
+    config_path = make_site(tmp_path)
+    config = load_site_config(config_path)
+    assert prepare(config).clean.version == 0
+    store = SiteStore(config.store_dir)
+    frame(BIG_ROWS, seed=1, bad_every=BAD_EVERY).write_csv(tmp_path / "data.csv")
+    folder = config.store_dir / "tables" / "raw"
+    seen = _entries(folder)
+    process = subprocess.Popen(
+        [console_script("fedlife-site"), "prepare", "-c", str(config_path)],
+        env=cli_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + WAIT_S
+        # Mid-way: the raw table's data file is being written.
+        while time.monotonic() < deadline and process.poll() is None:
+            if any(n.startswith("part-") for n in _entries(folder) - seen):
+                break
+            time.sleep(0.002)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and len(stderr.splitlines()) == 1, stderr
+    line = stderr.strip()
+    clean = store.latest("clean").version
+    if clean == 0:
+        assert line.endswith("clean is version 0") or "clean is version 0 (" in line, line
+    else:
+        assert f"clean version {clean}" in line, line
+    raw = store.latest("raw").version
+    assert ("nothing was committed" in line) == (raw == 0 and clean == 0), line
