@@ -73,3 +73,7 @@ class TriggerError(FedlifeError):
 
 class PromotionError(FedlifeError):
     """A model cannot be promoted or rolled back (unevaluated, no previous model)."""
+
+
+class EncryptionError(FedlifeError):
+    """An HE context or ciphertext is missing, mismatched, wrongly public, or tampered."""
