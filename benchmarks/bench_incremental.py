@@ -29,23 +29,15 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from child_steps import peak_mib
+from child_steps import run_child as run_child_of
 from dirty_table import CSV_NAME, STORE_NAME, TOML_NAME, write_dataset
 
 TARGET_RATIO = 20.0
-
-
-def _peak_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def child_generate(directory: Path, rows: int, seed: int) -> dict:
@@ -75,13 +67,13 @@ def child_prepare(directory: Path) -> dict:
     from common.config import load_site_config
 
     config = load_site_config(directory / TOML_NAME)
-    baseline = _peak_mib()
+    baseline = peak_mib()
     start = time.perf_counter()
     result = prepare(config)
     wall = time.perf_counter() - start
     return {
         "wall_s": wall,
-        "peak_rss_mib": _peak_mib(),
+        "peak_rss_mib": peak_mib(),
         "baseline_rss_mib": baseline,
         "incremental": result.incremental,
         "notice": result.notice,
@@ -104,12 +96,8 @@ def child_parity(directory: Path) -> dict:
 
 
 def run_child(step: str, directory: Path, *options: str) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", step]
-    command += ["--dir", str(directory), *options]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{step} step failed ({done.returncode}):\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """Run one step of this script in a fresh interpreter (see ``child_steps.run_child``)."""
+    return run_child_of(__file__, step, directory, *options)
 
 
 def parser() -> argparse.ArgumentParser:
