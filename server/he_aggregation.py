@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.errors import EncryptionError, MissingExtraError
-
-
-def _tenseal() -> Any:
-    try:
-        import tenseal
-    except ImportError:
-        raise MissingExtraError(
-            "encrypted aggregation needs tenseal: pip install 'fedlife[he]'"
-        ) from None
-    return tenseal
+from common.errors import EncryptionError
+from common.tenseal_module import tenseal
 
 
 def load_public_context(data: bytes) -> Any:
     """Load the coordinator's context, refusing one that holds a secret key."""
-    ts = _tenseal()
+    ts = tenseal()
     try:
         ctx = ts.context_from(data)
     except Exception as err:
@@ -38,7 +29,7 @@ def weighted_sum(ctx: Any, updates: list[tuple[list[bytes], float]]) -> list[byt
         ctx: the public CKKS context.
         updates: each site's serialised chunks and its weight (its example count, or 1).
     """
-    ts = _tenseal()
+    ts = tenseal()
     if not updates:
         raise EncryptionError("no encrypted updates to aggregate")
     total = float(sum(w for _, w in updates))

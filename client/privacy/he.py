@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from common.errors import EncryptionError, MissingExtraError
+from common.errors import EncryptionError
+from common.tenseal_module import tenseal
 
 # 8192 slots per ciphertext, ~40 bits of fractional precision: FedAvg needs one
 # plaintext multiply (the weight) and additions, so one rescale level suffices.
@@ -19,19 +20,9 @@ COEFF_MOD_BIT_SIZES = (60, 40, 40, 60)
 GLOBAL_SCALE = 2**40
 
 
-def _tenseal() -> Any:
-    try:
-        import tenseal
-    except ImportError:
-        raise MissingExtraError(
-            "encrypted aggregation needs tenseal: pip install 'fedlife[he]'"
-        ) from None
-    return tenseal
-
-
 def make_secret_context() -> Any:
     """Make a fresh CKKS context holding the secret key (for sites only)."""
-    ts = _tenseal()
+    ts = tenseal()
     ctx = ts.context(ts.SCHEME_TYPE.CKKS, POLY_MODULUS_DEGREE, -1, list(COEFF_MOD_BIT_SIZES))
     ctx.global_scale = GLOBAL_SCALE
     ctx.generate_galois_keys()
@@ -45,7 +36,7 @@ def public_bytes(ctx: Any) -> bytes:
 
 def load_context(data: bytes, *, need_secret: bool) -> Any:
     """Load a serialised context; ``need_secret`` refuses one without a secret key."""
-    ts = _tenseal()
+    ts = tenseal()
     try:
         ctx = ts.context_from(data)
     except Exception as err:
@@ -59,7 +50,7 @@ def load_context(data: bytes, *, need_secret: bool) -> Any:
 
 def encrypt(ctx: Any, vector: np.ndarray) -> list[bytes]:
     """Encrypt a flat float vector as serialised CKKS vectors, one per ``slots`` chunk."""
-    ts = _tenseal()
+    ts = tenseal()
     flat = np.asarray(vector, dtype=np.float64).ravel()
     slots = POLY_MODULUS_DEGREE // 2
     return [
@@ -70,7 +61,7 @@ def encrypt(ctx: Any, vector: np.ndarray) -> list[bytes]:
 
 def decrypt(ctx: Any, chunks: list[bytes]) -> np.ndarray:
     """Decrypt serialised CKKS chunks with the secret context back to one flat vector."""
-    ts = _tenseal()
+    ts = tenseal()
     if not ctx.has_secret_key():
         raise EncryptionError("cannot decrypt with a public HE context")
     try:
