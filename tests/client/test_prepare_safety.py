@@ -202,6 +202,17 @@ BAD_EVERY = 1000  # quarantined rows of the big input
 WAIT_S = 90
 
 
+def _wait_for_new_entry(
+    process: subprocess.Popen, folder: Path, prefix: str, seen: set[str]
+) -> None:
+    """Until ``folder`` gains an entry named ``prefix*`` (or the process ends, or WAIT_S)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(n.startswith(prefix) for n in _entries(folder) - seen):
+            return
+        time.sleep(0.002)
+
+
 def _entries(folder: Path) -> set[str]:
     try:
         return {entry.name for entry in os.scandir(folder)}
@@ -259,11 +270,7 @@ def test_sigkill_during_prepare_leaves_every_table_readable(tmp_path, cli_env):
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + WAIT_S
-            while time.monotonic() < deadline and process.poll() is None:
-                if any(n.startswith(prefix) for n in _entries(folder) - seen):
-                    break
-                time.sleep(0.002)
+            _wait_for_new_entry(process, folder, prefix, seen)
             os.kill(process.pid, signal.SIGKILL)
         finally:
             if process.poll() is None:
@@ -309,12 +316,8 @@ def test_sigint_during_prepare_says_in_one_line_what_was_committed(tmp_path, cli
         text=True,
     )
     try:
-        deadline = time.monotonic() + WAIT_S
         # Mid-way: the raw table's data file is being written.
-        while time.monotonic() < deadline and process.poll() is None:
-            if any(n.startswith("part-") for n in _entries(folder) - seen):
-                break
-            time.sleep(0.002)
+        _wait_for_new_entry(process, folder, "part-", seen)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
     finally:
