@@ -27,7 +27,7 @@ def private_ray(
 
     Parameters
     ----------
-    num_cpus : CPUs of the private instance (default: all of this machine's).
+    num_cpus : CPUs of the private instance (default: :func:`simulation_cpus`).
     address : an existing cluster to attach to; None starts a new local instance
         (``address="local"``), never one a temp dir happens to record. Its temp dir
         is ``$RAY_TMPDIR`` if set, else a fresh directory removed afterwards.
@@ -55,7 +55,7 @@ def private_ray(
         },
     }
     if address is None:
-        init_args["num_cpus"] = num_cpus or os.cpu_count() or 1
+        init_args["num_cpus"] = num_cpus or simulation_cpus()
         init_args["_temp_dir"] = temp_dir
         init_args["resources"] = site_resources(list(sites))
         # Only small messages cross the object store; Ray's default (30 % of RAM) is
@@ -76,6 +76,20 @@ def private_ray(
             ray.shutdown()
         if owned_tmp:
             shutil.rmtree(owned_tmp, ignore_errors=True)
+
+
+def simulation_cpus() -> int:
+    """CPUs a private instance offers: ``$FEDLIFE_SIM_CPUS`` if set, else all of this machine's.
+
+    Each CPU becomes one Ray worker that imports torch and the site code, so on a
+    machine shared with other work fewer of them cost less than they parallelise.
+    """
+    setting = os.environ.get("FEDLIFE_SIM_CPUS", "")
+    if not setting:
+        return os.cpu_count() or 1
+    if not setting.isdigit() or int(setting) < 1:
+        raise ConfigError(f"FEDLIFE_SIM_CPUS must be a whole number >= 1, got '{setting}'")
+    return int(setting)
 
 
 @contextmanager

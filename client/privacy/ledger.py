@@ -146,7 +146,11 @@ class PrivacyLedger:
                 f"privacy budget: {steps} steps at sample rate {rate:.3g} cannot fit in the "
                 f"{budget - spent:.3f} left of {budget} (even at noise multiplier {_SIGMA_HIGH:g})"
             )
-        return _least_noise(lambda sigma: self.epsilon(delta, [(sigma, rate, steps)]) <= budget)
+        history = [(e.noise_multiplier, e.sample_rate, e.steps) for e in self.entries()]
+        return _least_noise(
+            lambda sigma: compose_epsilon([*history, (sigma, rate, steps)], delta, self.accountant),
+            budget,
+        )
 
     def _plans(self) -> dict[str, dict]:
         if not self.plans_path.exists():
@@ -169,28 +173,54 @@ def release_noise(epsilon: float, delta: float, accountant: str = "rdp") -> floa
     The release is one Gaussian step at sample rate 1, composed alone by ``accountant``.
     """
 
-    def fits(sigma: float) -> bool:
-        return compose_epsilon([(sigma, 1.0, 1)], delta, accountant) <= epsilon
+    def released(sigma: float) -> float:
+        return compose_epsilon([(sigma, 1.0, 1)], delta, accountant)
 
-    if epsilon <= 0 or not fits(_SIGMA_HIGH):
+    if epsilon <= 0 or released(_SIGMA_HIGH) > epsilon:
         raise BudgetExceededError(
             f"privacy budget: a release cannot cost only epsilon {max(epsilon, 0):.3g} "
             f"(even at noise multiplier {_SIGMA_HIGH:g})"
         )
-    return _least_noise(fits)
+    return _least_noise(released, epsilon)
 
 
-def _least_noise(fits: Callable[[float], bool]) -> float:
-    """Bisect (geometrically) for the least noise multiplier that ``fits``; it must fit at
-    the top of the searched range."""
-    low, high = _SIGMA_LOW, _SIGMA_HIGH
-    while high - low > 1e-3 * low:
-        middle = math.sqrt(low * high)
-        if fits(middle):
-            high = middle
+def _least_noise(epsilon_at: Callable[[float], float], budget: float) -> float:
+    """The least noise multiplier (to 0.1 %) whose ``epsilon_at`` is within ``budget``;
+    the top of the searched range must be within it.
+
+    Epsilon falls smoothly as the noise grows, so regula falsi on their logarithms
+    (the Illinois variant, which moves both ends of the bracket) takes 7-8 evaluations
+    where bisection takes 13, and each evaluation composes a whole RDP curve.
+    """
+
+    def excess(log_sigma: float) -> float:
+        epsilon = epsilon_at(math.exp(log_sigma))
+        return math.log(epsilon / budget) if epsilon > 0 else -math.inf
+
+    tolerance = math.log1p(1e-3)
+    low, high = math.log(_SIGMA_LOW), math.log(_SIGMA_HIGH)
+    excess_low, excess_high = excess(low), excess(high)
+    if excess_low <= 0:
+        return _SIGMA_LOW
+    moved = ""
+    while high - low > tolerance:
+        if math.isfinite(excess_low) and excess_low != excess_high:
+            point = high - excess_high * (high - low) / (excess_high - excess_low)
         else:
-            low = middle
-    return high
+            point = (low + high) / 2
+        point = min(max(point, low + tolerance / 2), high - tolerance / 2)
+        value = excess(point)
+        if value <= 0:
+            high, excess_high = point, value
+            if moved == "high":  # the low end stayed put twice: halve its weight
+                excess_low /= 2
+            moved = "high"
+        else:
+            low, excess_low = point, value
+            if moved == "low":
+                excess_high /= 2
+            moved = "low"
+    return math.exp(high)
 
 
 def compose_epsilon(
