@@ -13,8 +13,10 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class ReleasedUpdates:
         path = self._path(run_id)
         if not path.exists():
             return None
+        import torch  # lazily: prepare imports this module (via retention), not torch
+
         try:
             kept = torch.load(path, weights_only=True)
         except Exception:  # noqa: BLE001 - whatever is wrong with it, it is not a cache hit
@@ -64,6 +68,8 @@ class ReleasedUpdates:
 
     def keep(self, run_id: str, digest: str, update: ReleasedUpdate) -> None:
         """Remember ``update`` (atomically) as this run's latest release."""
+        import torch
+
         self.dir.mkdir(parents=True, exist_ok=True)
         target = self._path(run_id)
         temporary = target.with_suffix(".tmp")
@@ -85,7 +91,10 @@ class ReleasedUpdates:
         An update trained on rows that were since erased must not be sent again.
         """
         dropped = 0
-        for path in self.dir.glob("*.pt") if table_versions else []:
+        paths = sorted(self.dir.glob("*.pt")) if table_versions else []
+        if paths:
+            import torch
+        for path in paths:
             try:
                 version = int(torch.load(path, weights_only=True)["table_version"])
             except Exception:  # noqa: BLE001 - unreadable: it cannot be trusted either
