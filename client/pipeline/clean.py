@@ -14,6 +14,7 @@ Re-running on the same files gives the same ids; appending rows keeps old ids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import polars as pl
 
@@ -29,6 +30,7 @@ from common.config import (
 )
 
 NUMERIC = {ColumnType.INT, ColumnType.FLOAT, ColumnType.BOOL}
+F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
 
 
 @dataclass
@@ -160,34 +162,71 @@ def _finish(
         frame = _interpolate(frame, schema, features)
         fills = _fill_values(frame, cleaning, features, {})
         clipped, indicators = {}, []
-    if cleaning.impute == "drop":
-        frame = frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
-        kept = frame.drop_nulls(features)
-        report.incomplete_dropped = frame.height - kept.height
-        frame = kept
-    elif fills is not None:
-        # Clipped and filled in one expression per column: no clipped copy in between.
-        frame = frame.with_columns(
-            *indicators,
-            *(
-                _as_type(clipped.get(c, pl.col(c)).fill_null(pl.lit(v)), dtypes[c]).alias(c)
-                for c, v in fills.items()
-            ),
-            *(e.alias(c) for c, e in clipped.items() if c not in fills),
-        )
-        # Counted as filled, not as seen missing: an all-null column stays null.
-        report.imputed = {
-            c: counts[f"null:{c}"]
-            for c, v in fills.items()
-            if v is not None and counts.get(f"null:{c}")
-        }
-    else:
-        frame = frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
-        # 'center' fills at training, from the federation: what stays missing here is
-        # what it will fill.
-        report.imputed = {c: counts[f"null:{c}"] for c in features if counts.get(f"null:{c}")}
+    before = frame.height
+    frame = finishing(frame, features, indicators, clipped, fills, dtypes, drop=cleaning.impute)
+    report.incomplete_dropped = before - frame.height
+    report.imputed = imputed_counts(cleaning, features, fills, counts)
     report.rows_clean = frame.height
     return frame
+
+
+def finishing(
+    frame: F,
+    features: list[str],
+    indicators: list[pl.Expr],
+    clipped: dict[str, pl.Expr],
+    fills: dict[str, object] | None,
+    dtypes: pl.Schema,
+    *,
+    drop: str,
+) -> F:
+    """``frame`` with missing indicators, clipped and filled (the rows ``_finish`` keeps).
+
+    Parameters
+    ----------
+    frame : the rows to clean (eager or lazy).
+    features : the numeric features.
+    indicators : the missing-indicator columns to add.
+    clipped : each clipped column's clipping expression.
+    fills : each feature's fill value (None: nothing fills here).
+    dtypes : ``frame``'s column types (an int column stays int).
+    drop : the ``impute`` setting: ``"drop"`` drops the rows missing a feature.
+    """
+    if drop == "drop":
+        frame = frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
+        return frame.drop_nulls(features)
+    if fills is None:
+        return frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
+    # Clipped and filled in one expression per column: no clipped copy in between.
+    return frame.with_columns(
+        *indicators,
+        *(
+            _as_type(clipped.get(c, pl.col(c)).fill_null(pl.lit(v)), dtypes[c]).alias(c)
+            for c, v in fills.items()
+        ),
+        *(e.alias(c) for c, e in clipped.items() if c not in fills),
+    )
+
+
+def imputed_counts(
+    cleaning: CleaningSection,
+    features: list[str],
+    fills: dict[str, object] | None,
+    counts: dict[str, int],
+) -> dict[str, int]:
+    """Each feature's count of values imputed, from its ``null:<name>`` count."""
+    if cleaning.impute == "drop":
+        return {}
+    if fills is None:
+        # 'center' fills at training, from the federation: what stays missing here is
+        # what it will fill.
+        return {c: counts[f"null:{c}"] for c in features if counts.get(f"null:{c}")}
+    # Counted as filled, not as seen missing: an all-null column stays null.
+    return {
+        c: counts[f"null:{c}"]
+        for c, v in fills.items()
+        if v is not None and counts.get(f"null:{c}")
+    }
 
 
 def _bounds(
