@@ -64,14 +64,15 @@ from prepare_phases import child_phases
 # ------------------------------------------------------------------ child steps
 
 
-def child_fedlife(directory: Path) -> dict:
+def child_fedlife(directory: Path, route: str = "auto") -> dict:
     import client
     from client.pipeline.prepare import prepare
     from common.config import load_site_config
 
     baseline = peak_mib()
     start = time.perf_counter()
-    result = prepare(load_site_config(directory / TOML_NAME))
+    chosen = {"auto": None, "out-of-core": True, "in-memory": False}[route]
+    result = prepare(load_site_config(directory / TOML_NAME), out_of_core=chosen)
     wall = time.perf_counter() - start
     return {
         "wall_s": wall,
@@ -171,6 +172,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--keep", type=Path, default=None, help="write data here, keep it")
     parser.add_argument(
+        "--route",
+        default="auto",
+        choices=["auto", "out-of-core", "in-memory"],
+        help="prepare's route: by the raw files' size (auto), or the one named",
+    )
+    parser.add_argument(
         "--incremental",
         action="store_true",
         help="time a prepare after appending --append rows beside a full prepare "
@@ -194,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.child:
         step = {
-            "fedlife": lambda: child_fedlife(args.dir),
+            "fedlife": lambda: child_fedlife(args.dir, args.route),
             "pandas": lambda: child_pandas(args.dir, args.pandas_engine),
             "phases": lambda: child_phases(args.dir),
             "generate": lambda: child_generate(
@@ -234,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
             for step in runs:
                 if step == "fedlife":  # a fresh store: prepare must do the work
                     shutil.rmtree(directory / STORE_NAME, ignore_errors=True)
-                runs[step].append(run_child(step, directory, "--pandas-engine", args.pandas_engine))
+                options = ["--pandas-engine", args.pandas_engine, "--route", args.route]
+                runs[step].append(run_child(step, directory, *options))
         check = run_child("parity", directory)
         phases = None
         if args.phases:
@@ -297,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
         "rows": data["rows"],
         "rows_clean": runs["fedlife"][0]["rows"],
         "keep_raw_table": args.keep_raw_table,
+        "route": args.route,
         "rows_per_s": round(data["rows"] / wall, 1),
         "wall_s": round(wall, 3),
         "wall_s_min": round(min(r["wall_s"] for r in runs["fedlife"]), 3),
