@@ -119,8 +119,8 @@ def scan_typed(path: Path, schema: SchemaSection) -> pl.LazyFrame | None:
     )
 
 
-def read_text_lines(path: Path, schema: SchemaSection, lines: list[int]) -> pl.DataFrame:
-    """The rows at ``lines`` of the CSV ``path`` as ``read_text`` gives them (a quarantine)."""
+def scan_text(path: Path, schema: SchemaSection) -> pl.LazyFrame:
+    """The CSV with a header ``path`` as ``read_text`` gives it, as a plan (it streams)."""
     scan = pl.scan_csv(
         path,
         separator=schema.delimiter,
@@ -128,15 +128,16 @@ def read_text_lines(path: Path, schema: SchemaSection, lines: list[int]) -> pl.D
         row_index_name=LINE,
         row_index_offset=2,
     )
-    return (
-        scan.select(
-            *(pl.col(c).cast(pl.String) for c in schema.columns),
-            pl.lit(path.name).alias(SOURCE),
-            pl.col(LINE).cast(pl.Int64),
-        )
-        .filter(pl.col(LINE).is_in(lines))
-        .collect()
+    return scan.select(
+        *(pl.col(c).cast(pl.String) for c in schema.columns),
+        pl.lit(path.name).alias(SOURCE),
+        pl.col(LINE).cast(pl.Int64),
     )
+
+
+def read_text_lines(path: Path, schema: SchemaSection, lines: list[int]) -> pl.DataFrame:
+    """The rows at ``lines`` of the CSV ``path`` as ``read_text`` gives them (a quarantine)."""
+    return scan_text(path, schema).filter(pl.col(LINE).is_in(lines)).collect()
 
 
 def read_text(path: Path, schema: SchemaSection) -> pl.DataFrame:

@@ -195,13 +195,14 @@ def _commit_full(
     """Write a full prepare's tables (raw record, quarantine, unlabeled, clean)."""
     step("writing tables")
     reasons, report = full.reasons, result.report
+    rows_read = report.rows_read
     names = {Path(p).name: p for p in inputs}
     by_file = {names[n]: int(rows) for n, rows in result.rows_by_file.items() if n in names}
     lineage[incremental.FILE_ROWS] = json.dumps(by_file, sort_keys=True)
     lineage[incremental.CLASSES] = json.dumps(full.classes)
-    if isinstance(result, pipeline.PipelineResult) and config.site.keep_raw_table:
+    if config.site.keep_raw_table:
         raw_version = store.write(
-            "raw", result.raw, {"operation": "ingest", **lineage}, archive=True
+            "raw", result.raw, {"operation": "ingest", **lineage}, archive=True, rows=rows_read
         ).version
         raw_record = {"raw_version": str(raw_version)}
     else:

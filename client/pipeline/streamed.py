@@ -35,7 +35,7 @@ from client.pipeline.clean import (
     numeric_features,
     with_row_ids,
 )
-from client.pipeline.ingest import LINE, SOURCE, scan_typed
+from client.pipeline.ingest import LINE, SOURCE, scan_text, scan_typed
 from client.pipeline.validate import (
     REASON,
     Validated,
@@ -67,6 +67,7 @@ class Streamed:
     ``clean`` and ``unlabeled`` read the stage: write them before it is removed.
     """
 
+    raw: pl.LazyFrame  # every raw value as text (``ingest.read_text``), for the raw table
     validated: Validated  # the quarantine; ``valid`` is empty (the rows are in the stage)
     clean: pl.LazyFrame
     unlabeled: pl.LazyFrame
@@ -83,7 +84,7 @@ class Streamed:
 def supported(config: SiteConfig) -> bool:
     """Whether this route gives the in-memory route's tables for ``config``'s settings.
 
-    Not with a raw text table, quality rules (they test every clean row), columns the
+    Not with quality rules (they test every clean row), columns the
     CSV reader does not type (bool, datetime, decimal commas), ``impute`` mode or
     interpolate, ``outliers = "winsorize"``, ``dedupe = "id"``, or whole-row dedupe
     without an id or int column to narrow it.
@@ -96,8 +97,7 @@ def supported(config: SiteConfig) -> bool:
     )
     keyed = cleaning.dedupe is False or _dedupe_key(config) is not None
     return (
-        not config.site.keep_raw_table
-        and not config.quality.rules
+        not config.quality.rules
         and schema.header
         and plain
         and cleaning.impute in _IMPUTE
@@ -168,6 +168,7 @@ def run(config: SiteConfig, files: list[Path], work: Path) -> Streamed | None:
     report.duplicates_dropped = duplicates
     streamed = _cleaned(identified, config, report)
     return Streamed(
+        raw=pl.concat([scan_text(path, schema) for path in files]),
         validated=Validated(pl.DataFrame(), quarantine, rejected),
         missing=missing,
         rows_by_file=dict(zip(by_file[SOURCE], by_file["rows"], strict=True)),

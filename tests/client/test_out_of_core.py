@@ -69,7 +69,7 @@ def both(config, runs):
         assert (len(runs) == 1 and runs[0] is not None) == route  # the route was taken
         store = SiteStore(config.store_dir)
         tables = {}
-        for name in ("clean", "unlabeled", "quarantine"):
+        for name in ("clean", "unlabeled", "quarantine", "raw"):
             latest = store.latest(name)
             if latest is not None:
                 lineage = {k: v for k, v in latest.lineage.items() if k not in VARYING}
@@ -119,6 +119,15 @@ def test_out_of_core_tables_equal_in_memory_tables(tmp_path, staged_runs, cleani
     assert "1#2" in ids or not cleaning.get("dedupe", True) or cleaning.get("impute") == "drop"
 
 
+def test_out_of_core_keeps_the_raw_table(tmp_path, staged_runs):
+    config = site(tmp_path, ROWS, schema={"missing": ["NA", "?", "-9"]})
+    assert config.site.keep_raw_table  # a site's default
+    assert_same(config, staged_runs)
+    raw = SiteStore(config.store_dir).read("raw")
+    assert raw.height == 14
+    assert raw.row(3) == ("4", "40", "-9.0", None, "data.csv", 5)
+
+
 def test_out_of_core_without_id_names_rows_by_file_and_line(tmp_path, staged_runs):
     columns = {**COLUMNS, "id": {"type": "category"}}
     config = site(tmp_path, ROWS, columns=columns, schema={"missing": ["NA", "?", "-9"]})
@@ -154,7 +163,6 @@ def test_out_of_core_falls_back_where_not_exact(tmp_path, staged_runs):
 @pytest.mark.parametrize(
     ("change", "setting"),
     [
-        ("site", {"keep_raw_table": True}),
         ("cleaning", {"impute": "mode"}),
         ("cleaning", {"outliers": "winsorize"}),
         ("cleaning", {"dedupe": "id"}),
