@@ -131,8 +131,8 @@ def run(config: SiteConfig, files: list[Path], work: Path) -> Streamed | None:
     work : an empty folder for the stage; it must outlive the writes of the plans.
     """
     schema = config.schema
-    scans = [scan_typed(path, schema) for path in files]
-    if any(scan is None for scan in scans):
+    scans = [scan for path in files if (scan := scan_typed(path, schema)) is not None]
+    if len(scans) < len(files):
         return None
     stage = work / STAGE
     reject = config.cleaning.outliers == "reject"
@@ -251,7 +251,7 @@ def _cleaned(identified: pl.LazyFrame, config: SiteConfig, report: CleaningRepor
     label = pl.col(schema.label)
     labeled = label.is_not_null()
     bounds = _bounds(pl.DataFrame(), schema, cleaning, features)
-    clipped = {c: pl.col(c).clip(lo, hi) for c, (lo, hi) in bounds.items()}
+    clipped = {c: pl.col(c).clip(lo, hi) for c, (lo, hi) in bounds.items()}  # type: ignore[arg-type]  # declared numbers
     complete = pl.all_horizontal(*(pl.col(c).is_not_null() for c in features))
     counts = (
         identified.select(
@@ -272,7 +272,9 @@ def _cleaned(identified: pl.LazyFrame, config: SiteConfig, report: CleaningRepor
     counts = {k: int(v or 0) for k, v in counts.items()}
     report.unlabeled_dropped = counts["unlabeled"]
     report.clipped = {c: counts[f"clipped:{c}"] for c in bounds if counts.get(f"clipped:{c}")}
-    fills, fills_all = _fills(identified, config, features, clipped, counts["unlabeled"] > 0)
+    fills, fills_all = _fills(
+        identified, config, features, clipped, unlabeled=counts["unlabeled"] > 0
+    )
     report.imputed = imputed_counts(cleaning, features, fills, counts)
     dtypes = identified.collect_schema()
     indicators = _missing_indicators(schema, features)
@@ -302,7 +304,8 @@ def _fills(
     config: SiteConfig,
     features: list[str],
     clipped: dict[str, pl.Expr],
-    unlabeled: bool,  # noqa: FBT001 - private, positional
+    *,
+    unlabeled: bool,
 ) -> tuple[dict[str, object] | None, dict[str, object] | None]:
     """Each feature's fill value from the labeled rows, and from all rows (for the
     unlabeled ones, where there are any): ``clean._fill_values``, a few columns a query."""
@@ -310,8 +313,8 @@ def _fills(
     if cleaning.impute in ("center", "drop"):
         return None, None
     if cleaning.impute == "constant":
-        values = {c: cleaning.impute_value for c in features}
-        return values, values
+        constant: dict[str, object] = {c: cleaning.impute_value for c in features}
+        return constant, constant
     statistic = _STATISTIC[cleaning.impute]
     labeled = pl.col(config.schema.label).is_not_null()
     rows = identified.select(pl.len()).collect().item()
