@@ -32,6 +32,7 @@ from client.pipeline.clean import (
     _outside,
     finishing,
     imputed_counts,
+    median_of,
     numeric_features,
     with_row_ids,
 )
@@ -53,11 +54,12 @@ from common.errors import DataError
 # needs about 4.5 bytes of memory per byte of CSV.
 OUT_OF_CORE_BYTES = 512 << 20
 POSITION = "__position"
+_SPECIAL = "__row_id"
 STAGE = "checked.parquet"
 # Values per statistics query: a median holds its column; 2**25 float64s are 256 MiB.
 CELLS_PER_QUERY = 1 << 25
 _IMPUTE = {"median", "mean", "constant", "center", "drop"}
-_STATISTIC = {"median": pl.Expr.median, "mean": pl.Expr.mean}
+_LABELED = "__labeled"
 
 
 @dataclass
@@ -227,18 +229,17 @@ def _identified(valid: pl.LazyFrame, config: SiteConfig) -> tuple[pl.LazyFrame, 
         ]
         if id_column is not None:
             special = with_row_ids(kept, schema).select(POSITION, ROW_ID)
+    rows = valid if dropped.is_empty() else valid.filter(~pl.col(POSITION).is_in(dropped.implode()))
     if id_column is None:
         row_id = position
-    elif special.height:
-        row_id = pl.col(POSITION).replace_strict(
-            special.get_column(POSITION),
-            special.get_column(ROW_ID),
-            default=pl.col(id_column).cast(pl.String),
-            return_dtype=pl.String,
-        )
     else:
         row_id = pl.col(id_column).cast(pl.String)
-    rows = valid if dropped.is_empty() else valid.filter(~pl.col(POSITION).is_in(dropped.implode()))
+        if special.height:
+            # A join with the few special rows, not ``replace_strict``: that one holds
+            # the whole column (it does not stream).
+            named = special.rename({ROW_ID: _SPECIAL}).lazy()
+            rows = rows.join(named, on=POSITION, how="left", maintain_order="left")
+            row_id = pl.coalesce(pl.col(_SPECIAL), row_id)
     identified = rows.with_columns(row_id.alias(ROW_ID)).select(*schema.columns, ROW_ID)
     return identified, dropped.len()
 
@@ -315,7 +316,6 @@ def _fills(
     if cleaning.impute == "constant":
         constant: dict[str, object] = {c: cleaning.impute_value for c in features}
         return constant, constant
-    statistic = _STATISTIC[cleaning.impute]
     labeled = pl.col(config.schema.label).is_not_null()
     rows = identified.select(pl.len()).collect().item()
     per_query = max(1, CELLS_PER_QUERY // max(rows, 1))
@@ -323,18 +323,20 @@ def _fills(
     fills_all: dict[str, object] = {}
     for start in range(0, len(features), per_query):
         chunk = features[start : start + per_query]
-        values = clipped.get
-        row = (
-            identified.select(
-                *(statistic(values(c, pl.col(c)).filter(labeled)).alias(c) for c in chunk),
-                *(
-                    statistic(values(c, pl.col(c))).alias(f"all:{c}")
-                    for c in (chunk if unlabeled else [])
-                ),
-            )
-            .collect()
-            .row(0, named=True)
-        )
-        fills.update({c: row[c] for c in chunk})
-        fills_all.update({c: row[f"all:{c}"] for c in chunk if unlabeled})
+        values = identified.select(
+            labeled.alias(_LABELED), *(clipped.get(c, pl.col(c)).alias(c) for c in chunk)
+        ).collect()
+        if cleaning.impute == "mean":
+            means = values.select(
+                *(pl.col(c).filter(pl.col(_LABELED)).mean().alias(c) for c in chunk),
+                *(pl.col(c).mean().alias(f"all:{c}") for c in chunk),
+            ).row(0, named=True)
+            fills.update({c: means[c] for c in chunk})
+            fills_all.update({c: means[f"all:{c}"] for c in chunk})
+            continue
+        kept = values.get_column(_LABELED)
+        for c in chunk:
+            fills[c] = median_of(values.get_column(c).filter(kept))
+            if unlabeled:
+                fills_all[c] = median_of(values.get_column(c))
     return fills, fills_all if unlabeled else fills
