@@ -143,7 +143,7 @@ def run(config: SiteConfig, files: list[Path], work: Path) -> Streamed | None:
     )
     try:
         plan.select(*finished(schema), SOURCE, LINE, REASON).with_row_index(POSITION).sink_parquet(
-            stage, compression="lz4", statistics=False, row_group_size=1 << 16
+            stage, compression="uncompressed", statistics=False, row_group_size=1 << 16
         )
     except pl.exceptions.PolarsError:
         return None  # a value the reader cannot type: the text route quarantines it
