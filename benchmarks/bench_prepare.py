@@ -60,7 +60,7 @@ from dirty_table import (
     TOML_NAME,
     write_dataset,
 )
-from prepare_phases import child_phases
+from prepare_phases import child_phases, child_steps
 
 # ------------------------------------------------------------------ child steps
 
@@ -162,7 +162,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each step (median kept)")
-    parser.add_argument("--phases", action="store_true", help="also time prepare's phases")
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="also time prepare's phases (--route in-memory: its stages called one by one; "
+        "otherwise prepare's own steps, as it reports them)",
+    )
     parser.add_argument("--pandas-engine", default="c", choices=["c", "pyarrow", "python"])
     parser.add_argument(
         "--keep-raw-table",
@@ -208,7 +213,11 @@ def main(argv: list[str] | None = None) -> None:
         step = {
             "fedlife": lambda: child_fedlife(args.dir, args.route),
             "pandas": lambda: child_pandas(args.dir, args.pandas_engine),
-            "phases": lambda: child_phases(args.dir),
+            "phases": lambda: (
+                child_phases(args.dir)
+                if args.route == "in-memory"
+                else child_steps(args.dir, args.route)
+            ),
             "generate": lambda: child_generate(
                 args.dir, args.rows, args.seed, keep_raw_table=args.keep_raw_table
             ),
@@ -254,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         phases = None
         if args.phases:
             shutil.rmtree(directory / STORE_NAME, ignore_errors=True)
-            phases = run_child("phases", directory)
+            phases = run_child("phases", directory, "--route", args.route)
     finally:
         if scratch is not None:
             scratch.cleanup()

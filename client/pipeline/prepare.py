@@ -142,7 +142,7 @@ def prepare(
     step("reading and validating")
     if _out_of_core(config, files, chosen=out_of_core):
         with streamed.stage(config) as work:
-            staged = streamed.run(config, files, Path(work))
+            staged = streamed.run(config, files, Path(work), step)
             if staged is not None:
                 counts = (staged.clean_rows, len(staged.classes))
                 reasons = gate(
@@ -209,6 +209,7 @@ def _commit_full(
         # The record of which input made this version is the raw files' bytes, kept
         # once each by content; no second copy of every row as text.
         raw_record = {"raw_version": "", "raw_files": json.dumps(store_raw_files(config, inputs))}
+    step("writing the quarantine")
     quarantine = store.write(
         "quarantine",
         full.quarantine,
@@ -217,12 +218,14 @@ def _commit_full(
     )
     unlabeled = store.latest("unlabeled")
     if full.rows[1] or unlabeled is not None:  # no empty table for fully labeled sites
+        step("writing the unlabeled rows")
         unlabeled = store.write(
             "unlabeled",
             full.unlabeled,
             {"operation": "unlabeled", **raw_record, **lineage},
             rows=full.rows[1],
         )
+    step("writing the clean table")
     clean_version = store.write(
         "clean",
         full.clean,

@@ -20,6 +20,7 @@ a file without rows) the in-memory route runs instead.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,11 +124,17 @@ def stage(config: SiteConfig) -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix=".stage-", dir=config.store_dir)
 
 
-def run(config: SiteConfig, files: list[Path], work: Path) -> Streamed | None:
+def run(
+    config: SiteConfig,
+    files: list[Path],
+    work: Path,
+    on_step: Callable[[str], None] | None = None,
+) -> Streamed | None:
     """Validate and clean ``files`` through a stage under ``work``; None: not exact here.
 
     Parameters
     ----------
+    on_step : told the name of each step as it starts (after the stage is written).
     config : the site's config (``supported``).
     files : the raw files, in reading order.
     work : an empty folder for the stage; it must outlive the writes of the plans.
@@ -155,6 +162,8 @@ def run(config: SiteConfig, files: list[Path], work: Path) -> Streamed | None:
     )
     if by_file.height < len(files):
         return None  # a file without rows: the text route names it
+    step = on_step or (lambda name: None)
+    step("reading the quarantined rows")
     rows_read, rows_valid = int(by_file["rows"].sum()), int(by_file["valid"].sum())
     bad = checked.filter(pl.col(REASON).is_not_null()).select(SOURCE, LINE, REASON).collect()
     quarantine = quarantined_text(files, schema, bad)
@@ -164,8 +173,11 @@ def run(config: SiteConfig, files: list[Path], work: Path) -> Streamed | None:
         raise DataError(f"{config.raw_location}: all {rows_read} rows rejected: {reasons}")
     valid = checked.filter(pl.col(REASON).is_null()).drop(REASON)
     features = numeric_features(schema)
+    step("counting missing values")
     missing, nulls = _missing(valid, features, rows_valid)
+    step("finding duplicates")
     identified, duplicates = _identified(valid, config)
+    step("computing statistics")
     report = CleaningReport(rows_read=rows_read, rows_valid=rows_valid, rejected=rejected)
     report.duplicates_dropped = duplicates
     streamed = _cleaned(identified, config, report)
