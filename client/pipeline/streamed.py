@@ -285,8 +285,9 @@ def _cleaned(identified: pl.LazyFrame, config: SiteConfig, report: CleaningRepor
     counts = {k: int(v or 0) for k, v in counts.items()}
     report.unlabeled_dropped = counts["unlabeled"]
     report.clipped = {c: counts[f"clipped:{c}"] for c in bounds if counts.get(f"clipped:{c}")}
+    rows = counts["labeled"] + counts["unlabeled"]
     fills, fills_all = _fills(
-        identified, config, features, clipped, unlabeled=counts["unlabeled"] > 0
+        identified, config, features, clipped, rows=rows, unlabeled=counts["unlabeled"] > 0
     )
     report.imputed = imputed_counts(cleaning, features, fills, counts)
     dtypes = identified.collect_schema()
@@ -318,6 +319,7 @@ def _fills(
     features: list[str],
     clipped: dict[str, pl.Expr],
     *,
+    rows: int,
     unlabeled: bool,
 ) -> tuple[dict[str, object] | None, dict[str, object] | None]:
     """Each feature's fill value from the labeled rows, and from all rows (for the
@@ -329,7 +331,6 @@ def _fills(
         constant: dict[str, object] = {c: cleaning.impute_value for c in features}
         return constant, constant
     labeled = pl.col(config.schema.label).is_not_null()
-    rows = identified.select(pl.len()).collect().item()
     per_query = max(1, CELLS_PER_QUERY // max(rows, 1))
     fills: dict[str, object] = {}
     fills_all: dict[str, object] = {}
