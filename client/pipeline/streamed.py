@@ -176,11 +176,11 @@ def run(
     step("counting missing values")
     missing, nulls = _missing(valid, features, rows_valid)
     step("finding duplicates")
-    identified, duplicates = _identified(valid, config)
+    identified, deduped, duplicates = _identified(valid, config)
     step("computing statistics")
     report = CleaningReport(rows_read=rows_read, rows_valid=rows_valid, rejected=rejected)
     report.duplicates_dropped = duplicates
-    streamed = _cleaned(identified, config, report)
+    streamed = _cleaned(identified, deduped, config, report)
     return Streamed(
         raw=pl.concat([scan_text(path, schema) for path in files]),
         validated=Validated(pl.DataFrame(), quarantine, rejected),
@@ -214,9 +214,9 @@ def _missing(
     return shares, {c: int(values[f"null:{c}"]) for c in features}
 
 
-def _identified(valid: pl.LazyFrame, config: SiteConfig) -> tuple[pl.LazyFrame, int]:
-    """The deduped rows' plan with their row ids (``clean._identified``), and the
-    duplicates dropped."""
+def _identified(valid: pl.LazyFrame, config: SiteConfig) -> tuple[pl.LazyFrame, pl.LazyFrame, int]:
+    """The deduped rows' plan with their row ids (``clean._identified``), the same
+    without row ids, and the duplicates dropped."""
     schema, cleaning = config.schema, config.cleaning
     id_column = schema.first_with(Role.ID)
     keys = [k for k in {id_column, _dedupe_key(config) if cleaning.dedupe else None} if k]
@@ -242,6 +242,9 @@ def _identified(valid: pl.LazyFrame, config: SiteConfig) -> tuple[pl.LazyFrame, 
         if id_column is not None:
             special = with_row_ids(kept, schema).select(POSITION, ROW_ID)
     rows = valid if dropped.is_empty() else valid.filter(~pl.col(POSITION).is_in(dropped.implode()))
+    # The statistics' input: the row ids' join is not needed there (and projection
+    # pushdown does not drop a join).
+    deduped = rows.select(*schema.columns)
     if id_column is None:
         row_id = position
     else:
@@ -253,10 +256,12 @@ def _identified(valid: pl.LazyFrame, config: SiteConfig) -> tuple[pl.LazyFrame, 
             rows = rows.join(named, on=POSITION, how="left", maintain_order="left")
             row_id = pl.coalesce(pl.col(_SPECIAL), row_id)
     identified = rows.with_columns(row_id.alias(ROW_ID)).select(*schema.columns, ROW_ID)
-    return identified, dropped.len()
+    return identified, deduped, dropped.len()
 
 
-def _cleaned(identified: pl.LazyFrame, config: SiteConfig, report: CleaningReport) -> dict:
+def _cleaned(
+    identified: pl.LazyFrame, deduped: pl.LazyFrame, config: SiteConfig, report: CleaningReport
+) -> dict:
     """The clean and unlabeled plans (``clean.clean_with_unlabeled``), their row counts
     and label classes; fills ``report``'s counts."""
     schema, cleaning = config.schema, config.cleaning
@@ -267,7 +272,7 @@ def _cleaned(identified: pl.LazyFrame, config: SiteConfig, report: CleaningRepor
     clipped = {c: pl.col(c).clip(lo, hi) for c, (lo, hi) in bounds.items()}  # type: ignore[arg-type]  # declared numbers
     complete = pl.all_horizontal(*(pl.col(c).is_not_null() for c in features))
     counts = (
-        identified.select(
+        deduped.select(
             labeled.sum().alias("labeled"),
             label.is_null().sum().alias("unlabeled"),
             (labeled & complete).sum().alias("complete:labeled"),
@@ -287,7 +292,7 @@ def _cleaned(identified: pl.LazyFrame, config: SiteConfig, report: CleaningRepor
     report.clipped = {c: counts[f"clipped:{c}"] for c in bounds if counts.get(f"clipped:{c}")}
     rows = counts["labeled"] + counts["unlabeled"]
     fills, fills_all = _fills(
-        identified, config, features, clipped, rows=rows, unlabeled=counts["unlabeled"] > 0
+        deduped, config, features, clipped, rows=rows, unlabeled=counts["unlabeled"] > 0
     )
     report.imputed = imputed_counts(cleaning, features, fills, counts)
     dtypes = identified.collect_schema()
@@ -302,7 +307,8 @@ def _cleaned(identified: pl.LazyFrame, config: SiteConfig, report: CleaningRepor
         clean_rows, unlabeled_rows = counts["complete:labeled"], counts["complete:unlabeled"]
     report.rows_clean = clean_rows
     clean = finish(identified.filter(labeled), fills)
-    classes = clean.select(label.drop_nulls().unique().cast(pl.String)).collect()
+    kept = labeled & complete if cleaning.impute == "drop" else labeled  # the clean rows
+    classes = deduped.filter(kept).select(label.unique().cast(pl.String)).collect()
     return {
         "clean": clean,
         "unlabeled": finish(identified.filter(~labeled), fills_all),
