@@ -371,11 +371,14 @@ def _unique_rows(frame: pl.DataFrame, content: list[str], schema: SchemaSection)
         return frame.unique(subset=content, keep="first", maintain_order=True)
     index = "__position"
     indexed = frame.with_row_index(index)
-    candidate = pl.col(key).is_duplicated() | pl.col(key).is_null()
+    # Hashed once: the mask picks the candidates and, negated, the rows kept as they are.
+    candidate = frame.select(pl.col(key).is_duplicated() | pl.col(key).is_null()).to_series()
     candidates = indexed.filter(candidate)
     if candidates.height == 0:
         return frame
     first = candidates.unique(subset=content, keep="first", maintain_order=True)
+    if first.height == candidates.height:
+        return frame  # no repeat among them: nothing to drop (no copy)
     kept = ~candidate | pl.col(index).is_in(first.get_column(index).implode())
     return indexed.filter(kept).drop(index)
 
