@@ -149,12 +149,19 @@ class SiteStore:
         lineage : recorded in the commit.
         archive : a table kept, not queried (raw text, quarantine): written compactly
             (zstd) without column statistics, which is much faster.
-        rows : the plan's row count, recorded before it runs (only with a plan).
+        rows : the plan's row count, recorded before it runs (only with a plan;
+            counted by a pass over it where not given).
         """
         parent = self.latest(table)
         metadata = {
             "parent_version": "" if parent is None else str(parent.version),
-            "rows": str(frame.height if isinstance(frame, pl.DataFrame) else rows),
+            "rows": str(
+                frame.height
+                if isinstance(frame, pl.DataFrame)
+                else rows
+                if rows is not None
+                else frame.select(pl.len()).collect().item()
+            ),
             **{k: v if isinstance(v, str) else json.dumps(v) for k, v in lineage.items()},
         }
         path = str(self.table_path(table))

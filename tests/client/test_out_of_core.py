@@ -8,6 +8,7 @@ route is the one every other prepare test pins.
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import polars as pl
 import pytest
@@ -179,6 +180,12 @@ def test_out_of_core_keeps_no_stage_and_reports_unchanged_input(tmp_path, staged
     config = site(
         tmp_path, ROWS, schema={"missing": ["NA", "?", "-9"]}, cleaning={"impute": "median"}
     )
+    # A stage a killed prepare left behind: its process is gone.
+    ended = subprocess.Popen(["true"])  # noqa: S607 - a process that has ended
+    ended.wait()
+    left = config.store_dir / f".stage-{ended.pid}-abc"
+    left.mkdir(parents=True)
+    (left / "checked.parquet").write_bytes(b"partial")
     config = without_raw_table(config)
     first = prepare(config, out_of_core=True)
     assert staged_runs[0] is not None
