@@ -11,11 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from client.pipeline import incremental, pipeline
+import polars as pl
+
+from client.pipeline import incremental, pipeline, streamed
 from client.pipeline.clean import CleaningReport
 from client.pipeline.gate import GateFailure, gate, gate_columns, gate_failures, rows_meeting
 from client.retention.erasure import ErasureRequests, without_erased
-from client.retention.retain import without_expired
+from client.retention.retain import expiry_cutoff, without_expired
 from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion, keep_raw_files
 from common.config import ColumnType, Role, SiteConfig
@@ -71,11 +73,21 @@ def store_raw_files(config: SiteConfig, inputs: dict[str, str]) -> dict[str, str
     }
 
 
-def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareResult:
+def prepare(
+    config: SiteConfig, on_step: StepObserver | None = None, *, out_of_core: bool | None = None
+) -> PrepareResult:
     """Run the pipeline; commit new versions only when the input or config changed.
 
     Where only new raw files or rows appended to old ones are new since the latest
     clean version, only those are read and added (``client.pipeline.incremental``).
+
+    Parameters
+    ----------
+    config : the site's config.
+    on_step : told the name of each step as it starts.
+    out_of_core : read and clean through a stage on disk in bounded memory
+        (``client.pipeline.streamed``) where that route is exact; default: where the
+        raw files are larger than ``streamed.OUT_OF_CORE_BYTES``.
     """
     step = on_step or (lambda name: None)
     store = SiteStore(config.store_dir)
@@ -128,41 +140,95 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
             notice = "the new rows fail a check on their own: full rebuild"
 
     step("reading and validating")
+    if _out_of_core(config, files, chosen=out_of_core):
+        with streamed.stage(config) as work:
+            staged = streamed.run(config, files, Path(work), step)
+            if staged is not None:
+                counts = (staged.clean_rows, len(staged.classes))
+                reasons = gate(
+                    staged.clean.head(0).collect(), config, staged.missing, counts=counts
+                )
+                full = _Full(staged.validated.quarantine, staged.clean, staged.unlabeled, reasons)
+                full.rows = (staged.clean_rows, staged.unlabeled_rows)
+                full.classes = staged.classes
+                return _commit_full(config, store, staged, full, inputs, lineage, step, notice)
     result = without_expired(config, without_erased(config, pipeline.run(config)))
     for rule in config.quality.rules:
         rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
+    full = _Full(result.validated.quarantine, result.clean, result.unlabeled, reasons)
+    full.rows = (result.clean.height, result.unlabeled.height)
+    full.classes = incremental.label_classes(result.clean, config)
+    return _commit_full(config, store, result, full, inputs, lineage, step, notice)
+
+
+@dataclass
+class _Full:
+    """The tables a full prepare writes (frames or plans) and what the gate said."""
+
+    quarantine: pl.DataFrame
+    clean: pl.DataFrame | pl.LazyFrame
+    unlabeled: pl.DataFrame | pl.LazyFrame
+    reasons: list[str]
+    rows: tuple[int, int] = (0, 0)  # clean, unlabeled
+    classes: list[str] = field(default_factory=list)
+
+
+def _out_of_core(config: SiteConfig, files: list[Path], *, chosen: bool | None) -> bool:
+    if expiry_cutoff(config) is not None or (
+        ErasureRequests(config.store_dir).all() and config.schema.first_with(Role.ID)
+    ):
+        return False  # retention and erasure filter every table in memory
+    return streamed.wanted(config, files, chosen=chosen)
+
+
+def _commit_full(
+    config: SiteConfig,
+    store: SiteStore,
+    result: pipeline.PipelineResult | streamed.Streamed,
+    full: _Full,
+    inputs: dict[str, str],
+    lineage: dict[str, str],
+    step: StepObserver,
+    notice: str,
+) -> PrepareResult:
+    """Write a full prepare's tables (raw record, quarantine, unlabeled, clean)."""
     step("writing tables")
+    reasons, report = full.reasons, result.report
+    rows_read = report.rows_read
     names = {Path(p).name: p for p in inputs}
     by_file = {names[n]: int(rows) for n, rows in result.rows_by_file.items() if n in names}
     lineage[incremental.FILE_ROWS] = json.dumps(by_file, sort_keys=True)
-    lineage[incremental.CLASSES] = json.dumps(incremental.label_classes(result.clean, config))
+    lineage[incremental.CLASSES] = json.dumps(full.classes)
     if config.site.keep_raw_table:
         raw_version = store.write(
-            "raw", result.raw, {"operation": "ingest", **lineage}, archive=True
+            "raw", result.raw, {"operation": "ingest", **lineage}, archive=True, rows=rows_read
         ).version
         raw_record = {"raw_version": str(raw_version)}
     else:
         # The record of which input made this version is the raw files' bytes, kept
         # once each by content; no second copy of every row as text.
         raw_record = {"raw_version": "", "raw_files": json.dumps(store_raw_files(config, inputs))}
+    step("writing the quarantine")
     quarantine = store.write(
         "quarantine",
-        result.validated.quarantine,
+        full.quarantine,
         {"operation": "quarantine", **raw_record, **lineage},
         archive=True,
     )
-    report = result.report
     unlabeled = store.latest("unlabeled")
-    if result.unlabeled.height or unlabeled is not None:  # no empty table for fully labeled sites
+    if full.rows[1] or unlabeled is not None:  # no empty table for fully labeled sites
+        step("writing the unlabeled rows")
         unlabeled = store.write(
             "unlabeled",
-            result.unlabeled,
+            full.unlabeled,
             {"operation": "unlabeled", **raw_record, **lineage},
+            rows=full.rows[1],
         )
+    step("writing the clean table")
     clean_version = store.write(
         "clean",
-        result.clean,
+        full.clean,
         {
             "operation": "clean",
             "mode": "full",
@@ -177,6 +243,7 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
             "gate": "pass" if not reasons else "; ".join(reasons),
             **lineage,
         },
+        rows=full.rows[0],
     )
     _audit(config, clean_version, report, reasons, mode="full")
     return PrepareResult(
