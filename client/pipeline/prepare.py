@@ -16,6 +16,7 @@ import polars as pl
 from client.pipeline import incremental, pipeline, streamed
 from client.pipeline.clean import CleaningReport
 from client.pipeline.gate import GateFailure, gate, gate_columns, gate_failures, rows_meeting
+from client.pipeline.unfinished import UnfinishedPrepare, unfinished_prepare
 from client.retention.erasure import ErasureRequests, without_erased
 from client.retention.retain import expiry_cutoff, without_expired
 from client.site_audit import site_audit
@@ -24,6 +25,8 @@ from common.config import ColumnType, Role, SiteConfig
 from common.errors import DataError
 
 StepObserver = Callable[[str], None]
+# The lineage key naming the unfinished prepare whose versions a prepare follows.
+SUPERSEDES = "supersedes_prepare"
 __all__ = ["GateFailure", "PrepareResult", "gate", "gate_failures", "prepare", "store_raw_files"]
 
 
@@ -93,6 +96,7 @@ def prepare(
     store = SiteStore(config.store_dir)
     step("checking input")
     latest = store.latest("clean")
+    stopped = unfinished_prepare(store)
     known = json.loads(latest.lineage.get(incremental.SIZES, "{}")) if latest else {}
     files = pipeline.raw_files(config)
     same_config = latest is not None and latest.lineage.get("config_hash") == config_hash(config)
@@ -114,7 +118,8 @@ def prepare(
         scanned = scanning.result()
     inputs = scanned.digests
     lineage = {"config_hash": config_hash(config), "inputs": json.dumps(inputs, sort_keys=True)}
-    if latest and all(latest.lineage.get(k) == v for k, v in lineage.items()):
+    same_input = latest and all(latest.lineage.get(k) == v for k, v in lineage.items())
+    if same_input and stopped is None:
         frame = store.read("clean")
         report = CleaningReport(rows_read=int(latest.lineage.get("rows_read", 0)))
         report.rows_clean = frame.height
@@ -126,6 +131,10 @@ def prepare(
     lineage[incremental.RUN] = uuid.uuid4().hex
     lineage["erasure_requests"] = str(len(ErasureRequests(config.store_dir).all()))
     notice = ""
+    if stopped is not None:
+        # This prepare's versions follow the stopped one's: their lineage says why.
+        lineage[SUPERSEDES] = stopped.run
+        _audit_stopped(config, stopped)
     if same_config:
         planned = incremental.plan(config, store, latest, scanned)
         notice = planned.notice
@@ -251,8 +260,25 @@ def _commit_full(
         report,
         unchanged=False,
         gate_reasons=reasons,
-        notice=notice,
+        notice=_with_stopped(notice, stopped),
         warnings=schema_warnings(config),
+    )
+
+
+def _with_stopped(notice: str, stopped: UnfinishedPrepare | None) -> str:
+    """``notice``, led by the unfinished prepare this one supersedes (if any)."""
+    if stopped is None:
+        return notice
+    superseded = f"{stopped.describe()}: this prepare supersedes it"
+    return f"{superseded}; {notice}" if notice else superseded
+
+
+def _audit_stopped(config: SiteConfig, stopped: UnfinishedPrepare) -> None:
+    site_audit(config).append(
+        "prepare-unfinished",
+        prepare_run=stopped.run,
+        versions={table: version for table, (version, _) in stopped.versions.items()},
+        clean_version=stopped.clean_version,
     )
 
 
