@@ -307,19 +307,27 @@ def _forget_versions(
     """
     history = delta_history.commits(path)
     now = datetime.now(UTC)
+    # A dry run writes no new version; the real run's would supersede the current one.
+    rewritten = dry_run and bool(outcome.expired or outcome.erased)
     if outcome.versions_erased:
-        keep_hours, keep_from = 0.0, history[-1].version
+        keep_hours, keep_from = 0.0, history[-1].version + int(rewritten)
     else:
         keep_hours = keep_days * 24
         cutoff_ms = (now - timedelta(days=keep_days)).timestamp() * 1000
+        times = [(c.version, c.time_ms) for c in history]
+        if rewritten:  # the real run's new version, committed just before its vacuum
+            times.append((history[-1].version + 1, int(now.timestamp() * 1000) - 1))
         # a version is needed while it is the latest, or was superseded inside the window
         keep_from = next(
-            (old.version for old, new in zip(history, history[1:]) if new.time_ms >= cutoff_ms),
-            history[-1].version,
+            (old for (old, _), (_, time_ms) in zip(times, times[1:]) if time_ms >= cutoff_ms),
+            times[-1][0],
         )
-    vacuumed = delta_history.vacuum(path, math.ceil(keep_hours), dry_run=dry_run)
+    vacuumed = len(delta_history.vacuum(path, math.ceil(keep_hours), dry_run=dry_run))
+    if rewritten and math.ceil(keep_hours) == 0:
+        # No window: the real run vacuums the files its new version just superseded.
+        vacuumed += len(delta_history.current_files(path))
     dropped = delta_history.truncate_history(path, keep_from, dry_run=dry_run)
-    return dropped, len(vacuumed)
+    return dropped, vacuumed
 
 
 def _audit(config: SiteConfig, report: RetentionReport) -> None:
