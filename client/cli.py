@@ -25,6 +25,7 @@ from client.store_repair import backup_folder, damaged_tables, repair_table
 from common.cli import VERSION_OPTION, err_console, one_line_errors
 from common.config import SiteConfig, load_site_config
 from common.errors import StoppedByUser, StoreError
+from common.terminal import print_fitted
 
 app = typer.Typer(
     help="Partner site: prepare your data, check it, see your privacy budget.",
@@ -299,7 +300,7 @@ def init_command(
         directory, source, name, names, header=header, delimiter=delimiter, force=force
     )
     if schema is not None:
-        console.print(inferred_table(schema))
+        print_fitted(console, inferred_table(schema))
         for column, spec in schema["columns"].items():
             if spec["role"] == "feature" and spec["type"] == "text":
                 err_console.print(
