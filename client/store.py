@@ -87,7 +87,10 @@ class SiteStore:
             if not path.exists():
                 return None
             first_line = str(error).strip().splitlines()[0]
-            raise StoreError(f"{path}: table '{table}' cannot be read ({first_line})") from None
+            raise StoreError(
+                f"{path}: table '{table}' cannot be read ({first_line}); fedlife-site status "
+                "names its last readable version, fedlife-site repair rolls back to it"
+            ) from None
         entry = delta.history(1)[0]
         lineage = {k.removeprefix(_PREFIX): v for k, v in entry.items() if k.startswith(_PREFIX)}
         return TableVersion(table, delta.version(), lineage)

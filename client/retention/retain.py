@@ -11,8 +11,8 @@ For every Delta table in the store (found by looking, so new tables are covered)
    subject in any version keeps only its new version: erasure does not wait.
 3. the archive loses the erased subjects' rows and its files past
    ``archive_max_age_days``; updates the site released from erased versions
-   (replay caches), profile reports and the raw-file copies (``keep_raw_table =
-   false``) are deleted.
+   (replay caches), profile reports, the raw-file copies (``keep_raw_table =
+   false``) and the commits ``repair`` moved aside are deleted.
 
 Everything that can be checked (policy, archive writable) is checked before the
 first deletion. :func:`retain_site` is the entry point a Ray task calls.
@@ -37,6 +37,7 @@ from client.retention.archive import Archive
 from client.retention.erasure import ErasureRequests, PurgedVersions, SubjectMatcher
 from client.site_audit import site_audit
 from client.store import RAW_FILES, ROW_ID, SiteStore
+from client.store_repair import BACKUP_DIR
 from common.config import Role, SiteConfig, load_site_config
 from common.errors import ConfigError
 
@@ -165,6 +166,8 @@ def retain(
         shutil.rmtree(config.store_dir / "reports", ignore_errors=True)  # profile caches
         # Copies of the raw files (keep_raw_table = false) hold every subject verbatim.
         shutil.rmtree(config.store_dir / RAW_FILES, ignore_errors=True)
+        # Commits moved aside by repair: their statistics may hold the subjects' values.
+        shutil.rmtree(config.store_dir / BACKUP_DIR, ignore_errors=True)
         requests.complete(subjects.rows)
     report.wall_s = round(time.monotonic() - started, 3)
     _audit(config, report)

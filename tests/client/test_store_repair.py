@@ -9,11 +9,15 @@ from pathlib import Path
 import pytest
 
 from client.pipeline.prepare import prepare
+from client.retention.retain import retain
 from client.site_audit import site_audit
 from client.store import SiteStore
 from client.store_repair import BACKUP_DIR, repair_table, table_damage
 from common.config import load_site_config
 from common.errors import StoreError
+from tests.client.subject_sites import subject_id
+from tests.client.test_retention import ERASED, request_erasure, store_holds
+from tests.client.test_retention import make_site as retention_site
 from tests.client.test_site_cli import ROWS, csv_text, site_toml
 
 
@@ -115,3 +119,23 @@ def test_a_table_with_no_readable_version_is_not_repaired(tmp_path):
     with pytest.raises(StoreError, match="no version of table 'clean' is readable"):
         repair_table(damage, tmp_path / "backup")
     assert _commit(tmp_path / "store" / "tables" / "clean", 0).exists()
+
+
+def test_erasure_removes_the_commits_repair_moved_aside(tmp_path):
+    """A moved-aside commit's statistics may hold a subject's values: erasure drops them."""
+    path, config = retention_site(tmp_path)
+    quality = config.quality.model_copy(update={"min_rows": 6})
+    prepare(config.model_copy(update={"quality": quality}))  # clean v1
+    _truncate(_commit(config.store_dir / "tables" / "clean", 1))
+    damage = table_damage(SiteStore(config.store_dir), "clean")
+    assert damage is not None
+    repair_table(damage, config.store_dir / BACKUP_DIR / "now")
+    assert list((config.store_dir / BACKUP_DIR).rglob("*.json"))
+    subjects = [subject_id(0, i) for i in ERASED]
+    request_erasure(config, subjects)
+
+    retain(config)
+
+    assert not (config.store_dir / BACKUP_DIR).exists()
+    for subject in subjects:
+        assert store_holds(config.store_dir, subject) == [], subject
