@@ -129,8 +129,12 @@ def status_command(config: Path = CONFIG, *, as_json: bool = typer.Option(False,
     tables: dict[str, dict[str, object]] = {}
     for name in TABLES:
         if name in damaged:
-            readable = damaged[name].last_readable
-            tables[name] = {"version": readable, "rows": None, "damaged": damaged[name].describe()}
+            damage = damaged[name]
+            tables[name] = {
+                "version": damage.last_readable,
+                "rows": damage.readable_rows,
+                "damaged": damage.describe(),
+            }
             continue
         latest = site.store.latest(name)
         if latest is not None:

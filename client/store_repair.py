@@ -28,6 +28,7 @@ from common.errors import StoreError
 _LOG_FILE = re.compile(r"(\d{20})\.(json|checkpoint\.parquet|crc)")
 _LAST_CHECKPOINT = "_last_checkpoint"
 BACKUP_DIR = "repair-backup"
+_ROWS = "fedlife.rows"  # the row count SiteStore records in each commit
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class TableDamage:
     latest_logged : the newest version the log has a file for.
     last_readable : the newest version that still reads (None: none does).
     reason : deltalake's first line about the latest version.
+    readable_rows : the rows the last readable version's lineage records (None: unknown).
     """
 
     table: str
@@ -48,6 +50,7 @@ class TableDamage:
     latest_logged: int
     last_readable: int | None
     reason: str
+    readable_rows: int | None = None
 
     def describe(self) -> str:
         """One line for the site's operator."""
@@ -95,15 +98,27 @@ def table_damage(store: SiteStore, table: str) -> TableDamage | None:
     versions = _logged_versions(log)
     if not versions:
         return None
-    readable = None
     for version in reversed(versions[:-1]):
         try:
             DeltaTable(path, version=version)
         except DeltaError:
             continue
-        readable = version
-        break
-    return TableDamage(table, path, versions[-1], readable, reason)
+        rows = _recorded_rows(log / f"{version:020d}.json")
+        return TableDamage(table, path, versions[-1], version, reason, rows)
+    return TableDamage(table, path, versions[-1], None, reason)
+
+
+def _recorded_rows(commit: Path) -> int | None:
+    """The row count in a commit file's commitInfo, read from the file itself:
+    deltalake's history of an older version reads the newest commits, broken ones too."""
+    try:
+        for line in commit.read_text(encoding="utf-8").splitlines():
+            info = json.loads(line).get("commitInfo")
+            if info is not None:
+                return int(info[_ROWS])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return None
 
 
 def damaged_tables(store: SiteStore, tables: tuple[str, ...]) -> list[TableDamage]:

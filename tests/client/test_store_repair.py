@@ -52,7 +52,7 @@ def test_the_damage_names_the_last_readable_version(broken):
     store = SiteStore(broken.parent / "store")
     damage = table_damage(store, "clean")
     assert damage is not None
-    assert (damage.latest_logged, damage.last_readable) == (1, 0)
+    assert (damage.latest_logged, damage.last_readable, damage.readable_rows) == (1, 0, ROWS)
     assert "version 1 unreadable" in damage.describe()
     assert "last readable version 0" in damage.describe()
     assert table_damage(store, "raw") is None
@@ -68,6 +68,7 @@ def test_status_shows_the_last_readable_version_and_the_repair_command(
     assert f"fedlife-site repair -c {broken}" in line
     status = json.loads(result.stdout)
     assert status["tables"]["clean"]["version"] == 0
+    assert status["tables"]["clean"]["rows"] == ROWS
     assert "damaged" in status["tables"]["clean"]
     assert status["tables"]["raw"] == {"version": 1, "rows": ROWS + 2 + 2}
 
