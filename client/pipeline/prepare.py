@@ -16,11 +16,12 @@ import polars as pl
 from client.pipeline import incremental, pipeline, streamed
 from client.pipeline.clean import CleaningReport
 from client.pipeline.gate import GateFailure, gate, gate_columns, gate_failures, rows_meeting
+from client.pipeline.raw_copies import piece_copies, store_raw_files
 from client.pipeline.unfinished import UnfinishedPrepare, unfinished_prepare
 from client.retention.erasure import ErasureRequests, without_erased
 from client.retention.retain import expiry_cutoff, without_expired
 from client.site_audit import site_audit
-from client.store import SiteStore, TableVersion, keep_raw_files
+from client.store import SiteStore, TableVersion
 from common.config import ColumnType, Role, SiteConfig
 from common.errors import DataError
 
@@ -60,20 +61,6 @@ def schema_warnings(config: SiteConfig) -> list[str]:
 def config_hash(config: SiteConfig) -> str:
     text = config.model_dump_json(by_alias=True, exclude={"base_dir", "labeling"})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def store_raw_files(config: SiteConfig, inputs: dict[str, str]) -> dict[str, str]:
-    """Keep content-addressed copies of the raw files; name each file's digest and copy.
-
-    A raw file holds every subject verbatim, erased ones too (the site's files are never
-    modified): once any erasure was requested, only the digests are recorded, no copy.
-    """
-    copies = {}
-    if not ErasureRequests(config.store_dir).all():
-        copies = keep_raw_files(config.store_dir, inputs)
-    return {
-        path: {"sha256": digest, "copy": copies.get(path, "")} for path, digest in inputs.items()
-    }
 
 
 def prepare(
@@ -148,6 +135,7 @@ def prepare(
             # cannot be made on the new rows alone; nothing was written.
             notice = "the new rows fail a check on their own: full rebuild"
 
+    notice = _with_stopped(notice, stopped)
     step("reading and validating")
     if _out_of_core(config, files, chosen=out_of_core):
         with streamed.stage(config) as work:
@@ -260,7 +248,7 @@ def _commit_full(
         report,
         unchanged=False,
         gate_reasons=reasons,
-        notice=_with_stopped(notice, stopped),
+        notice=notice,
         warnings=schema_warnings(config),
     )
 
@@ -308,7 +296,7 @@ def _prepare_increment(
     raw_record = {"raw_version": ""}
     if not config.site.keep_raw_table:
         with tempfile.TemporaryDirectory(prefix="fedlife-increment-") as work:
-            raw_record["raw_files"] = json.dumps(_piece_copies(config, planned, Path(work)))
+            raw_record["raw_files"] = json.dumps(piece_copies(config, planned, Path(work)))
     result = without_expired(config, without_erased(config, increment.result))
     for rule in config.quality.rules:
         rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
@@ -397,33 +385,6 @@ def _prepare_increment(
         incremental=True,
         warnings=schema_warnings(config),
     )
-
-
-def _piece_copies(
-    config: SiteConfig, planned: incremental.Plan, work: Path
-) -> dict[str, dict[str, object]]:
-    """The added bytes' record: each piece's digest and content-addressed copy.
-
-    A grown file's copy holds only its new bytes (``from_byte``..``to_byte``); with the
-    earlier versions' copies they make up the file. No copy once any erasure was
-    requested (see ``store_raw_files``).
-    """
-    pieces = {}
-    for piece in planned.pieces:
-        with open(piece.path, "rb") as handle:
-            handle.seek(piece.start)
-            content = handle.read(piece.end - piece.start)
-        tail = work / "pieces" / piece.path.name
-        tail.parent.mkdir(exist_ok=True)
-        tail.write_bytes(content)
-        digest = hashlib.sha256(content).hexdigest()
-        record = store_raw_files(config, {str(tail): digest})[str(tail)]
-        pieces[str(piece.path)] = {
-            **record,
-            "from_byte": piece.start,
-            "to_byte": piece.end,
-        }
-    return pieces
 
 
 def _audit(
