@@ -387,10 +387,10 @@ def test_sites_send_only_arrays_metrics_and_aggregates(deployment, first_run):
         min_group = _min_group_size(deployment.site_toml(site))
         raw_lines = _raw_rows(deployment.site_toml(site))
         lines = [json.loads(x) for x in deployment.egress(site).read_text().splitlines()]
-        # profile + centers + statistics + 3 x (train + evaluate): every reply it sent
+        # profile + centers + statistics + 2 x (train + evaluate): every reply it sent
         kinds = [x["message_type"] for x in lines]
-        assert (kinds.count("query"), kinds.count("train"), kinds.count("evaluate")) == (3, 3, 3)
-        assert len(lines) == 9, lines
+        assert (kinds.count("query"), kinds.count("train"), kinds.count("evaluate")) == (3, 2, 2)
+        assert len(lines) == 7, lines
         for line in lines:
             assert line["error"] is None
             for record in line["records"].values():
