@@ -52,7 +52,7 @@ from server.lifecycle.challenge import evaluate_beside
 from server.lifecycle.warm_start import warm_start
 from server.replies import participant, purged_versions, shapes, sorted_replies
 from server.report.tensorboard import RoundScalars
-from server.round_report import RoundReport
+from server.round_report import RoundReport, round_record
 from server.run_dir import RunDirectory
 from server.site_exchange import SiteExchange
 from server.strategies import build_strategy
@@ -372,10 +372,7 @@ class Federation:
         report.importance = merge_importance(importance)
 
     def record(self, report: RoundReport, stopped: str = "") -> None:
-        line = {k: v for k, v in report.__dict__.items() if k != "num_rounds"}
-        if stopped:
-            line["stopped"] = stopped
-        self.run_dir.append_round(line)
+        self.run_dir.append_round(round_record(report, stopped))
         self.scalars(report)
 
 

@@ -31,6 +31,7 @@ from simulations.data.sites import site_name
 from simulations.ray_runtime import check_reachable, private_ray
 from simulations.report import write_report
 from simulations.site_jobs import SiteObserver
+from simulations.worker_errors import WORKER_ERRORS, worker_errors_to
 
 # Defaults a simulation shares with a site's policy and a federation's run config.
 _RUN, _PRIVACY = RunConfig(), PrivacySection()
@@ -214,12 +215,13 @@ def run(
                 spec, planned.dataset, run_dir.path, sites_dir, on_site
             )
             run_dir.write_json("sites.json", {"sites": site_reports, "nodes": site_nodes})
-        run_simulation(
-            server_app=make_server_app(planned.run_config, on_round, summaries.append),
-            client_app=make_client_app(str(sites_dir), mods),
-            num_supernodes=spec.sites,
-            backend_config={"client_resources": {"num_cpus": 1}, "init_args": init_args},
-        )
+        with worker_errors_to(run_dir.path / WORKER_ERRORS):
+            run_simulation(
+                server_app=make_server_app(planned.run_config, on_round, summaries.append),
+                client_app=make_client_app(str(sites_dir), mods),
+                num_supernodes=spec.sites,
+                backend_config={"client_resources": {"num_cpus": 1}, "init_args": init_args},
+            )
     summary = summaries[0]
     summary.update(
         dataset=spec.dataset,
