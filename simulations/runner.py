@@ -214,6 +214,8 @@ def run(
                 spec, planned.dataset, run_dir.path, sites_dir, on_site
             )
             run_dir.write_json("sites.json", {"sites": site_reports, "nodes": site_nodes})
+        if planned.run_config.he and not planned.run_config.resume:
+            provision_he(sites_dir, spec.sites, run_dir)
         run_simulation(
             server_app=make_server_app(planned.run_config, on_round, summaries.append),
             client_app=make_client_app(str(sites_dir), mods),
@@ -241,6 +243,16 @@ def run(
 
     write_html_report(run_dir)
     return summary
+
+
+def provision_he(sites_dir: Path, sites: int, run_dir: RunDirectory) -> None:
+    """Encrypted aggregation: the secret context beside each virtual site's site.toml,
+    the public one in the run directory, as ``fedlife-coord provision --he`` does for
+    real sites and the coordinator; the ServerApp and ClientApps load them the same way."""
+    from common.he_keys import provision
+
+    folders = [sites_dir / site_name(i) for i in range(sites)]
+    run_dir.update_info(he_key_id=provision(folders, run_dir.path))
 
 
 def plan_resume(path: str | Path) -> PlannedRun:
