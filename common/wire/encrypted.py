@@ -15,8 +15,8 @@ from common.wire.base import RecordModel
 from common.wire.privacy import Privacy as P
 from common.wire.privacy import wire_field as f
 
-# Ciphertexts of one encrypted update, and the bytes of one (a CKKS vector of 8192
-# slots at the parameters of common.he_keys serialises to about 660 kB).
+# Ciphertexts of one encrypted update, and the bytes of one (a CKKS vector at the
+# parameters of common.he_keys serialises to about 235 kB).
 MAX_CHUNKS = 4096
 MAX_CHUNK_BYTES = 8_000_000
 

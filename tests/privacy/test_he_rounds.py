@@ -88,7 +88,9 @@ def test_tampered_or_foreign_ciphertexts_exclude_only_that_site(federation):
     good = he.encrypt(ctx, np.ones(NUM_VALUES))
     tampered = [good[0][:100] + bytes(b ^ 0xFF for b in good[0][100:200]) + good[0][200:]]
     ts = pytest.importorskip("tenseal")
-    other_params = ts.context(ts.SCHEME_TYPE.CKKS, 8192, -1, [60, 40, 60])  # another provisioning
+    other_params = ts.context(
+        ts.SCHEME_TYPE.CKKS, 16384, -1, [60, 40, 40, 60]
+    )  # another provisioning
     other_params.global_scale = 2**40
     replies = [
         _encrypted_reply(good, key, "site-000", node=1),
