@@ -126,7 +126,7 @@ class Federation:
             )
             arrays = ArrayRecord(model.state_dict())
         if self.config.he:
-            self.he = EncryptedRounds(self.run_dir, sum(a.numpy().size for a in arrays.values()))
+            self.he = EncryptedRounds(self.run_dir, arrays, done[-1]["round"] if done else 0)
             self.run_dir.update_info(evaluation=EVALUATION, he_key_id=self.he.key_id)
         if not (done and (self.run_dir.path / STATISTICS).exists()):
             self.observe_sites(spec)
@@ -237,6 +237,9 @@ class Federation:
         cost the sites privacy a second time.
         """
         spec = FeatureSpec.from_json(self.run_dir.read_json("run.json")["feature_spec"])
+        if self.config.he:  # ciphertexts, EncryptedRounds' to load; this is the shapes' template
+            model = build_model(self.config.model, spec.num_features, spec.num_classes)
+            return spec, ArrayRecord(model.state_dict())
         weights, state = self.run_dir.load_checkpoint(last_round)
         for name, value in state.items():
             setattr(inner_strategy(strategy), name, value)

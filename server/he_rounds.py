@@ -39,10 +39,12 @@ class EncryptedRounds:
     Parameters
     ----------
     run_dir : the run's directory; its ``he-public.context`` is the context used.
-    num_values : how many floats the model has (how many ciphertexts an update needs).
+    template : the global model's arrays (shapes only: how many ciphertexts it takes).
+    resume_after : a resumed run's last completed round, whose encrypted checkpoint
+        becomes the global model (0 = a fresh run).
     """
 
-    def __init__(self, run_dir: RunDirectory, num_values: int) -> None:
+    def __init__(self, run_dir: RunDirectory, template: ArrayRecord, resume_after: int = 0) -> None:
         path = run_dir.path / PUBLIC_CONTEXT_FILE
         if not path.is_file():
             raise EncryptionError(
@@ -52,10 +54,12 @@ class EncryptedRounds:
         data = path.read_bytes()
         self.context = load_public_context(data)
         self.key_id = key_id(self.context)
-        self.chunks = chunk_count(num_values)
+        self.chunks = chunk_count(sum(a.numpy().size for a in template.values()))
         self.run_dir = run_dir
         # Encrypted global model (None: round 1's model is still the public initial one).
         self.model: list[bytes] | None = None
+        if resume_after:
+            self.model = read_chunks(checkpoint_path(run_dir, resume_after))
 
     def round_config(self, config: ConfigRecord) -> ConfigRecord:
         """``config`` with the flag and key id every site checks its own against."""
@@ -119,7 +123,7 @@ class EncryptedRounds:
         return path
 
     def checkpoint(self, server_round: int) -> Path:
-        return self.save(self.run_dir.path / "models" / f"round-{server_round:03d}.he")
+        return self.save(checkpoint_path(self.run_dir, server_round))
 
     def save_final(self) -> None:
         """The final model stays encrypted (``model.he``): only a site can read it."""
@@ -127,9 +131,17 @@ class EncryptedRounds:
             self.save(self.run_dir.path / FINAL_MODEL)
 
 
+def checkpoint_path(run_dir: RunDirectory, server_round: int) -> Path:
+    """Where the encrypted global model after ``server_round`` is kept."""
+    return run_dir.path / "models" / f"round-{server_round:03d}.he"
+
+
 def read_chunks(path: Path) -> list[bytes]:
     """The ciphertexts :meth:`EncryptedRounds.save` wrote to ``path``."""
-    data, chunks, at = path.read_bytes(), [], 0
+    try:
+        data, chunks, at = path.read_bytes(), [], 0
+    except OSError as error:
+        raise RunDirError(f"{path}: encrypted checkpoint unreadable ({error.strerror})") from None
     while at < len(data):
         size = int.from_bytes(data[at : at + 8], "big")
         chunks.append(data[at + 8 : at + 8 + size])

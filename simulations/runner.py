@@ -269,7 +269,11 @@ def plan_resume(path: str | Path) -> PlannedRun:
     spec = SimulationSpec(**recorded)
     config = RunConfig.from_flower({**info["config"], "resume": True}, source=str(run_dir.path))
     done = run_dir.completed_rounds()
-    if done:
+    if done and config.he:
+        from server.he_rounds import checkpoint_path, read_chunks
+
+        read_chunks(checkpoint_path(run_dir, done[-1]["round"]))  # a truncated one fails here
+    elif done:
         run_dir.load_checkpoint(done[-1]["round"])  # a corrupt one fails here, before any work
     return PlannedRun(spec, load_dataset(spec.dataset, spec.label), run_dir, config)
 

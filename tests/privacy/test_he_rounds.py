@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from flwr.app import ConfigRecord, Context, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, RecordDict
 
 pytest.importorskip("tenseal")
 
 from client.app import make_client_app  # noqa: E402
 from client.privacy import he  # noqa: E402
 from common import keys  # noqa: E402
-from common.errors import EncryptionError  # noqa: E402
+from common.errors import EncryptionError, RunDirError  # noqa: E402
 from common.he_keys import PUBLIC_CONTEXT_FILE, SECRET_CONTEXT_FILE, provision  # noqa: E402
 from common.wire.encrypted import EncryptedRecord  # noqa: E402
 from common.wire.messages import EncryptedTrainReply, TrainMetrics  # noqa: E402
@@ -28,6 +28,7 @@ from tests.privacy.conftest import incoming, make_site, train_message  # noqa: E
 from tests.wire_replies import reply, site_record  # noqa: E402
 
 NUM_VALUES = 62  # logreg on the demo's 30 features, 2 classes
+TEMPLATE = ArrayRecord([np.zeros((2, 30)), np.zeros(2)])
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def _encrypted_reply(chunks: list[bytes], key_id: str, name: str, node: int):
 
 def test_a_site_trains_on_the_encrypted_model_and_answers_ciphertexts(federation):
     site, run_dir = federation
-    rounds = EncryptedRounds(run_dir, NUM_VALUES)
+    rounds = EncryptedRounds(run_dir, TEMPLATE)
     app, context = make_client_app(), _context(site)
 
     first = app(_he_message(site, rounds), context)
@@ -79,11 +80,16 @@ def test_a_site_trains_on_the_encrypted_model_and_answers_ciphertexts(federation
 
     rounds.checkpoint(1)
     assert read_chunks(run_dir.path / "models" / "round-001.he") == rounds.model
+    assert EncryptedRounds(run_dir, TEMPLATE, resume_after=1).model == rounds.model  # resume
+    truncated = run_dir.path / "models" / "round-009.he"
+    truncated.write_bytes((run_dir.path / "models" / "round-001.he").read_bytes()[:-10])
+    with pytest.raises(RunDirError, match="truncated"):
+        EncryptedRounds(run_dir, TEMPLATE, resume_after=9)
 
 
 def test_tampered_or_foreign_ciphertexts_exclude_only_that_site(federation):
     site, run_dir = federation
-    rounds = EncryptedRounds(run_dir, NUM_VALUES)
+    rounds = EncryptedRounds(run_dir, TEMPLATE)
     ctx, key = he.site_context(site.config.base_dir)
     good = he.encrypt(ctx, np.ones(NUM_VALUES))
     tampered = [good[0][:100] + bytes(b ^ 0xFF for b in good[0][100:200]) + good[0][200:]]
@@ -117,7 +123,7 @@ def test_a_site_with_another_key_or_no_secret_context_refuses_with_the_reason(
     tmp_path, dataset, federation
 ):
     _, run_dir = federation
-    rounds = EncryptedRounds(run_dir, NUM_VALUES)
+    rounds = EncryptedRounds(run_dir, TEMPLATE)
     site = make_site(tmp_path / "other", dataset)
     app = make_client_app()
 
@@ -141,8 +147,8 @@ def test_the_coordinator_needs_a_public_context_and_refuses_a_secret_one(tmp_pat
     site, _ = federation
     empty = RunDirectory.create(tmp_path / "empty")
     with pytest.raises(EncryptionError, match=PUBLIC_CONTEXT_FILE):
-        EncryptedRounds(empty, NUM_VALUES)
+        EncryptedRounds(empty, TEMPLATE)
     secret = (site.config.base_dir / SECRET_CONTEXT_FILE).read_bytes()
     (empty.path / PUBLIC_CONTEXT_FILE).write_bytes(secret)
     with pytest.raises(EncryptionError, match="secret key"):
-        EncryptedRounds(empty, NUM_VALUES)
+        EncryptedRounds(empty, TEMPLATE)
