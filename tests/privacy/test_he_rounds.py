@@ -15,6 +15,7 @@ pytest.importorskip("tenseal")
 
 from client.app import make_client_app  # noqa: E402
 from client.privacy import he  # noqa: E402
+from client.privacy.egress import describe  # noqa: E402
 from common import keys  # noqa: E402
 from common.errors import EncryptionError, RunDirError  # noqa: E402
 from common.he_keys import PUBLIC_CONTEXT_FILE, SECRET_CONTEXT_FILE, provision  # noqa: E402
@@ -65,6 +66,8 @@ def test_a_site_trains_on_the_encrypted_model_and_answers_ciphertexts(federation
 
     first = app(_he_message(site, rounds), context)
     assert keys.ARRAYS not in first.content, "an encrypted round sends no plaintext update"
+    logged = describe(first)[keys.ENCRYPTED]["values"][keys.CHUNKS]  # the egress log's line
+    assert logged == [f"<{len(c)} bytes>" for c in first.content[keys.ENCRYPTED][keys.CHUNKS]]
     contract, check = rounds.contract()
     valid = sorted_replies([first], contract, check, RoundReport(1, 2))
     assert len(valid) == 1
