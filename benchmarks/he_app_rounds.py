@@ -43,7 +43,7 @@ def _message(content: RecordDict, kind: str, node: int) -> Message:
         ttl=3600.0,
         message_type=kind,
     )
-    return Message(content=content, metadata=metadata)
+    return Message(content=content, metadata=metadata)  # type: ignore[call-overload]  # as a SuperNode builds it
 
 
 def app_rounds(dataset, model_name: str, learning_rate: float, sites: int, rounds: int) -> dict:
