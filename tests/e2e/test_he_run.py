@@ -52,7 +52,7 @@ def test_he_run_matches_plaintext_and_the_coordinator_holds_no_secret(isolated_e
             continue
         contexts += 1
         assert not context.has_secret_key(), path
-    assert contexts == 1  # he-public.context
+    assert contexts >= 1  # he-public.context, at least
     secret = tenseal.context_from(
         (run_dir / "sites" / "site-000" / "he-secret.context").read_bytes()
     )
