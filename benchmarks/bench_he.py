@@ -173,7 +173,7 @@ def main() -> None:
             f"{r['bytes_per_update']:,} (plain {r['plain_bytes_per_update']:,})",
             f"{r['max_abs_diff']:.1e}",
         )
-    Console().print(table)
+    Console(width=160).print(table)  # readable when piped into a file, too
     demo, cnn = rows
     print(
         json.dumps(
