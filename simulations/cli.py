@@ -112,6 +112,12 @@ def run_command(
         help="Derive the sites' DP noise from --seed: runs repeat bit for bit, and the "
         "noise is no secret (summary.json: noise_secret false). Research only.",
     ),
+    he: bool = typer.Option(
+        False,
+        "--he",
+        help="Encrypted aggregation (TenSEAL CKKS): sites send ciphertexts, the coordinator "
+        "sums them with the public context only; fedavg or fedprox, federated evaluation only.",
+    ),
 ) -> None:
     """Run the whole lifecycle on virtual sites: split, dirty, prepare, train with DP."""
     default_dirt = DirtSpec().updated(dirt)
@@ -132,7 +138,7 @@ def run_command(
         out=out,
         run_dir=run_dir,
         ray_address=ray_address,
-        run_options={"normalization": normalization},
+        run_options={"normalization": normalization, **({"he": True} if he else {})},
         labeling=LabelingSpec(unlabeled, label_budget, annotator_error),
         reproducible=reproducible,
     )
