@@ -18,7 +18,6 @@ import hashlib
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import (
@@ -56,22 +55,14 @@ def run_supernode(command: list[str], *, coordinator: str, key: Path | None) -> 
     for sig in forwarded:  # a supervisor's stop reaches the SuperNode, which says goodbye
         signal.signal(sig, lambda number, _frame: process.send_signal(number))
     held: list[bytes] = []
-
-    def forward() -> None:
+    try:
         assert process.stdout is not None  # noqa: S101 - PIPE was asked for
         for line in process.stdout:
             if held or EXIT_BLOCK.encode() in line:
                 held.append(line)
             else:
                 _show(line)
-
-    reader = threading.Thread(target=forward, daemon=True)
-    reader.start()
-    try:
         code = process.wait()
-        # A process the SuperNode started may keep the pipe open after it ended: what
-        # the SuperNode wrote is read by now, so do not wait for the pipe's end.
-        reader.join(timeout=5)
     finally:
         for sig, handler in forwarded.items():
             signal.signal(sig, handler)
