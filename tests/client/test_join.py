@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import time
 
 import pytest
 from cryptography import x509
 
 from client.federation.join import plan_join
-from client.federation.supernode import fingerprint
-from server.deploy.provision import provision, write_site_bundle
+from server.deploy.provision import provision
 from tests.client.test_site_cli import site_toml
 
 
@@ -85,53 +82,3 @@ def test_join_gives_up_on_an_absent_coordinator_in_one_line(cli, assert_one_line
     )  # fmt: skip
     assert_one_line_error(result, address, "did not answer in 2 s", "--max-wait 0")
     assert time.monotonic() - started < 60
-
-
-@pytest.mark.deploy
-def test_a_key_the_coordinator_never_registered_ends_in_one_line_naming_it(cli, tmp_path):
-    """A real SuperLink with node authentication refuses an unknown key (Flower: code 2004)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    certs = provision(tmp_path / "coord-certs", ["tiny"], port=port)
-    config = tmp_path / "site.toml"
-    config.write_text(site_toml())
-    wrong = tmp_path / "wrong-bundle"
-    ca = x509.load_pem_x509_certificate((certs.out / "ca.pem").read_bytes())
-    write_site_bundle(wrong, "wrong", ca, f"127.0.0.1:{port}")
-    state = tmp_path / "state"
-    started = cli(
-        "fedlife-coord", "start", "--certs", certs.out, "--state", state, "--host", "127.0.0.1"
-    )
-    assert started.returncode == 0, started.stdout + started.stderr
-    try:
-        result = cli(
-            "fedlife-site", "join", "-c", config, "--coordinator", f"127.0.0.1:{port}",
-            "--bundle", wrong, "--max-wait", "20",
-        )  # fmt: skip
-    finally:
-        cli("fedlife-coord", "stop", "--state", state)
-    shown = f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    assert result.returncode != 0, shown
-    output = result.stdout + result.stderr
-    assert "Traceback" not in output and "Exit Code" not in output, shown
-    assert "Failed to activate SuperNode" not in output, shown  # Flower's words, replaced
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: coordinator 127.0.0.1:"), shown
-    for needle in (
-        str(wrong.resolve() / "site.key"),
-        fingerprint(wrong / "site.key"),
-        "ssh-keygen",
-    ):
-        assert needle in last, shown
-
-
-def test_the_fingerprint_is_the_one_ssh_keygen_prints(site):
-    _, bundle = site
-    ssh_keygen = shutil.which("ssh-keygen")
-    if ssh_keygen is None:
-        pytest.skip("ssh-keygen is not installed")
-    listed = subprocess.run(
-        [ssh_keygen, "-lf", str(bundle / "site.pub")], capture_output=True, text=True, check=True
-    )
-    assert fingerprint(bundle / "site.key") == listed.stdout.split()[1]
