@@ -17,7 +17,8 @@ ISOLATED = FLWR_HOME=$$(mktemp -d) RAY_TMPDIR=$$(mktemp -d /tmp/ray-XXXXXX) \
 # Every test has its own Flower home, Ray temp dir and ports; WORKERS=0 runs serially.
 # The deployment tests run beside them, in a process of their own: they spend most of
 # their time waiting (a SuperNode polls the SuperLink every 3 s), and run after the rest
-# they added five minutes; three test processes share the cores either way.
+# they added five minutes; three test processes share the cores either way. mypy (one
+# core, 35 s of CPU on a fresh clone) runs beside them too, its verdict printed after.
 WORKERS ?= 2
 PYTEST_ARGS ?= --durations=25
 
@@ -29,17 +30,19 @@ demo: $(STAMP)
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 ifdef FAST
+	$(BIN)/mypy
 	$(ISOLATED) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "not e2e" $(PYTEST_ARGS)
 else
-	@log=$$(mktemp); \
+	@log=$$(mktemp); types=$$(mktemp); \
+	$(BIN)/mypy > $$types 2>&1 & typing=$$!; \
 	$(ISOLATED) $(BIN)/python -m pytest -m deploy $(PYTEST_ARGS) > $$log 2>&1 & deploy=$$!; \
 	$(ISOLATED) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "not deploy" $(PYTEST_ARGS); \
-	rest=$$?; wait $$deploy; deployed=$$?; \
-	echo "=== the deployment tests, run beside the rest (exit $$deployed) ==="; cat $$log; rm -f $$log; \
-	test $$rest = 0 && test $$deployed = 0
+	rest=$$?; wait $$deploy; deployed=$$?; wait $$typing; typed=$$?; \
+	echo "=== the deployment tests, run beside the rest (exit $$deployed) ==="; cat $$log; \
+	echo "=== mypy, run beside the tests (exit $$typed) ==="; cat $$types; rm -f $$log $$types; \
+	test $$rest = 0 && test $$deployed = 0 && test $$typed = 0
 endif
 
 docs: $(STAMP)
