@@ -47,6 +47,10 @@ class CoordinatorError(FedlifeError):
     """The coordinator's SuperLink cannot be started, reached or stopped."""
 
 
+class NodeKeyRefusedError(CoordinatorError):
+    """The coordinator refused to activate a site's key (not registered, or still online)."""
+
+
 class FederationError(FedlifeError):
     """The run cannot go on (too few sites, no agreeing schema, a node not provisioned)."""
 

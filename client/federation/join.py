@@ -1,15 +1,14 @@
 """``fedlife-site join``: this site becomes a Flower SuperNode of the coordinator's federation.
 
-It checks the site config and the bundle from ``fedlife-coord provision``, then
-*becomes* ``flower-supernode`` (exec, same PID): TLS verified against the bundle's
-CA, authenticated with the bundle's private key, and a node config that points the
-ClientApp at this site's ``site.toml``. Raw rows never leave: the ClientApp answers
+It checks the site config and the bundle from ``fedlife-coord provision``, then runs
+``flower-supernode`` under its watch (:mod:`client.federation.supernode`): TLS verified
+against the bundle's CA, authenticated with the bundle's private key, and a node config
+that points the ClientApp at this site's ``site.toml``. Raw rows never leave: the ClientApp answers
 with model arrays, metrics and aggregates over at least ``min_group_size`` rows.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import time
@@ -20,6 +19,7 @@ import typer
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 
+from client.federation.supernode import run_supernode
 from client.privacy.egress import NODE_CONFIG_KEY
 from client.site_audit import site_audit
 from common.cli import console_script, err_console, one_line_errors
@@ -152,7 +152,10 @@ def join_command(
     )
     err_console.print(f"joining {coordinator} as {plan.site_config}", highlight=False)
     sys.stderr.flush()
-    os.execv(command[0], command)
+    key = None if plan.bundle is None else plan.bundle / "site.key"
+    code = run_supernode(command, coordinator=coordinator, key=key)
+    if code:
+        raise typer.Exit(code)
 
 
 def wait_for_coordinator(address: str, *, max_wait_s: float, every_s: float = 2.0) -> None:
