@@ -326,7 +326,7 @@ def test_three_sites_run_two_rounds_over_tls_with_node_auth(deployment, first_ru
 def test_nodes_without_registered_key_wrong_key_or_ca_are_rejected(deployment, first_run):
     expected = {
         "no-key": "must be registered via the CLI",  # self-registration is disabled under node auth
-        "wrong-key": "Failed to activate SuperNode",
+        "wrong-key": "refused the key",  # join's one line, naming the bundle's site.key
         "no-ca": "CERTIFICATE_VERIFY_FAILED",
     }
     for name, reason in expected.items():
