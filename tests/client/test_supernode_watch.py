@@ -7,6 +7,7 @@ holding its output open, signals reaching the SuperNode, and its end with ``join
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -73,7 +74,11 @@ def test_a_refused_key_ends_at_once_although_a_child_holds_the_log(capfd, tmp_pa
     assert "Starting Flower SuperNode" in shown  # the log before the exit passes through
     assert "Exit Code" not in shown and "2004" not in shown  # Flower's block, replaced
     held = int(re.search(r"superexec (\d+)", shown).group(1))
-    assert gone(held, within_s=10)  # the SuperNode's process group is stopped with it
+    try:
+        assert gone(held, within_s=10)  # the SuperNode's process group is stopped with it
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(held, signal.SIGKILL)
 
 
 def test_another_exit_is_shown_as_flower_wrote_it_and_its_code_returned(capfd):
