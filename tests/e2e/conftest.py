@@ -34,6 +34,14 @@ def isolated_env() -> Iterator[dict[str, str]]:
         yield env
 
 
+@pytest.fixture
+def private_env(isolated_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray's temp dir and Flower's home private to a test that runs simulations in its
+    own process (the runner reads both from the environment)."""
+    for name in ("RAY_TMPDIR", "FLWR_HOME", "FLWR_TELEMETRY_ENABLED"):
+        monkeypatch.setenv(name, isolated_env[name])
+
+
 @contextmanager
 def isolated() -> Iterator[dict[str, str]]:
     """``new_cli_env`` with this venv first on PATH; afterwards, stop what was started

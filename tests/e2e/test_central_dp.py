@@ -21,12 +21,6 @@ pytestmark = pytest.mark.e2e
 CLIP, NOISE = 1e-3, 0.01
 
 
-@pytest.fixture
-def private_env(isolated_env, monkeypatch) -> None:
-    for name in ("RAY_TMPDIR", "FLWR_HOME", "FLWR_TELEMETRY_ENABLED"):
-        monkeypatch.setenv(name, isolated_env[name])
-
-
 def round_moves(run_dir) -> list[float]:
     """L2 distance between consecutive rounds' global models."""
     directory = RunDirectory(run_dir)

@@ -1,6 +1,6 @@
-"""Sites that refuse past their privacy budget, and a site that poisons its updates.
+"""Sites that refuse past their privacy budget, and rounds that stop saying why.
 
-Both run the real ServerApp and ClientApps on Flower's simulation engine in this
+The tests run the real ServerApp and ClientApps on Flower's simulation engine in this
 process (a private Ray in the test's own temp dir), over virtual sites written once
 and reused by every run (``SimulationSpec.sites_dir``), so their ledgers carry over.
 """
@@ -24,13 +24,6 @@ from simulations.runner import SimulationSpec, run
 pytestmark = pytest.mark.e2e
 
 BUDGET, DELTA = 3.0, 1e-5
-
-
-@pytest.fixture
-def private_env(isolated_env, monkeypatch) -> None:
-    """Ray's temp dir and Flower's home private to this test (the runner reads both)."""
-    for name in ("RAY_TMPDIR", "FLWR_HOME", "FLWR_TELEMETRY_ENABLED"):
-        monkeypatch.setenv(name, isolated_env[name])
 
 
 def write_sites(root: Path, **spec) -> list[Site]:
@@ -176,33 +169,3 @@ def test_a_round_waits_for_min_available_sites_then_stops_saying_why(
     )
     (stopped,) = rounds_of(tmp_path / "run")
     assert stopped["stopped"] == summary["stopped_reason"] and not stopped["participants"]
-
-
-def test_robust_aggregation_resists_a_poisoning_site_that_fedavg_does_not(private_env, tmp_path):
-    """Site-001 sends its update multiplied by -100; FedAvg follows it, FedMedian and
-    Krum do not."""
-    write_sites(tmp_path / "fed", sites=5, partition="iid", epsilon=None)
-    base = {
-        "sites": 5,
-        "rounds": 3,
-        "epsilon": None,
-        "sites_dir": str(tmp_path / "fed" / "sites"),
-    }
-    poisoned = {"poisoned_sites": ("site-001",), "poison_factor": -100.0}
-
-    def accuracy(name: str, **spec) -> float:
-        summary = run(SimulationSpec(**base, run_dir=str(tmp_path / name), **spec))
-        assert summary["rounds"] == 3
-        assert len(rounds_of(tmp_path / name)[-1]["participants"]) == 5
-        return summary["test_accuracy"]
-
-    fedavg = accuracy("fedavg", **poisoned)
-    median = accuracy("median", strategy="fedmedian", **poisoned)
-    krum = accuracy("krum", strategy="krum", run_options={"num_malicious_sites": 1}, **poisoned)
-
-    # No unpoisoned baseline run: the robust strategies reach what three clean rounds
-    # of this data reach (>= 0.85), FedAvg falls far below them.
-    measured = {"fedavg": fedavg, "fedmedian": median, "krum": krum}
-    print(f"test accuracy: {measured}")
-    assert median >= 0.85 and krum >= 0.85, measured
-    assert fedavg <= min(median, krum) - 0.25, measured
