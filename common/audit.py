@@ -109,19 +109,28 @@ class AuditLog:
     ----------
     directory : where the log and its head live; created on the first append.
     actor : who appends (e.g. ``"site st-mary"``, ``"coordinator"``).
+    log_name, head_name : file names of the log and its head (another chain, such as
+        the privacy ledger, may live in the same kind of files elsewhere).
     """
 
-    def __init__(self, directory: str | Path, actor: str) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        actor: str,
+        *,
+        log_name: str = LOG_NAME,
+        head_name: str = HEAD_NAME,
+    ) -> None:
         self.dir = Path(directory)
-        self.path = self.dir / LOG_NAME
-        self.head_path = self.dir / HEAD_NAME
+        self.path = self.dir / log_name
+        self.head_path = self.dir / head_name
         self.actor = actor
 
     def append(self, action: str, **fields: Any) -> dict[str, Any]:
         """Append one entry (durably) and move the head; return the entry."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            with open(self.dir / ".lock", "a") as lock:
+            with open(self.path.with_suffix(".lock"), "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time keeps seq unique
                 head = self._head() or {"seq": 0, "hash": GENESIS}
                 entry = {

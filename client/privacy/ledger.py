@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import math
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from client.privacy.ledger_chain import LedgerChain
 from common.config import MAX_EPSILON_BUDGET
 from common.errors import BudgetExceededError, StoreError
 
@@ -75,7 +75,8 @@ class PrivacyLedger:
 
     def __init__(self, store_dir: Path, accountant: str = "rdp") -> None:
         self.dir = Path(store_dir) / "privacy"
-        self.path = self.dir / "ledger.jsonl"
+        self.chain = LedgerChain(Path(store_dir))
+        self.path = self.chain.path
         self.plans_path = self.dir / "plans.json"
         self.lock_path = self.dir / "ledger.lock"
         self.accountant = accountant
@@ -97,21 +98,15 @@ class PrivacyLedger:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def entries(self) -> list[LedgerEntry]:
-        if not self.path.exists():
-            return []
+        """Every release, read from the chain (a damaged or rolled-back one raises)."""
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-            return [LedgerEntry(**json.loads(line)) for line in lines if line.strip()]
-        except (json.JSONDecodeError, TypeError, ValueError, StoreError) as error:
+            return [LedgerEntry(**fields) for fields in self.chain.releases()]
+        except (TypeError, ValueError, StoreError) as error:
             raise StoreError(f"{self.path}: privacy ledger is corrupt ({error})") from None
 
     def record(self, entry: LedgerEntry) -> None:
         """Append ``entry`` durably (fsync) before the update leaves the site."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(entry)) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        self.chain.append(asdict(entry))
 
     def epsilon(self, delta: float, planned: list[tuple[float, float, int]] = ()) -> float:
         """Epsilon of the whole history plus ``planned`` (sigma, rate, steps) steps."""
