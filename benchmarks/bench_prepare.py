@@ -1,6 +1,7 @@
 """Benchmark a site's ``prepare`` (ingest -> clean -> Delta tables) against pandas.
 
     python benchmarks/bench_prepare.py --rows 1000000 --seed 0 [--repeat 3] [--phases]
+    python benchmarks/bench_prepare.py --incremental --rows 5000000 --append 10000 --repeat 3
 
 The script writes a dirty CSV (an id, 15 float features with declared ranges, two
 int features, a category, a 0/1 label; ~2 % exact duplicate rows, ~3 % missing
@@ -40,15 +41,14 @@ import hashlib
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from child_steps import peak_mib
+from child_steps import run_child as run_child_of
 from dirty_table import (
     CSV_NAME,
     FLOAT_FEATURES,
@@ -59,20 +59,9 @@ from dirty_table import (
     TOML_NAME,
     write_dataset,
 )
+from prepare_phases import child_phases
 
 # ------------------------------------------------------------------ child steps
-
-
-def _peak_mib() -> float:
-    """This process's peak resident set since exec (VmHWM, Linux), in MiB."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def child_fedlife(directory: Path) -> dict:
@@ -80,13 +69,13 @@ def child_fedlife(directory: Path) -> dict:
     from client.pipeline.prepare import prepare
     from common.config import load_site_config
 
-    baseline = _peak_mib()
+    baseline = peak_mib()
     start = time.perf_counter()
     result = prepare(load_site_config(directory / TOML_NAME))
     wall = time.perf_counter() - start
     return {
         "wall_s": wall,
-        "peak_rss_mib": _peak_mib(),
+        "peak_rss_mib": peak_mib(),
         "baseline_rss_mib": baseline,
         "rows_read": result.report.rows_read,
         "rows": result.report.rows_clean,
@@ -108,7 +97,7 @@ def child_pandas(directory: Path, engine: str) -> dict:
     out = directory / "pandas" / "clean.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    baseline = _peak_mib()
+    baseline = peak_mib()
     start = time.perf_counter()
     digest = hashlib.sha256()
     with open(directory / CSV_NAME, "rb") as handle:
@@ -133,119 +122,10 @@ def child_pandas(directory: Path, engine: str) -> dict:
     wall = time.perf_counter() - start
     return {
         "wall_s": wall,
-        "peak_rss_mib": _peak_mib(),
+        "peak_rss_mib": peak_mib(),
         "baseline_rss_mib": baseline,
         "rows_read": rows_read,
         "rows": len(frame),
-    }
-
-
-def child_phases(directory: Path) -> dict:
-    """``prepare``'s phases, timed one by one, in the order ``prepare`` runs them.
-
-    Two layouts of ``client`` are understood: the one-module pipeline
-    (``pipeline.ingest`` -> raw table -> ``pipeline.clean`` -> clean table) and the
-    staged one (``ingest.read_raw`` -> ``validate.validate`` -> ``clean.clean``, then
-    raw, quarantine and clean tables).
-    """
-    import json as _json
-
-    from client.pipeline import pipeline
-    from client.pipeline.prepare import config_hash, gate
-    from client.store import SiteStore, sha256_of
-    from common.config import load_site_config
-
-    phases: list[dict] = []
-    baseline = _peak_mib()
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        phases.append({"phase": name, "wall_s": now - clock, "peak_rss_mib": _peak_mib()})
-        clock = now
-
-    config = load_site_config(directory / TOML_NAME)
-    lap("load_site_config")
-    inputs = {str(p): sha256_of(p) for p in pipeline.raw_files(config)}
-    lap("sha256 of raw files")
-    store = SiteStore(config.store_dir)
-    lineage = {"config_hash": config_hash(config), "inputs": _json.dumps(inputs, sort_keys=True)}
-    store.latest("clean")
-    lap("config hash + store.latest")
-    if not hasattr(pipeline, "run"):  # one-module pipeline
-        raw = pipeline.ingest(config)
-        lap("ingest (read + type)")
-        raw_version = store.write("raw", raw, {"operation": "ingest", **lineage})
-        lap("store.write raw")
-        cleaned, report = pipeline.clean(raw, config)
-        lap("clean")
-        reasons = gate(cleaned, config)
-        lap("gate")
-    else:  # staged pipeline
-        from client.pipeline import clean as cleaning
-        from client.pipeline import validate as validation
-        from client.pipeline.clean import missing_fractions, numeric_features
-        from client.pipeline.ingest import read_raw
-        from client.pipeline.validate import validate
-
-        reject = config.cleaning.outliers == "reject"
-        validated = None
-        keep_raw = getattr(config.site, "keep_raw_table", True)
-        if hasattr(validation, "validate_files"):  # numbers typed as read
-            files = pipeline.raw_files(config)
-            validated = validation.validate_files(files, config.schema, reject_out_of_range=reject)
-            lap("read + validate (typed CSV read, quarantine)")
-            if validated is not None and keep_raw:
-                raw = read_raw(config)
-                lap("ingest.read_raw (text, for the raw table)")
-        if validated is None:
-            raw = read_raw(config)
-            lap("ingest.read_raw (text)")
-            validated = validate(raw, config.schema, reject_out_of_range=reject)
-            lap("validate (type + quarantine)")
-        missing = missing_fractions(validated.valid, numeric_features(config.schema))
-        if hasattr(cleaning, "clean_with_unlabeled"):  # clean and unlabeled in one pass
-            cleaned, report, unlabeled = cleaning.clean_with_unlabeled(validated.valid, config)
-            lap("clean (+ unlabeled rows)")
-        else:
-            cleaned, report = cleaning.clean(validated.valid, config)
-            lap("clean")
-            unlabeled = pipeline._unlabeled(validated, config)
-            lap("clean unlabeled rows (second pass)")
-        reasons = gate(cleaned, config, missing)
-        lap("gate")
-        if getattr(config.site, "keep_raw_table", True):
-            raw_version = store.write("raw", raw, {"operation": "ingest", **lineage}, archive=True)
-            raw_record = {"raw_version": str(raw_version.version)}
-            lap("store.write raw")
-        else:
-            from client.pipeline.prepare import store_raw_files
-
-            raw_record = {"raw_files": _json.dumps(store_raw_files(config, inputs))}
-            lap("keep raw files (content-addressed copies)")
-        store.write(
-            "quarantine",
-            validated.quarantine,
-            {"operation": "quarantine", **raw_record, **lineage},
-            archive=True,
-        )
-        lap("store.write quarantine")
-        if unlabeled.height:
-            store.write("unlabeled", unlabeled, {"operation": "unlabeled", **lineage})
-            lap("store.write unlabeled")
-    if hasattr(pipeline, "run"):
-        lineage = {**lineage, **raw_record}
-    else:
-        lineage = {**lineage, "raw_version": str(raw_version.version)}
-    store.write("clean", cleaned, {"operation": "clean", **lineage})
-    lap("store.write clean")
-    return {
-        "phases": phases,
-        "peak_rss_mib": _peak_mib(),
-        "baseline_rss_mib": baseline,
-        "rows": report.rows_clean,
-        "gate_reasons": reasons,
     }
 
 
@@ -253,23 +133,8 @@ def child_phases(directory: Path) -> dict:
 
 
 def run_child(step: str, directory: Path, *options: str) -> dict:
-    """Run one step in a fresh interpreter; add its ``ru_maxrss`` from ``wait4``."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", step]
-    command += ["--dir", str(directory), *options]
-    # Output goes to files, not pipes: nothing can block the child while we wait4.
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if process.returncode != 0:
-        raise SystemExit(f"{step} step failed ({process.returncode}):\n{stderr}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["rusage_maxrss_mib"] = usage.ru_maxrss / 1024
-    result["cpu_s"] = usage.ru_utime + usage.ru_stime  # whole process, imports included
-    return result
+    """Run one step of this script in a fresh interpreter (see ``child_steps.run_child``)."""
+    return run_child_of(__file__, step, directory, *options)
 
 
 def parity(directory: Path) -> dict:
@@ -306,6 +171,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--keep", type=Path, default=None, help="write data here, keep it")
     parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="time a prepare after appending --append rows beside a full prepare "
+        "(benchmarks/bench_incremental.py)",
+    )
+    parser.add_argument("--append", type=int, default=10_000, help="rows --incremental appends")
+    parser.add_argument(
         "--child",
         choices=["generate", "fedlife", "pandas", "phases", "parity"],
         help=argparse.SUPPRESS,
@@ -313,6 +185,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.incremental and not args.child:
+        from bench_incremental import main as incremental
+
+        options = ["--rows", str(args.rows), "--append", str(args.append)]
+        options += ["--seed", str(args.seed), "--repeat", str(args.repeat)]
+        incremental([*options, *(["--keep", str(args.keep)] if args.keep else [])])
+        return
     if args.child:
         step = {
             "fedlife": lambda: child_fedlife(args.dir),

@@ -23,42 +23,35 @@ from flwr.clientapp.typing import Mod
 from client.federation.assessment import fairness_stats, permutation_importance, predictions
 from client.federation.global_model import GlobalModel
 from client.federation.mods import clip_update_when_asked
-from client.federation.statistics import site_statistics
+from client.federation.site_replies import (
+    excluded,
+    moments_reply,
+    released_count,
+    released_metrics,
+    site_record_of,
+    statistics_reply,
+)
 from client.federation.training import TrainPlan, sample_rate, steps_per_round, train
 from client.labeling.active import queue_after_round
 from client.privacy.egress import record_egress
-from client.privacy.ledger import LedgerEntry, release_noise
-from client.privacy.release import record_release, release_moments
+from client.privacy.ledger import LedgerEntry
 from client.privacy.released import ReleasedUpdate, ReleasedUpdates, request_digest
 from client.privacy.subjects import (
-    one_frame_row_per_subject,
     one_row_per_subject,
-    subject_column,
 )
-from client.retention.erasure import PurgedVersions
 from client.site import Site
 from client.site_audit import site_audit
 from common import keys
-from common.disclosure import coarse_count, coarse_metric
-from common.errors import BudgetExceededError, FedlifeError
+from common.errors import FedlifeError
 from common.evaluation import evaluate_model
 from common.features import FeatureSpec
 from common.models import build_model
 from common.wire.messages import (
-    MAX_REASON,
     AssessmentRecord,
-    EvaluateMetrics,
+    ChampionFairness,
     EvaluateReply,
-    ExcludedRecord,
-    Exclusion,
-    MomentsRecord,
-    MomentsReply,
     ProfileRecord,
     ProfileReply,
-    SiteName,
-    SiteRecord,
-    StatisticsRecord,
-    StatisticsReply,
     TrainMetrics,
     TrainReply,
 )
@@ -94,15 +87,15 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         config = message.content[keys.CONFIG]
         try:
             if str(config.get(keys.RELEASE, "")) == keys.MOMENTS:
-                return _release_moments(site, message)
+                return moments_reply(site, message)
             if str(config.get(keys.RELEASE, "")) == keys.STATISTICS:
-                return _release_statistics(site, message)
+                return statistics_reply(site, message)
             spec = site.declared_spec()
             reasons = site.released_gate_reasons()
         except FedlifeError as error:
-            return _excluded(message, site.name, str(error))
+            return excluded(message, site.name, str(error))
         record = ProfileRecord(feature_spec=spec.to_json(), gate="; ".join(reasons))
-        reply = ProfileReply(profile=record, site=_site_record(site))
+        reply = ProfileReply(profile=record, site=site_record_of(site))
         return Message(reply.to_content(), reply_to=message)
 
     @app.train(mods=[*(mods or []), clip_update_when_asked])
@@ -111,7 +104,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
         try:
             reply = _train(site, message)
         except FedlifeError as error:
-            reply = _excluded(message, site.name, str(error))
+            reply = excluded(message, site.name, str(error))
         _audit_train(site, message, reply)
         return reply
 
@@ -123,7 +116,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
             spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
             data = site.data(spec, int(config[keys.SEED]))
         except FedlifeError as error:
-            return _excluded(message, site.name, str(error))
+            return excluded(message, site.name, str(error))
         model = _global_model(message, spec)
         queue_size = int(config.get(keys.LABEL_QUEUE_SIZE, 0))
         with contextlib.suppress(FedlifeError):  # a queue is a by-product: never fails a round
@@ -134,15 +127,19 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
             if len(data.y_test)
             else (data.x_train, data.y_train, "train")
         )
-        metrics = _released_metrics(site, evaluate_model(model, x, y), len(y))
-        site_record = _site_record(site, data.table_version).model_copy(
+        metrics = released_metrics(site, evaluate_model(model, x, y), len(y))
+        site_record = site_record_of(site, data.table_version).model_copy(
             update={"eval_split": split}
         )
         groups = data.groups_test if split == "test" else data.groups_train
+        champion = {}
+        if keys.CHAMPION_ARRAYS in message.content:  # champion / challenger: both, same rows
+            champion = _champion(site, message, spec, x, y, groups)
         reply = EvaluateReply(
             metrics=metrics,
             site=site_record,
             assessment=_assessment(site, model, x, y, groups, spec, config),
+            **champion,
         )
         return Message(reply.to_content(), reply_to=message)
 
@@ -153,7 +150,7 @@ def _train(site: Site, message: Message) -> Message:
     config = message.content[keys.CONFIG]
     reasons = site.released_gate_reasons()
     if reasons:
-        return _excluded(message, site.name, "quality gate: " + "; ".join(reasons))
+        return excluded(message, site.name, "quality gate: " + "; ".join(reasons))
     spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
     server_round, seed = int(config[keys.SERVER_ROUND]), int(config[keys.SEED])
     data = site.data(spec, seed)
@@ -193,7 +190,7 @@ def _train(site: Site, message: Message) -> Message:
             )
             projected = site.ledger.epsilon(privacy.delta, [(sigma, rate, steps)])
             if projected > privacy.epsilon_budget:
-                return _excluded(
+                return excluded(
                     message,
                     site.name,
                     f"privacy budget: this round would reach epsilon {projected:.3f} "
@@ -245,88 +242,14 @@ def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Messa
     # The loss of DP-SGD's own batches is no DP release: it stays home while DP is on.
     loss = math.nan if privacy.enabled else update.loss
     metrics = TrainMetrics(
-        num_examples=_released_count(site, update.num_examples), train_loss=loss, epsilon=epsilon
+        num_examples=released_count(site, update.num_examples), train_loss=loss, epsilon=epsilon
     )
     reply = TrainReply(
         arrays=ArrayRecord(update.state_dict),
         metrics=metrics,
-        site=_site_record(site, update.table_version),
+        site=site_record_of(site, update.table_version),
     )
     return Message(reply.to_content(), reply_to=message)
-
-
-def _release_statistics(site: Site, message: Message) -> Message:
-    """Histograms (current and previous version) and the quality summary: aggregates only."""
-    spec = FeatureSpec.from_json(str(message.content[keys.CONFIG][keys.FEATURE_SPEC]))
-    record = StatisticsRecord(statistics=json.dumps(site_statistics(site, spec)))
-    reply = StatisticsReply(statistics=record, site=_site_record(site))
-    return Message(reply.to_content(), reply_to=message)
-
-
-def _release_moments(site: Site, message: Message) -> Message:
-    """DP moments of the site's features, if its policy allows; recorded in its ledger."""
-    privacy = site.config.privacy
-    if not privacy.release_moments:
-        return _excluded(message, site.name, "site policy: no release of feature moments")
-    config = message.content[keys.CONFIG]
-    spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
-    run_id = str(config[keys.RUN_ID])
-    frame, version = site.clean
-    column = subject_column(site.config)
-    if privacy.enabled and column is not None:  # the unit of privacy: a subject
-        frame = one_frame_row_per_subject(frame, column, site.noise.numpy_generator("subjects"))
-    with site.ledger.locked():  # the check and the record, as for training
-        try:
-            sigma = _moments_noise(site)
-            projected = (
-                site.ledger.epsilon(privacy.delta, [(sigma, 1.0, 1)]) if privacy.enabled else 0
-            )
-            if projected > privacy.epsilon_budget:
-                raise BudgetExceededError(
-                    f"privacy budget: releasing moments would reach epsilon {projected:.3f}"
-                )
-        except BudgetExceededError as refusal:
-            site_audit(site.config).append("refuse-budget", reason=str(refusal), run=run_id)
-            return _excluded(message, site.name, str(refusal))
-        rng = site.noise.numpy_generator("moments")
-        public = frozenset(n for n, c in site.config.schema.columns.items() if c.public)
-        k, squares = site.config.quality.min_group_size, bool(config.get(keys.SPREADS, True))
-        moments = release_moments(frame, spec, sigma, k, rng, public, squares=squares)
-        record_release(site.ledger, sigma, privacy.delta, run_id, version.version)
-    site_audit(site.config).append(
-        "release-moments", run=run_id, table_version=version.version, noise_multiplier=sigma
-    )
-    reply = MomentsReply(
-        moments=MomentsRecord.model_validate(moments.to_dict()), site=_site_record(site)
-    )
-    return Message(reply.to_content(), reply_to=message)
-
-
-def _moments_noise(site: Site) -> float:
-    """The policy's fixed noise, else the least that costs its share of the budget left."""
-    privacy = site.config.privacy
-    if privacy.moments_noise_multiplier is not None:
-        return privacy.moments_noise_multiplier
-    spent = site.ledger.epsilon(privacy.delta) if privacy.enabled else 0.0
-    allowance = privacy.moments_budget_share * (privacy.epsilon_budget - spent)
-    return release_noise(allowance, privacy.delta, privacy.accountant)
-
-
-def _released_count(site: Site, rows: int) -> int:
-    """A row count as it leaves: a multiple of min_group_size while privacy is on."""
-    if not site.config.privacy.enabled:
-        return rows
-    return coarse_count(rows, site.config.quality.min_group_size)
-
-
-def _released_metrics(site: Site, metrics: dict[str, float], rows: int) -> EvaluateMetrics:
-    """Evaluation metrics as they leave: rounded to a step of min_group_size rows while
-    privacy is on (``common.disclosure.coarse_metric``)."""
-    metrics.setdefault("auc", math.nan)
-    if site.config.privacy.enabled:
-        k = site.config.quality.min_group_size
-        metrics = {name: coarse_metric(value, rows, k) for name, value in metrics.items()}
-    return EvaluateMetrics(**metrics, num_examples=_released_count(site, rows))
 
 
 def _assessment(site: Site, model, x, y, groups, spec: FeatureSpec, config) -> AssessmentRecord:
@@ -339,7 +262,7 @@ def _assessment(site: Site, model, x, y, groups, spec: FeatureSpec, config) -> A
     return AssessmentRecord(
         fairness=fairness or "",
         importance=json.dumps(importance) if importance else "",
-        num_examples=_released_count(site, len(y)),
+        num_examples=released_count(site, len(y)),
     )
 
 
@@ -355,24 +278,18 @@ def _global_model(message: Message, spec: FeatureSpec) -> torch.nn.Module:
     return model
 
 
-def _site_record(site: Site, table_version: int = -1) -> SiteRecord:
-    privacy = site.config.privacy
-    labeled = site.labeled_version
-    return SiteRecord(
-        name=site.name,
-        table_version=table_version,
-        labeled_version=-1 if labeled is None else labeled.version,
-        epsilon_budget=float(privacy.epsilon_budget) if privacy.enabled else -1.0,
-        delta=float(privacy.delta),
-        purged_versions=json.dumps(PurgedVersions(site.config.store_dir).erased()),
-    )
-
-
-def _excluded(message: Message, site_name: str, reason: str) -> Message:
-    reply = Exclusion(
-        excluded=ExcludedRecord(reason=reason[:MAX_REASON]), site=SiteName(name=site_name)
-    )
-    return Message(reply.to_content(), reply_to=message)
+def _champion(site: Site, message: Message, spec: FeatureSpec, x, y, groups) -> dict:
+    """The champion's metrics and fairness counts on the rows the challenger was judged
+    on, released as the challenger's are (coarsened while privacy is on)."""
+    config = message.content[keys.CONFIG]
+    champion = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
+    champion.load_state_dict(message.content[keys.CHAMPION_ARRAYS].to_torch_state_dict())
+    k = site.config.quality.min_group_size
+    fairness = fairness_stats(y, predictions(champion, x), groups, spec.num_classes - 1, k)
+    return {
+        "champion_metrics": released_metrics(site, evaluate_model(champion, x, y), len(y)),
+        "champion_fairness": ChampionFairness(fairness=fairness or ""),
+    }
 
 
 app = make_client_app()

@@ -17,8 +17,11 @@ from client.pipeline.prepare import prepare
 from client.privacy.subjects import unit_of_privacy
 from client.retention.cli import register as register_retention
 from client.site import Site
+from client.site_schedule import register as register_schedule
+from client.store import TABLES, SiteStore
 from common.cli import VERSION_OPTION, err_console, one_line_errors
-from common.config import load_site_config
+from common.config import SiteConfig, load_site_config
+from common.errors import StoppedByUser
 
 app = typer.Typer(
     help="Partner site: prepare your data, check it, see your privacy budget.",
@@ -33,6 +36,26 @@ CONFIG = typer.Option(..., "--config", "-c", help="The site's site.toml.")
 @app.callback()
 def _group(show_version: bool = VERSION_OPTION) -> None:  # noqa: FBT001 (a typer flag)
     """Partner site: prepare your data, check it, see your privacy budget."""
+
+
+def _versions(config: SiteConfig) -> dict[str, int]:
+    """The latest committed version of each table the store holds."""
+    store = SiteStore(config.store_dir)
+    found = {name: store.latest(name) for name in TABLES}
+    return {name: v.version for name, v in found.items() if v is not None}
+
+
+def _interrupted_prepare(config: SiteConfig, before: dict[str, int]) -> str:
+    """What an interrupted prepare left: which tables got a new version, if any."""
+    after = _versions(config)
+    new = [f"{name} version {v}" for name, v in after.items() if before.get(name) != v]
+    clean = f"clean is version {after['clean']}" if "clean" in after else "no clean version yet"
+    if not new:
+        return f"interrupted: nothing was committed; {clean}"
+    return (
+        f"interrupted after committing {', '.join(new)}; {clean} (the next prepare makes a "
+        "complete version)"
+    )
 
 
 @app.command("prepare")
@@ -53,8 +76,16 @@ def prepare_command(config: Path = CONFIG) -> None:
         disable=not err_console.is_terminal,
     ) as progress:
         task = progress.add_task("starting")
-        result = prepare(site_config, lambda step: progress.update(task, description=step))
+        before = _versions(site_config)
+        try:
+            result = prepare(site_config, lambda step: progress.update(task, description=step))
+        except KeyboardInterrupt:
+            raise StoppedByUser(_interrupted_prepare(site_config, before)) from None
     report = result.report
+    if result.notice:
+        console.print(result.notice, highlight=False)
+    if result.incremental:
+        console.print("incremental: only the new input was read and added", highlight=False)
     table = Table(title=f"prepare: clean version {result.clean.version}")
     table.add_column("step")
     table.add_column("count", justify="right")
@@ -76,6 +107,8 @@ def prepare_command(config: Path = CONFIG) -> None:
         console.print(table)
     gate = "pass" if result.gate_passed else "FAIL: " + "; ".join(result.gate_reasons)
     console.print(f"quality gate: {gate}")
+    for warning in result.warnings:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("status")
@@ -199,6 +232,7 @@ def init_command(
 ) -> None:
     """Write a commented site.toml, its schema guessed from a sample file (--from)."""
     from client.pipeline.init import inferred_table, init_site, split_names
+    from client.pipeline.roles import TEXT_FEATURE
 
     names = split_names(columns)
     path, schema = init_site(
@@ -206,6 +240,11 @@ def init_command(
     )
     if schema is not None:
         console.print(inferred_table(schema))
+        for column, spec in schema["columns"].items():
+            if spec["role"] == "feature" and spec["type"] == "text":
+                err_console.print(
+                    f"warning: {column}: {TEXT_FEATURE}", highlight=False, markup=False
+                )
     console.print(f"wrote {path}", highlight=False)
     console.print(
         f"review the ranges and roles, then run fedlife-site prepare -c {path}", highlight=False
@@ -214,6 +253,7 @@ def init_command(
 
 register_retention(app)
 app.command("join")(join_command)
+register_schedule(app)
 
 
 def main() -> None:

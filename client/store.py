@@ -96,6 +96,39 @@ class SiteStore:
             raise StoreError(f"{self.table_path(table)}: table '{table}' does not exist yet")
         return pl.read_delta(str(self.table_path(table)), version=version)
 
+    def read_columns(self, table: str, columns: list[str], version: int) -> pl.DataFrame:
+        """Only ``columns`` of ``table`` at ``version`` (a Parquet read of those alone)."""
+        return pl.read_delta(str(self.table_path(table)), version=version, columns=columns)
+
+    def could_hold(self, table: str, column: str, values: pl.Series) -> tuple[bool, bool]:
+        """Whether ``column`` of ``table`` may hold any of ``values``, and any null.
+
+        From the Delta log's per-file statistics alone, no row read: False only where
+        every data file's minimum and maximum (or null count) rule it out. Text columns
+        (whose statistics may be truncated) and files without statistics may hold
+        anything.
+        """
+        path = self.table_path(table)
+        actions = pl.DataFrame(DeltaTable(path).get_add_actions(flatten=True))
+        low, high, nulls = f"min.{column}", f"max.{column}", f"null_count.{column}"
+        if actions.height == 0:
+            return False, False
+        has_nulls = nulls not in actions.columns or bool(
+            actions.get_column(nulls).fill_null(1).sum()
+        )
+        if (
+            low not in actions.columns
+            or high not in actions.columns
+            or not actions.schema[low].is_numeric()
+            or actions.get_column(low).null_count()
+            or actions.get_column(high).null_count()
+        ):
+            return True, has_nulls
+        ordered = values.drop_nulls().cast(actions.schema[low]).sort()
+        first = ordered.search_sorted(actions.get_column(low), side="left")
+        after = ordered.search_sorted(actions.get_column(high), side="right")
+        return bool((after > first).any()), has_nulls
+
     def write(
         self, table: str, frame: pl.DataFrame, lineage: dict[str, object], *, archive: bool = False
     ) -> TableVersion:
@@ -129,6 +162,92 @@ class SiteStore:
         assert written is not None
         return written
 
+    def append(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        lineage: dict[str, object],
+        *,
+        replacing: list[str] | None = None,
+        archive: bool = False,
+    ) -> TableVersion:
+        """Commit ``frame``'s rows added to ``table`` (one Delta commit), recording lineage.
+
+        Parameters
+        ----------
+        table : an existing table with a ``_row_id`` column where ``replacing`` is given.
+        frame : the rows to add; cast to the table's column types.
+        lineage : as for ``write``.
+        replacing : row ids whose rows go in the same commit (a Delta MERGE); a row of
+            ``frame`` with one of them takes its place. Without it the rows are appended
+            and no old row is read or rewritten.
+        archive : as for ``write``.
+        """
+        parent = self.latest(table)
+        if parent is None:
+            return self.write(table, frame, lineage, archive=archive)
+        metadata = {
+            "parent_version": str(parent.version),
+            "rows": str(int(parent.lineage.get("rows", 0))),  # replaced below
+            **{k: v if isinstance(v, str) else json.dumps(v) for k, v in lineage.items()},
+        }
+        path = str(self.table_path(table))
+        try:
+            delta = DeltaTable(path)
+            # The schema from the log (polars' scan would read it again, slower).
+            columns = dict(pl.DataFrame(delta.schema().to_arrow().empty_table()).schema)
+            # No rows (only a record of the input): whatever columns came, the table's.
+            frame = frame.cast(columns) if frame.height else pl.DataFrame(schema=columns)
+            # Rows after the commit, from the file statistics: no row is read.
+            before = sum(delta.get_add_actions(flatten=True).column("num_records").to_pylist())
+            properties = _ARCHIVE if archive else _queried(frame)
+            if not replacing:
+                metadata["rows"] = str(before + frame.height)
+                frame.write_delta(
+                    path,
+                    mode="append",
+                    delta_write_options={
+                        "commit_properties": _commit(metadata),
+                        "writer_properties": properties,
+                    },
+                )
+            else:
+                gone = set(replacing) - set(frame.get_column(ROW_ID).to_list())
+                drops = pl.DataFrame({ROW_ID: sorted(gone)}, schema={ROW_ID: pl.String})
+                source = pl.concat(
+                    [frame.with_columns(pl.lit(False).alias(_DROP)), drops], how="diagonal"
+                ).with_columns(pl.col(_DROP).fill_null(True))
+                kept = f"NOT s.{_DROP}"
+                present = pl.scan_delta(path).filter(pl.col(ROW_ID).is_in(replacing))
+                matched = present.select(pl.len()).collect().item()
+                metadata["rows"] = str(before - matched + frame.height)
+                (
+                    delta.merge(
+                        source.to_arrow(),
+                        predicate=f"t.{ROW_ID} = s.{ROW_ID}",
+                        source_alias="s",
+                        target_alias="t",
+                        writer_properties=properties,
+                        commit_properties=_commit(metadata),
+                    )
+                    .when_matched_delete(predicate=f"s.{_DROP}")
+                    .when_matched_update_all(predicate=kept, except_cols=[_DROP])
+                    .when_not_matched_insert_all(predicate=kept, except_cols=[_DROP])
+                    .execute()
+                )
+        except OSError as error:
+            raise StoreError(f"{self.root}: cannot write the store ({error.strerror})") from None
+        written = self.latest(table)
+        assert written is not None
+        return written
+
+
+def _commit(metadata: dict[str, str]) -> CommitProperties:
+    return CommitProperties(custom_metadata={_PREFIX + k: v for k, v in metadata.items()})
+
+
+# A merge source row that only names a row to delete.
+_DROP = "fedlife_drop"
 
 RAW_FILES = "raw_files"
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from common.errors import FedlifeError
+from common.errors import FedlifeError, StoppedByUser
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,11 +54,12 @@ def progress_bar(title: str, counter: str) -> Progress:
 def user_error(error: BaseException) -> FedlifeError | None:
     """The FedlifeError behind ``error``, however deeply a framework wrapped it."""
     seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, FedlifeError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, FedlifeError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
     return None
 
 
@@ -69,7 +70,13 @@ def one_line_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
         try:
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            except KeyboardInterrupt:
+                # Every write commits whole or not at all (Delta commits, atomic renames).
+                raise StoppedByUser(
+                    "interrupted: what was committed before stays; nothing half-written is kept"
+                ) from None
         except Exception as error:  # noqa: BLE001 - only user errors are shown bare
             found = user_error(error)
             if found is None or os.environ.get("FEDLIFE_DEBUG"):

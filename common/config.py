@@ -57,7 +57,10 @@ class ColumnSpec(StrictModel):
     column whose exact statistics the site may release. ``missing_indicator`` adds a
     0/1 feature ``<column>_missing`` set where the value was missing before
     imputation: when missingness itself is informative (a test never done at one
-    hospital), imputation would otherwise hide it.
+    hospital), imputation would otherwise hide it. ``decimal = ","`` reads a number
+    column's decimal commas (``12,29`` is 12.29; ``12.29`` still reads too); without
+    it such a value is not a number and its row goes to quarantine. Unset, the
+    column takes the schema's ``decimal``.
     """
 
     type: ColumnType = ColumnType.FLOAT
@@ -70,6 +73,7 @@ class ColumnSpec(StrictModel):
     required: bool = False
     public: bool = False
     missing_indicator: bool = False
+    decimal: Literal[".", ","] | None = None
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
@@ -97,6 +101,11 @@ class SchemaSection(StrictModel):
     missing: list[str] = Field(default_factory=lambda: ["", "NA", "N/A", "NaN", "nan", "?"])
     header: bool = True
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    decimal: Literal[".", ","] = "."
+
+    def decimal_of(self, column: str) -> str:
+        """The decimal separator of ``column``: its own, else the schema's."""
+        return self.columns[column].decimal or self.decimal
 
     @model_validator(mode="after")
     def _one_label(self) -> SchemaSection:
@@ -202,7 +211,7 @@ class PrivacySection(StrictModel):
         composed alone by the site's accountant; its noise multiplier is the least
         that fits. A quarter raises training's noise by 2-4 % at budgets 1 to 8; at the
         demo's budget 3 the release's noise multiplier is 5.3, and its centers halve the
-        error of a fixed 10's (README, "Privacy model").
+        error of a fixed 10's (docs/explanation/privacy-model.md).
     moments_noise_multiplier : a fixed noise multiplier for the release instead (its
         Gaussian noise over its L2 bound); None derives it from the share.
     reproducible_noise : derive DP noise and sampling from the site secret alone, with

@@ -99,11 +99,12 @@ def coarse_metric(value: float, rows: int, min_group_size: int) -> float:
     """A mean over ``rows`` rows rounded to the step ``min_group_size`` rows make.
 
     One row moves a rate (accuracy, F1, AUC) by about ``1 / rows``; the step is
-    ``min_group_size / rows`` (at most 1), so the released value resolves groups of
-    ``min_group_size`` rows, not one. NaN stays NaN. Rounding, not DP: see
-    docs/privacy/threat-model.md.
+    ``1 / (rows // min_group_size)`` (at least ``min_group_size / rows``, at most 1),
+    so the released value resolves groups of ``min_group_size`` rows, not one, and a
+    rate stays within [0, 1] (a step that does not divide 1 would round 1.0 past it).
+    NaN stays NaN. Rounding, not DP: see docs/privacy/threat-model.md.
     """
     if value != value or rows <= 0:  # NaN: undefined stays undefined
         return value
-    step = min(1.0, min_group_size / rows)
-    return round(round(value / step) * step, 12)
+    levels = max(1, rows // min_group_size)
+    return round(round(value * levels) / levels, 12)

@@ -13,12 +13,22 @@ class FedlifeError(Exception):
         return " ".join(super().__str__().split())
 
 
+class StoppedByUser(FedlifeError):
+    """The operator interrupted a command (Ctrl-C); the message says what was committed."""
+
+    exit_code = 130  # the shell's convention for SIGINT
+
+
 class ConfigError(FedlifeError):
     """A config file or option is missing, malformed or out of range."""
 
 
 class DataError(FedlifeError):
     """Input data cannot be read or does not match its schema."""
+
+
+class CsvLayoutError(DataError):
+    """A CSV's header or delimiter does not fit: a repeated column name, a wrong delimiter."""
 
 
 class StoreError(FedlifeError):
@@ -55,3 +65,15 @@ class ServingError(FedlifeError):
 
 class MissingExtraError(FedlifeError):
     """An optional dependency is not installed (the message names the extra to install)."""
+
+
+class TriggerError(FedlifeError):
+    """A ``--when`` expression does not parse or names a quantity that does not exist."""
+
+
+class PromotionError(FedlifeError):
+    """A model cannot be promoted or rolled back (unevaluated, no previous model)."""
+
+
+class EncryptionError(FedlifeError):
+    """An HE context or ciphertext is missing, mismatched, wrongly public, or tampered."""

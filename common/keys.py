@@ -18,6 +18,11 @@ ASSESSMENT = "assessment"
 FAIRNESS = "fairness"
 IMPORTANCE = "importance"
 EXPLAIN = "explain"
+# Champion / challenger: the champion's arrays beside the challenger's in one evaluate
+# message, and the site's metrics of the champion in its reply.
+CHAMPION_ARRAYS = "champion-arrays"
+CHAMPION_METRICS = "champion-metrics"
+CHAMPION_FAIRNESS = "champion-fairness"
 
 NUM_EXAMPLES = "num-examples"
 REASON = "reason"

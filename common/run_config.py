@@ -51,8 +51,8 @@ class RunConfig(StrictModel):
         across all its runs, from the coordinator's central-DP ledger beside the run
         directories; a round that would pass it is not started (0 = no limit, every
         round is still recorded).
-    secure_aggregation : SecAgg+; refused, see the README (Flower 1.42 has it only
-        in the legacy workflow, which this ServerApp's round loop is not).
+    secure_aggregation : SecAgg+; refused, see docs/explanation/privacy-model.md (Flower
+        1.42 has it only in the legacy workflow, which this ServerApp's round loop is not).
     normalization : 'range' maps features by their public ranges (no privacy
         cost); 'centers' also centers them on the federation's mean, from DP sums
         the sites release; 'moments' standardises them with DP means and spreads.
@@ -60,6 +60,13 @@ class RunConfig(StrictModel):
     seed : seeds model initialisation and local training.
     run_dir : where the run writes its outputs ('' = runs/<timestamp>).
     resume : continue the run in ``run_dir`` from its last checkpoint.
+    parent_run : warm start: the run directory whose model this run starts from, with
+        its feature contract (no new moments release); after the last round both
+        models are evaluated at every site in one query (``challenge.json``).
+        '' = a fresh model.
+    parent_round : the parent's checkpoint to start from (0 = its last).
+    observe_only : ``retrain``'s query: every site answers its clean version, histograms
+        on ``parent_run``'s bins and epsilon spent (``observation.json``); no training.
     test_data : CSV of held-out rows the server evaluates on ('' = none).
     sites_dir : for ``flwr run`` simulations, the folder of virtual sites.
     label_queue_size : after each round, every site queues this many unlabeled rows
@@ -104,6 +111,9 @@ class RunConfig(StrictModel):
     seed: int = 0
     run_dir: str = ""
     resume: bool = False
+    parent_run: str = ""
+    parent_round: int = Field(default=0, ge=0)
+    observe_only: bool = False
     test_data: str = ""
     sites_dir: str = ""
     label_queue_size: int = Field(default=0, ge=0)

@@ -278,7 +278,8 @@ class TableStats:
             mine = columns.get(name)
             if mine is not None and type(mine) is not type(stats):
                 raise DataError(f"column {name!r} is numeric on one side, categorical on the other")
-            columns[name] = stats if mine is None else mine.merge(stats)
+            # Both sides have the same type (checked above).
+            columns[name] = stats if mine is None else mine.merge(stats)  # type: ignore[arg-type]
         return TableStats(self.n_rows + other.n_rows, columns)
 
     def to_dict(self) -> dict[str, Any]:
@@ -367,8 +368,9 @@ def table_stats(frame: pl.DataFrame, numeric: list[str], categorical: list[str])
         columns[name] = ColumnStats(
             count=row[f"{i}.count"],
             nulls=row[f"{i}.nulls"],
-            sum=row[f"{i}.sum"] if row[f"{i}.count"] else 0,
-            sum_sq=row[f"{i}.sum_sq"] if row[f"{i}.count"] else 0,
+            # __post_init__ makes ints and floats exact Fractions.
+            sum=row[f"{i}.sum"] if row[f"{i}.count"] else 0,  # type: ignore[arg-type]
+            sum_sq=row[f"{i}.sum_sq"] if row[f"{i}.count"] else 0,  # type: ignore[arg-type]
             min=row[f"{i}.min"],
             max=row[f"{i}.max"],
         )

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from logging import INFO
 from typing import Any
 
 from flwr.app import Context
+from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 
 from common.errors import RunDirError
 from common.run_config import RunConfig
 from server.deploy.allowed_nodes import AllowedNodesGrid, parse_node_ids
 from server.federation import Federation, RoundObserver
-from server.report.summary import summarize
+from server.report.summary import summarize, summary_line
 from server.run_dir import RunDirectory, default_run_dir
 
 
@@ -31,7 +33,14 @@ def run(grid: Grid, config: RunConfig, on_round: RoundObserver | None = None) ->
     else:
         run_dir = RunDirectory.create(config.run_dir or default_run_dir())
     if config.allowed_nodes:
-        grid = AllowedNodesGrid(grid, parse_node_ids(config.allowed_nodes))
+        # AllowedNodesGrid wraps the Grid and offers the same methods (no subclass).
+        grid = AllowedNodesGrid(grid, parse_node_ids(config.allowed_nodes))  # type: ignore[assignment]
+    if config.observe_only:  # retrain's query: the sites' data, no training
+        # Imported here, as the report's modules are: few runs are observe-only.
+        from server.lifecycle.observe_run import observe_sites_only
+        from server.site_exchange import SiteExchange
+
+        return observe_sites_only(SiteExchange(grid, config), config, run_dir)
     federation = Federation(grid, config, run_dir, on_round)
     audit = run_dir.audit()
     audit.append("run-start", run_id=federation.run_id, resume=config.resume)
@@ -68,4 +77,10 @@ def make_server_app(
     return app
 
 
-app = make_server_app()
+def log_summary_line(summary: dict[str, Any]) -> None:
+    """End a run's log with its one-line summary (``flwr run --stream`` shows it)."""
+    if "rounds" in summary:  # an observe-only query has no rounds to sum up
+        log(INFO, summary_line(summary))
+
+
+app = make_server_app(on_summary=log_summary_line)

@@ -26,6 +26,7 @@ from flwr.serverapp.strategy import (
 )
 
 from common import keys
+from common.rdp_orders import RDP_ORDERS
 from common.run_config import RunConfig
 
 WRAPPERS = {
@@ -53,7 +54,8 @@ def with_equal_weights(updates: list[Message]) -> list[Message]:
     counts the sites sent, so the aggregate may count each site once.
     """
     for update in updates:
-        update.content[keys.METRICS][keys.NUM_EXAMPLES] = 1
+        # METRICS is a MetricRecord; indexing the RecordDict widens it to any record.
+        update.content[keys.METRICS][keys.NUM_EXAMPLES] = 1  # type: ignore[assignment]
     return updates
 
 
@@ -88,7 +90,7 @@ def composed_epsilon(releases: list[tuple[float, int]], delta: float) -> float:
         return 0.0
     accountant = RDPAccountant()
     accountant.history = [(sigma, 1.0, rounds) for sigma, rounds in releases]
-    return float(accountant.get_epsilon(delta))
+    return float(accountant.get_epsilon(delta, alphas=list(RDP_ORDERS)))
 
 
 def inner_strategy(strategy: Strategy) -> Strategy:

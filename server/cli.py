@@ -12,6 +12,7 @@ from rich.table import Table
 from common.cli import VERSION_OPTION, one_line_errors
 from common.errors import RunDirError
 from server.deploy import cli as deploy_cli
+from server.lifecycle import cli as lifecycle_cli
 from server.registry.registry import Registry
 from server.registry.unlearn_cli import register as register_unlearning
 from server.report.cli import report_command
@@ -131,6 +132,8 @@ def models_export(
 
 
 register_unlearning(app, models_app)
+lifecycle_cli.register(models_app)
+lifecycle_cli.register_coordinator(app)
 
 
 @app.callback()

@@ -12,7 +12,7 @@ and as a warning in the coordinator's log while the run goes on.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from common.errors import DataError
 from common.features import FeatureSpec
@@ -39,20 +39,27 @@ def assess_drift(
     rows = []
     federation = {
         column: federation_histogram(
-            [t.columns[column] for t in current.values() if column in t.columns]
+            # Histogram tables hold category counts only (as every reader here assumes).
+            [
+                cast(CategoryStats, t.columns[column])
+                for t in current.values()
+                if column in t.columns
+            ]
         )
         for column in {c for t in current.values() for c in t.columns}
     }
     for site, stats in sorted(current.items()):
         text = statistics[site].get("previous_histograms")
         previous = TableStats.from_json(text) if text else None
-        for column, histogram in stats.columns.items():
-            row = {
+        for column, column_stats in stats.columns.items():
+            histogram = cast(CategoryStats, column_stats)
+            before = previous.columns.get(column) if previous else None
+            row: dict[str, Any] = {
                 "site": site,
                 "column": column,
                 "kind": "label" if column == spec.label else "feature",
                 "psi_federation": _psi(federation.get(column), histogram),
-                "psi_previous": _psi(previous.columns.get(column) if previous else None, histogram),
+                "psi_previous": _psi(cast(CategoryStats | None, before), histogram),
             }
             row["flagged"] = any(
                 v is not None and v > threshold

@@ -34,8 +34,9 @@ def fairness_metrics(stats: TableStats) -> dict[str, dict[str, Any]]:
         attribute, equals, group = head.partition("=")
         if not (metric and equals) or not isinstance(column, ColumnStats):
             raise DataError(f"fairness column {name[:80]!r} is not 'column=group|metric' stats")
-        if column.count:
-            rates.setdefault(attribute, {}).setdefault(group, {})[metric] = column.mean
+        mean = column.mean  # None exactly when the count is 0
+        if column.count and mean is not None:
+            rates.setdefault(attribute, {}).setdefault(group, {})[metric] = mean
             if metric == "correct":
                 counts.setdefault(attribute, {})[group] = column.count
     found = {}
@@ -65,9 +66,10 @@ def merge_fairness(per_site: dict[str, str]) -> dict[str, Any]:
     parsed = {site: TableStats.from_json(text) for site, text in per_site.items() if text}
     if not parsed:
         return {}
-    merged = None
-    for stats in parsed.values():
-        merged = stats if merged is None else merged.merge(stats)
+    first, *others = parsed.values()
+    merged = first
+    for stats in others:
+        merged = merged.merge(stats)
     return {
         "per_site": {site: fairness_metrics(stats) for site, stats in sorted(parsed.items())},
         "federated": fairness_metrics(merged),

@@ -45,9 +45,12 @@ from server.central_dp import (
     worst_noise_multiplier,
 )
 from server.central_dp_ledger import CentralDPLedger
+from server.contract_check import disagreements
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
-from server.replies import Reply, read, shapes
+from server.lifecycle.challenge import evaluate_beside
+from server.lifecycle.warm_start import warm_start
+from server.replies import participant, purged_versions, shapes, sorted_replies
 from server.report.tensorboard import RoundScalars
 from server.round_report import RoundReport
 from server.run_dir import RunDirectory
@@ -105,8 +108,15 @@ class Federation:
         expected = self.sites_per_round()
         strategy = build_strategy(self.config, expected)
         done = self.run_dir.completed_rounds() if self.config.resume else []
+        parent, champion = None, None
         if done:
             spec, arrays = self.restore(done[-1]["round"], strategy)
+            if self.config.parent_run:  # a resumed challenger still meets its champion
+                _, champion, parent = warm_start(self.config, self.run_dir)
+        elif self.config.parent_run:  # warm start: the parent's contract and weights
+            self.profile()  # still asked: it records the sites' purged versions
+            spec, champion, parent = warm_start(self.config, self.run_dir)
+            arrays = ArrayRecord(champion.to_torch_state_dict())  # champion kept unaltered
         else:
             spec = self.agree_on_features()
             model = build_model(
@@ -163,6 +173,12 @@ class Federation:
             self.record(report)
             reports.append(report)
             self.on_round(report)
+        if parent is not None and champion is not None and reports and not stopped:
+            last = reports[-1].round
+            config = self.round_config(spec, last)
+            evaluate_beside(
+                self.sites, strategy, last, arrays, champion, config, self.run_dir, parent
+            )
         final = arrays.to_torch_state_dict()
         self.run_dir.save_final_model(final)
         self.scalars.close()
@@ -219,12 +235,16 @@ class Federation:
         for reply in replies:
             specs.append(FeatureSpec.from_json(str(reply.content[keys.PROFILE][keys.FEATURE_SPEC])))
             names.append(str(reply.content[keys.SITE][keys.SITE_NAME]))
-            purged[names[-1]] = _purged_versions(reply)
+            purged[names[-1]] = purged_versions(reply)
         self.run_dir.update_info(purged_versions=purged)
         if not specs:
             raise FederationError(f"no site answered the profile round: {excluded}")
         merged, disagreeing = FeatureSpec.merge(specs)
         excluded += [{"site": names[i], "reason": "schema mismatch"} for i in disagreeing]
+        warnings = disagreements(specs, names, merged)
+        for warning in warnings:
+            logger.warning("feature contract: %s", warning)
+        self.run_dir.update_info(contract_warnings=warnings)
         return merged, excluded
 
     def standardise(self, spec: FeatureSpec) -> tuple[FeatureSpec, list[dict[str, str]]]:
@@ -325,9 +345,9 @@ class Federation:
         order, and the same seed must give the same model however the sites raced.
         """
         updates = []
-        for reply in _sorted(replies, TrainReply, context, report):
+        for reply in sorted_replies(replies, TrainReply, context, report):
             updates.append(reply.message)
-            report.participants.append(_participant(reply.message))
+            report.participants.append(participant(reply.message))
         return updates
 
     def evaluate(self, strategy, server_round, arrays, config, report: RoundReport) -> None:
@@ -335,7 +355,7 @@ class Federation:
             strategy.configure_evaluate(server_round, arrays, config, self.grid), report.failures
         )
         results, fairness, importance = [], {}, {}
-        for valid in _sorted(replies, EvaluateReply, None, report):
+        for valid in sorted_replies(replies, EvaluateReply, None, report):
             reply, site = valid.message, valid.site
             report.per_site[site] = dict(reply.content[keys.METRICS])
             if keys.ASSESSMENT in reply.content:
@@ -372,41 +392,3 @@ def _too_few_updates(server_round: int, updates: list[Message], needed: int) -> 
     if len(updates) >= needed:
         return ""
     return f"round {server_round}: {len(updates)} update(s), fewer than min-train-sites={needed}"
-
-
-def _sorted(replies: list[Message], contract, context, report: RoundReport) -> list[Reply]:
-    """The valid replies in site order; failures and exclusions go to ``report``."""
-    valid = []
-    for reply in sorted((read(r, contract, context) for r in replies), key=_reply_order):
-        if reply.failure:
-            report.failures.append(reply.failure)
-        elif reply.excluded is not None:
-            report.excluded.append(reply.excluded)
-        else:
-            valid.append(reply)
-    return valid
-
-
-def _reply_order(reply: Reply) -> tuple[str, int]:
-    return ("" if reply.failure else reply.site), reply.message.metadata.src_node_id
-
-
-def _participant(reply: Message) -> dict[str, Any]:
-    site = reply.content[keys.SITE]
-    metrics = reply.content[keys.METRICS]
-    return {
-        "site": str(site[keys.SITE_NAME]),
-        "table_version": int(site[keys.TABLE_VERSION]),
-        "labeled_version": int(site.get(keys.LABELED_VERSION, -1)),
-        "epsilon": float(metrics[keys.EPSILON]),
-        "epsilon_budget": float(site[keys.EPSILON_BUDGET]),
-        "num_examples": int(metrics[keys.NUM_EXAMPLES]),
-        "train_loss": float(metrics["train-loss"]),
-        "purged_versions": _purged_versions(reply),
-    }
-
-
-def _purged_versions(reply: Message) -> list[int]:
-    """Clean-table versions the site reports purged by erasure (older sites: none)."""
-    text = str(reply.content[keys.SITE].get(keys.PURGED_VERSIONS, "[]"))
-    return [int(v) for v in json.loads(text)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from flwr.app import MetricRecord, RecordDict
 
@@ -16,7 +18,7 @@ def weighted_mean_ignoring_nan(replies: list[RecordDict], weight_key: str) -> Me
     weights: dict[str, float] = {}
     examples = 0.0
     for content in replies:
-        record = next(iter(content.metric_records.values()), {})
+        record: Mapping[str, Any] = next(iter(content.metric_records.values()), {})
         weight = record.get(weight_key)
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
             raise DataError(f"a site's metrics carry no valid {weight_key!r}: {weight!r}")
@@ -26,6 +28,8 @@ def weighted_mean_ignoring_nan(replies: list[RecordDict], weight_key: str) -> Me
                 continue
             totals[name] = totals.get(name, 0.0) + weight * float(value)
             weights[name] = weights.get(name, 0.0) + weight
-    merged = {name: totals[name] / weights[name] for name in totals if weights[name] > 0}
+    merged: dict[str, int | float | list[int] | list[float]] = {
+        name: totals[name] / weights[name] for name in totals if weights[name] > 0
+    }
     merged[keys.NUM_EXAMPLES] = int(examples)
     return MetricRecord(merged)

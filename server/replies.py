@@ -8,8 +8,10 @@ validation error as the reason: one malformed site never stops a run.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flwr.app import ArrayRecord, Message
 
@@ -17,6 +19,7 @@ from common import keys
 from common.errors import WireError
 from common.wire.base import WireMessage
 from common.wire.messages import MAX_NAME, Exclusion
+from server.round_report import RoundReport
 
 
 @dataclass(frozen=True)
@@ -60,3 +63,43 @@ def read(
 def shapes(arrays: ArrayRecord) -> dict[str, tuple[int, ...]]:
     """Name -> shape of the global model's arrays: an update must have the same."""
     return {name: tuple(array.shape) for name, array in arrays.items()}
+
+
+def sorted_replies(replies: list[Message], contract, context, report: RoundReport) -> list[Reply]:
+    """The valid replies in site order; failures and exclusions go to ``report``."""
+    valid = []
+    for reply in sorted((read(r, contract, context) for r in replies), key=_reply_order):
+        if reply.failure:
+            report.failures.append(reply.failure)
+        elif reply.excluded is not None:
+            report.excluded.append(reply.excluded)
+        else:
+            valid.append(reply)
+    return valid
+
+
+def _reply_order(reply: Reply) -> tuple[str, int]:
+    return ("" if reply.failure else reply.site), reply.message.metadata.src_node_id
+
+
+def participant(reply: Message) -> dict[str, Any]:
+    """What the round's lineage records of a site's validated train reply."""
+    # The reply was validated: these records hold the scalars its contract declares.
+    site = cast(Mapping[str, Any], reply.content[keys.SITE])
+    metrics = cast(Mapping[str, Any], reply.content[keys.METRICS])
+    return {
+        "site": str(site[keys.SITE_NAME]),
+        "table_version": int(site[keys.TABLE_VERSION]),
+        "labeled_version": int(site.get(keys.LABELED_VERSION, -1)),
+        "epsilon": float(metrics[keys.EPSILON]),
+        "epsilon_budget": float(site[keys.EPSILON_BUDGET]),
+        "num_examples": int(metrics[keys.NUM_EXAMPLES]),
+        "train_loss": float(metrics["train-loss"]),
+        "purged_versions": purged_versions(reply),
+    }
+
+
+def purged_versions(reply: Message) -> list[int]:
+    """Clean-table versions the site reports purged by erasure (older sites: none)."""
+    text = str(reply.content[keys.SITE].get(keys.PURGED_VERSIONS, "[]"))
+    return [int(v) for v in json.loads(text)]

@@ -32,6 +32,19 @@ def default_run_dir(base: str | Path = "runs") -> Path:
     return Path(base) / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
 
 
+def writable_folder(path: str | Path, *, what: str) -> Path:
+    """Make the folder ``path`` (or fail with one line naming ``what`` if it cannot be written)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise RunDirError(f"{path}: {what} is not writable ({error.strerror})") from None
+    return path
+
+
 class RunDirectory:
     """Reads and writes one run's directory.
 
@@ -46,16 +59,8 @@ class RunDirectory:
     @classmethod
     def create(cls, path: str | Path) -> RunDirectory:
         """Make the directory (or fail with one line if it cannot be written)."""
-        run = cls(path)
-        try:
-            (run.path / "models").mkdir(parents=True, exist_ok=True)
-            probe = run.path / ".write-test"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as error:
-            raise RunDirError(
-                f"{run.path}: run directory is not writable ({error.strerror})"
-            ) from None
+        run = cls(writable_folder(path, what="run directory"))
+        (run.path / "models").mkdir(exist_ok=True)
         return run
 
     def start(self, run_config: dict[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flwr.serverapp.strategy import (
     Bulyan,
     FedAdam,
@@ -43,11 +45,12 @@ def build_strategy(config: RunConfig, sites_per_round: int) -> Strategy:
         "min_available_nodes": config.min_train_sites,
         "evaluate_metrics_aggr_fn": weighted_mean_ignoring_nan,
     }
-    extra = {
+    per_strategy: dict[str, dict[str, Any]] = {
         "fedprox": {"proximal_mu": config.proximal_mu},
         "fedadam": {"eta": config.server_learning_rate, "eta_l": config.learning_rate},
         "fedyogi": {"eta": config.server_learning_rate, "eta_l": config.learning_rate},
         "krum": {"num_malicious_nodes": config.num_malicious_sites},
         "bulyan": {"num_malicious_nodes": config.num_malicious_sites},
-    }.get(config.strategy, {})
+    }
+    extra = per_strategy.get(config.strategy, {})
     return with_central_dp(STRATEGIES[config.strategy](**common, **extra), config, sites_per_round)

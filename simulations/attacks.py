@@ -7,8 +7,9 @@ site's honest reply and may tamper with it before it leaves, like a compromised 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
-from flwr.app import Array, ArrayRecord, Context, Message
+from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord
 from flwr.clientapp.typing import ClientAppCallable
 
 from common import keys
@@ -38,7 +39,7 @@ class ScaleUpdates:
         site = reply.content.get(keys.SITE)
         if site is None or str(site.get(keys.SITE_NAME, "")) not in self.sites:
             return reply
-        arrays = reply.content[keys.ARRAYS]
+        arrays = cast(ArrayRecord, reply.content[keys.ARRAYS])
         reply.content[keys.ARRAYS] = ArrayRecord(
             {
                 name: Array((array.numpy() * self.factor).astype(array.numpy().dtype))
@@ -70,5 +71,5 @@ class CorruptReplies:
         site = reply.content.get(keys.SITE)
         if site is None or str(site.get(keys.SITE_NAME, "")) not in self.sites:
             return reply
-        reply.content[keys.METRICS][keys.EPSILON] = float("nan")
+        cast(MetricRecord, reply.content[keys.METRICS])[keys.EPSILON] = float("nan")
         return reply

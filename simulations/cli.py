@@ -12,7 +12,7 @@ from rich.console import Console
 from common.cli import VERSION_OPTION, one_line_errors, progress_bar
 from common.run_config import RunConfig
 from server.round_report import RoundReport
-from server.run_dir import RunDirectory, finite
+from server.run_dir import finite, writable_folder
 from simulations.audit.cli import audit_command
 from simulations.data.annotator import LabelingSpec
 from simulations.data.datasets import load_dataset
@@ -23,6 +23,7 @@ from simulations.options import default_sites, parse_epsilon, parse_site_dirt
 from simulations.ray_runtime import private_ray
 from simulations.report import print_report
 from simulations.retain_cli import retain_command
+from simulations.retrain_cli import retrain_command
 from simulations.runner import PlannedRun, SimulationSpec, plan, plan_resume, run
 from simulations.sweep_cli import sweep_command
 
@@ -191,7 +192,7 @@ def sites_command(
     )
     loaded = load_dataset(dataset)
     split_rows(spec, loaded)  # too many sites: fail before writing anything
-    root = RunDirectory.create(out).path.resolve()
+    root = writable_folder(out, what="output folder").resolve()
     with private_ray(sites=[site_name(i) for i in range(sites)]):
         materialise_sites(spec, loaded, root, root / "sites")
     config = f'sites-dir="{root / "sites"}" test-data="{root / "test.csv"}"'
@@ -201,6 +202,7 @@ def sites_command(
 
 app.command("sweep")(sweep_command)
 app.command("retain")(retain_command)
+app.command("retrain")(retrain_command)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ def default_sites(sites: int | None, partition: str, default: int) -> int:
 
 def parse_site_dirt(items: list[str], base: DirtSpec) -> dict[str, DirtSpec]:
     """``["site-002:label_noise=0.2,hidden_labels=0.1", ...]`` -> site -> spec."""
-    found = {}
+    found: dict[str, DirtSpec] = {}
     for item in items:
         site, sep, settings = item.partition(":")
         if not sep or not site.strip():

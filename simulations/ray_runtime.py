@@ -27,7 +27,7 @@ def private_ray(
 
     Parameters
     ----------
-    num_cpus : CPUs of the private instance (default: all of this machine's).
+    num_cpus : CPUs of the private instance (default: :func:`simulation_cpus`).
     address : an existing cluster to attach to; None starts a new local instance
         (``address="local"``), never one a temp dir happens to record. Its temp dir
         is ``$RAY_TMPDIR`` if set, else a fresh directory removed afterwards.
@@ -55,7 +55,7 @@ def private_ray(
         },
     }
     if address is None:
-        init_args["num_cpus"] = num_cpus or os.cpu_count() or 1
+        init_args["num_cpus"] = num_cpus or simulation_cpus()
         init_args["_temp_dir"] = temp_dir
         init_args["resources"] = site_resources(list(sites))
         # Only small messages cross the object store; Ray's default (30 % of RAM) is
@@ -65,7 +65,8 @@ def private_ray(
         check_reachable(address)
     # Keep today's device handling and Ray's notice about changing it out of the output.
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    ray.init(**init_args)
+    with _on_loopback(enabled=address is None):
+        ray.init(**init_args)
     try:
         if address is not None:
             check_cluster_offers(list(sites))
@@ -75,6 +76,40 @@ def private_ray(
             ray.shutdown()
         if owned_tmp:
             shutil.rmtree(owned_tmp, ignore_errors=True)
+
+
+def simulation_cpus() -> int:
+    """CPUs a private instance offers: ``$FEDLIFE_SIM_CPUS`` if set, else all of this machine's.
+
+    Each CPU becomes one Ray worker that imports torch and the site code, so on a
+    machine shared with other work fewer of them cost less than they parallelise.
+    """
+    setting = os.environ.get("FEDLIFE_SIM_CPUS", "")
+    if not setting:
+        return os.cpu_count() or 1
+    if not setting.isdigit() or int(setting) < 1:
+        raise ConfigError(f"FEDLIFE_SIM_CPUS must be a whole number >= 1, got '{setting}'")
+    return int(setting)
+
+
+@contextmanager
+def _on_loopback(*, enabled: bool) -> Iterator[None]:
+    """Let a private instance register its node on 127.0.0.1.
+
+    A private instance is this machine's alone, yet on Linux Ray registers its node on
+    the address its outbound route uses (a network interface) and maps an explicit
+    ``_node_ip_address="127.0.0.1"`` back to it. Ray keeps to loopback only where it
+    thinks clusters are unsupported (its ``ENABLE_RAY_CLUSTER`` switch, read when the
+    node starts): switched off for the start of a private instance, on again after.
+    """
+    from ray._private import ray_constants
+
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = not enabled and saved
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 def check_reachable(address: str, timeout_s: float = 10.0) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from server.report.summary import summary_line
+
 COLUMNS = ("site", "node", "rows", "injected", "pipeline found", "federation", "epsilon")
 SHOWN_SITES = 25  # a 1000-site run's table shows the first ones; report.md has all
 _INJECTED = {
@@ -33,7 +35,7 @@ _FOUND = {
 def site_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
     """One row of text cells (``COLUMNS``) per site."""
     fates = _fates(summary)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for site, info in summary["site_data"].items():
         injected = info.get("injected", {})
         found = info.get("found", {})
@@ -56,21 +58,34 @@ def site_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
     return rows
 
 
+# Below this many columns the seven-column table wraps each site over several lines.
+WIDE_TABLE_COLUMNS = 100
+
+
 def print_report(summary: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"fedlife run: {summary['run_dir']}")
-    for column in COLUMNS:
-        table.add_column(column, justify="right" if column in ("rows", "epsilon") else "left")
+    """The run's per-site table (a block per site on a narrow terminal) and its summary line."""
     rows = site_rows(summary)
-    for row in rows[:SHOWN_SITES]:
-        table.add_row(*row)
-    console.print(table)
+    title = f"fedlife run: {summary['run_dir']}"
+    if console.width >= WIDE_TABLE_COLUMNS:
+        table = Table(title=title)
+        for column in COLUMNS:
+            table.add_column(column, justify="right" if column in ("rows", "epsilon") else "left")
+        for row in rows[:SHOWN_SITES]:
+            table.add_row(*row)
+        console.print(table)
+    else:
+        console.print(title, highlight=False, markup=False, overflow="fold")
+        for site, node, count, injected, found, fate, epsilon in rows[:SHOWN_SITES]:
+            console.print(
+                f"{site}  node {node or '-'}  rows {count}  epsilon {epsilon}  {fate}\n"
+                f"  injected: {injected}\n  pipeline found: {found}",
+                highlight=False,
+                markup=False,
+                overflow="fold",
+            )
     if len(rows) > SHOWN_SITES:
         console.print(f"... and {len(rows) - SHOWN_SITES} more sites in report.md")
-    accuracy = summary["test_accuracy"]
-    console.print(
-        f"test accuracy [bold]{accuracy:.4f}[/bold] after {summary['rounds']} rounds "
-        f"({summary['evaluated_on']}), {summary['wall_s']:.1f} s"
-    )
+    console.print(summary_line(summary), highlight=False, markup=False, overflow="fold")
     if summary["stopped_reason"]:
         console.print(f"[yellow]stopped early:[/yellow] {summary['stopped_reason']}")
 

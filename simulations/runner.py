@@ -235,6 +235,11 @@ def run(
     )
     run_dir.write_json("summary.json", summary)
     write_report(summary, run_dir.path / "report.md")
+    # The ServerApp wrote report.html with its own wall time; the run's is longer
+    # (sites, Ray): every report says the same figure as summary.json.
+    from server.report.html import write_report as write_html_report
+
+    write_html_report(run_dir)
     return summary
 
 

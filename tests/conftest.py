@@ -14,6 +14,10 @@ import pytest
 
 CLI_TIMEOUT_S = 120
 
+# One Ray worker per simulation: the suite runs several simulations at once on a small
+# machine, where each extra worker costs its imports (torch, Opacus) and buys nothing.
+os.environ.setdefault("FEDLIFE_SIM_CPUS", "1")
+
 
 def console_script(name: str) -> str:
     """The console script ``name`` of the venv running the tests (else the one on PATH)."""

@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-COMMAND = re.compile(r"^(fedlife-(site|coord|sim)|flwr|make) [a-z-]")
+COMMAND = re.compile(r"^(fedlife-(site|coord|sim)|flwr|make|python) [a-z-]")
 
 
 def _prose_lines(text: str) -> list[str]:
@@ -26,6 +26,29 @@ def _prose_lines(text: str) -> list[str]:
             start, end = token.map
             prose += lines[start:end]
     return prose
+
+
+def _unclosed_fences(text: str) -> list[int]:
+    """First lines of fences that run to the end of the page without a closing marker."""
+    lines = text.splitlines()
+    unclosed = []
+    for token in MarkdownIt("commonmark").parse(text):
+        if token.type == "fence" and token.map:
+            start, end = token.map
+            # A closed fence's last line is its closing marker; an unclosed one swallows the rest.
+            if end - start < 2 or not lines[end - 1].strip().startswith(token.markup):
+                unclosed.append(start + 1)
+    return unclosed
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_fences_are_balanced(page):
+    assert _unclosed_fences(page.read_text()) == []
+
+
+def test_an_unclosed_fence_is_caught():
+    assert _unclosed_fences("Text.\n\n```\nmake demo\n\nMore text.\n") == [3]
+    assert _unclosed_fences("```\nmake demo\n```\n") == []
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))

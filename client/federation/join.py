@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,10 @@ from client.privacy.egress import NODE_CONFIG_KEY
 from client.site_audit import site_audit
 from common.cli import console_script, err_console, one_line_errors
 from common.config import load_site_config
-from common.errors import ConfigError
+from common.errors import ConfigError, CoordinatorError
+
+# Long enough for a coordinator that starts after its sites; short enough to notice a typo.
+DEFAULT_MAX_WAIT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,12 @@ def join_command(
     egress_log: Path | None = typer.Option(
         None, help="Record every message this site sends in DIR/egress.jsonl."
     ),
+    max_wait: float = typer.Option(
+        DEFAULT_MAX_WAIT_S,
+        "--max-wait",
+        help="Seconds to wait for the coordinator to answer before giving up with one line "
+        "(0: wait forever). Once joined, the site rides out coordinator restarts.",
+    ),
 ) -> None:
     """Join the coordinator's federation: run Flower's SuperNode with TLS and this site's key."""
     if insecure:
@@ -135,6 +145,7 @@ def join_command(
     elif bundle is None:
         raise ConfigError("--bundle DIR is needed (or --insecure, for testing only)")
     plan = plan_join(config, coordinator, bundle, clientappio_port, egress_log)
+    wait_for_coordinator(coordinator, max_wait_s=max_wait)
     command = plan.command()
     site_audit(load_site_config(plan.site_config)).append(
         "join", coordinator=coordinator, secure=not insecure
@@ -142,6 +153,37 @@ def join_command(
     err_console.print(f"joining {coordinator} as {plan.site_config}", highlight=False)
     sys.stderr.flush()
     os.execv(command[0], command)
+
+
+def wait_for_coordinator(address: str, *, max_wait_s: float, every_s: float = 2.0) -> None:
+    """Return once ``address`` accepts a TCP connection; give up after ``max_wait_s``.
+
+    Flower's SuperNode retries an absent SuperLink forever, one log line at a time;
+    a site operator who mistyped the address would never learn it. Only the first
+    connection is bounded: once joined, Flower's own retries carry the site through a
+    coordinator restart.
+    """
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    deadline = time.monotonic() + max_wait_s
+    told = False
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=min(every_s, 5.0)):
+                return
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+        if max_wait_s and time.monotonic() >= deadline:
+            raise CoordinatorError(
+                f"coordinator {address} did not answer in {max_wait_s:g} s ({reason}); check "
+                "the address and port in join.txt, that fedlife-coord start is running, and "
+                "the firewall (--max-wait 0 waits forever)"
+            )
+        if not told:
+            # stdout: stderr is kept for the one error line a failure ends with.
+            typer.echo(f"waiting for the coordinator at {address} ({reason})...")
+            told = True
+        time.sleep(every_s)
 
 
 def _check_address(address: str) -> None:

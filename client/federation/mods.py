@@ -24,7 +24,7 @@ def clip_update_when_asked(msg: Message, ctxt: Context, call_next: ClientAppCall
     (sent,) = msg.content.array_records.values()
     key, update = next(iter(reply.content.array_records.items()))
     arrays = update.to_numpy_ndarrays()
-    compute_clip_model_update(arrays, sent.to_numpy_ndarrays(), float(norms[0]))
+    compute_clip_model_update(arrays, sent.to_numpy_ndarrays(), float(norms[0]))  # type: ignore[arg-type]  # a float config value
     reply.content.array_records[key] = ArrayRecord(
         {name: Array(value) for name, value in zip(update.keys(), arrays)}
     )

@@ -6,6 +6,7 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -134,7 +135,7 @@ def train(
         # The accountant's own record of what ran is what the ledger must hold.
         assert sum(n for _, _, n in engine.accountant.history) == steps
     rate = sample_rate(len(y), plan.batch_size)
-    inner = trained._module if hasattr(trained, "_module") else trained
+    inner = cast(torch.nn.Module, trained._module if hasattr(trained, "_module") else trained)
     state = {k: v.detach().clone() for k, v in inner.state_dict().items()}
     return TrainOutcome(state, steps, rate, float(np.mean(losses)) if losses else math.nan)
 

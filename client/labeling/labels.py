@@ -73,7 +73,8 @@ def commit_labels(
     kept = given_labels(store)
     if replace_source is not None:
         kept = kept.filter(pl.col(SOURCE) != replace_source)
-    added = added.select(list(LABEL_SCHEMA)).cast(LABEL_SCHEMA)
+    # polars' cast accepts dtype classes; its annotation of the mapping is narrower.
+    added = added.select(list(LABEL_SCHEMA)).cast(LABEL_SCHEMA)  # type: ignore[arg-type]
     facts = {
         "operation": operation,
         "sources": sorted(set(added[SOURCE].to_list())),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -40,7 +41,7 @@ class LabelQuality:
 
     suspects: pl.DataFrame
     balance: pl.DataFrame
-    agreement: dict[str, object]
+    agreement: dict[str, Any]
     rows: int
 
 
@@ -99,7 +100,7 @@ def label_quality(
     return LabelQuality(suspects, balance, annotator_agreement(given), labeled.height)
 
 
-def annotator_agreement(given: pl.DataFrame) -> dict[str, object]:
+def annotator_agreement(given: pl.DataFrame) -> dict[str, Any]:
     """Cohen's kappa per annotator pair and Fleiss' kappa, on rows several people labeled."""
     human = given.filter(pl.col(SOURCE).is_in(HUMAN_SOURCES)).sort(LABELED_AT, maintain_order=True)
     latest = human.unique([ROW_ID, ANNOTATOR], keep="last", maintain_order=True)
@@ -128,7 +129,7 @@ def fleiss_kappa(latest: pl.DataFrame) -> dict[str, object] | None:
             / (pl.col("n").first() * (pl.col("n").first() - 1))
         ).alias("agreement")
     )
-    observed = per_row["agreement"].mean()
+    observed = cast(float, per_row["agreement"].mean())  # a float column's mean
     shares = counts.group_by(LABEL).agg(pl.col("len").sum())["len"].to_numpy()
     chance = float(((shares / shares.sum()) ** 2).sum())
     kappa = 1.0 if chance == 1 else (observed - chance) / (1 - chance)

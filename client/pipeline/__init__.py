@@ -1,4 +1,5 @@
 """Raw files to clean rows.
 
-Ingest, validate, clean, prepare, profile, schema inference and ``init``.
+Ingest, validate, clean, prepare (full or incremental), the quality gate, profile,
+schema inference and ``init``.
 """

@@ -6,15 +6,17 @@ a quarantined row can be found again in the source.
 
 from __future__ import annotations
 
+import csv
 import glob
 from pathlib import Path
 
 import polars as pl
 
 from common.config import ColumnType, SchemaSection, SiteConfig
-from common.errors import DataError
+from common.errors import CsvLayoutError, DataError
 
 SOURCE, LINE = "_source", "_line"
+CSV_DELIMITERS = (",", ";", "\t", "|")
 _READERS = {
     ".csv": "csv",
     ".txt": "csv",
@@ -24,6 +26,42 @@ _READERS = {
     ".jsonl": "ndjson",
     ".ndjson": "ndjson",
 }
+
+
+def check_header(path: Path, schema: SchemaSection) -> None:
+    """Refuse a CSV whose header repeats a name or, split by the schema's delimiter, lacks
+    schema columns that another delimiter finds (naming that delimiter)."""
+    if _READERS.get(path.suffix.lower(), "csv") != "csv" or not schema.header:
+        return
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            line = handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return  # the reader says what is wrong with the file
+    fields = header_fields(line, schema.delimiter)
+    # Blank names (a header ending in delimiters) name no schema column: not a repeat.
+    repeated = next((n for i, n in enumerate(fields) if n and n in fields[:i]), None)
+    if repeated is not None:
+        raise CsvLayoutError(
+            f"{path}: column {repeated!r} is named twice in the header: rename one"
+        )
+    if all(c in fields for c in schema.columns):
+        return
+    for candidate in CSV_DELIMITERS:
+        if candidate != schema.delimiter and all(
+            c in header_fields(line, candidate) for c in schema.columns
+        ):
+            raise CsvLayoutError(
+                f"{path}: the header split by delimiter {schema.delimiter!r} lacks schema "
+                f"columns; the file parses with delimiter {candidate!r}: set [schema] "
+                f"delimiter = {candidate!r}"
+            )
+
+
+def header_fields(line: str, delimiter: str) -> list[str]:
+    """A CSV header line's names, as polars reads them (quotes removed, blanks kept)."""
+    row = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
+    return list(row)
 
 
 def raw_files(config: SiteConfig) -> list[Path]:
@@ -56,8 +94,13 @@ def scan_typed(path: Path, schema: SchemaSection) -> pl.LazyFrame | None:
     """
     if _READERS.get(path.suffix.lower(), "csv") != "csv" or not schema.header:
         return None
+    check_header(path, schema)
     numeric = {ColumnType.INT: pl.Int64, ColumnType.FLOAT: pl.Float64}
-    types = {n: numeric.get(s.type, pl.String) for n, s in schema.columns.items()}
+    # Decimal commas are read as text and typed by validate: the reader takes one decimal.
+    types = {
+        n: numeric.get(s.type, pl.String) if schema.decimal_of(n) == "." else pl.String
+        for n, s in schema.columns.items()
+    }
     if any(schema.columns[n].missing for n, t in types.items() if t != pl.String):
         return None
     scan = pl.scan_csv(
@@ -90,6 +133,7 @@ def read_text_lines(path: Path, schema: SchemaSection, lines: list[int]) -> pl.D
 
 def read_text(path: Path, schema: SchemaSection) -> pl.DataFrame:
     kind = _READERS.get(path.suffix.lower(), "csv")
+    check_header(path, schema)
     try:
         if kind == "parquet":
             raw = pl.read_parquet(path)

@@ -14,6 +14,7 @@ with the same rules, so a type guessed here parses there.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ _SCHEMA_KEYS = {
     "missing": "text that means 'no value' in every column (list of strings)",
     "header": "true if the CSV's first row names the columns; false for headerless CSV",
     "delimiter": 'CSV field separator, one character: "," ";" "\\t" "|"',
+    "decimal": 'decimal separator of every number column: "." | "," (12,29); a column\'s '
+    "own decimal overrides it",
 }
 _SECTION_KEYS: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
     "cleaning": (
@@ -101,8 +104,14 @@ TEMPLATE_SCHEMA: dict[str, Any] = {
 }
 
 
-def render_site_toml(name: str, raw: str, schema: dict[str, Any] | None = None) -> str:
-    """A commented ``site.toml`` for ``schema`` (from :func:`infer_schema`; None = template)."""
+def render_site_toml(
+    name: str, raw: str, schema: dict[str, Any] | None = None, *, site: dict[str, Any] | None = None
+) -> str:
+    """A commented ``site.toml`` for ``schema`` (from :func:`infer_schema`; None = template).
+
+    ``site`` : a ``[site]`` section to keep as it is (a provisioned stub's); ``name`` and
+    ``raw`` then only fill what it lacks.
+    """
     template = schema is None
     schema = TEMPLATE_SCHEMA if template else schema
     out = [
@@ -121,14 +130,18 @@ def render_site_toml(name: str, raw: str, schema: dict[str, Any] | None = None) 
         )
         out.append("# Review every type, role, range and list of values before you prepare.")
     out += ["", "[site]"]
-    site = {"name": name, "raw": raw, "store": "store"}
+    site = {"name": name, "raw": raw, "store": "store", **(site or {})}
     out += [_line(k, site[k], c) for k, c in _SITE_KEYS.items() if k in SiteSection.model_fields]
+    out += [
+        _line(k, v, "kept from the existing [site]") for k, v in site.items() if k not in _SITE_KEYS
+    ]
 
     out += ["", "[schema]"]
     settings = {
         "missing": list(schema.get("missing", [])),
         "header": bool(schema.get("header", True)),
         "delimiter": schema.get("delimiter", ","),
+        "decimal": schema.get("decimal", "."),
     }
     not_csv = schema.get("format", "csv") != "csv"
     for key, comment in _SCHEMA_KEYS.items():
@@ -144,8 +157,9 @@ def render_site_toml(name: str, raw: str, schema: dict[str, Any] | None = None) 
         "#   exactly one column is the 'label'; id and pii columns never leave the site.",
         "# min / max: the column's PUBLIC range (a documented or physiological range). Values",
         "#   outside are outliers and features are scaled by it. The numbers suggested below",
-        "#   are the sample's own min and max: replace them with public bounds, since the range",
-        "#   is shared with the federation and a range measured on your rows leaks them.",
+        "#   are the sample's spread without its outliers: replace them with public bounds,",
+        "#   as the range is shared with the federation and a range measured on your rows",
+        "#   leaks them.",
         "# values: allowed values; a row with another value goes to quarantine.",
         "# missing: extra markers meaning 'no value' in this column only (e.g. \"0\" for a",
         "#   measurement where 0 means 'not measured').",
@@ -156,9 +170,10 @@ def render_site_toml(name: str, raw: str, schema: dict[str, Any] | None = None) 
     for section, (model, comments) in _SECTION_KEYS.items():
         out += ["", f"[{section}]"]
         defaults = model()
+        guessed = (schema.get(section) or {}) if not template else {}
         for key, field in model.model_fields.items():
             comment = comments.get(key) or field.description or "see common/config.py"
-            value = getattr(defaults, key)
+            value = guessed.get(key, getattr(defaults, key))
             unset = f"# {key} = ...  # {comment}"  # TOML has no None: left unset
             out.append(unset if value is None else _line(key, value, comment))
     return "\n".join(out) + "\n"
@@ -182,6 +197,8 @@ def _column_lines(column: str, spec: dict[str, Any], shared_missing: set[str]) -
     values = spec.get("values")
     if values is not None and (kind == "category" or role == "label"):
         lines.append(_line("values", [str(v) for v in values], "allowed values"))
+    if kind in ("int", "float") and spec.get("decimal") == ",":
+        lines.append(_line("decimal", ",", "values like '12,29' use a decimal comma"))
     extra = [m for m in spec.get("missing", []) if m not in shared_missing]
     if extra:
         lines.append(_line("missing", extra, "markers meaning 'no value' in this column"))
@@ -226,10 +243,17 @@ def init_site(
     target = directory / "site.toml"
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{directory}: exists and is not a folder")
+    stub = None
     if target.exists() and not force:
-        raise ConfigError(f"{target} already exists: edit it, or pass --force to overwrite it")
+        stub = _provisioned_stub(target) if source is not None else None
+        if stub is None:
+            raise ConfigError(f"{target} already exists: edit it, or pass --force to overwrite it")
     if name is not None and not name.strip():
         raise ConfigError("--name must not be empty")
+    if stub is not None and name is not None and name.strip() != stub.get("name"):
+        raise ConfigError(
+            f"{target}: the provisioned site is named {stub.get('name')!r}, not {name.strip()!r}"
+        )
     name = (name or directory.resolve().name or "site").strip()
     schema, raw = None, "raw"
     if source is not None:
@@ -237,7 +261,7 @@ def init_site(
         raw = _raw_setting(Path(source), directory)
     elif names is not None:
         raise ConfigError("--columns needs --from FILE")
-    text = render_site_toml(name, raw, schema)
+    text = render_site_toml(name, raw, schema, site=stub)
     directory.mkdir(parents=True, exist_ok=True)
     draft = directory / ".site.toml.draft"
     try:
@@ -251,6 +275,19 @@ def init_site(
     # The site's DP secret, drawn now from the OS: the coordinator never learns it.
     site_secret(load_site_config(target).store_dir)
     return target, schema
+
+
+def _provisioned_stub(target: Path) -> dict[str, Any] | None:
+    """The ``[site]`` of a site.toml that has nothing else (``fedlife-coord provision``'s
+    stub): init fills its schema and keeps it. None for any other file."""
+    try:
+        data = tomllib.loads(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    site = data.get("site")
+    if set(data) != {"site"} or not isinstance(site, dict) or not site.get("name"):
+        return None
+    return site
 
 
 def _raw_setting(source: Path, directory: Path) -> str:

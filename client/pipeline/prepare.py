@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import polars as pl
-
-from client.pipeline import pipeline
+from client.pipeline import incremental, pipeline
 from client.pipeline.clean import CleaningReport
+from client.pipeline.gate import GateFailure, gate, gate_columns, gate_failures, rows_meeting
 from client.retention.erasure import ErasureRequests, without_erased
 from client.retention.retain import without_expired
 from client.site_audit import site_audit
-from client.store import SiteStore, TableVersion, keep_raw_files, sha256_of
-from common.config import SiteConfig, row_dependent_cleaning
-from common.errors import ConfigError
+from client.store import SiteStore, TableVersion, keep_raw_files
+from common.config import ColumnType, Role, SiteConfig
+from common.errors import DataError
 
 StepObserver = Callable[[str], None]
+__all__ = ["GateFailure", "PrepareResult", "gate", "gate_failures", "prepare", "store_raw_files"]
 
 
 @dataclass
@@ -29,93 +33,28 @@ class PrepareResult:
     report: CleaningReport
     unchanged: bool
     gate_reasons: list[str] = field(default_factory=list)
+    incremental: bool = False  # only what was new was read and added
+    notice: str = ""  # why everything was read again, where the last version said why not
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def gate_passed(self) -> bool:
         return not self.gate_reasons
 
 
+def schema_warnings(config: SiteConfig) -> list[str]:
+    """What in the schema will not do what it says: free-text columns with role feature."""
+    return [
+        f"column {name!r} is text with role 'feature': the model does not use free text; "
+        "set role 'ignore' (or 'pii'), or type 'category' for codes"
+        for name, spec in config.schema.columns.items()
+        if spec.role is Role.FEATURE and spec.type is ColumnType.TEXT
+    ]
+
+
 def config_hash(config: SiteConfig) -> str:
     text = config.model_dump_json(by_alias=True, exclude={"base_dir", "labeling"})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class GateFailure:
-    """One rule of the quality gate that the clean data fails.
-
-    Parameters
-    ----------
-    rule : which rule failed, with its public threshold: what may leave the site.
-    detail : the same with the measured counts or shares, for the site's operator
-        only (a count of failing rows is a fact about rows).
-    """
-
-    rule: str
-    detail: str
-
-
-def gate_failures(
-    frame: pl.DataFrame, config: SiteConfig, missing: dict[str, float] | None = None
-) -> list[GateFailure]:
-    """The rules of the site's quality gate the clean data fails (empty = passes)."""
-    quality = config.quality
-    failures = []
-    if config.privacy.enabled:
-        for setting in row_dependent_cleaning(config.cleaning):
-            text = (
-                f"{setting} makes a row's features depend on other rows, which DP does not "
-                "account for: use impute 'center', 'constant' or 'drop' and outliers 'clip' "
-                "(or [privacy] enabled = false)"
-            )
-            failures.append(GateFailure(text, text))
-    if frame.height < quality.min_rows:
-        failures.append(
-            GateFailure(
-                f"fewer rows than min_rows={quality.min_rows}",
-                f"{frame.height} rows, fewer than min_rows={quality.min_rows}",
-            )
-        )
-    classes = frame.get_column(config.schema.label).n_unique()
-    if classes < quality.min_classes:
-        failures.append(
-            GateFailure(
-                f"fewer label classes than min_classes={quality.min_classes}",
-                f"{classes} label class(es), fewer than {quality.min_classes}",
-            )
-        )
-    for column, share in sorted((missing or {}).items()):
-        if share > quality.max_missing_fraction:
-            limit = quality.max_missing_fraction
-            failures.append(
-                GateFailure(
-                    f"{column}: more missing than max_missing_fraction={limit}",
-                    f"{column}: {share:.0%} missing, above max_missing_fraction={limit}",
-                )
-            )
-    for rule in quality.rules:
-        broken = frame.height - _rows_meeting(frame, rule).height
-        if broken:
-            failures.append(
-                GateFailure(f"rule '{rule}' fails", f"rule '{rule}' fails on {broken} row(s)")
-            )
-    return failures
-
-
-def gate(
-    frame: pl.DataFrame, config: SiteConfig, missing: dict[str, float] | None = None
-) -> list[str]:
-    """Reasons the clean data fails the site's quality gate, for its operator (empty = passes)."""
-    return [failure.detail for failure in gate_failures(frame, config, missing)]
-
-
-def _rows_meeting(frame: pl.DataFrame, rule: str) -> pl.DataFrame:
-    """The rows where ``rule`` holds; a rule that cannot be evaluated is a config error."""
-    try:
-        return frame.filter(pl.sql_expr(rule))
-    except pl.exceptions.PolarsError as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise ConfigError(f"quality rule '{rule}' cannot be evaluated ({first_line})") from None
 
 
 def store_raw_files(config: SiteConfig, inputs: dict[str, str]) -> dict[str, str]:
@@ -133,26 +72,71 @@ def store_raw_files(config: SiteConfig, inputs: dict[str, str]) -> dict[str, str
 
 
 def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareResult:
-    """Run the pipeline; commit new versions only when the input or config changed."""
+    """Run the pipeline; commit new versions only when the input or config changed.
+
+    Where only new raw files or rows appended to old ones are new since the latest
+    clean version, only those are read and added (``client.pipeline.incremental``).
+    """
     step = on_step or (lambda name: None)
     store = SiteStore(config.store_dir)
     step("checking input")
-    inputs = {str(p): sha256_of(p) for p in pipeline.raw_files(config)}
-    lineage = {"config_hash": config_hash(config), "inputs": json.dumps(inputs, sort_keys=True)}
     latest = store.latest("clean")
+    known = json.loads(latest.lineage.get(incremental.SIZES, "{}")) if latest else {}
+    files = pipeline.raw_files(config)
+    same_config = latest is not None and latest.lineage.get("config_hash") == config_hash(config)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Hashing every byte (the old ones prove they did not change) is most of an
+        # incremental prepare's time: the new bytes are read and cleaned meanwhile, on
+        # the presumption that old files only grew, and used only if the hashes agree.
+        scanning = pool.submit(incremental.scan, files, known)
+        early = None
+        if same_config:
+            guess = incremental.plan(
+                config, store, latest, incremental.presumed(files, latest.lineage)
+            )
+            if not guess.full and guess.pieces:
+                try:
+                    early = _read_increment(config, store, guess)
+                except Exception:  # noqa: BLE001 - a presumption the hashes may refute
+                    early = None  # read again below if the plan stands
+        scanned = scanning.result()
+    inputs = scanned.digests
+    lineage = {"config_hash": config_hash(config), "inputs": json.dumps(inputs, sort_keys=True)}
     if latest and all(latest.lineage.get(k) == v for k, v in lineage.items()):
         frame = store.read("clean")
         report = CleaningReport(rows_read=int(latest.lineage.get("rows_read", 0)))
         report.rows_clean = frame.height
         missing = json.loads(latest.lineage.get("missing", "{}"))
-        return PrepareResult(latest, report, True, gate(frame, config, missing))
+        return PrepareResult(
+            latest, report, True, gate(frame, config, missing), warnings=schema_warnings(config)
+        )
+    lineage[incremental.SIZES] = json.dumps(scanned.sizes, sort_keys=True)
+    lineage[incremental.RUN] = uuid.uuid4().hex
+    lineage["erasure_requests"] = str(len(ErasureRequests(config.store_dir).all()))
+    notice = ""
+    if same_config:
+        planned = incremental.plan(config, store, latest, scanned)
+        notice = planned.notice
+        if not planned.full:
+            if early is None or early[0] != planned.pieces:
+                early = _read_increment(config, store, planned)
+            increment = early[1]
+            if not isinstance(increment, DataError):
+                return _prepare_increment(config, store, latest, planned, lineage, step, increment)
+            # A check over all rows (a mistyped column is one where most values fail)
+            # cannot be made on the new rows alone; nothing was written.
+            notice = "the new rows fail a check on their own: full rebuild"
 
     step("reading and validating")
     result = without_expired(config, without_erased(config, pipeline.run(config)))
     for rule in config.quality.rules:
-        _rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
+        rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
     step("writing tables")
+    names = {Path(p).name: p for p in inputs}
+    by_file = {names[n]: int(rows) for n, rows in result.rows_by_file.items() if n in names}
+    lineage[incremental.FILE_ROWS] = json.dumps(by_file, sort_keys=True)
+    lineage[incremental.CLASSES] = json.dumps(incremental.label_classes(result.clean, config))
     if config.site.keep_raw_table:
         raw_version = store.write(
             "raw", result.raw, {"operation": "ingest", **lineage}, archive=True
@@ -181,22 +165,188 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         result.clean,
         {
             "operation": "clean",
+            "mode": "full",
             **raw_record,
             "quarantine_version": str(quarantine.version),
             "unlabeled_version": "" if unlabeled is None else str(unlabeled.version),
             "rows_read": str(report.rows_read),
             "rejected": json.dumps(report.rejected),
             "missing": json.dumps(result.missing),
+            "rows_valid": str(result.rows_valid),
+            "null_counts": json.dumps(result.null_counts),
             "gate": "pass" if not reasons else "; ".join(reasons),
             **lineage,
         },
     )
+    _audit(config, clean_version, report, reasons, mode="full")
+    return PrepareResult(
+        clean_version,
+        report,
+        unchanged=False,
+        gate_reasons=reasons,
+        notice=notice,
+        warnings=schema_warnings(config),
+    )
+
+
+def _read_increment(
+    config: SiteConfig, store: SiteStore, planned: incremental.Plan
+) -> tuple[tuple[incremental.Piece, ...], incremental.Increment | DataError]:
+    """The planned pieces read and cleaned (or the data error that stopped it)."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="fedlife-increment-") as work:
+            return planned.pieces, incremental.read_increment(
+                config, store, planned.pieces, Path(work)
+            )
+    except DataError as error:
+        return planned.pieces, error
+
+
+def _prepare_increment(
+    config: SiteConfig,
+    store: SiteStore,
+    latest: TableVersion,
+    planned: incremental.Plan,
+    lineage: dict[str, str],
+    step: StepObserver,
+    increment: incremental.Increment,
+) -> PrepareResult:
+    """Add the planned pieces' rows, read and cleaned: one new version of each table."""
+    raw_record = {"raw_version": ""}
+    if not config.site.keep_raw_table:
+        with tempfile.TemporaryDirectory(prefix="fedlife-increment-") as work:
+            raw_record["raw_files"] = json.dumps(_piece_copies(config, planned, Path(work)))
+    result = without_expired(config, without_erased(config, increment.result))
+    for rule in config.quality.rules:
+        rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
+    base = latest.lineage
+    names = {Path(p).name: p for p in json.loads(lineage["inputs"])}
+    added_rows = {names[n]: rows for n, rows in result.rows_by_file.items() if n in names}
+    nulls = incremental.merged_counts(json.loads(base.get("null_counts", "{}")), result.null_counts)
+    valid = int(base.get("rows_valid", 0)) + result.rows_valid
+    rows_read = int(base.get("rows_read", 0)) + result.report.rows_read
+    rejected = incremental.merged_counts(
+        json.loads(base.get("rejected", "{}")), result.report.rejected
+    )
+    missing = {c: n / valid for c, n in nulls.items()} if valid else {}
+    lineage = {
+        **lineage,
+        incremental.FILE_ROWS: json.dumps(
+            incremental.merged_counts(
+                json.loads(base.get(incremental.FILE_ROWS, "{}")), added_rows
+            ),
+            sort_keys=True,
+        ),
+        "mode": "incremental",
+        "base_version": str(latest.version),
+        "added": json.dumps(increment.added),
+    }
+    # Rows are only added (none replaced) and no rule tests every row: the gate needs
+    # only counts, and the label classes are the old ones and the new rows'.
+    old_classes = base.get(incremental.CLASSES)
+    counted = not config.quality.rules and not increment.replacing and old_classes is not None
+    if counted:
+        classes = sorted(
+            {*json.loads(old_classes), *incremental.label_classes(result.clean, config)}
+        )
+        lineage[incremental.CLASSES] = json.dumps(classes)
+        counts = (int(base.get("rows", 0)) + result.clean.height, len(classes))
+        reasons = gate(result.clean.head(0), config, missing, counts=counts)
+        lineage["gate"] = "pass" if not reasons else "; ".join(reasons)
+    step("writing tables")
+    if config.site.keep_raw_table:
+        raw = store.append("raw", result.raw, {"operation": "ingest", **lineage}, archive=True)
+        raw_record["raw_version"] = str(raw.version)
+    quarantine = store.append(
+        "quarantine",
+        result.validated.quarantine,
+        {"operation": "quarantine", **raw_record, **lineage},
+        archive=True,
+    )
+    replacing = increment.replacing
+    unlabeled = store.latest("unlabeled")
+    if result.unlabeled.height or unlabeled is not None:
+        unlabeled = store.append(
+            "unlabeled",
+            result.unlabeled,
+            {"operation": "unlabeled", **raw_record, **lineage},
+            replacing=replacing,
+        )
+    report = result.report
+    clean_version = store.append(
+        "clean",
+        result.clean,
+        {
+            "operation": "clean",
+            **raw_record,
+            "quarantine_version": str(quarantine.version),
+            "unlabeled_version": "" if unlabeled is None else str(unlabeled.version),
+            "rows_read": str(rows_read),
+            "rejected": json.dumps(rejected),
+            "missing": json.dumps(missing),
+            "rows_valid": str(valid),
+            "null_counts": json.dumps(nulls),
+            "replaced": str(len(replacing)),
+            **lineage,
+        },
+        replacing=replacing,
+    )
+    report.rows_clean = int(clean_version.lineage["rows"])
+    if not counted:  # only the columns the gate tests
+        frame = store.read_columns("clean", gate_columns(config), clean_version.version)
+        reasons = gate(frame, config, missing)
+    _audit(config, clean_version, report, reasons, mode="incremental")
+    return PrepareResult(
+        clean_version,
+        report,
+        unchanged=False,
+        gate_reasons=reasons,
+        incremental=True,
+        warnings=schema_warnings(config),
+    )
+
+
+def _piece_copies(
+    config: SiteConfig, planned: incremental.Plan, work: Path
+) -> dict[str, dict[str, object]]:
+    """The added bytes' record: each piece's digest and content-addressed copy.
+
+    A grown file's copy holds only its new bytes (``from_byte``..``to_byte``); with the
+    earlier versions' copies they make up the file. No copy once any erasure was
+    requested (see ``store_raw_files``).
+    """
+    pieces = {}
+    for piece in planned.pieces:
+        with open(piece.path, "rb") as handle:
+            handle.seek(piece.start)
+            content = handle.read(piece.end - piece.start)
+        tail = work / "pieces" / piece.path.name
+        tail.parent.mkdir(exist_ok=True)
+        tail.write_bytes(content)
+        digest = hashlib.sha256(content).hexdigest()
+        record = store_raw_files(config, {str(tail): digest})[str(tail)]
+        pieces[str(piece.path)] = {
+            **record,
+            "from_byte": piece.start,
+            "to_byte": piece.end,
+        }
+    return pieces
+
+
+def _audit(
+    config: SiteConfig,
+    version: TableVersion,
+    report: CleaningReport,
+    reasons: list[str],
+    *,
+    mode: str,
+) -> None:
     site_audit(config).append(
         "prepare",
-        clean_version=clean_version.version,
+        clean_version=version.version,
+        mode=mode,
         rows_read=report.rows_read,
         rows_clean=report.rows_clean,
         rows_quarantined=sum(report.rejected.values()),
         gate="pass" if not reasons else "fail",
     )
-    return PrepareResult(clean_version, report, unchanged=False, gate_reasons=reasons)

@@ -6,6 +6,7 @@ A guess for the operator to review, like the rest of ``fedlife-site init``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 _LABEL_NAMES = {"target", "label", "outcome", "diagnosis", "class", "num", "y"}
@@ -14,6 +15,10 @@ _PII_TOKENS = {
     "name", "firstname", "lastname", "surname", "fullname", "email", "mail", "phone",
     "telephone", "mobile", "address", "street", "ssn", "dob", "birthdate", "birthday",
 }  # fmt: skip
+TEXT_FEATURE = (
+    "free text as a feature: the model does not use it; role 'ignore' (or 'pii'), "
+    "or type 'category' for codes"
+)
 _PII_NAMES = {"first_name", "last_name", "full_name", "date_of_birth", "birth_date", "e_mail"}
 
 
@@ -46,18 +51,53 @@ def _id_name(name: str) -> str | None:
     return None
 
 
-def guess_roles(columns: dict[str, dict[str, Any]]) -> None:
-    """Set each column's role: pii, id, timestamp, one label, features."""
+def guess_roles(
+    columns: dict[str, dict[str, Any]], *, distinct_rows: Callable[[], int]
+) -> dict[str, Any]:
+    """Set each column's role: pii, id, timestamp, one label, features.
+
+    Parameters
+    ----------
+    columns : the guessed columns (``unique``, ``distinct``, ``nulls`` per column).
+    distinct_rows : counts the sample's distinct rows (called only for an id-named
+        column whose values repeat); an id column with as many distinct values repeats
+        only in whole duplicated rows.
+
+    Returns
+    -------
+    dict
+        Cleaning settings the roles call for (``{"dedupe": "id"}`` when an id repeats
+        across distinct rows), else empty.
+    """
+    cleaning: dict[str, Any] = {}
+    unique_id = next(
+        (n for n, s in columns.items() if _id_name(n) and s["unique"] and not _is_pii(n)), None
+    )
     for name, spec in columns.items():
         id_kind = _id_name(name)
         if _is_pii(name):
             spec["role"], spec["note"] = "pii", join_notes(spec["note"], "looks like personal data")
         elif id_kind and spec["unique"]:
             spec["role"] = "id"
-        elif id_kind == "strict":
-            spec["role"] = "ignore"
+        elif id_kind == "strict" and unique_id is not None:
+            spec["role"] = "ignore"  # one id per schema: the unique one identifies rows
             spec["note"] = join_notes(
-                spec["note"], "named like an id but values repeat: role 'id' if rows are visits"
+                spec["note"], f"named like an id but values repeat; {unique_id!r} is the id"
+            )
+        elif id_kind == "strict" and spec["nulls"] == 0 and spec["distinct"] == distinct_rows():
+            spec["role"] = "id"
+            spec["note"] = join_notes(
+                spec["note"], "values repeat only in whole duplicated rows: dedupe drops them"
+            )
+        elif id_kind == "strict":
+            # Repeats across distinct rows: visits of one subject. Still the subject's id
+            # (erasure and per-person privacy need it); the row kept per id is the latest.
+            spec["role"] = "id"
+            cleaning["dedupe"] = "id"
+            spec["note"] = join_notes(
+                spec["note"],
+                'values repeat across distinct rows (visits?): dedupe = "id" keeps each '
+                "id's latest row; dedupe = true keeps every visit",
             )
         elif spec["type"] == "datetime":
             spec["role"] = "timestamp"
@@ -76,3 +116,7 @@ def guess_roles(columns: dict[str, dict[str, Any]]) -> None:
         label = list(columns)[-1]
         columns[label]["note"] = join_notes(columns[label]["note"], "no plausible label: pick one")
     columns[label]["role"] = "label"
+    for spec in columns.values():
+        if spec["role"] == "feature" and spec["type"] == "text":
+            spec["note"] = join_notes(spec["note"], TEXT_FEATURE)
+    return cleaning

@@ -13,8 +13,11 @@ from typing import Any
 
 import polars as pl
 
+from client.pipeline import numeric_guess
+from client.pipeline.ingest import header_fields
 from client.pipeline.roles import guess_roles, join_notes
-from common.errors import ConfigError, DataError
+from client.pipeline.validate import DECIMAL_COMMA
+from common.errors import ConfigError, CsvLayoutError, DataError
 
 SAMPLE_ROWS = 100_000
 """Rows read for the guess; a larger file is guessed from its first rows."""
@@ -28,14 +31,11 @@ CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".data"}
 # Markers that mean "no value" wherever they appear (compared after stripping blanks).
 TEXT_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "NaN", "nan", "NULL", "null", "None")
 TEXT_MARKERS += ("none", "-", "--", ".", "#N/A", "missing")
-# Numeric sentinels: markers only in a column whose other values make them impossible.
-NEGATIVE_SENTINELS = ("-9", "-9.0", "-99", "-99.0", "-999", "-999.0", "-9999", "-9999.0")
-POSITIVE_SENTINELS = ("999", "999.0", "9999", "9999.0", "99999", "99999.0")
 # At most this many distinct unknown words in an otherwise numeric column are markers.
 UNKNOWN_MARKERS_MAX = 3
 NUMERIC_SHARE = 0.9
-# A 0 below the other (positive) values by more than this share of their spread is suspect.
-ZERO_GAP = 0.15
+# Digits with separators: what a person reads as a number, parseable or not.
+NUMBER_LIKE = r"^[+-]?[\d.,' ]*\d[\d.,' ]*$"
 
 _TRUE_FALSE = {"true", "false", "yes", "no", "t", "f", "y", "n"}
 
@@ -68,7 +68,8 @@ def infer_schema(
         ``format``, ``header``, ``delimiter``, ``rows`` (rows read), ``missing`` (the
         markers seen in any column) and ``columns``: name -> ``type``, ``role``,
         ``min``/``max`` (numeric), ``values`` (categories, small int labels),
-        ``missing`` (markers seen in that column), ``nulls``, ``distinct``, ``note``.
+        ``missing`` (markers seen in that column), ``nulls``, ``distinct``, ``note``;
+        ``cleaning``: settings the guess calls for (e.g. ``dedupe = "id"``).
     """
     path = _sample_file(Path(sample))
     kind = _format(path)
@@ -85,7 +86,7 @@ def infer_schema(
         raise DataError(f"{path}: no rows to learn from")
 
     columns = {name: _infer_column(frame.get_column(name)) for name in frame.columns}
-    guess_roles(columns)
+    cleaning = guess_roles(columns, distinct_rows=frame.n_unique)
     seen = {m for spec in columns.values() for m in spec["missing"] if m in TEXT_MARKERS}
     return {
         "source": str(path),
@@ -95,6 +96,7 @@ def infer_schema(
         "rows": frame.height,
         "missing": [m for m in TEXT_MARKERS if m in seen],
         "columns": columns,
+        "cleaning": cleaning,
     }
 
 
@@ -152,6 +154,13 @@ def _read_csv(
         delimiter = _sniff_delimiter(lines)
     elif len(delimiter) != 1:
         raise ConfigError(f"delimiter must be one character, got {delimiter!r}")
+    elif len(next(csv.reader(lines[:1], delimiter=delimiter))) == 1:
+        sniffed = _sniff_delimiter(lines)
+        if sniffed != delimiter and len(next(csv.reader(lines[:1], delimiter=sniffed))) > 1:
+            raise CsvLayoutError(
+                f"{path}: delimiter {delimiter!r} reads one column; the file parses with "
+                f"delimiter {sniffed!r} (--delimiter {sniffed!r})"
+            )
     if header is None:
         first = next(csv.reader([lines[0]], delimiter=delimiter))
         header = not any(_looks_numeric(field) for field in first)
@@ -166,6 +175,14 @@ def _read_csv(
         )
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as error:
         raise DataError(f"{path}: cannot read as CSV ({_first_line(error)})") from None
+    if header and names is None:
+        fields = [f.strip() for f in header_fields(lines[0], delimiter)]
+        repeated = next((n for i, n in enumerate(fields) if n and n in fields[:i]), None)
+        if repeated is not None:
+            raise CsvLayoutError(
+                f"{path}: column {repeated!r} is named twice in the header: rename one "
+                "(or name the columns with --columns)"
+            )
     if names is not None:
         new = _check_names(names, frame.width, path)
     elif not header:
@@ -240,18 +257,41 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
     markers = [m for m in TEXT_MARKERS if m in counts]
     values = present.filter(~present.is_in(markers))
 
-    numbers = values.cast(pl.Float64, strict=False)
+    # A decimal comma ('12,29') is a number, never a marker: read as prepare will with
+    # decimal = ",".
+    commas = values.str.contains(",", literal=True)
+    if commas.any():
+        commas = values.str.contains(DECIMAL_COMMA)
+        numbers = values.str.replace(DECIMAL_COMMA, "${1}.${2}").cast(pl.Float64, strict=False)
+    else:
+        numbers = values.cast(pl.Float64, strict=False)
     parsed = numbers.is_not_null() & ~values.str.contains(r"^[+-]?0\d")  # '007' is a code
+    unparsed_note = ""
     if values.len() and parsed.sum() < values.len() and parsed.mean() >= NUMERIC_SHARE:
-        unknown = values.filter(~parsed).unique().to_list()
+        # A value written like a number ('1.234,5', '12,5,1') is never a marker: a real
+        # value prepare cannot read, so its row goes to quarantine with the reason.
+        numberlike = numbers.is_null() & values.str.contains(NUMBER_LIKE)
+        unknown = values.filter(~parsed & ~numberlike).unique().to_list()
         if len(unknown) <= UNKNOWN_MARKERS_MAX:  # e.g. 'unknown', 'n.d.' in a number column
             markers += sorted(unknown)
+            odd = values.filter(numberlike)
+            if odd.len():
+                unparsed_note = (
+                    f"{odd.len()} values written like numbers do not parse (e.g. "
+                    f"'{odd[0]}'): prepare quarantines their rows"
+                )
             values, numbers = values.filter(parsed), numbers.filter(parsed)
+            commas = commas.filter(parsed)
             parsed = parsed.filter(parsed)
     numeric = values.len() > 0 and numbers.null_count() == 0 and parsed.all()
+    sentinel_note = ""
+    decimal_note = (
+        numeric_guess.decimal_note(values.filter(commas)) if numeric and commas.any() else ""
+    )
     if numeric:
-        sentinels = _sentinels(values, numbers)
+        sentinels = numeric_guess.sentinels(values, numbers)
         markers += sentinels
+        sentinel_note = numeric_guess.sentinel_note(sentinels) if sentinels else ""
         keep = ~values.is_in(sentinels)
         values, numbers = values.filter(keep), numbers.filter(keep)
 
@@ -265,8 +305,10 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
         "nulls": nulls + sum(counts.get(m, 0) for m in markers),
         "distinct": values.n_unique(),
         "unique": values.len() == raw.len() and values.n_unique() == values.len(),
-        "note": "",
+        "note": join_notes(decimal_note, unparsed_note, sentinel_note),
     }
+    if decimal_note:
+        spec["decimal"] = ","
     if values.len() == 0:
         spec["note"] = "no values in the sample: check the type"
         return spec
@@ -274,9 +316,10 @@ def _infer_column(raw: pl.Series) -> dict[str, Any]:
         finite = numbers.filter(numbers.is_finite())
         integral = finite.len() == numbers.len() and bool((finite == finite.round()).all())
         spec["type"] = "int" if integral else "float"
-        if integral and values.str.contains(r"\.").any():
-            spec["note"] = "ints written as floats ('63.0')"
-        _suggest_range(spec, finite)
+        written = values.filter(values.str.contains(r"[.,]"))
+        if integral and written.len():
+            spec["note"] = join_notes(spec["note"], f"ints written as floats ('{written[0]}')")
+        numeric_guess.suggest_range(spec, finite)
         if integral and spec["distinct"] <= CATEGORY_MAX_VALUES:
             spec["values"] = [str(v) for v in sorted(finite.cast(pl.Int64).unique().to_list())]
         return spec
@@ -302,52 +345,3 @@ def _all_datetimes(values: pl.Series) -> bool:
         return values.str.to_datetime(strict=False).null_count() == 0
     except pl.exceptions.PolarsError:  # no format fits the first value
         return False
-
-
-def _sentinels(values: pl.Series, numbers: pl.Series) -> list[str]:
-    """Sentinel codes like -9 or 9999 that the column's other values rule out."""
-    found = []
-    negative = values.is_in(NEGATIVE_SENTINELS)
-    others = numbers.filter(~negative)
-    if negative.any() and others.len() and others.min() >= 0:
-        found += sorted(values.filter(negative).unique().to_list())
-    positive = values.is_in(POSITIVE_SENTINELS)
-    others = numbers.filter(~positive & ~negative)
-    if positive.any() and others.len():
-        smallest = numbers.filter(positive).min()
-        if others.max() * 5 < smallest:
-            found += sorted(values.filter(positive).unique().to_list())
-    return found
-
-
-def _suggest_range(spec: dict[str, Any], finite: pl.Series) -> None:
-    if finite.len() == 0:
-        return
-    low, high = float(finite.min()), float(finite.max())
-    zeros = int((finite == 0).sum())
-    if low < high:
-        spec["min"], spec["max"] = low, high
-    elif low == 0:
-        spec["note"] = join_notes(
-            spec["note"], "only 0 seen: if 0 means 'not measured' add \"0\" to missing, "
-            "else declare its public range"
-        )  # fmt: skip
-        return
-    else:
-        spec["note"] = join_notes(
-            spec["note"], f"one value ({low:g}) seen: declare its public range"
-        )
-    if _zero_looks_hidden(finite):
-        spec["note"] = join_notes(
-            spec["note"], f"0 seen {zeros}x, far below the rest: if it means 'not measured', "
-            'add "0" to missing'
-        )  # fmt: skip
-
-
-def _zero_looks_hidden(finite: pl.Series) -> bool:
-    """True when 0 occurs but the other values all lie far above it (0 = not measured?)."""
-    nonzero = finite.filter(finite != 0)
-    if nonzero.len() == finite.len() or nonzero.len() == 0:
-        return False
-    low, high = float(nonzero.min()), float(nonzero.max())
-    return nonzero.n_unique() >= 5 and low > 0 and low > ZERO_GAP * (high - low)

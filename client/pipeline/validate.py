@@ -27,6 +27,8 @@ _POLARS_TYPES = {
     ColumnType.TEXT: pl.String,
 }
 _NUMERIC = (ColumnType.INT, ColumnType.FLOAT)
+# A number written with a decimal comma ('12,29', '-0,5'); groups: integer part, fraction.
+DECIMAL_COMMA = r"^([+-]?\d*),(\d+)$"
 # Above this share of unparseable values a column is mistyped, not dirty.
 MISTYPED_SHARE = 0.5
 
@@ -75,7 +77,9 @@ def validate_files(
     scans = [scan_typed(path, schema) for path in files]
     if any(scan is None for scan in scans):
         return None
-    numeric = {n for n, s in schema.columns.items() if s.type in _NUMERIC}
+    numeric = {
+        n for n, s in schema.columns.items() if s.type in _NUMERIC and schema.decimal_of(n) == "."
+    }
     try:
         checked = _checked(
             pl.concat(scans), schema, reject_out_of_range=reject_out_of_range, typed=numeric
@@ -116,7 +120,7 @@ def _checked(
         (_blank_typed if n in typed else _blank_missing)(n, s, schema) for n, s in columns.items()
     )
     parsed = cleared.with_columns(
-        (pl.col(n) if n in typed else _parse(pl.col(n), s.type)).alias(_typed(n))
+        (pl.col(n) if n in typed else _parse(pl.col(n), s, schema.decimal_of(n))).alias(_typed(n))
         for n, s in columns.items()
     )
     problems = [
@@ -186,8 +190,11 @@ def _numbers(markers: list[str]) -> list[float]:
     return [n for n in numbers if n == n]  # 'nan' parses, but is no marker value
 
 
-def _parse(text: pl.Expr, kind: ColumnType) -> pl.Expr:
-    """Text to the schema's type; what does not parse becomes null."""
+def _parse(text: pl.Expr, spec: ColumnSpec, decimal: str = ".") -> pl.Expr:
+    """Text to the schema's type (numbers with ``decimal``); what does not parse is null."""
+    kind = spec.type
+    if kind in _NUMERIC and decimal == ",":
+        text = text.str.replace(DECIMAL_COMMA, "${1}.${2}")
     if kind is ColumnType.BOOL:
         lowered = text.str.to_lowercase()
         return pl.when(lowered.is_in(_TRUE)).then(True).when(lowered.is_in(_FALSE)).then(False)

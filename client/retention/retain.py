@@ -127,7 +127,11 @@ def retain(
     store = SiteStore(config.store_dir)
     purged = PurgedVersions(config.store_dir)
     report = RetentionReport(config.site.name, dry_run)
-    cutoff = now - timedelta(days=policy.max_age_days) if ages else None
+    cutoff = (
+        now - timedelta(days=policy.max_age_days)
+        if ages and policy.max_age_days is not None  # `ages` implies it; mypy cannot see that
+        else None
+    )
     by_column = timestamp if policy.age_by == "timestamp" else None
     expired_to = archive if policy.archive else None
     for path in delta_history.delta_tables(store.root / "tables"):
@@ -137,6 +141,10 @@ def retain(
         outcome.versions_dropped, outcome.files_vacuumed = _forget_versions(
             path, outcome, policy.keep_versions_days, dry_run=dry_run
         )
+        if outcome.new_version is not None or outcome.files_vacuumed:
+            # A vacuum commits twice after the data: report the version status shows.
+            latest = None if dry_run else store.latest(path.name)
+            outcome.new_version = latest.version if latest else None
         if not dry_run:
             erased = set(outcome.versions_erased)
             purged.add(path.name, sorted(erased), "erasure")
@@ -178,6 +186,7 @@ def _retain_table(
     ``timestamp`` None ages rows by ingestion; ``archive`` None deletes unarchived.
     """
     latest = store.latest(table)
+    assert latest is not None, f"retain is only called for tables in the store, not {table!r}"
     frame = store.read(table, latest.version)
     outcome = TableOutcome(table, rows=frame.height)
     erased = subjects.mask(frame, count=True)
@@ -201,7 +210,7 @@ def _retain_table(
         return outcome
     if outcome.expired and archive is not None:
         outcome.archived = str(archive.write(table, frame.filter(expired)))
-    lineage = {k: v for k, v in latest.lineage.items() if k not in _REWRITE_KEYS}
+    lineage: dict[str, object] = {k: v for k, v in latest.lineage.items() if k not in _REWRITE_KEYS}
     lineage["ingested_ms"] = str(ingested_ms)
     lineage.update(
         operation="erase" if outcome.erased else "retain",
@@ -220,15 +229,27 @@ def without_expired(
     The raw files are never modified, so a later ``prepare`` would bring back what
     ``retain`` deleted; this keeps expired rows out of every table it writes.
     """
-    policy, timestamp = config.retention, config.schema.first_with(Role.TIMESTAMP)
-    if policy.max_age_days is None or policy.age_by != "timestamp" or timestamp is None:
+    if expiry_cutoff(config, now) is None:
         return result
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=policy.max_age_days)
 
     def keep(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.filter(~_expired(frame, 0, cutoff, timestamp)[0])
+        return frame.filter(~expired_rows(config, frame, now))
 
     return result.keep_rows(keep)
+
+
+def expiry_cutoff(config: SiteConfig, now: datetime | None = None) -> datetime | None:
+    """Rows whose timestamp is before this are past the retention age (None: no such age)."""
+    policy, timestamp = config.retention, config.schema.first_with(Role.TIMESTAMP)
+    if policy.max_age_days is None or policy.age_by != "timestamp" or timestamp is None:
+        return None
+    return (now or datetime.now(UTC)) - timedelta(days=policy.max_age_days)
+
+
+def expired_rows(config: SiteConfig, frame: pl.DataFrame, now: datetime | None = None) -> pl.Series:
+    """Which of ``frame``'s rows their timestamps put past the retention age."""
+    cutoff, timestamp = expiry_cutoff(config, now), config.schema.first_with(Role.TIMESTAMP)
+    return _expired(frame, 0, cutoff, timestamp)[0]
 
 
 def _erase_from_sheets(folder: Path, subjects: SubjectMatcher, *, dry_run: bool) -> list[str]:

@@ -105,6 +105,13 @@ class SiteRecord(RecordModel):
     eval_split: Literal["test", "train"] | None = f(
         P.PUBLIC, "whether metrics come from held-out rows", alias="eval-split", default=None
     )
+    epsilon: float | None = f(
+        P.PUBLIC,
+        "epsilon the site's ledger composed (statistics reply: retrain's budget left)",
+        alias=keys.EPSILON,
+        default=None,
+        ge=0,
+    )
 
     @field_validator("purged_versions")
     @classmethod
@@ -252,6 +259,20 @@ class EvaluateMetrics(RecordModel):
     )
 
 
+def _fairness_text(text: str) -> str:
+    """``text`` if it is empty or parses as fairness counts (column=group|metric)."""
+    if text:
+        try:
+            stats = TableStats.from_json(text)
+        except DataError as error:
+            raise ValueError(f"fairness: {error}") from None
+        for name in stats.columns:
+            head, _, metric = name.rpartition("|")
+            if "=" not in head or not metric:
+                raise ValueError(f"fairness column {name[:80]!r} is not 'column=group|metric'")
+    return text
+
+
 class AssessmentRecord(RecordModel):
     fairness: str = f(
         P.AGGREGATE,
@@ -275,16 +296,7 @@ class AssessmentRecord(RecordModel):
     @field_validator("fairness")
     @classmethod
     def _fairness(cls, text: str) -> str:
-        if text:
-            try:
-                stats = TableStats.from_json(text)
-            except DataError as error:
-                raise ValueError(f"fairness: {error}") from None
-            for name in stats.columns:
-                head, _, metric = name.rpartition("|")
-                if "=" not in head or not metric:
-                    raise ValueError(f"fairness column {name[:80]!r} is not 'column=group|metric'")
-        return text
+        return _fairness_text(text)
 
     @field_validator("importance")
     @classmethod
@@ -341,11 +353,30 @@ class TrainReply(WireMessage):
     _check_arrays = field_validator("arrays")(_arrays)
 
 
+class ChampionFairness(RecordModel):
+    fairness: str = f(
+        P.AGGREGATE,
+        "the champion's per-group counts and rates, groups of >= min_group_size",
+        alias=keys.FAIRNESS,
+        max_length=MAX_JSON,
+    )
+
+    @field_validator("fairness")
+    @classmethod
+    def _fairness(cls, text: str) -> str:
+        return _fairness_text(text)
+
+
 class EvaluateReply(WireMessage):
+    """The global model evaluated at a site; beside it, when the message carried the
+    deployed champion's arrays, the champion on the same rows (champion / challenger)."""
+
     TITLE: ClassVar[str] = "evaluate reply"
     metrics: EvaluateMetrics = Field(alias=keys.METRICS)
     site: SiteRecord = Field(alias=keys.SITE)
     assessment: AssessmentRecord = Field(alias=keys.ASSESSMENT)
+    champion_metrics: EvaluateMetrics | None = Field(alias=keys.CHAMPION_METRICS, default=None)
+    champion_fairness: ChampionFairness | None = Field(alias=keys.CHAMPION_FAIRNESS, default=None)
 
 
 class Exclusion(WireMessage):

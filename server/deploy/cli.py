@@ -46,7 +46,11 @@ def provision_command(
 def start_command(
     state: Path = STATE,
     certs: Path | None = typer.Option(None, help="The folder from fedlife-coord provision."),
-    host: str = typer.Option("0.0.0.0", help="Interface the SuperLink listens on."),
+    host: str = typer.Option(
+        "0.0.0.0",
+        help="Interface the SuperLink listens on: 0.0.0.0 = every interface (sites on other "
+        "machines reach it), 127.0.0.1 = this machine only.",
+    ),
     port: int | None = typer.Option(None, help="Port (default: the provisioned one)."),
     *,
     insecure: bool = typer.Option(
@@ -70,8 +74,10 @@ def start_command(
     started = coordinator.start(state, provisioned, host, port)
     mode = "INSECURE" if started.insecure else "TLS + node authentication"
     _audit(state).append("start", address=started.address, mode=mode, keys=len(started.nodes))
+    everywhere = " (every network interface; --host 127.0.0.1 keeps it local)"
     console.print(
-        f"SuperLink pid {started.pid} on {started.address} ({mode}); "
+        f"SuperLink pid {started.pid} listening on {started.address}"
+        f"{everywhere if started.host in ('0.0.0.0', '::') else ''} ({mode}); "
         f"{len(started.nodes)} site key(s) registered",
         highlight=False,
     )
@@ -93,7 +99,11 @@ def run_command(
         None, help="Continue this stopped run from its last checkpoint."
     ),
     rounds: int | None = typer.Option(None, help="Training rounds (num-server-rounds)."),
-    test_data: Path | None = typer.Option(None, help="CSV the coordinator evaluates on."),
+    test_data: Path | None = typer.Option(
+        None,
+        help="CSV the coordinator evaluates on each round: a header and rows like a site's "
+        "raw CSV (the feature columns and the label, raw values, missing markers allowed).",
+    ),
     run_config: str = typer.Option(
         "", help="More run config as JSON, e.g. '{\"min-train-sites\": 2}'."
     ),

@@ -7,8 +7,11 @@ matplotlib figure; nothing here reads files.
 from __future__ import annotations
 
 import base64
+import functools
 import io
-from typing import Any
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import matplotlib
 
@@ -20,6 +23,27 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from server.report.plots import draw_epsilon  # noqa: E402
 
 _METRICS = ("accuracy", "loss")
+_Drawn = TypeVar("_Drawn", bound=Callable[..., "str | None"])
+
+
+def _drawn_once(draw: _Drawn) -> _Drawn:
+    """Draw each figure once for the same records.
+
+    A simulation renders its report twice (the ServerApp's, then the runner's with the
+    whole run's wall time) from records that have not changed in between; drawing and
+    encoding the figures is most of a render's cost. The records are the run
+    directory's JSON, so their JSON text is the key.
+    """
+
+    @functools.lru_cache(maxsize=16)
+    def from_records(records: str) -> str | None:
+        return draw(*json.loads(records))
+
+    @functools.wraps(draw)
+    def drawn(*records: Any) -> str | None:
+        return from_records(json.dumps(records))
+
+    return drawn  # type: ignore[return-value]
 
 
 def to_data_uri(figure: Figure) -> str:
@@ -30,6 +54,7 @@ def to_data_uri(figure: Figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+@_drawn_once
 def performance(rounds: list[dict[str, Any]]) -> str:
     """Accuracy and loss per round: central, federated (weighted) and each site's."""
     figure = Figure(figsize=(10, 4))
@@ -54,6 +79,7 @@ def performance(rounds: list[dict[str, Any]]) -> str:
     return to_data_uri(figure)
 
 
+@_drawn_once
 def participation(rounds: list[dict[str, Any]], sites: list[str]) -> str:
     """Sites x rounds: trained (green), excluded (red), not sampled (grey)."""
     state = np.zeros((len(sites), len(rounds)))
@@ -73,6 +99,7 @@ def participation(rounds: list[dict[str, Any]], sites: list[str]) -> str:
     return to_data_uri(figure)
 
 
+@_drawn_once
 def epsilon(rounds: list[dict[str, Any]]) -> str:
     """Each site's epsilon after every round, with its budget as a dashed line."""
     figure = Figure(figsize=(7, 4))
@@ -86,6 +113,7 @@ def epsilon(rounds: list[dict[str, Any]]) -> str:
     return to_data_uri(figure)
 
 
+@_drawn_once
 def data_quality(quality: dict[str, dict[str, Any]]) -> str:
     """Rows per site (clean, read) and the largest missing share among its columns."""
     sites = sorted(quality)
@@ -109,6 +137,7 @@ def data_quality(quality: dict[str, dict[str, Any]]) -> str:
     return to_data_uri(figure)
 
 
+@_drawn_once
 def drift_heatmap(rows: list[dict[str, Any]], which: str, threshold: float) -> str | None:
     """Sites x columns PSI (``which``: psi_federation or psi_previous); None if no value."""
     if all(r[which] is None for r in rows):
@@ -134,6 +163,7 @@ def drift_heatmap(rows: list[dict[str, Any]], which: str, threshold: float) -> s
     return to_data_uri(figure)
 
 
+@_drawn_once
 def fairness(groups: dict[str, dict[str, Any]], attribute: str) -> str:
     """Per-group accuracy, selection rate, TPR and FPR of one sensitive column."""
     names = sorted(groups)
@@ -154,6 +184,7 @@ def fairness(groups: dict[str, dict[str, Any]], attribute: str) -> str:
     return to_data_uri(figure)
 
 
+@_drawn_once
 def importance(federated: dict[str, float], top: int = 20) -> str:
     """Horizontal bars of the largest merged permutation importances."""
     items = sorted(federated.items(), key=lambda item: item[1], reverse=True)[:top]

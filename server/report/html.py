@@ -127,7 +127,7 @@ def _fmt(value: Any) -> str:
 def _overview(data: _RunData) -> str:
     config = data.info.get("config", {})
     s = data.summary
-    rows = [
+    rows: list[list[Any]] = [
         ["run directory", str(data.path)],
         ["strategy / model", f"{config.get('strategy', '?')} / {config.get('model', '?')}"],
         ["rounds completed", f"{len(data.rounds)} of {config.get('num-server-rounds', '?')}"],
@@ -168,8 +168,15 @@ def _performance(data: _RunData) -> str:
 
 
 def _participation(data: _RunData) -> str:
+    # Sites that declared different public ranges or categories (server/contract_check.py).
+    contract = "".join(
+        f'<p class="flag">feature contract: {_e(w)}</p>'
+        for w in data.info.get("contract_warnings", [])
+    )
     if not data.all_rounds:
-        return _section("participation", "Participation and exclusions", _empty("no round"))
+        return _section(
+            "participation", "Participation and exclusions", contract, _empty("no round")
+        )
     exclusions = [
         ["profile", e["site"], e["reason"]] for e in data.info.get("profile_excluded", [])
     ]
@@ -180,6 +187,7 @@ def _participation(data: _RunData) -> str:
     return _section(
         "participation",
         "Participation and exclusions",
+        contract,
         _figure(figures.participation(data.all_rounds, data.sites), "participation per round"),
         _table(["round", "site", "reason"], exclusions)
         if exclusions

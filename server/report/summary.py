@@ -21,6 +21,17 @@ def epsilon_by_site(records: list[dict[str, Any]]) -> dict[str, float | None]:
     return dict(sorted(spent.items()))
 
 
+def summary_line(summary: dict[str, Any]) -> str:
+    """The one line every way of running ends with (``fedlife-sim run``, ``flwr run .``)."""
+    accuracy = summary.get("test_accuracy")
+    shown = "n/a" if accuracy is None else f"{accuracy:.4f}"
+    return (
+        f"test accuracy {shown} after {summary['rounds']} rounds "
+        f"({summary.get('evaluated_on') or 'no evaluation'}), {summary['wall_s']:.1f} s; "
+        f"run directory {summary['run_dir']}"
+    )
+
+
 def summarize(result: FederationResult, run_dir: RunDirectory, wall_s: float) -> dict[str, Any]:
     records = run_dir.completed_rounds()
     last = records[-1] if records else None

@@ -43,7 +43,7 @@ def onnx_bytes(model: nn.Module, num_features: int) -> bytes:
         torch.onnx.export(
             model.eval(),
             (torch.zeros(2, num_features),),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # export writes file objects; its annotation names paths
             dynamo=False,
             input_names=["encoded"],
             output_names=["logits"],

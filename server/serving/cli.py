@@ -12,16 +12,20 @@ import typer
 
 from common.cli import one_line_errors
 from common.errors import DataError, MissingExtraError, ServingError
-from server.serving.model import load_served_model
+from server.serving.follow import open_model
 from server.serving.monitor import DriftMonitor
 from server.serving.records import check_records, encode_records
 from server.serving.service import MAX_BODY_BYTES, create_app
 
+MODEL_HELP = (
+    "A run directory, an exported model folder, or a coordinator state folder "
+    "(its production model, followed across promotions)."
+)
 ROUND = typer.Option(None, "--round", help="The checkpoint's round (default: the last).")
 
 
 def serve_command(
-    run_dir: Path = typer.Argument(..., help="A run directory or an exported model folder."),
+    run_dir: Path = typer.Argument(..., help=MODEL_HELP),
     server_round: int | None = ROUND,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
@@ -35,7 +39,7 @@ def serve_command(
     ),
 ) -> None:
     """Serve a model over HTTP: POST /predict on raw records, /health, /model, /metrics."""
-    model = load_served_model(run_dir, server_round=server_round)
+    model = open_model(run_dir, server_round=server_round)
     try:
         import uvicorn
     except ImportError:
@@ -53,18 +57,19 @@ def serve_command(
     # One request's model is small: torch's intra-op threads cost more than they give
     # (256 records: 0.07 ms on one thread, 0.65 ms on two, far worse on a busy machine).
     torch.set_num_threads(1)
-    typer.echo(f"serving {model.source} on http://{host}:{port}", err=True)
+    following = " (following the production alias)" if model is not model.current() else ""
+    typer.echo(f"serving {model.current().source}{following} on http://{host}:{port}", err=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
 
 
 def predict_command(
-    run_dir: Path = typer.Argument(..., help="A run directory or an exported model folder."),
+    run_dir: Path = typer.Argument(..., help=MODEL_HELP),
     input_csv: Path = typer.Option(..., "--input", help="Raw records (a site's CSV columns)."),
     output_csv: Path = typer.Option(..., "--output", help="Where to write the predictions."),
     server_round: int | None = ROUND,
 ) -> None:
     """Score a CSV of raw records without a server: predicted class and probabilities."""
-    model = load_served_model(run_dir, server_round=server_round)
+    model = open_model(run_dir, server_round=server_round).current()
     records = _read_csv(input_csv)
     clean, errors = check_records(model.spec, records)
     if errors:
@@ -84,7 +89,7 @@ def predict_command(
 
 
 def monitor_command(
-    run_dir: Path = typer.Argument(..., help="A run directory or an exported model folder."),
+    run_dir: Path = typer.Argument(..., help=MODEL_HELP),
     served: Path = typer.Option(
         ..., "--served", help="A --log-requests folder or one of its served-*.jsonl files."
     ),
@@ -92,7 +97,7 @@ def monitor_command(
     server_round: int | None = ROUND,
 ) -> None:
     """Drift of served records against the federation's training histograms."""
-    model = load_served_model(run_dir, server_round=server_round)
+    model = open_model(run_dir, server_round=server_round).current()
     monitor = DriftMonitor(model.spec, model.reference, model.drift_threshold)
     for records in _served_records(served):
         clean, _ = check_records(model.spec, records)

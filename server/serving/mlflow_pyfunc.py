@@ -13,7 +13,7 @@ from server.serving.records import check_records, encode_records
 BUNDLE = "bundle"
 
 
-class RawRecordModel(mlflow.pyfunc.PythonModel):
+class RawRecordModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]  # re-exported
     """The MLflow pyfunc: raw records in, predicted class and probabilities out."""
 
     def load_context(self, context: Any) -> None:

@@ -50,6 +50,10 @@ class ServedModel:
     drift_threshold: float = DEFAULT_DRIFT_THRESHOLD
     source: str = ""
 
+    def current(self) -> ServedModel:
+        """The model to answer with: itself (see :class:`server.serving.follow.ProductionModel`)."""
+        return self
+
     def predict_proba(self, encoded: np.ndarray) -> np.ndarray:
         """Class probabilities (rows x classes) of encoded features."""
         with torch.no_grad():

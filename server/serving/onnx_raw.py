@@ -35,6 +35,17 @@ _MAX_Z = 5.0  # as common.features: standardised values are clipped at 5 spreads
 class RawInputModel(nn.Module):
     """Raw numeric values and category codes -> logits, through ``spec``'s contract."""
 
+    # Buffers registered in __init__ (register_buffer hides their type from a checker).
+    source: torch.Tensor
+    code: torch.Tensor
+    is_category: torch.Tensor
+    is_log: torch.Tensor
+    low: torch.Tensor
+    width: torch.Tensor
+    log_width: torch.Tensor
+    center: torch.Tensor
+    spread: torch.Tensor
+
     def __init__(self, model: nn.Module, spec: FeatureSpec) -> None:
         super().__init__()
         numeric, categories = raw_columns(spec)
@@ -105,7 +116,7 @@ def onnx_raw_bytes(model: nn.Module, spec: FeatureSpec, *, opset: int) -> bytes:
         torch.onnx.export(
             wrapped,
             example,
-            buffer,
+            buffer,  # type: ignore[arg-type]  # export writes file objects; its annotation names paths
             dynamo=False,
             input_names=["numeric", "categories"],
             output_names=["logits"],

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import MissingExtraError
+from server.serving.follow import ProductionModel
 from server.serving.model import ServedModel
 from server.serving.monitor import DriftMonitor
 from server.serving.records import check_records, encode_records
@@ -29,13 +30,17 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 def create_app(
-    model: ServedModel, *, max_body_bytes: int = MAX_BODY_BYTES, log_dir: Path | None = None
+    model: ServedModel | ProductionModel,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    log_dir: Path | None = None,
 ) -> Any:
     """A FastAPI app answering ``POST /predict``, ``GET /health``, ``/model``, ``/metrics``.
 
     Parameters
     ----------
-    model : the model, its contract, card and drift reference.
+    model : the model, its contract, card and drift reference; or the production
+        alias of a state folder, followed from request to request.
     max_body_bytes : larger request bodies get 413.
     log_dir : where to append served records (None: they are not stored).
     """
@@ -46,11 +51,24 @@ def create_app(
     except ImportError as err:  # pragma: no cover - depends on the install
         raise MissingExtraError("serving needs fastapi: pip install 'fedlife[serve]'") from err
 
-    spec = model.spec
-    monitor = DriftMonitor(spec, model.reference, model.drift_threshold)
     registry = CollectorRegistry()
-    metrics = _metrics(registry, spec.classes)
+    metrics = _metrics(registry)
     lock = threading.Lock()
+    # Drift is measured against the training histograms of the model being served:
+    # a promotion starts a new monitor.
+    current: dict[str, Any] = {}
+
+    def serving() -> tuple[ServedModel, DriftMonitor]:
+        served = model.current()
+        with lock:
+            if current.get("model") is not served:
+                current["model"] = served
+                current["monitor"] = DriftMonitor(
+                    served.spec, served.reference, served.drift_threshold
+                )
+                metrics["class_counts"] = dict.fromkeys(served.spec.classes, 0)
+            return served, current["monitor"]
+
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     app = FastAPI(title="fedlife model")
@@ -61,10 +79,11 @@ def create_app(
 
     @app.get("/model")
     def card() -> dict:
-        return model.card
+        return serving()[0].card
 
     @app.get("/metrics")
     def prometheus() -> Any:
+        _, monitor = serving()
         with lock:
             drift = monitor.drift()
             counts = dict(metrics["class_counts"])
@@ -72,7 +91,7 @@ def create_app(
             if value is not None:
                 metrics["drift"].labels(feature=column).set(value)
         total = sum(counts.values())
-        for name in spec.classes:
+        for name in counts:
             metrics["share"].labels(**{"class": name}).set(counts[name] / total if total else 0)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -90,16 +109,19 @@ def create_app(
         records = _parse(body, content_type)
         if isinstance(records, str):
             return JSONResponse({"detail": records}, status_code=422)
+        served, monitor = serving()
+        spec = served.spec
         clean, errors = check_records(spec, records)
         if errors:
             detail = [{"record": e.record, "field": e.field, "reason": e.reason} for e in errors]
             return JSONResponse({"detail": detail}, status_code=422)
-        probabilities = model.predict_proba(encode_records(spec, clean))
+        probabilities = served.predict_proba(encode_records(spec, clean))
         predicted = [spec.classes[int(i)] for i in np.argmax(probabilities, axis=1)]
         with lock:
             monitor.observe(clean)
+            counts = metrics["class_counts"]
             for name in predicted:
-                metrics["class_counts"][name] += 1
+                counts[name] = counts.get(name, 0) + 1
         metrics["records"].inc(len(clean))
         if log_dir is not None:
             _log(log_dir, clean)
@@ -132,7 +154,7 @@ def _parse(body: bytes, content_type: str) -> list | str:
     return records
 
 
-def _metrics(registry: Any, classes: list[str]) -> dict[str, Any]:
+def _metrics(registry: Any) -> dict[str, Any]:
     from prometheus_client import Counter, Gauge, Histogram
 
     return {
@@ -158,7 +180,7 @@ def _metrics(registry: Any, classes: list[str]) -> dict[str, Any]:
             ["class"],
             registry=registry,
         ),
-        "class_counts": dict.fromkeys(classes, 0),
+        "class_counts": {},
     }
 
 

@@ -87,7 +87,7 @@ class SimulatedAnnotator:
         )
         if answers.height == 0:
             return 0
-        version = store.latest(QUEUE).version
+        version = store.latest(QUEUE).version  # type: ignore[union-attr]  # the queue was read above
         classes = sorted(truth["label"].unique().to_list())
         rng = np.random.default_rng(derive_seed(self.seed, site_toml.parent.name, version))
         wrong = rng.random(answers.height) < self.error_rate

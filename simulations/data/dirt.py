@@ -72,7 +72,8 @@ class DirtSpec:
                 raise ConfigError(
                     f"unknown dirt '{key}'; expected {sorted(known)} or missing.COLUMN"
                 )
-        return replace(self, **changes, missing_by_column=by_column)
+        # Every known dirt field is a float and every value was parsed as one above.
+        return replace(self, **changes, missing_by_column=by_column)  # type: ignore[arg-type]
 
 
 def inject(

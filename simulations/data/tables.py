@@ -55,7 +55,7 @@ def _read(path: Path, schema: dict) -> pl.DataFrame:
     try:
         if path.suffix in PARQUET_SUFFIXES:
             return pl.read_parquet(path)
-        return pl.read_csv(
+        frame = pl.read_csv(
             path,
             has_header=schema["header"],
             separator=schema["delimiter"],
@@ -65,6 +65,15 @@ def _read(path: Path, schema: dict) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise DataError(f"{path}: cannot read ({first})") from None
+    # Columns init reads with decimal = "," ('12,29') are numbers here too, not text.
+    commas = [
+        c
+        for c, spec in schema["columns"].items()
+        if spec.get("decimal") == "," and frame.schema.get(c) == pl.String
+    ]
+    return frame.with_columns(
+        pl.col(c).str.replace(",", ".", literal=True).cast(pl.Float64, strict=False) for c in commas
+    )
 
 
 def _dataset(name: str, frame: pl.DataFrame, schema: dict, label: str, natural) -> Dataset:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 from cryptography import x509
 
@@ -65,3 +68,17 @@ def test_join_refuses_a_site_config_that_does_not_validate(cli, assert_one_line_
     result = cli("fedlife-site", "join", "-c", stub, "--coordinator", "h:1", "--bundle", bundle)
     assert_one_line_error(result, "schema")
     assert x509.load_pem_x509_certificate((bundle / "ca.pem").read_bytes())  # bundle untouched
+
+
+def test_join_gives_up_on_an_absent_coordinator_in_one_line(cli, assert_one_line_error, site):
+    config, bundle = site
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    started = time.monotonic()
+    result = cli(
+        "fedlife-site", "join", "-c", config, "--coordinator", address, "--bundle", bundle,
+        "--max-wait", "2",
+    )  # fmt: skip
+    assert_one_line_error(result, address, "did not answer in 2 s", "--max-wait 0")
+    assert time.monotonic() - started < 60

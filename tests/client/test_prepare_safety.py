@@ -202,6 +202,17 @@ BAD_EVERY = 1000  # quarantined rows of the big input
 WAIT_S = 90
 
 
+def _wait_for_new_entry(
+    process: subprocess.Popen, folder: Path, prefix: str, seen: set[str]
+) -> None:
+    """Until ``folder`` gains an entry named ``prefix*`` (or the process ends, or WAIT_S)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(n.startswith(prefix) for n in _entries(folder) - seen):
+            return
+        time.sleep(0.002)
+
+
 def _entries(folder: Path) -> set[str]:
     try:
         return {entry.name for entry in os.scandir(folder)}
@@ -259,11 +270,7 @@ def test_sigkill_during_prepare_leaves_every_table_readable(tmp_path, cli_env):
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + WAIT_S
-            while time.monotonic() < deadline and process.poll() is None:
-                if any(n.startswith(prefix) for n in _entries(folder) - seen):
-                    break
-                time.sleep(0.002)
+            _wait_for_new_entry(process, folder, prefix, seen)
             os.kill(process.pid, signal.SIGKILL)
         finally:
             if process.poll() is None:
@@ -289,3 +296,40 @@ def test_sigkill_during_prepare_leaves_every_table_readable(tmp_path, cli_env):
     assert result.clean.lineage["quarantine_version"] == str(store.latest("quarantine").version)
     assert store.read("quarantine").height == BIG_ROWS - big_clean_rows
     assert sha256(raw) == raw_sha
+
+
+@pytest.mark.e2e
+def test_sigint_during_prepare_says_in_one_line_what_was_committed(tmp_path, cli_env):
+    config_path = make_site(tmp_path)
+    config = load_site_config(config_path)
+    assert prepare(config).clean.version == 0
+    store = SiteStore(config.store_dir)
+    frame(BIG_ROWS, seed=1, bad_every=BAD_EVERY).write_csv(tmp_path / "data.csv")
+    folder = config.store_dir / "tables" / "raw"
+    seen = _entries(folder)
+    process = subprocess.Popen(
+        [console_script("fedlife-site"), "prepare", "-c", str(config_path)],
+        env=cli_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Mid-way: the raw table's data file is being written.
+        _wait_for_new_entry(process, folder, "part-", seen)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and len(stderr.splitlines()) == 1, stderr
+    line = stderr.strip()
+    clean = store.latest("clean").version
+    if clean == 0:
+        assert line.endswith("clean is version 0") or "clean is version 0 (" in line, line
+    else:
+        assert f"clean version {clean}" in line, line
+    raw = store.latest("raw").version
+    assert ("nothing was committed" in line) == (raw == 0 and clean == 0), line

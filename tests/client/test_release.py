@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from opacus.accountants import RDPAccountant
 
-from client.app import _moments_noise
+from client.federation.site_replies import moments_noise
 from client.privacy.ledger import LedgerEntry, PrivacyLedger, compose_epsilon, release_noise
 from client.privacy.release import record_release, release_moments, sensitivity
 from client.site import Site
@@ -80,16 +80,16 @@ def site_with_privacy(tmp_path, privacy: str) -> Site:
 
 def test_a_site_releases_at_a_share_of_the_budget_it_has_left(tmp_path):
     fresh = site_with_privacy(tmp_path / "fresh", "")
-    assert _moments_noise(fresh) == release_noise(0.25 * 3.0, 1e-5)
+    assert moments_noise(fresh) == release_noise(0.25 * 3.0, 1e-5)
 
     spending = site_with_privacy(tmp_path / "spent", "moments_budget_share = 0.5")
     spending.ledger.record(LedgerEntry(3.0, 0.1, 50, 1e-5, "earlier", 1, 0))
     left = 3.0 - spending.ledger.epsilon(1e-5)
     assert 1.5 < left < 2.5
-    assert _moments_noise(spending) == release_noise(0.5 * left, 1e-5)
+    assert moments_noise(spending) == release_noise(0.5 * left, 1e-5)
 
     fixed = site_with_privacy(tmp_path / "fixed", "moments_noise_multiplier = 7.0")
-    assert _moments_noise(fixed) == 7.0
+    assert moments_noise(fixed) == 7.0
 
 
 def noiseless_release(part: pl.DataFrame, *, squares: bool = True) -> dict:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+import ray
 
 from client.privacy.ledger import LedgerEntry, compose_epsilon
 from client.site import Site
@@ -39,6 +40,11 @@ def write_sites(root: Path, **spec) -> list[Site]:
     with private_ray(sites=[site_name(i) for i in range(spec.sites)]):
         materialise_sites(spec, load_dataset(spec.dataset), root, root / "sites")
     return [Site.from_path(path) for path in sorted((root / "sites").glob("*/site.toml"))]
+
+
+def test_the_private_ray_instance_registers_on_loopback(private_env):
+    with private_ray(sites=[site_name(0)]):
+        assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
 
 
 def rounds_of(run_dir: Path) -> list[dict]:

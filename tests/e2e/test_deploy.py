@@ -191,6 +191,7 @@ def deployment() -> Iterator[Deployment]:
         assert provisioned.returncode == 0, provisioned.stderr
         started = deployment.start_coordinator()
         assert started.returncode == 0, started.stdout + started.stderr
+        assert f"listening on {deployment.address} " in started.stdout
         assert making.wait(timeout=180) == 0, deployment.log("sites")
         for site in SITES:
             deployment.join(site)

@@ -19,6 +19,7 @@ def test_flwr_run_dot_trains_the_virtual_sites(isolated_env, tmp_path):
     }
     made = run_cli([script("fedlife-sim"), "sites", "--out", str(tmp_path), "--sites", "3"], env)
     assert made.returncode == 0, made.stderr
+    assert not (tmp_path / "models").exists()  # sites are no run: no empty models/
     configured = run_cli(
         [script("flwr"), "federation", "simulation-config", "--num-supernodes", "3"], env
     )
@@ -35,5 +36,8 @@ def test_flwr_run_dot_trains_the_virtual_sites(isolated_env, tmp_path):
 
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["rounds"] == 2
+    # It ends, as fedlife-sim run does, with the run's one-line summary.
+    assert "after 2 rounds" in result.stdout + result.stderr
+    assert f"run directory {tmp_path / 'run'}" in result.stdout + result.stderr
     assert sorted(summary["epsilon_spent"]) == ["site-000", "site-001", "site-002"]
     assert all(0 < e <= 3.0 for e in summary["epsilon_spent"].values())

@@ -31,6 +31,9 @@ def test_dp_run_writes_a_complete_run_dir_within_budget(isolated_env, tmp_path):
     assert summary["run_dir"] == str(tmp_path / "run")
     assert 0.5 < summary["test_accuracy"] <= 1.0
     assert summary["wall_s"] > 0
+    # report.html says the same wall time as summary.json (it once said the ServerApp's).
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert f"<td>{summary['wall_s']:.4g}</td>" in page
     assert sorted(summary["epsilon_spent"]) == ["site-000", "site-001", "site-002"]
     for spent in summary["epsilon_spent"].values():
         assert 0.5 * 3.0 < spent <= 3.0  # the plan spends the budget, never more

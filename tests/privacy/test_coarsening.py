@@ -43,3 +43,12 @@ def test_rows_are_held_out_by_default_only_while_privacy_is_on():
     assert TrainingSection().held_out(private=True) == PRIVATE_TEST_FRACTION > 0
     assert TrainingSection().held_out(private=False) == 0.0
     assert TrainingSection(test_fraction=0.3).held_out(private=True) == 0.3
+
+
+def test_a_coarse_rate_stays_a_rate_when_the_rows_are_no_multiple_of_the_group():
+    # 15 rows, groups of 10: a step of 10/15 would have rounded 1.0 to 1.33, which the
+    # evaluate reply's contract refuses (a simulation's every evaluate round failed).
+    for rows in range(1, 60):
+        released = {coarse_metric(c / rows, rows, 10) for c in range(rows + 1)}
+        assert min(released) == 0.0 and max(released) == 1.0, rows
+        assert all(0.0 <= value <= 1.0 for value in released)

@@ -53,6 +53,7 @@ def replies(tmp_path, dataset) -> list:
 
     wrong = FeatureSpec(["no-such-column"], [0.0], [1.0], spec.label, spec.classes)
     evaluate = evaluate_message(**{keys.EXPLAIN: True})
+    evaluate.content[keys.CHAMPION_ARRAYS] = train.content[keys.ARRAYS]  # champion/challenger
     refused = evaluate_message(**{keys.FEATURE_SPEC: wrong.to_json()})
     return [
         app(incoming(RecordDict({keys.CONFIG: profile}), "query"), context),

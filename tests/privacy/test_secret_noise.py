@@ -13,7 +13,8 @@ import zlib
 import numpy as np
 import torch
 
-from client.app import _release_moments, _train
+from client.app import _train
+from client.federation.site_replies import moments_reply
 from client.federation.training import TrainPlan, train
 from client.privacy.randomness import NoiseSource, secret_path
 from common import keys
@@ -68,8 +69,8 @@ def test_two_releases_of_identical_data_never_share_noise(tmp_path, dataset):
     second = _update(_train(site, train_message(site, run_id="run-b")))
     assert _max_difference(first, second) > 1e-3
 
-    one = _release_moments(site, moments_message(site, run_id="run-a"))
-    two = _release_moments(site, moments_message(site, run_id="run-b"))
+    one = moments_reply(site, moments_message(site, run_id="run-a"))
+    two = moments_reply(site, moments_message(site, run_id="run-b"))
     assert dict(one.content[keys.MOMENTS]) != dict(two.content[keys.MOMENTS])
 
 

@@ -1,0 +1,2 @@
+"""Keeping the federation current: retraining triggers, warm starts, champion and
+challenger, registry aliases, events and scheduled jobs."""
