@@ -241,6 +241,11 @@ class AuditLog:
             return AuditProblem(0, seq, "the log's last entry does not match its head")
         return None
 
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the chain's head file; ``(0, GENESIS)`` before the first append."""
+        head = self._head() or {"seq": 0, "hash": GENESIS}
+        return head["seq"], head["hash"]
+
     def _head(self) -> dict[str, Any] | None:
         if not self.head_path.exists():
             return None

@@ -8,8 +8,9 @@ hash, and a head file), and the two chains a site keeps watch each other:
 * after every entry, the site's audit log records the ledger's new head
   (``ledger-head``: seq and hash), so a ledger that is removed, truncated or rolled
   back to an earlier copy no longer reaches the head the audit log remembers;
-* every ledger entry records how long the audit log was (``audit_seq``), so an
-  audit log cut back behind it is noticed too.
+* every ledger entry records the audit log's head when it was written (``audit_seq``
+  and ``audit_hash``), so an audit log cut back behind it, or rewritten from there,
+  is noticed too.
 
 A damaged chain raises :class:`StoreError` with one line naming the file and the
 first bad place: the site refuses to train or release until the ledger is restored.
@@ -27,7 +28,7 @@ from common.errors import StoreError
 
 LEDGER_NAME, LEDGER_HEAD = "ledger.jsonl", "ledger-head.json"
 RELEASE, HEAD_RECORD = "dp-release", "ledger-head"
-AUDIT_SEQ = "audit_seq"
+AUDIT_SEQ, AUDIT_HASH = "audit_seq", "audit_hash"
 
 
 class LedgerChain:
@@ -50,8 +51,10 @@ class LedgerChain:
     def append(self, fields: dict[str, Any]) -> None:
         """Add one release after checking the chain; then tell the audit log its new head."""
         self.releases()  # never extend a damaged ledger
-        audit_seq = len(self.audit.entries())
-        entry = self.chain.append(RELEASE, **fields, **{AUDIT_SEQ: audit_seq})
+        audit_seq, audit_hash = self.audit.head()
+        entry = self.chain.append(
+            RELEASE, **fields, **{AUDIT_SEQ: audit_seq, AUDIT_HASH: audit_hash}
+        )
         self.audit.append(HEAD_RECORD, seq=entry["seq"], hash=entry["hash"])
 
     def releases(self) -> list[dict[str, Any]]:
@@ -74,14 +77,22 @@ class LedgerChain:
                     f"records its entry {seq}, it holds {len(entries)}); restore it before "
                     "the site trains or releases again"
                 )
-        recorded = max((int(e["fields"].get(AUDIT_SEQ, 0)) for e in entries), default=0)
+        seen = [e["fields"] for e in entries if int(e["fields"].get(AUDIT_SEQ, 0)) > 0]
+        recorded = int(seen[-1][AUDIT_SEQ]) if seen else 0
         if len(audit) < recorded:
             raise StoreError(
                 f"{self.audit.path}: audit log was removed or rolled back (the privacy ledger "
                 f"saw it at entry {recorded}, it holds {len(audit)})"
             )
+        if recorded and seen[-1].get(AUDIT_HASH, audit[recorded - 1].get("hash")) != audit[
+            recorded - 1
+        ].get("hash"):
+            raise StoreError(
+                f"{self.audit.path}: audit log was rewritten (its entry {recorded} is not the "
+                "one the privacy ledger saw)"
+            )
         releases = [
-            {k: v for k, v in e["fields"].items() if k != AUDIT_SEQ}
+            {k: v for k, v in e["fields"].items() if k not in (AUDIT_SEQ, AUDIT_HASH)}
             for e in entries
             if e.get("action") == RELEASE
         ]

@@ -9,6 +9,7 @@ import pytest
 from opacus.accountants import PRVAccountant, RDPAccountant
 
 from client.privacy.ledger import PRV_ABOVE_RDP_EPSILON, LedgerEntry, PrivacyLedger, compose_epsilon
+from common.audit import AuditLog
 from common.errors import BudgetExceededError, StoreError
 
 DELTA = 1e-5
@@ -281,6 +282,20 @@ def test_a_removed_audit_log_is_noticed_by_the_ledger(tmp_path):
         path.unlink()
 
     with pytest.raises(StoreError, match="audit log"):
+        PrivacyLedger(tmp_path).epsilon(DELTA)
+
+
+def test_an_audit_log_rewritten_to_its_old_length_is_noticed_by_the_ledger(tmp_path):
+    chained_ledger(tmp_path)
+    audit = AuditLog(tmp_path / "audit", "someone")
+    length = len(audit.entries())
+    audit.path.unlink()
+    audit.head_path.unlink()
+    for _ in range(length):
+        audit.append("note")
+    assert audit.verify() is None
+
+    with pytest.raises(StoreError, match="audit log was rewritten"):
         PrivacyLedger(tmp_path).epsilon(DELTA)
 
 
