@@ -55,6 +55,7 @@ from server.report.tensorboard import RoundScalars
 from server.round_report import RoundReport
 from server.run_dir import RunDirectory
 from server.site_exchange import SiteExchange
+from server.site_heads import SiteHeads
 from server.strategies import build_strategy
 
 STATISTICS = "statistics.json"
@@ -92,7 +93,9 @@ class Federation:
         on_round: RoundObserver | None = None,
     ) -> None:
         self.grid = grid
-        self.sites = SiteExchange(grid, config)
+        # Beside the run folders, like the central-DP ledger: kept across runs.
+        self.heads = SiteHeads(run_dir.path.resolve().parent)
+        self.sites = SiteExchange(grid, config, heads=self.heads)
         self.config = config
         self.run_dir = run_dir
         self.on_round = on_round or (lambda report: None)
@@ -143,7 +146,9 @@ class Federation:
                     strategy.configure_train(server_round, arrays, train_config, self.grid),
                     report.failures,
                 )
-                updates = self.sort_replies(replies, report, {"shapes": shapes(arrays)})
+                updates = self.sort_replies(
+                    replies, report, {"shapes": shapes(arrays)}, heads=self.heads
+                )
                 stopped = _too_few_updates(server_round, updates, self.config.min_train_sites)
             if stopped:
                 if reservation:
@@ -336,7 +341,11 @@ class Federation:
 
     @staticmethod
     def sort_replies(
-        replies: list[Message], report: RoundReport, context: dict | None = None
+        replies: list[Message],
+        report: RoundReport,
+        context: dict | None = None,
+        *,
+        heads: SiteHeads | None = None,
     ) -> list[Message]:
         """Keep the valid updates (``TrainReply``); record refusals, invalid replies
         and failures in ``report``.
@@ -345,7 +354,7 @@ class Federation:
         order, and the same seed must give the same model however the sites raced.
         """
         updates = []
-        for reply in sorted_replies(replies, TrainReply, context, report):
+        for reply in sorted_replies(replies, TrainReply, context, report, heads=heads):
             updates.append(reply.message)
             report.participants.append(participant(reply.message))
         return updates
@@ -355,7 +364,7 @@ class Federation:
             strategy.configure_evaluate(server_round, arrays, config, self.grid), report.failures
         )
         results, fairness, importance = [], {}, {}
-        for valid in sorted_replies(replies, EvaluateReply, None, report):
+        for valid in sorted_replies(replies, EvaluateReply, None, report, heads=self.heads):
             reply, site = valid.message, valid.site
             report.per_site[site] = dict(reply.content[keys.METRICS])
             if keys.ASSESSMENT in reply.content:

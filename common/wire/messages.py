@@ -112,6 +112,20 @@ class SiteRecord(RecordModel):
         default=None,
         ge=0,
     )
+    audit_head: str | None = f(
+        P.PUBLIC,
+        "seq and sha256 of the site's audit-log head: hashes of actions, never of rows",
+        alias=keys.AUDIT_HEAD,
+        default=None,
+        pattern=r"^[0-9]{1,12}:[0-9a-f]{64}$",
+    )
+    store_id: str | None = f(
+        P.PUBLIC,
+        "keyed hash naming the site's store (a recreated store gets a new one)",
+        alias=keys.STORE_ID,
+        default=None,
+        pattern=r"^[0-9a-f]{16}$",
+    )
 
     @field_validator("purged_versions")
     @classmethod
