@@ -17,6 +17,7 @@ from client.federation.global_model import load_global_model
 from client.labeling.active import refresh_queue
 from client.labeling.importing import import_labels
 from client.pipeline.prepare import prepare
+from client.privacy.ledger import LedgerEntry, PrivacyLedger
 from client.retention.archive import Archive
 from client.retention.erasure import ErasureRequests, PurgedVersions, site_key, subject_digest
 from client.retention.retain import retain, retain_site
@@ -288,3 +289,28 @@ def test_a_later_prepare_does_not_bring_expired_rows_back(tmp_path):
             2010
             not in store.read(table)["seen"].cast(pl.Utf8).str.slice(0, 4).cast(pl.Int32).to_list()
         )
+
+
+def test_a_removed_audit_log_fails_verify_when_the_ledger_saw_it(tmp_path):
+    path, config = make_site(tmp_path)
+    ledger = PrivacyLedger(config.store_dir)
+    for round_ in (1, 2):
+        ledger.record(
+            LedgerEntry(
+                noise_multiplier=1.0,
+                sample_rate=0.1,
+                steps=5,
+                delta=1e-5,
+                run_id="r",
+                round=round_,
+                table_version=0,
+            )
+        )
+    code, out, err = run_cli("audit", "verify", "-c", path)
+    assert code == 0 and "privacy ledger intact: 2 releases" in out, err
+    log = site_audit(config)
+    log.path.unlink()
+    log.head_path.unlink()
+    code, out, err = run_cli("audit", "verify", "-c", path)
+    assert code != 0 and "audit log was removed or rolled back" in err, out
+    assert err.count("\n") == 1
