@@ -19,6 +19,7 @@ from client.retention.cli import register as register_retention
 from client.site import Site
 from client.site_schedule import register as register_schedule
 from client.store import TABLES, SiteStore
+from client.verify_cli import register as register_verify
 from common.cli import VERSION_OPTION, err_console, one_line_errors
 from common.config import SiteConfig, load_site_config
 from common.errors import StoppedByUser
@@ -254,6 +255,7 @@ def init_command(
 register_retention(app)
 app.command("join")(join_command)
 register_schedule(app)
+register_verify(app)
 
 
 def main() -> None:

@@ -35,6 +35,10 @@ class StoreError(FedlifeError):
     """The site store (Delta tables, ledger) cannot be read or written."""
 
 
+class IntegrityError(StoreError):
+    """A store file does not match the checksum recorded when it was written."""
+
+
 class BudgetExceededError(FedlifeError):
     """Training would take a site past its privacy budget."""
 

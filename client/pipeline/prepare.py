@@ -80,6 +80,7 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
     step = on_step or (lambda name: None)
     store = SiteStore(config.store_dir)
     step("checking input")
+    store.verify_latest()  # never build on (or over) a table whose files were altered
     latest = store.latest("clean")
     known = json.loads(latest.lineage.get(incremental.SIZES, "{}")) if latest else {}
     files = pipeline.raw_files(config)
