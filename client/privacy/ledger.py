@@ -94,9 +94,10 @@ class PrivacyLedger:
 
     def entries(self) -> list[LedgerEntry]:
         """Every release, read from the chain (a damaged or rolled-back one raises)."""
+        releases = self.chain.releases()  # its own one-line StoreError names the file
         try:
-            return [LedgerEntry(**fields) for fields in self.chain.releases()]
-        except (TypeError, ValueError, StoreError) as error:
+            return [LedgerEntry(**fields) for fields in releases]
+        except (TypeError, ValueError) as error:
             raise StoreError(f"{self.path}: privacy ledger is corrupt ({error})") from None
 
     def record(self, entry: LedgerEntry) -> None:
