@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from client.classification import register as register_classify
 from client.federation.join import join_command
 from client.labeling.cli import app as label_app
 from client.pipeline.prepare import prepare
@@ -256,6 +257,7 @@ register_retention(app)
 app.command("join")(join_command)
 register_schedule(app)
 register_verify(app)
+register_classify(app)
 
 
 def main() -> None:
