@@ -20,12 +20,16 @@ import os
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from common.audit import AuditLog
 from common.errors import RunDirError
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where a checkpoint is read or written: every coordinator command
+# imports this module, most of them to read JSON, and torch takes seconds to import.
 
 
 def default_run_dir(base: str | Path = "runs") -> Path:
@@ -115,6 +119,8 @@ class RunDirectory:
 
     def load_checkpoint(self, server_round: int) -> tuple[dict[str, torch.Tensor], dict]:
         """The global model after ``server_round`` and the strategy's state then."""
+        import torch
+
         path = self.path / "models" / f"round-{server_round:03d}.pt"
         try:
             weights = torch.load(path, weights_only=True)
@@ -130,6 +136,8 @@ class RunDirectory:
         self, server_round: int, state_dict: dict[str, torch.Tensor], strategy_state: dict
     ) -> Path:
         """Write the round's model (and strategy state) atomically: never half a file."""
+        import torch
+
         target = self.path / "models" / f"round-{server_round:03d}.pt"
         for data, path in (
             (strategy_state, self._strategy_path(server_round)),
@@ -144,6 +152,8 @@ class RunDirectory:
         return self.path / "models" / f"strategy-{server_round:03d}.pt"
 
     def save_final_model(self, state_dict: dict[str, torch.Tensor]) -> Path:
+        import torch
+
         torch.save(state_dict, self.path / "model.pt")
         return self.path / "model.pt"
 

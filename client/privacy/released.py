@@ -13,8 +13,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where a kept update is read or written: the site's CLI imports this
+# module (retention drops the updates trained on erased rows) for commands that never
+# touch a model, and torch takes seconds to import.
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class ReleasedUpdates:
         path = self._path(run_id)
         if not path.exists():
             return None
+        import torch
+
         try:
             kept = torch.load(path, weights_only=True)
         except Exception:  # noqa: BLE001 - whatever is wrong with it, it is not a cache hit
@@ -64,6 +72,8 @@ class ReleasedUpdates:
 
     def keep(self, run_id: str, digest: str, update: ReleasedUpdate) -> None:
         """Remember ``update`` (atomically) as this run's latest release."""
+        import torch
+
         self.dir.mkdir(parents=True, exist_ok=True)
         target = self._path(run_id)
         temporary = target.with_suffix(".tmp")
@@ -84,6 +94,8 @@ class ReleasedUpdates:
 
         An update trained on rows that were since erased must not be sent again.
         """
+        import torch
+
         dropped = 0
         for path in self.dir.glob("*.pt") if table_versions else []:
             try:

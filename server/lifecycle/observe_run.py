@@ -21,7 +21,6 @@ from common.features import FeatureSpec
 from common.run_config import RunConfig
 from common.wire.messages import StatisticsReply
 from server.lifecycle.observation import SiteAnswer
-from server.lifecycle.warm_start import parent_lineage
 from server.run_dir import RunDirectory
 from server.site_exchange import SiteExchange
 
@@ -32,6 +31,10 @@ def observe_sites_only(sites: SiteExchange, config: RunConfig, run_dir: RunDirec
     """Query every site on ``config.parent_run``'s bins; write and return the answers."""
     if not config.parent_run:
         raise RunDirError("observe-only needs parent-run: the model whose bins to compare on")
+    # Here, not at the top: the lineage reads the registry, which needs torch, and the
+    # coordinator's CLI imports this module for every command.
+    from server.lifecycle.warm_start import parent_lineage
+
     lineage = parent_lineage(config.parent_run, config.parent_round)
     info = RunDirectory(lineage["run_dir"]).read_json("run.json")
     spec = FeatureSpec.from_json(info["feature_spec"])

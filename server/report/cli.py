@@ -6,7 +6,6 @@ from pathlib import Path
 
 from common.cli import one_line_errors
 from common.errors import RunDirError
-from server.report.html import write_report
 from server.run_dir import RunDirectory
 
 
@@ -16,5 +15,7 @@ def report_command(run_dir: Path) -> None:
     run = RunDirectory(run_dir)
     if not (run.path / "run.json").is_file():
         raise RunDirError(f"{run_dir}: not a fedlife run directory (no run.json)")
+    from server.report.html import write_report  # matplotlib: only for this command
+
     path = write_report(run)
     print(f"{path} ({path.stat().st_size / 1e6:.2f} MB)")

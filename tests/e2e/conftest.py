@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.conftest import console_script
+from tests.conftest import console_script, new_cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
 script = console_script
@@ -26,12 +28,26 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def isolated_env(cli_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """``cli_env`` with this venv first on PATH; afterwards, stop what the test started."""
-    env = {**cli_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{cli_env['PATH']}"}
-    yield env
-    stop_processes_mentioning(env["FLWR_HOME"])
-    stop_processes_mentioning(env["RAY_TMPDIR"])
+def isolated_env() -> Iterator[dict[str, str]]:
+    """See :func:`isolated`."""
+    with isolated() as env:
+        yield env
+
+
+@contextmanager
+def isolated() -> Iterator[dict[str, str]]:
+    """``new_cli_env`` with this venv first on PATH; afterwards, stop what was started
+    with it and remove its Flower home and Ray temp dir. A module-scoped fixture that
+    shares one run among several tests uses it directly."""
+    env = new_cli_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    try:
+        yield env
+    finally:
+        stop_processes_mentioning(env["FLWR_HOME"])
+        stop_processes_mentioning(env["RAY_TMPDIR"])
+        shutil.rmtree(env["FLWR_HOME"], ignore_errors=True)
+        shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
 
 
 def stop_processes_mentioning(unique_path: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from client.privacy.ledger import release_noise
-from tests.e2e.conftest import run_cli, script
+from tests.e2e.conftest import isolated, run_cli, script
 
 pytestmark = pytest.mark.e2e
 
@@ -24,23 +24,32 @@ def sim_run(env, run_dir: Path, *extra: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_dp_run_writes_a_complete_run_dir_within_budget(isolated_env, tmp_path):
-    summary = sim_run(isolated_env, tmp_path / "run", "--rounds", "3", "--seed", "1")
+@pytest.fixture(scope="module")
+def secret_runs(tmp_path_factory) -> tuple[dict, dict, Path]:
+    """Two runs with the same seed and the default (secret) noise: summaries and folder."""
+    folder = tmp_path_factory.mktemp("secret")
+    with isolated() as env:
+        first, second = (sim_run(env, folder / n, "--rounds", "2", "--seed", "1") for n in "ab")
+    return first, second, folder
 
-    assert summary["rounds"] == 3
-    assert summary["run_dir"] == str(tmp_path / "run")
+
+def test_dp_run_writes_a_complete_run_dir_within_budget(secret_runs):
+    summary, _, folder = secret_runs
+    run_dir = folder / "a"
+
+    assert summary["rounds"] == 2
+    assert summary["run_dir"] == str(run_dir)
     assert 0.5 < summary["test_accuracy"] <= 1.0
     assert summary["wall_s"] > 0
     # report.html says the same wall time as summary.json (it once said the ServerApp's).
-    page = (tmp_path / "run" / "report.html").read_text()
+    page = (run_dir / "report.html").read_text()
     assert f"<td>{summary['wall_s']:.4g}</td>" in page
     assert sorted(summary["epsilon_spent"]) == ["site-000", "site-001", "site-002"]
     for spent in summary["epsilon_spent"].values():
         assert 0.5 * 3.0 < spent <= 3.0  # the plan spends the budget, never more
 
-    run_dir = tmp_path / "run"
     rounds = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [r["round"] for r in rounds] == [1, 2, 3]
+    assert [r["round"] for r in rounds] == [1, 2]
     for record in rounds:
         assert {p["site"] for p in record["participants"]} == set(summary["epsilon_spent"])
         assert all(p["table_version"] >= 0 for p in record["participants"])
@@ -52,18 +61,27 @@ def test_dp_run_writes_a_complete_run_dir_within_budget(isolated_env, tmp_path):
 
     model = torch.load(run_dir / "model.pt")
     assert not any(key.startswith("_module.") for key in model)
-    assert len(list((run_dir / "models").glob("round-*.pt"))) == 3
+    assert len(list((run_dir / "models").glob("round-*.pt"))) == 2
     for plot in ("accuracy.png", "loss.png", "epsilon.png"):
         assert (run_dir / plot).stat().st_size > 1000
     # The default centers features on DP means the sites released before round 1 and
-    # paid for in the same ledger as their three rounds of DP-SGD.
+    # paid for in the same ledger as their rounds of DP-SGD.
     ledger = run_dir / "sites" / "site-000" / "store" / "privacy" / "ledger.jsonl"
     entries = [json.loads(line)["fields"] for line in ledger.read_text().splitlines()]
-    assert [e["mechanism"] for e in entries] == ["gaussian-moments"] + ["dp-sgd"] * 3
+    assert [e["mechanism"] for e in entries] == ["gaussian-moments"] + ["dp-sgd"] * 2
     assert entries[0]["noise_multiplier"] == release_noise(0.25 * 3.0, 1e-5)  # a quarter
     spec = json.loads(json.loads((run_dir / "run.json").read_text())["feature_spec"])
     assert len(spec["centers"]) == len(spec["features"]) and spec["spreads"][0] == 0.5
     assert len(set(spec["centers"])) > 1
+
+
+def test_runs_differ_by_default_the_noise_is_secret_even_given_the_seed(secret_runs):
+    """Without --reproducible, the sites' noise comes from secrets the seed does not fix."""
+    *runs, folder = secret_runs
+    first, second = (torch.load(folder / n / "model.pt") for n in "ab")
+
+    assert all(run["noise_secret"] is True for run in runs)
+    assert any(not torch.equal(first[k], second[k]) for k in first)
 
 
 DIRT = "label_noise=0.1,hidden_labels=0.05,missing.mean_radius=0.2"
@@ -114,12 +132,3 @@ def test_same_seed_gives_same_result_and_a_sweep_compares_dp_with_none(isolated_
     assert len((folder / "sweep.csv").read_text().splitlines()) == 3
     assert (folder / "sweep.md").read_text().count("| fedavg |") == 2
     assert (folder / "sweep.png").stat().st_size > 1000
-
-
-def test_runs_differ_by_default_the_noise_is_secret_even_given_the_seed(isolated_env, tmp_path):
-    """Without --reproducible, the sites' noise comes from secrets the seed does not fix."""
-    runs = [sim_run(isolated_env, tmp_path / n, "--rounds", "1", "--seed", "0") for n in "ab"]
-    first, second = (torch.load(tmp_path / n / "model.pt") for n in "ab")
-
-    assert all(run["noise_secret"] is True for run in runs)
-    assert any(not torch.equal(first[k], second[k]) for k in first)
