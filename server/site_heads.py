@@ -12,9 +12,10 @@ A reply whose head is behind the one remembered (a lower seq, or the same seq wi
 another hash) excludes its site with the reason, in this run and every later one
 (the refusal is kept with the head: a site appending past the old seq does not
 clear it), until the coordinator's operator, having had the store restored,
-removes the site's entry from the file. A store with a new ``store-id`` (recreated, with a new
-key) is a new store: it is remembered from then on, with a warning in the log.
-Older sites that send no head are not checked.
+removes the site's entry from the file. A store with a new ``store-id`` (recreated,
+with a new key) is a new store: it is remembered from then on, with an info line in
+the log (not a warning: every simulation makes its sites afresh). Older sites that
+send no head are not checked.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class SiteHeads:
                     if seq == known["seq"]:
                         return ""
                 elif known is not None:
-                    logger.warning(
+                    logger.info(
                         "site %s answers from a new store (store-id %s, was %s): its "
                         "audit log starts again",
                         site,

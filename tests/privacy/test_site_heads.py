@@ -43,9 +43,9 @@ def test_the_same_seq_with_another_hash_is_refused(tmp_path):
     assert "audit log went back" in SiteHeads(tmp_path).check("s", STORE, f"5:{B}")
 
 
-def test_a_new_store_is_a_new_site_with_a_warning(tmp_path, caplog):
+def test_a_new_store_is_a_new_site_with_a_log_line(tmp_path, caplog):
     SiteHeads(tmp_path).check("s", STORE, f"5:{A}")
-    with caplog.at_level(logging.WARNING, logger="fedlife.site_heads"):
+    with caplog.at_level(logging.INFO, logger="fedlife.site_heads"):
         assert SiteHeads(tmp_path).check("s", "f" * 16, f"1:{B}") == ""
     assert "new store" in caplog.text
     assert SiteHeads(tmp_path).read()["s"]["seq"] == 1
