@@ -18,6 +18,11 @@ DUPLICATES, MISSING, OUTLIERS = 0.02, 0.03, 0.01
 CSV_NAME, TOML_NAME, STORE_NAME = "raw/data.csv", "site.toml", "store"
 
 
+# Tables above this many rows are written in blocks of it (ids continue, duplicates
+# stay within a block), so writing 20M rows needs no more memory than 5M.
+BLOCK_ROWS = 5_000_000
+
+
 def write_dataset(directory: Path, rows: int, seed: int, *, keep_raw_table: bool = True) -> dict:
     """Write ``raw/data.csv`` and ``site.toml`` under ``directory``; return what went in.
 
@@ -25,13 +30,37 @@ def write_dataset(directory: Path, rows: int, seed: int, *, keep_raw_table: bool
     raw files instead of a text table of every raw row.
     """
     import numpy as np
+
+    csv = directory / CSV_NAME
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    totals = {"rows": 0, "duplicates": 0, "missing_cells": 0, "outlier_cells": 0}
+    ranges = None
+    with open(csv, "wb") as handle:
+        for block, start in enumerate(range(0, rows, BLOCK_ROWS)):
+            size = min(BLOCK_ROWS, rows - start)
+            rng = np.random.default_rng(seed if block == 0 else [seed, block])
+            first_id = 1 + start - round(DUPLICATES * start)
+            full, counts, ranges = _block(rng, size, first_id, ranges)
+            full.write_csv(handle, include_header=block == 0)
+            for key in totals:
+                totals[key] += counts[key]
+            columns = full.width
+            del full
+    assert ranges is not None
+    (directory / TOML_NAME).write_text(site_toml(ranges, keep_raw_table=keep_raw_table))
+    return {**totals, "columns": columns, "raw_csv_mib": csv.stat().st_size / 2**20}
+
+
+def _block(rng, rows: int, first_id: int, ranges: dict | None):
+    """One block of the table (ids from ``first_id``) as text, its counts and the
+    ranges (drawn here for the first block, ``ranges`` after)."""
+    import numpy as np
     import polars as pl
 
-    rng = np.random.default_rng(seed)
     n_dup = round(DUPLICATES * rows)
     n_base = rows - n_dup
-    typed: dict[str, object] = {ID: np.arange(1, n_base + 1, dtype=np.int64)}
-    ranges: dict[str, tuple[float, float]] = {}
+    typed: dict[str, object] = {ID: np.arange(first_id, first_id + n_base, dtype=np.int64)}
+    drawn: dict[str, tuple[float, float]] = {}
     outliers = 0
 
     def outlying(lo: float, hi: float, n: int):
@@ -42,14 +71,15 @@ def write_dataset(directory: Path, rows: int, seed: int, *, keep_raw_table: bool
     for name in FLOAT_FEATURES:
         lo = round(float(rng.uniform(-100, 50)), 1)
         hi = round(lo + float(rng.uniform(10, 500)), 1)
-        ranges[name] = (lo, hi)
+        lo, hi = ranges[name] if ranges else (lo, hi)
+        drawn[name] = (lo, hi)
         values = np.clip(rng.normal((lo + hi) / 2, (hi - lo) / 6, n_base), lo, hi)
         out = rng.random(n_base) < OUTLIERS
         values[out] = outlying(lo, hi, int(out.sum()))
         outliers += int(out.sum())
         typed[name] = np.round(values, 4)
     for name, (lo, hi) in INT_FEATURES.items():
-        ranges[name] = (float(lo), float(hi))
+        drawn[name] = (float(lo), float(hi))
         values = rng.integers(lo, hi + 1, n_base).astype(np.int64)
         out = rng.random(n_base) < OUTLIERS
         values[out] = np.round(outlying(lo, hi, int(out.sum()))).astype(np.int64)
@@ -84,19 +114,13 @@ def write_dataset(directory: Path, rows: int, seed: int, *, keep_raw_table: bool
     copies = rng.choice(n_base, size=n_dup, replace=False)
     full = pl.concat([text, text[copies]])
     full = full[rng.permutation(full.height)]
-
-    csv = directory / CSV_NAME
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    full.write_csv(csv)
-    (directory / TOML_NAME).write_text(site_toml(ranges, keep_raw_table=keep_raw_table))
-    return {
+    counts = {
         "rows": full.height,
-        "columns": full.width,
         "duplicates": n_dup,
         "missing_cells": missing_cells,
         "outlier_cells": outliers,
-        "raw_csv_mib": csv.stat().st_size / 2**20,
     }
+    return full, counts, ranges or drawn
 
 
 def site_toml(ranges: dict[str, tuple[float, float]], *, keep_raw_table: bool = True) -> str:

@@ -9,6 +9,35 @@ from child_steps import peak_mib
 from dirty_table import TOML_NAME
 
 
+def child_steps(directory: Path, route: str) -> dict:
+    """``prepare``'s own steps (its ``on_step`` names), timed: the out-of-core route's
+    phases, which run inside ``prepare``."""
+    from client.pipeline.prepare import prepare
+    from common.config import load_site_config
+
+    phases: list[dict] = []
+    baseline = peak_mib()
+    clock, current = time.perf_counter(), "load_site_config"
+
+    def lap(name: str) -> None:
+        nonlocal clock, current
+        now = time.perf_counter()
+        phases.append({"phase": current, "wall_s": now - clock, "peak_rss_mib": peak_mib()})
+        clock, current = now, name
+
+    config = load_site_config(directory / TOML_NAME)
+    chosen = {"auto": None, "out-of-core": True, "in-memory": False}[route]
+    result = prepare(config, lap, out_of_core=chosen)
+    lap("")
+    return {
+        "phases": phases,
+        "peak_rss_mib": peak_mib(),
+        "baseline_rss_mib": baseline,
+        "rows": result.report.rows_clean,
+        "gate_reasons": result.gate_reasons,
+    }
+
+
 def child_phases(directory: Path) -> dict:
     """``prepare``'s phases, timed one by one, in the order ``prepare`` runs them.
 

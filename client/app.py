@@ -33,6 +33,7 @@ from client.federation.site_replies import (
 )
 from client.federation.training import TrainPlan, sample_rate, steps_per_round, train
 from client.labeling.active import queue_after_round
+from client.privacy import he
 from client.privacy.egress import record_egress
 from client.privacy.ledger import LedgerEntry
 from client.privacy.released import ReleasedUpdate, ReleasedUpdates, request_digest
@@ -46,9 +47,11 @@ from common.errors import FedlifeError
 from common.evaluation import evaluate_model
 from common.features import FeatureSpec
 from common.models import build_model
+from common.wire.encrypted import EncryptedRecord
 from common.wire.messages import (
     AssessmentRecord,
     ChampionFairness,
+    EncryptedTrainReply,
     EvaluateReply,
     ProfileRecord,
     ProfileReply,
@@ -115,9 +118,9 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
             config = message.content[keys.CONFIG]
             spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
             data = site.data(spec, int(config[keys.SEED]))
+            model = _global_model(message, spec, site)
         except FedlifeError as error:
             return excluded(message, site.name, str(error))
-        model = _global_model(message, spec)
         queue_size = int(config.get(keys.LABEL_QUEUE_SIZE, 0))
         with contextlib.suppress(FedlifeError):  # a queue is a by-product: never fails a round
             source = f"round {config.get(keys.SERVER_ROUND, '?')} global model"
@@ -175,7 +178,7 @@ def _train(site: Site, message: Message) -> Message:
     )
     rate, steps = sample_rate(n, plan.batch_size), steps_per_round(n, plan)
     run_id = str(config[keys.RUN_ID])
-    model = _global_model(message, spec)
+    model = _global_model(message, spec, site)
     released = ReleasedUpdates(site.config.store_dir)
     digest = request_digest(model.state_dict(), run_id, server_round)
     replay = released.find(run_id, digest)
@@ -244,11 +247,17 @@ def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Messa
     metrics = TrainMetrics(
         num_examples=released_count(site, update.num_examples), train_loss=loss, epsilon=epsilon
     )
-    reply = TrainReply(
-        arrays=ArrayRecord(update.state_dict),
-        metrics=metrics,
-        site=site_record_of(site, update.table_version),
-    )
+    site_record = site_record_of(site, update.table_version)
+    config = message.content[keys.CONFIG]
+    if bool(config.get(keys.HE, False)):  # encrypted aggregation: ciphertexts, no arrays
+        key = str(config[keys.HE_KEY_ID])
+        chunks = he.encrypt(
+            he.federation_context(site.config.base_dir, key), he.flatten(update.state_dict)
+        )
+        encrypted = EncryptedRecord(chunks=chunks, key_id=key)
+        he_reply = EncryptedTrainReply(encrypted=encrypted, metrics=metrics, site=site_record)
+        return Message(he_reply.to_content(), reply_to=message)
+    reply = TrainReply(arrays=ArrayRecord(update.state_dict), metrics=metrics, site=site_record)
     return Message(reply.to_content(), reply_to=message)
 
 
@@ -271,9 +280,17 @@ def derive_seed(*parts: object) -> int:
     return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
 
 
-def _global_model(message: Message, spec: FeatureSpec) -> torch.nn.Module:
+def _global_model(message: Message, spec: FeatureSpec, site: Site) -> torch.nn.Module:
+    """The model the message carries; under encrypted aggregation the site checks its key
+    first and decrypts the global model (round 1's initial model comes in the clear)."""
     config = message.content[keys.CONFIG]
     model = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
+    if bool(config.get(keys.HE, False)):
+        ctx = he.federation_context(site.config.base_dir, str(config[keys.HE_KEY_ID]))
+        if keys.ENCRYPTED in message.content:
+            chunks = list(message.content[keys.ENCRYPTED][keys.CHUNKS])
+            model.load_state_dict(he.decrypt_state(ctx, chunks, model.state_dict()))
+            return model
     model.load_state_dict(message.content[keys.ARRAYS].to_torch_state_dict())
     return model
 

@@ -15,15 +15,19 @@ from client.classification import register as register_classify
 from client.federation.join import join_command
 from client.labeling.cli import app as label_app
 from client.pipeline.prepare import prepare
+from client.pipeline.unfinished import unfinished_prepare
 from client.privacy.subjects import unit_of_privacy
 from client.retention.cli import register as register_retention
 from client.site import Site
+from client.site_audit import site_audit
 from client.site_schedule import register as register_schedule
 from client.store import TABLES, SiteStore
+from client.store_repair import backup_folder, damaged_tables, repair_table
 from client.verify_cli import register as register_verify
 from common.cli import VERSION_OPTION, err_console, one_line_errors
 from common.config import SiteConfig, load_site_config
-from common.errors import StoppedByUser
+from common.errors import StoppedByUser, StoreError
+from common.terminal import print_fitted
 
 app = typer.Typer(
     help="Partner site: prepare your data, check it, see your privacy budget.",
@@ -116,26 +120,87 @@ def prepare_command(config: Path = CONFIG) -> None:
 @app.command("status")
 @one_line_errors
 def status_command(config: Path = CONFIG, *, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Tables, their latest versions and row counts, and the gate status."""
+    """Tables, their latest versions and row counts, and the gate status.
+
+    A table whose newest commit cannot be read is shown at its last readable version
+    (then exit 2: ``fedlife-site repair`` rolls it back); a prepare that stopped
+    between its commits is named.
+    """
     site = Site(load_site_config(config))
-    tables = {}
-    for name in ("raw", "quarantine", "clean", "unlabeled", "labeled", "queue"):
+    damaged = {d.table: d for d in damaged_tables(site.store, TABLES)}
+    tables: dict[str, dict[str, object]] = {}
+    for name in TABLES:
+        if name in damaged:
+            damage = damaged[name]
+            tables[name] = {
+                "version": damage.last_readable,
+                "rows": damage.readable_rows,
+                "damaged": damage.describe(),
+            }
+            continue
         latest = site.store.latest(name)
         if latest is not None:
             tables[name] = {"version": latest.version, "rows": int(latest.lineage.get("rows", 0))}
-    status = {"site": site.name, "tables": tables}
-    if "clean" in tables:
+    status: dict[str, object] = {"site": site.name, "tables": tables}
+    stopped = None if damaged else unfinished_prepare(site.store)
+    if stopped is not None:
+        status["unfinished_prepare"] = {"run": stopped.run, "detail": stopped.describe()}
+    if "clean" in tables and "clean" not in damaged:
         status["gate"] = site.gate_reasons() or "pass"
     if as_json:
         print(json.dumps(status))
+    else:
+        table = Table(title=f"site {site.name}")
+        for column in ("table", "version", "rows"):
+            table.add_column(column)
+        for name, info in tables.items():
+            version = f"{info['version']} (damaged)" if "damaged" in info else str(info["version"])
+            table.add_row(name, version, "?" if info["rows"] is None else str(info["rows"]))
+        console.print(table)
+        console.print(f"quality gate: {status.get('gate', 'no clean data yet')}")
+        if stopped is not None:
+            err_console.print(
+                f"warning: {stopped.describe()}; the next fedlife-site prepare supersedes it",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+    if damaged:
+        fix = f"fedlife-site repair -c {config} rolls back to the last readable version"
+        raise StoreError("; ".join(d.describe() for d in damaged.values()) + f": {fix}")
+
+
+@app.command("repair")
+@one_line_errors
+def repair_command(config: Path = CONFIG) -> None:
+    """Roll each table whose newest commits cannot be read back to its last readable version.
+
+    The unreadable commit files move to ``<store>/repair-backup/<time>/``; no data file
+    is deleted. Each rollback is recorded in the audit log.
+    """
+    site_config = load_site_config(config)
+    store = SiteStore(site_config.store_dir)
+    damaged = damaged_tables(store, TABLES)
+    if not damaged:
+        console.print("every table reads: nothing to repair")
         return
-    table = Table(title=f"site {site.name}")
-    for column in ("table", "version", "rows"):
-        table.add_column(column)
-    for name, info in tables.items():
-        table.add_row(name, str(info["version"]), str(info["rows"]))
-    console.print(table)
-    console.print(f"quality gate: {status.get('gate', 'no clean data yet')}")
+    backup = backup_folder(store.root)
+    for damage in damaged:
+        outcome = repair_table(damage, backup)
+        site_audit(site_config).append(
+            "repair",
+            table=outcome.table,
+            rolled_back_to=outcome.rolled_back_to,
+            removed_versions=outcome.removed_versions,
+            backup=outcome.backup,
+        )
+        removed = ", ".join(map(str, outcome.removed_versions))
+        console.print(
+            f"{outcome.table}: rolled back to version {outcome.rolled_back_to}; unreadable "
+            f"version(s) {removed} moved to {outcome.backup}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("budget")
@@ -241,7 +306,7 @@ def init_command(
         directory, source, name, names, header=header, delimiter=delimiter, force=force
     )
     if schema is not None:
-        console.print(inferred_table(schema))
+        print_fitted(console, inferred_table(schema))
         for column, spec in schema["columns"].items():
             if spec["role"] == "feature" and spec["type"] == "text":
                 err_console.print(

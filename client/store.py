@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +41,10 @@ _ARCHIVE = WriterProperties(
 )
 
 
-def _queried(frame: pl.DataFrame) -> WriterProperties:
+def _queried(schema: pl.Schema) -> WriterProperties:
     """Dictionary pages only for text columns: categories repeat, numbers and row ids
     rarely do, and building their dictionaries was half the cost of a write."""
-    text = [c for c, dtype in frame.schema.items() if dtype == pl.String and c != ROW_ID]
+    text = [c for c, dtype in schema.items() if dtype == pl.String and c != ROW_ID]
     return WriterProperties(
         max_row_group_size=_ROW_GROUP,
         default_column_properties=ColumnProperties(dictionary_enabled=False),
@@ -86,7 +87,10 @@ class SiteStore:
             if not path.exists():
                 return None
             first_line = str(error).strip().splitlines()[0]
-            raise StoreError(f"{path}: table '{table}' cannot be read ({first_line})") from None
+            raise StoreError(
+                f"{path}: table '{table}' cannot be read ({first_line}); fedlife-site status "
+                "names its last readable version, fedlife-site repair rolls back to it"
+            ) from None
         entry = delta.history(1)[0]
         lineage = {k.removeprefix(_PREFIX): v for k, v in entry.items() if k.startswith(_PREFIX)}
         return TableVersion(table, delta.version(), lineage)
@@ -141,32 +145,51 @@ class SiteStore:
         return bool((after > first).any()), has_nulls
 
     def write(
-        self, table: str, frame: pl.DataFrame, lineage: dict[str, object], *, archive: bool = False
+        self,
+        table: str,
+        frame: pl.DataFrame | pl.LazyFrame,
+        lineage: dict[str, object],
+        *,
+        archive: bool = False,
+        rows: int | None = None,
     ) -> TableVersion:
         """Commit ``frame`` as the next version of ``table``, recording its lineage.
 
-        ``archive`` tables (raw text, quarantine) are kept, not queried: they are
-        written compactly (zstd) without column statistics, which is much faster.
+        Parameters
+        ----------
+        table : the table's name.
+        frame : the rows; a plan is streamed into the table batch by batch (its rows
+            never all in memory), still one commit.
+        lineage : recorded in the commit.
+        archive : a table kept, not queried (raw text, quarantine): written compactly
+            (zstd) without column statistics, which is much faster.
+        rows : the plan's row count, recorded before it runs (only with a plan;
+            counted by a pass over it where not given).
         """
         parent = self.latest(table)
         metadata = {
             "parent_version": "" if parent is None else str(parent.version),
-            "rows": str(frame.height),
+            "rows": str(
+                frame.height
+                if isinstance(frame, pl.DataFrame)
+                else rows
+                if rows is not None
+                else frame.select(pl.len()).collect().item()
+            ),
             **{k: v if isinstance(v, str) else json.dumps(v) for k, v in lineage.items()},
+        }
+        path = str(self.table_path(table))
+        options = {
+            "commit_properties": _commit(metadata),
+            "schema_mode": "overwrite",
+            "writer_properties": _ARCHIVE if archive else _queried(frame.collect_schema()),
         }
         try:
             self.table_path(table).parent.mkdir(parents=True, exist_ok=True)
-            frame.write_delta(
-                str(self.table_path(table)),
-                mode="overwrite",
-                delta_write_options={
-                    "commit_properties": CommitProperties(
-                        custom_metadata={_PREFIX + k: v for k, v in metadata.items()}
-                    ),
-                    "schema_mode": "overwrite",
-                    "writer_properties": _ARCHIVE if archive else _queried(frame),
-                },
-            )
+            if isinstance(frame, pl.DataFrame):
+                frame.write_delta(path, mode="overwrite", delta_write_options=options)
+            else:
+                _write_plan(path, frame, metadata)
             record_checksums(self.table_path(table))  # the new files' sha256, at commit time
         except OSError as error:
             raise StoreError(f"{self.root}: cannot write the store ({error.strerror})") from None
@@ -212,7 +235,7 @@ class SiteStore:
             frame = frame.cast(columns) if frame.height else pl.DataFrame(schema=columns)
             # Rows after the commit, from the file statistics: no row is read.
             before = sum(delta.get_add_actions(flatten=True).column("num_records").to_pylist())
-            properties = _ARCHIVE if archive else _queried(frame)
+            properties = _ARCHIVE if archive else _queried(frame.schema)
             if not replacing:
                 metadata["rows"] = str(before + frame.height)
                 frame.write_delta(
@@ -253,6 +276,52 @@ class SiteStore:
         written = self.latest(table)
         assert written is not None
         return written
+
+
+def _write_plan(path: str, plan: pl.LazyFrame, metadata: dict[str, str]) -> None:
+    """``plan``'s rows streamed into a Parquet file of the table, then one Delta commit.
+
+    Delta's own writer takes a stream of batches but not in order (delta-rs writes
+    them in parallel); polars' sink keeps the order, and the commit adds the file
+    with the statistics Delta's writer would record (numbers' ranges, null counts).
+    """
+    import pyarrow.parquet as pq
+    from deltalake import Schema
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    name = f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+    file = Path(path) / name
+    file.parent.mkdir(parents=True, exist_ok=True)
+    plan.sink_parquet(file, compression="zstd", compression_level=1, row_group_size=_ROW_GROUP)
+    meta = pq.ParquetFile(file).metadata
+    groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+    stats: dict[str, object] = {"numRecords": meta.num_rows}
+    low, high, nulls = {}, {}, {}
+    arrow = pq.read_schema(file)
+    for index, field in enumerate(arrow):
+        columns = [g.column(index).statistics for g in groups]
+        nulls[field.name] = sum(c.null_count for c in columns if c is not None)
+        numeric = pa_numeric(field.type)
+        if numeric and columns and all(c is not None and c.has_min_max for c in columns):
+            low[field.name] = min(c.min for c in columns)
+            high[field.name] = max(c.max for c in columns)
+    stats.update(minValues=low, maxValues=high, nullCount=nulls)
+    add = AddAction(name, file.stat().st_size, {}, int(file.stat().st_mtime * 1000), True, "")
+    add.stats = json.dumps(stats)
+    create_table_with_add_actions(
+        path,
+        Schema.from_arrow(arrow),
+        [add],
+        mode="overwrite",
+        commit_properties=_commit(metadata),
+    )
+
+
+def pa_numeric(dtype: object) -> bool:
+    """Whether an Arrow type is an int or float (whose file statistics Delta records)."""
+    import pyarrow.types as t
+
+    return bool(t.is_integer(dtype) or t.is_floating(dtype))
 
 
 def _commit(metadata: dict[str, str]) -> CommitProperties:

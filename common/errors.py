@@ -81,3 +81,8 @@ class PromotionError(FedlifeError):
 
 class EncryptionError(FedlifeError):
     """An HE context or ciphertext is missing, mismatched, wrongly public, or tampered."""
+
+
+class EncryptionIncompatibleError(ConfigError):
+    """Encrypted aggregation was asked with a strategy or central DP that needs to read
+    the sites' updates in the clear."""

@@ -52,3 +52,10 @@ MAX_GRAD_NORM = "max-grad-norm"
 GRAD_SAMPLE_MODE = "grad-sample-mode"
 PROXIMAL_MU = "proximal-mu"
 LABEL_QUEUE_SIZE = "label-queue-size"
+
+# Encrypted aggregation (run config ``he``): the round config says so and names the
+# federation's key; the global model and a site's update travel as CKKS ciphertexts.
+HE = "he"
+HE_KEY_ID = "he-key-id"
+ENCRYPTED = "encrypted"
+CHUNKS = "chunks"

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from common.errors import EncryptionIncompatibleError
 from common.strict_model import StrictModel, validate_as
 
 StrategyName = Literal[
@@ -18,6 +19,10 @@ ModelName = Literal["logreg", "mlp", "cnn"]
 # Strategies whose aggregate is the equally weighted mean of clipped updates, the only
 # ones whose one-site sensitivity central DP's noise bounds (docs/privacy/central-dp.md).
 CENTRAL_DP_STRATEGIES: tuple[StrategyName, ...] = ("fedavg", "fedprox")
+
+# Strategies whose aggregate is a weighted sum of the updates: the only ones a
+# coordinator that holds ciphertexts can form (docs/privacy/he.md).
+HE_STRATEGIES: tuple[StrategyName, ...] = ("fedavg", "fedprox")
 
 
 class RunConfig(StrictModel):
@@ -53,6 +58,11 @@ class RunConfig(StrictModel):
         round is still recorded).
     secure_aggregation : SecAgg+; refused, see docs/explanation/privacy-model.md (Flower
         1.42 has it only in the legacy workflow, which this ServerApp's round loop is not).
+    he : encrypted aggregation (TenSEAL CKKS): sites send their updates encrypted under
+        a key only sites hold, the coordinator sums ciphertexts with the public context
+        (``he-public.context`` in the run directory) and sends the encrypted global model
+        back; only the strategies in ``HE_STRATEGIES``, no central DP, and no central
+        evaluation: the coordinator cannot read the model (docs/privacy/he.md).
     normalization : 'range' maps features by their public ranges (no privacy
         cost); 'centers' also centers them on the federation's mean, from DP sums
         the sites release; 'moments' standardises them with DP means and spreads.
@@ -106,6 +116,7 @@ class RunConfig(StrictModel):
     central_dp_delta: float = Field(default=1e-5, gt=0, lt=1)
     central_dp_epsilon_budget: float = Field(default=0.0, ge=0)
     secure_aggregation: bool = False
+    he: bool = False
     normalization: Literal["range", "centers", "moments"] = "centers"
     drift_threshold: float = Field(default=0.25, gt=0)
     seed: int = 0
@@ -137,6 +148,27 @@ class RunConfig(StrictModel):
                 f"central DP cannot wrap strategy '{self.strategy}': its aggregate is not "
                 "the equally weighted mean of clipped updates, so the noise bounds no "
                 f"site's influence; use one of {', '.join(CENTRAL_DP_STRATEGIES)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _he_needs_a_sum(self) -> RunConfig:
+        # Not a ValueError: pydantic passes it through as its own one-line error type.
+        if self.he and self.strategy not in HE_STRATEGIES:
+            raise EncryptionIncompatibleError(
+                f"encrypted aggregation (he) cannot run strategy '{self.strategy}': it needs "
+                "the updates in the clear, the coordinator holds only ciphertexts; use one "
+                f"of {', '.join(HE_STRATEGIES)}"
+            )
+        if self.he and self.parent_run:
+            raise EncryptionIncompatibleError(
+                "encrypted aggregation (he) cannot warm-start from a parent run: the "
+                "champion would be compared in the clear"
+            )
+        if self.he and self.central_dp != "off":
+            raise EncryptionIncompatibleError(
+                f"encrypted aggregation (he) cannot run central DP ('{self.central_dp}'): "
+                "its clipping and noise work on plaintext updates the coordinator cannot read"
             )
         return self
 

@@ -48,11 +48,12 @@ from server.central_dp_ledger import CentralDPLedger
 from server.contract_check import disagreements
 from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
+from server.he_rounds import EVALUATION, EncryptedRounds
 from server.lifecycle.challenge import evaluate_beside
 from server.lifecycle.warm_start import warm_start
 from server.replies import participant, purged_versions, shapes, sorted_replies
 from server.report.tensorboard import RoundScalars
-from server.round_report import RoundReport
+from server.round_report import RoundReport, round_record
 from server.run_dir import RunDirectory
 from server.site_exchange import SiteExchange
 from server.site_heads import SiteHeads
@@ -106,6 +107,7 @@ class Federation:
             if config.central_dp != "off"
             else None
         )
+        self.he: EncryptedRounds | None = None  # set in run() once the model's size is known
 
     def run(self) -> FederationResult:
         expected = self.sites_per_round()
@@ -126,9 +128,14 @@ class Federation:
                 self.config.model, spec.num_features, spec.num_classes, self.config.seed
             )
             arrays = ArrayRecord(model.state_dict())
+        if self.config.he:
+            self.he = EncryptedRounds(self.run_dir, arrays, done[-1]["round"] if done else 0)
+            self.run_dir.update_info(evaluation=EVALUATION, he_key_id=self.he.key_id)
         if not (done and (self.run_dir.path / STATISTICS).exists()):
             self.observe_sites(spec)
-        central = CentralEvaluation.load(self.config.test_data, spec, self.config.model)
+        # With HE the coordinator cannot evaluate what it cannot read.
+        load = CentralEvaluation.load
+        central = None if self.he else load(self.config.test_data, spec, self.config.model)
         reports: list[RoundReport] = []
         stopped = ""
         first = done[-1]["round"] + 1 if done else 1
@@ -142,13 +149,12 @@ class Federation:
                 worst = worst_noise_multiplier(self.config, expected)
                 stopped, reservation = self.ledger.reserve(self.run_id, server_round, worst)
             if not stopped:
-                replies = self.sites.exchange(
-                    strategy.configure_train(server_round, arrays, train_config, self.grid),
-                    report.failures,
+                replies = self.send(
+                    strategy.configure_train, server_round, arrays, train_config, report
                 )
-                updates = self.sort_replies(
-                    replies, report, {"shapes": shapes(arrays)}, heads=self.heads
-                )
+                plain = (TrainReply, {"shapes": shapes(arrays)})
+                contract, context = self.he.contract() if self.he else plain
+                updates = self.sort_replies(replies, report, context, contract, heads=self.heads)
                 stopped = _too_few_updates(server_round, updates, self.config.min_train_sites)
             if stopped:
                 if reservation:
@@ -159,7 +165,10 @@ class Federation:
             central_dp = self.config.central_dp != "off"
             if central_dp:
                 updates = with_equal_weights(updates)
-            aggregated, train_metrics = strategy.aggregate_train(server_round, updates)
+            if self.he:  # the encrypted sum becomes the global model; ``arrays`` stays the template
+                aggregated, train_metrics = None, self.he.aggregate(updates)
+            else:
+                aggregated, train_metrics = strategy.aggregate_train(server_round, updates)
             if aggregated is not None:
                 arrays = aggregated
             report.train = dict(train_metrics or {})
@@ -171,9 +180,12 @@ class Federation:
             self.evaluate(strategy, server_round, arrays, train_config, report)
             if central is not None:
                 report.central = central.evaluate(arrays)
-            self.run_dir.save_checkpoint(
-                server_round, arrays.to_torch_state_dict(), _strategy_state(strategy)
-            )
+            if self.he:
+                self.he.checkpoint(server_round)
+            else:
+                self.run_dir.save_checkpoint(
+                    server_round, arrays.to_torch_state_dict(), _strategy_state(strategy)
+                )
             report.wall_s = time.monotonic() - started
             self.record(report)
             reports.append(report)
@@ -184,8 +196,8 @@ class Federation:
             evaluate_beside(
                 self.sites, strategy, last, arrays, champion, config, self.run_dir, parent
             )
-        final = arrays.to_torch_state_dict()
-        self.run_dir.save_final_model(final)
+        final = {} if self.he else arrays.to_torch_state_dict()
+        self.he.save_final() if self.he else self.run_dir.save_final_model(final)
         self.scalars.close()
         return FederationResult(self.run_id, spec, reports, final, stopped)
 
@@ -228,6 +240,9 @@ class Federation:
         cost the sites privacy a second time.
         """
         spec = FeatureSpec.from_json(self.run_dir.read_json("run.json")["feature_spec"])
+        if self.config.he:  # ciphertexts, EncryptedRounds' to load; this is the shapes' template
+            model = build_model(self.config.model, spec.num_features, spec.num_classes)
+            return spec, ArrayRecord(model.state_dict())
         weights, state = self.run_dir.load_checkpoint(last_round)
         for name, value in state.items():
             setattr(inner_strategy(strategy), name, value)
@@ -319,9 +334,16 @@ class Federation:
             return f"round {server_round}: {error}"
         return ""
 
+    def send(self, configure, server_round, arrays, config, report: RoundReport) -> list[Message]:
+        """The strategy's train or evaluate messages, sent; the replies. With encrypted
+        aggregation they carry the encrypted global model instead of its arrays."""
+        he = self.he
+        messages = configure(server_round, he.arrays(arrays) if he else arrays, config, self.grid)
+        return self.sites.exchange(he.attach(messages) if he else list(messages), report.failures)
+
     def round_config(self, spec: FeatureSpec, server_round: int) -> ConfigRecord:
         c = self.config
-        return ConfigRecord(
+        record = ConfigRecord(
             {
                 keys.EXPLAIN: server_round == c.num_server_rounds,  # attributions: last round
                 keys.RUN_ID: self.run_id,
@@ -338,12 +360,14 @@ class Federation:
                 keys.LABEL_QUEUE_SIZE: c.label_queue_size,
             }
         )
+        return self.he.round_config(record) if self.he else record
 
     @staticmethod
     def sort_replies(
         replies: list[Message],
         report: RoundReport,
         context: dict | None = None,
+        contract=TrainReply,
         *,
         heads: SiteHeads | None = None,
     ) -> list[Message]:
@@ -354,15 +378,13 @@ class Federation:
         order, and the same seed must give the same model however the sites raced.
         """
         updates = []
-        for reply in sorted_replies(replies, TrainReply, context, report, heads=heads):
+        for reply in sorted_replies(replies, contract, context, report, heads=heads):
             updates.append(reply.message)
             report.participants.append(participant(reply.message))
         return updates
 
     def evaluate(self, strategy, server_round, arrays, config, report: RoundReport) -> None:
-        replies = self.sites.exchange(
-            strategy.configure_evaluate(server_round, arrays, config, self.grid), report.failures
-        )
+        replies = self.send(strategy.configure_evaluate, server_round, arrays, config, report)
         results, fairness, importance = [], {}, {}
         for valid in sorted_replies(replies, EvaluateReply, None, report, heads=self.heads):
             reply, site = valid.message, valid.site
@@ -381,10 +403,7 @@ class Federation:
         report.importance = merge_importance(importance)
 
     def record(self, report: RoundReport, stopped: str = "") -> None:
-        line = {k: v for k, v in report.__dict__.items() if k != "num_rounds"}
-        if stopped:
-            line["stopped"] = stopped
-        self.run_dir.append_round(line)
+        self.run_dir.append_round(round_record(report, stopped))
         self.scalars(report)
 
 

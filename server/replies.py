@@ -44,6 +44,25 @@ def site_label(reply: Message) -> str:
     return f"node {reply.metadata.src_node_id}"
 
 
+_CLIENTAPP_PREFIX = "ClientAppException occurred. Message: "
+
+
+def one_line_reason(text: str) -> str:
+    """What a worker's error report says went wrong, in one line (its last one).
+
+    A ClientApp that raised is reported with the worker's traceback (Ray's task error
+    inside Flower's ``<class ...>:<'...'>``); the last line says what it raised, and
+    ``ClientAppException``'s prefix (``... occurred. Message:``) is left out.
+    """
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip().strip("'>")]
+    if not lines:
+        return text.strip()
+    last = lines[-1] if len(lines) > 1 else lines[0]
+    if len(lines) > 1:  # the end of Flower's <class ...>:<'...'> wrapping
+        last = last.strip("'>").strip()
+    return last.partition(_CLIENTAPP_PREFIX)[2] or last
+
+
 def read(
     reply: Message,
     contract: type[WireMessage],
@@ -57,7 +76,7 @@ def read(
     """
     site = site_label(reply)
     if reply.has_error():
-        return Reply(reply, site, failure=f"{site}: {reply.error.reason}")
+        return Reply(reply, site, failure=f"{site}: {one_line_reason(reply.error.reason or '')}")
     expected = Exclusion if keys.EXCLUDED in reply.content else contract
     try:
         answer = expected.read(reply.content, context)

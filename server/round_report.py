@@ -22,3 +22,11 @@ class RoundReport:
     fairness: dict[str, Any] = field(default_factory=dict)
     importance: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
+
+
+def round_record(report: RoundReport, stopped: str = "") -> dict[str, Any]:
+    """The round as ``metrics.jsonl`` records it (``stopped``: why the run ended there)."""
+    line = {k: v for k, v in report.__dict__.items() if k != "num_rounds"}
+    if stopped:
+        line["stopped"] = stopped
+    return line

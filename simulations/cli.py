@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import typer
@@ -11,7 +10,9 @@ from rich.console import Console
 
 from common.cli import VERSION_OPTION, one_line_errors, progress_bar
 from common.run_config import RunConfig
-from server.round_report import RoundReport
+from server.report.progress import round_line
+from server.report.terminal import print_report
+from server.round_report import RoundReport, round_record
 from server.run_dir import finite, writable_folder
 from simulations.audit.cli import audit_command
 from simulations.data.annotator import LabelingSpec
@@ -21,7 +22,6 @@ from simulations.data.materialise import materialise_sites, split_rows
 from simulations.data.sites import site_name
 from simulations.options import default_sites, parse_epsilon, parse_site_dirt
 from simulations.ray_runtime import private_ray
-from simulations.report import print_report
 from simulations.retain_cli import retain_command
 from simulations.retrain_cli import retrain_command
 from simulations.runner import PlannedRun, SimulationSpec, plan, plan_resume, run
@@ -112,6 +112,12 @@ def run_command(
         help="Derive the sites' DP noise from --seed: runs repeat bit for bit, and the "
         "noise is no secret (summary.json: noise_secret false). Research only.",
     ),
+    he: bool = typer.Option(
+        False,
+        "--he",
+        help="Encrypted aggregation (TenSEAL CKKS): sites send ciphertexts, the coordinator "
+        "sums them with the public context only; fedavg or fedprox, federated evaluation only.",
+    ),
 ) -> None:
     """Run the whole lifecycle on virtual sites: split, dirty, prepare, train with DP."""
     default_dirt = DirtSpec().updated(dirt)
@@ -132,7 +138,7 @@ def run_command(
         out=out,
         run_dir=run_dir,
         ray_address=ray_address,
-        run_options={"normalization": normalization},
+        run_options={"normalization": normalization, **({"he": True} if he else {})},
         labeling=LabelingSpec(unlabeled, label_budget, annotator_error),
         reproducible=reproducible,
     )
@@ -159,14 +165,12 @@ def run_with_progress(planned: PlannedRun) -> dict:
             progress.update(task, advance=1, description=f"{site}: {note}")
 
         def on_round(report: RoundReport) -> None:
-            accuracy = (report.central or report.federated).get("accuracy", math.nan)
             progress.update(  # the bar now counts rounds only: 15/15, not 20/20
                 task,
                 total=spec.rounds,
                 completed=report.round,
                 stage="federated rounds",
-                description=f"round {report.round}: accuracy {accuracy:.3f}, "
-                f"{len(report.participants)} sites",
+                description=round_line(round_record(report)),
             )
 
         return run(planned, on_round, on_site)

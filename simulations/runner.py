@@ -31,6 +31,7 @@ from simulations.data.sites import site_name
 from simulations.ray_runtime import check_reachable, private_ray
 from simulations.report import write_report
 from simulations.site_jobs import SiteObserver
+from simulations.worker_errors import WORKER_ERRORS, worker_errors_to
 
 # Defaults a simulation shares with a site's policy and a federation's run config.
 _RUN, _PRIVACY = RunConfig(), PrivacySection()
@@ -214,12 +215,15 @@ def run(
                 spec, planned.dataset, run_dir.path, sites_dir, on_site
             )
             run_dir.write_json("sites.json", {"sites": site_reports, "nodes": site_nodes})
-        run_simulation(
-            server_app=make_server_app(planned.run_config, on_round, summaries.append),
-            client_app=make_client_app(str(sites_dir), mods),
-            num_supernodes=spec.sites,
-            backend_config={"client_resources": {"num_cpus": 1}, "init_args": init_args},
-        )
+        if planned.run_config.he and not planned.run_config.resume:
+            provision_he(sites_dir, spec.sites, run_dir)
+        with worker_errors_to(run_dir.path / WORKER_ERRORS):
+            run_simulation(
+                server_app=make_server_app(planned.run_config, on_round, summaries.append),
+                client_app=make_client_app(str(sites_dir), mods),
+                num_supernodes=spec.sites,
+                backend_config={"client_resources": {"num_cpus": 1}, "init_args": init_args},
+            )
     summary = summaries[0]
     summary.update(
         dataset=spec.dataset,
@@ -243,6 +247,16 @@ def run(
     return summary
 
 
+def provision_he(sites_dir: Path, sites: int, run_dir: RunDirectory) -> None:
+    """Encrypted aggregation: the secret context beside each virtual site's site.toml,
+    the public one in the run directory, as ``fedlife-coord provision --he`` does for
+    real sites and the coordinator; the ServerApp and ClientApps load them the same way."""
+    from common.he_keys import provision
+
+    folders = [sites_dir / site_name(i) for i in range(sites)]
+    run_dir.update_info(he_key_id=provision(folders, run_dir.path))
+
+
 def plan_resume(path: str | Path) -> PlannedRun:
     """A stopped simulation, ready to continue from its last checkpoint."""
     run_dir = RunDirectory.open_for_resume(path)
@@ -257,7 +271,11 @@ def plan_resume(path: str | Path) -> PlannedRun:
     spec = SimulationSpec(**recorded)
     config = RunConfig.from_flower({**info["config"], "resume": True}, source=str(run_dir.path))
     done = run_dir.completed_rounds()
-    if done:
+    if done and config.he:
+        from server.he_rounds import checkpoint_path, read_chunks
+
+        read_chunks(checkpoint_path(run_dir, done[-1]["round"]))  # a truncated one fails here
+    elif done:
         run_dir.load_checkpoint(done[-1]["round"])  # a corrupt one fails here, before any work
     return PlannedRun(spec, load_dataset(spec.dataset, spec.label), run_dir, config)
 

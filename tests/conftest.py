@@ -19,6 +19,16 @@ CLI_TIMEOUT_S = 120
 os.environ.setdefault("FEDLIFE_SIM_CPUS", "1")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests first (a stable sort: modules keep their order).
+
+    Each pytest-xdist worker takes one module at a time in this order: the long
+    end-to-end modules then start early and the many short unit tests fill the gaps at
+    the end, instead of one worker running a long module alone while the other idles.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
 def console_script(name: str) -> str:
     """The console script ``name`` of the venv running the tests (else the one on PATH)."""
     sibling = Path(sys.executable).parent / name

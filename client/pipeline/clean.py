@@ -14,6 +14,7 @@ Re-running on the same files gives the same ids; appending rows keeps old ids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import polars as pl
 
@@ -29,6 +30,7 @@ from common.config import (
 )
 
 NUMERIC = {ColumnType.INT, ColumnType.FLOAT, ColumnType.BOOL}
+F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
 
 
 @dataclass
@@ -160,34 +162,71 @@ def _finish(
         frame = _interpolate(frame, schema, features)
         fills = _fill_values(frame, cleaning, features, {})
         clipped, indicators = {}, []
-    if cleaning.impute == "drop":
-        frame = frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
-        kept = frame.drop_nulls(features)
-        report.incomplete_dropped = frame.height - kept.height
-        frame = kept
-    elif fills is not None:
-        # Clipped and filled in one expression per column: no clipped copy in between.
-        frame = frame.with_columns(
-            *indicators,
-            *(
-                _as_type(clipped.get(c, pl.col(c)).fill_null(pl.lit(v)), dtypes[c]).alias(c)
-                for c, v in fills.items()
-            ),
-            *(e.alias(c) for c, e in clipped.items() if c not in fills),
-        )
-        # Counted as filled, not as seen missing: an all-null column stays null.
-        report.imputed = {
-            c: counts[f"null:{c}"]
-            for c, v in fills.items()
-            if v is not None and counts.get(f"null:{c}")
-        }
-    else:
-        frame = frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
-        # 'center' fills at training, from the federation: what stays missing here is
-        # what it will fill.
-        report.imputed = {c: counts[f"null:{c}"] for c in features if counts.get(f"null:{c}")}
+    before = frame.height
+    frame = finishing(frame, features, indicators, clipped, fills, dtypes, drop=cleaning.impute)
+    report.incomplete_dropped = before - frame.height
+    report.imputed = imputed_counts(cleaning, features, fills, counts)
     report.rows_clean = frame.height
     return frame
+
+
+def finishing(
+    frame: F,
+    features: list[str],
+    indicators: list[pl.Expr],
+    clipped: dict[str, pl.Expr],
+    fills: dict[str, object] | None,
+    dtypes: pl.Schema,
+    *,
+    drop: str,
+) -> F:
+    """``frame`` with missing indicators, clipped and filled (the rows ``_finish`` keeps).
+
+    Parameters
+    ----------
+    frame : the rows to clean (eager or lazy).
+    features : the numeric features.
+    indicators : the missing-indicator columns to add.
+    clipped : each clipped column's clipping expression.
+    fills : each feature's fill value (None: nothing fills here).
+    dtypes : ``frame``'s column types (an int column stays int).
+    drop : the ``impute`` setting: ``"drop"`` drops the rows missing a feature.
+    """
+    if drop == "drop":
+        frame = frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
+        return frame.drop_nulls(features)
+    if fills is None:
+        return frame.with_columns(*indicators, *(e.alias(c) for c, e in clipped.items()))
+    # Clipped and filled in one expression per column: no clipped copy in between.
+    return frame.with_columns(
+        *indicators,
+        *(
+            _as_type(clipped.get(c, pl.col(c)).fill_null(pl.lit(v)), dtypes[c]).alias(c)
+            for c, v in fills.items()
+        ),
+        *(e.alias(c) for c, e in clipped.items() if c not in fills),
+    )
+
+
+def imputed_counts(
+    cleaning: CleaningSection,
+    features: list[str],
+    fills: dict[str, object] | None,
+    counts: dict[str, int],
+) -> dict[str, int]:
+    """Each feature's count of values imputed, from its ``null:<name>`` count."""
+    if cleaning.impute == "drop":
+        return {}
+    if fills is None:
+        # 'center' fills at training, from the federation: what stays missing here is
+        # what it will fill.
+        return {c: counts[f"null:{c}"] for c in features if counts.get(f"null:{c}")}
+    # Counted as filled, not as seen missing: an all-null column stays null.
+    return {
+        c: counts[f"null:{c}"]
+        for c, v in fills.items()
+        if v is not None and counts.get(f"null:{c}")
+    }
 
 
 def _bounds(
@@ -226,19 +265,39 @@ def _fill_values(
         return {c: cleaning.impute_value for c in features}
     if not features:
         return {}
+    values = clipped.get
+    if cleaning.impute in ("median", "interpolate"):
+        # One column at a time: each median by selection, not by sorting a copy.
+        return {c: median_of(source.select(values(c, pl.col(c))).to_series()) for c in features}
     statistic = {
-        "median": lambda e: e.median(),
-        "interpolate": lambda e: e.median(),
         "mean": lambda e: e.mean(),
         # The most frequent present value, the smallest on a tie (``mode`` alone comes
         # in no set order, and counts null as a value).
         "mode": lambda e: e.drop_nulls().mode().sort().first(),
     }[cleaning.impute]
-    values = clipped.get
     row = source.select(statistic(values(c, pl.col(c))).alias(c) for c in features).row(
         0, named=True
     )
     return dict(row)
+
+
+def median_of(values: pl.Series) -> float | None:
+    """``values.median()`` exactly (the two middle values' ``a + (b - a) * 0.5`` where
+    their count is even), found by selection (numpy's ``partition``, linear time)
+    instead of polars' sort: a third of the CPU time. None where no value is present."""
+    import numpy as np  # polars' own dependency for to_numpy; not imported by polars
+
+    present = values.drop_nulls().cast(pl.Float64)
+    if present.is_nan().any():
+        return values.median()  # type: ignore[return-value]  # NaN's order: polars'
+    count = present.len()
+    if count == 0:
+        return None
+    array, middle = present.to_numpy(), count // 2
+    if count % 2:
+        return float(np.partition(array, middle)[middle])
+    lower, upper = np.partition(array, [middle - 1, middle])[[middle - 1, middle]]
+    return float(lower + (upper - lower) * 0.5)
 
 
 def with_row_ids(frame: pl.DataFrame, schema: SchemaSection) -> pl.DataFrame:
@@ -312,11 +371,14 @@ def _unique_rows(frame: pl.DataFrame, content: list[str], schema: SchemaSection)
         return frame.unique(subset=content, keep="first", maintain_order=True)
     index = "__position"
     indexed = frame.with_row_index(index)
-    candidate = pl.col(key).is_duplicated() | pl.col(key).is_null()
+    # Hashed once: the mask picks the candidates and, negated, the rows kept as they are.
+    candidate = frame.select(pl.col(key).is_duplicated() | pl.col(key).is_null()).to_series()
     candidates = indexed.filter(candidate)
     if candidates.height == 0:
         return frame
     first = candidates.unique(subset=content, keep="first", maintain_order=True)
+    if first.height == candidates.height:
+        return frame  # no repeat among them: nothing to drop (no copy)
     kept = ~candidate | pl.col(index).is_in(first.get_column(index).implode())
     return indexed.filter(kept).drop(index)
 

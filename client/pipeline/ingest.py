@@ -103,32 +103,41 @@ def scan_typed(path: Path, schema: SchemaSection) -> pl.LazyFrame | None:
     }
     if any(schema.columns[n].missing for n, t in types.items() if t != pl.String):
         return None
+    # The reader numbers the rows (line 2 is the first after the header): an
+    # ``int_range`` over the whole file would not stream.
     scan = pl.scan_csv(
         path,
         separator=schema.delimiter,
         infer_schema=False,
         schema_overrides=types,
         null_values=list(schema.missing) or None,
+        row_index_name=LINE,
+        row_index_offset=2,
     )
     return scan.select(
-        *schema.columns,
+        *schema.columns, pl.lit(path.name).alias(SOURCE), pl.col(LINE).cast(pl.Int64)
+    )
+
+
+def scan_text(path: Path, schema: SchemaSection) -> pl.LazyFrame:
+    """The CSV with a header ``path`` as ``read_text`` gives it, as a plan (it streams)."""
+    scan = pl.scan_csv(
+        path,
+        separator=schema.delimiter,
+        infer_schema=False,
+        row_index_name=LINE,
+        row_index_offset=2,
+    )
+    return scan.select(
+        *(pl.col(c).cast(pl.String) for c in schema.columns),
         pl.lit(path.name).alias(SOURCE),
-        (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE),
+        pl.col(LINE).cast(pl.Int64),
     )
 
 
 def read_text_lines(path: Path, schema: SchemaSection, lines: list[int]) -> pl.DataFrame:
     """The rows at ``lines`` of the CSV ``path`` as ``read_text`` gives them (a quarantine)."""
-    scan = pl.scan_csv(path, separator=schema.delimiter, infer_schema=False)
-    return (
-        scan.select(
-            *(pl.col(c).cast(pl.String) for c in schema.columns),
-            pl.lit(path.name).alias(SOURCE),
-            (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE),
-        )
-        .filter(pl.col(LINE).is_in(lines))
-        .collect()
-    )
+    return scan_text(path, schema).filter(pl.col(LINE).is_in(lines)).collect()
 
 
 def read_text(path: Path, schema: SchemaSection) -> pl.DataFrame:

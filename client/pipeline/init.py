@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from rich.markup import escape
-from rich.table import Table
 
 from client.pipeline.schema_inference import infer_schema
 from client.privacy.randomness import site_secret
@@ -34,6 +32,7 @@ from common.config import (
     load_site_config,
 )
 from common.errors import ConfigError
+from common.terminal import FittedTable
 from common.toml_text import toml_key, toml_value
 
 _SITE_KEYS = {
@@ -298,17 +297,17 @@ def _raw_setting(source: Path, directory: Path) -> str:
     return source.as_posix()
 
 
-def inferred_table(schema: dict[str, Any]) -> Table:
-    """What :func:`infer_schema` guessed, one row per column."""
+def inferred_table(schema: dict[str, Any]) -> FittedTable:
+    """What :func:`infer_schema` guessed, one row per column (see ``print_fitted``)."""
     layout = (
         f"header {'yes' if schema['header'] else 'no'}, delimiter {schema['delimiter']!r}, "
         if schema["format"] == "csv"
         else ""
     )
-    table = Table(title=f"{schema['source']}: {schema['format']}, {layout}{schema['rows']} rows")
-    for heading in ("column", "type", "role", "range (confirm public)", "values", "missing"):
-        table.add_column(heading)
-    table.add_column("note", overflow="fold")
+    table = FittedTable(
+        f"{schema['source']}: {schema['format']}, {layout}{schema['rows']} rows",
+        ("column", "type", "role", "range (confirm public)", "values", "missing", "note"),
+    )
     for column, spec in schema["columns"].items():
         low, high = spec.get("min"), spec.get("max")
         shown = f"{low:g} .. {high:g}" if low is not None and high is not None else ""
@@ -317,6 +316,7 @@ def inferred_table(schema: dict[str, Any]) -> Table:
         listed = ", ".join(values[:8]) + (", ..." if len(values) > 8 else "")
         markers = ", ".join(repr(m) for m in spec.get("missing", []))
         missing = f"{spec['nulls']} ({markers})" if markers else str(spec.get("nulls", 0))
-        cells = (column, spec["type"], spec["role"], shown, listed, missing, spec.get("note", ""))
-        table.add_row(*(escape(cell) for cell in cells))
+        table.rows.append(
+            (column, spec["type"], spec["role"], shown, listed, missing, spec.get("note", ""))
+        )
     return table

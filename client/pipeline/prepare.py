@@ -11,17 +11,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from client.pipeline import incremental, pipeline
+import polars as pl
+
+from client.pipeline import incremental, pipeline, streamed
 from client.pipeline.clean import CleaningReport
 from client.pipeline.gate import GateFailure, gate, gate_columns, gate_failures, rows_meeting
+from client.pipeline.raw_copies import piece_copies, store_raw_files
+from client.pipeline.unfinished import UnfinishedPrepare, unfinished_prepare
 from client.retention.erasure import ErasureRequests, without_erased
-from client.retention.retain import without_expired
+from client.retention.retain import expiry_cutoff, without_expired
 from client.site_audit import site_audit
-from client.store import SiteStore, TableVersion, keep_raw_files
+from client.store import SiteStore, TableVersion
 from common.config import ColumnType, Role, SiteConfig
 from common.errors import DataError
 
 StepObserver = Callable[[str], None]
+# The lineage key naming the unfinished prepare whose versions a prepare follows.
+SUPERSEDES = "supersedes_prepare"
 __all__ = ["GateFailure", "PrepareResult", "gate", "gate_failures", "prepare", "store_raw_files"]
 
 
@@ -57,31 +63,28 @@ def config_hash(config: SiteConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def store_raw_files(config: SiteConfig, inputs: dict[str, str]) -> dict[str, str]:
-    """Keep content-addressed copies of the raw files; name each file's digest and copy.
-
-    A raw file holds every subject verbatim, erased ones too (the site's files are never
-    modified): once any erasure was requested, only the digests are recorded, no copy.
-    """
-    copies = {}
-    if not ErasureRequests(config.store_dir).all():
-        copies = keep_raw_files(config.store_dir, inputs)
-    return {
-        path: {"sha256": digest, "copy": copies.get(path, "")} for path, digest in inputs.items()
-    }
-
-
-def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareResult:
+def prepare(
+    config: SiteConfig, on_step: StepObserver | None = None, *, out_of_core: bool | None = None
+) -> PrepareResult:
     """Run the pipeline; commit new versions only when the input or config changed.
 
     Where only new raw files or rows appended to old ones are new since the latest
     clean version, only those are read and added (``client.pipeline.incremental``).
+
+    Parameters
+    ----------
+    config : the site's config.
+    on_step : told the name of each step as it starts.
+    out_of_core : read and clean through a stage on disk in bounded memory
+        (``client.pipeline.streamed``) where that route is exact; default: where the
+        raw files are larger than ``streamed.OUT_OF_CORE_BYTES``.
     """
     step = on_step or (lambda name: None)
     store = SiteStore(config.store_dir)
     step("checking input")
     store.verify_latest()  # never build on (or over) a table whose files were altered
     latest = store.latest("clean")
+    stopped = unfinished_prepare(store)
     known = json.loads(latest.lineage.get(incremental.SIZES, "{}")) if latest else {}
     files = pipeline.raw_files(config)
     same_config = latest is not None and latest.lineage.get("config_hash") == config_hash(config)
@@ -103,7 +106,8 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         scanned = scanning.result()
     inputs = scanned.digests
     lineage = {"config_hash": config_hash(config), "inputs": json.dumps(inputs, sort_keys=True)}
-    if latest and all(latest.lineage.get(k) == v for k, v in lineage.items()):
+    same_input = latest and all(latest.lineage.get(k) == v for k, v in lineage.items())
+    if same_input and stopped is None:
         frame = store.read("clean")
         report = CleaningReport(rows_read=int(latest.lineage.get("rows_read", 0)))
         report.rows_clean = frame.height
@@ -115,6 +119,10 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
     lineage[incremental.RUN] = uuid.uuid4().hex
     lineage["erasure_requests"] = str(len(ErasureRequests(config.store_dir).all()))
     notice = ""
+    if stopped is not None:
+        # This prepare's versions follow the stopped one's: their lineage says why.
+        lineage[SUPERSEDES] = stopped.run
+        _audit_stopped(config, stopped)
     if same_config:
         planned = incremental.plan(config, store, latest, scanned)
         notice = planned.notice
@@ -128,42 +136,97 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
             # cannot be made on the new rows alone; nothing was written.
             notice = "the new rows fail a check on their own: full rebuild"
 
+    notice = _with_stopped(notice, stopped)
     step("reading and validating")
+    if _out_of_core(config, files, chosen=out_of_core):
+        with streamed.stage(config) as work:
+            staged = streamed.run(config, files, Path(work), step)
+            if staged is not None:
+                counts = (staged.clean_rows, len(staged.classes))
+                reasons = gate(
+                    staged.clean.head(0).collect(), config, staged.missing, counts=counts
+                )
+                full = _Full(staged.validated.quarantine, staged.clean, staged.unlabeled, reasons)
+                full.rows = (staged.clean_rows, staged.unlabeled_rows)
+                full.classes = staged.classes
+                return _commit_full(config, store, staged, full, inputs, lineage, step, notice)
     result = without_expired(config, without_erased(config, pipeline.run(config)))
     for rule in config.quality.rules:
         rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
+    full = _Full(result.validated.quarantine, result.clean, result.unlabeled, reasons)
+    full.rows = (result.clean.height, result.unlabeled.height)
+    full.classes = incremental.label_classes(result.clean, config)
+    return _commit_full(config, store, result, full, inputs, lineage, step, notice)
+
+
+@dataclass
+class _Full:
+    """The tables a full prepare writes (frames or plans) and what the gate said."""
+
+    quarantine: pl.DataFrame
+    clean: pl.DataFrame | pl.LazyFrame
+    unlabeled: pl.DataFrame | pl.LazyFrame
+    reasons: list[str]
+    rows: tuple[int, int] = (0, 0)  # clean, unlabeled
+    classes: list[str] = field(default_factory=list)
+
+
+def _out_of_core(config: SiteConfig, files: list[Path], *, chosen: bool | None) -> bool:
+    if expiry_cutoff(config) is not None or (
+        ErasureRequests(config.store_dir).all() and config.schema.first_with(Role.ID)
+    ):
+        return False  # retention and erasure filter every table in memory
+    return streamed.wanted(config, files, chosen=chosen)
+
+
+def _commit_full(
+    config: SiteConfig,
+    store: SiteStore,
+    result: pipeline.PipelineResult | streamed.Streamed,
+    full: _Full,
+    inputs: dict[str, str],
+    lineage: dict[str, str],
+    step: StepObserver,
+    notice: str,
+) -> PrepareResult:
+    """Write a full prepare's tables (raw record, quarantine, unlabeled, clean)."""
     step("writing tables")
+    reasons, report = full.reasons, result.report
+    rows_read = report.rows_read
     names = {Path(p).name: p for p in inputs}
     by_file = {names[n]: int(rows) for n, rows in result.rows_by_file.items() if n in names}
     lineage[incremental.FILE_ROWS] = json.dumps(by_file, sort_keys=True)
-    lineage[incremental.CLASSES] = json.dumps(incremental.label_classes(result.clean, config))
+    lineage[incremental.CLASSES] = json.dumps(full.classes)
     if config.site.keep_raw_table:
         raw_version = store.write(
-            "raw", result.raw, {"operation": "ingest", **lineage}, archive=True
+            "raw", result.raw, {"operation": "ingest", **lineage}, archive=True, rows=rows_read
         ).version
         raw_record = {"raw_version": str(raw_version)}
     else:
         # The record of which input made this version is the raw files' bytes, kept
         # once each by content; no second copy of every row as text.
         raw_record = {"raw_version": "", "raw_files": json.dumps(store_raw_files(config, inputs))}
+    step("writing the quarantine")
     quarantine = store.write(
         "quarantine",
-        result.validated.quarantine,
+        full.quarantine,
         {"operation": "quarantine", **raw_record, **lineage},
         archive=True,
     )
-    report = result.report
     unlabeled = store.latest("unlabeled")
-    if result.unlabeled.height or unlabeled is not None:  # no empty table for fully labeled sites
+    if full.rows[1] or unlabeled is not None:  # no empty table for fully labeled sites
+        step("writing the unlabeled rows")
         unlabeled = store.write(
             "unlabeled",
-            result.unlabeled,
+            full.unlabeled,
             {"operation": "unlabeled", **raw_record, **lineage},
+            rows=full.rows[1],
         )
+    step("writing the clean table")
     clean_version = store.write(
         "clean",
-        result.clean,
+        full.clean,
         {
             "operation": "clean",
             "mode": "full",
@@ -178,6 +241,7 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
             "gate": "pass" if not reasons else "; ".join(reasons),
             **lineage,
         },
+        rows=full.rows[0],
     )
     _audit(config, clean_version, report, reasons, mode="full")
     return PrepareResult(
@@ -187,6 +251,23 @@ def prepare(config: SiteConfig, on_step: StepObserver | None = None) -> PrepareR
         gate_reasons=reasons,
         notice=notice,
         warnings=schema_warnings(config),
+    )
+
+
+def _with_stopped(notice: str, stopped: UnfinishedPrepare | None) -> str:
+    """``notice``, led by the unfinished prepare this one supersedes (if any)."""
+    if stopped is None:
+        return notice
+    superseded = f"{stopped.describe()}: this prepare supersedes it"
+    return f"{superseded}; {notice}" if notice else superseded
+
+
+def _audit_stopped(config: SiteConfig, stopped: UnfinishedPrepare) -> None:
+    site_audit(config).append(
+        "prepare-unfinished",
+        prepare_run=stopped.run,
+        versions={table: version for table, (version, _) in stopped.versions.items()},
+        clean_version=stopped.clean_version,
     )
 
 
@@ -216,7 +297,7 @@ def _prepare_increment(
     raw_record = {"raw_version": ""}
     if not config.site.keep_raw_table:
         with tempfile.TemporaryDirectory(prefix="fedlife-increment-") as work:
-            raw_record["raw_files"] = json.dumps(_piece_copies(config, planned, Path(work)))
+            raw_record["raw_files"] = json.dumps(piece_copies(config, planned, Path(work)))
     result = without_expired(config, without_erased(config, increment.result))
     for rule in config.quality.rules:
         rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
@@ -305,33 +386,6 @@ def _prepare_increment(
         incremental=True,
         warnings=schema_warnings(config),
     )
-
-
-def _piece_copies(
-    config: SiteConfig, planned: incremental.Plan, work: Path
-) -> dict[str, dict[str, object]]:
-    """The added bytes' record: each piece's digest and content-addressed copy.
-
-    A grown file's copy holds only its new bytes (``from_byte``..``to_byte``); with the
-    earlier versions' copies they make up the file. No copy once any erasure was
-    requested (see ``store_raw_files``).
-    """
-    pieces = {}
-    for piece in planned.pieces:
-        with open(piece.path, "rb") as handle:
-            handle.seek(piece.start)
-            content = handle.read(piece.end - piece.start)
-        tail = work / "pieces" / piece.path.name
-        tail.parent.mkdir(exist_ok=True)
-        tail.write_bytes(content)
-        digest = hashlib.sha256(content).hexdigest()
-        record = store_raw_files(config, {str(tail): digest})[str(tail)]
-        pieces[str(piece.path)] = {
-            **record,
-            "from_byte": piece.start,
-            "to_byte": piece.end,
-        }
-    return pieces
 
 
 def _audit(

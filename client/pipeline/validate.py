@@ -77,37 +77,52 @@ def validate_files(
     scans = [scan_typed(path, schema) for path in files]
     if any(scan is None for scan in scans):
         return None
-    numeric = {
-        n for n, s in schema.columns.items() if s.type in _NUMERIC and schema.decimal_of(n) == "."
-    }
     try:
         checked = _checked(
-            pl.concat(scans), schema, reject_out_of_range=reject_out_of_range, typed=numeric
+            pl.concat(scans),
+            schema,
+            reject_out_of_range=reject_out_of_range,
+            typed=typed_as_read(schema),
         )
     except pl.exceptions.PolarsError:
         return None  # a value the reader cannot type: the text route quarantines it
     if checked.get_column(SOURCE).n_unique() < len(files):
         return None  # a file without rows: the text route names it
     bad = checked.filter(pl.col(REASON).is_not_null()).select(SOURCE, LINE, REASON)
+    quarantine = quarantined_text(files, schema, bad)
+    return _split(checked, quarantine, schema)
+
+
+def typed_as_read(schema: SchemaSection) -> set[str]:
+    """The columns ``scan_typed`` types as it reads: ints and floats with a decimal point."""
+    return {
+        n for n, s in schema.columns.items() if s.type in _NUMERIC and schema.decimal_of(n) == "."
+    }
+
+
+def quarantined_text(files: list[Path], schema: SchemaSection, bad: pl.DataFrame) -> pl.DataFrame:
+    """The quarantine: the ``bad`` rows (``_source``, ``_line``, ``_reason``) of ``files``
+    read again as text, in ``bad``'s order."""
     text = [
         read_text_lines(path, schema, lines)
         for path in files
         if (lines := bad.filter(pl.col(SOURCE) == path.name).get_column(LINE).to_list())
     ]
-    quarantine = (
-        pl.concat(text).join(bad, on=[SOURCE, LINE], how="inner", maintain_order="right")
-        if text
-        else pl.DataFrame(
-            {**{n: [] for n in schema.columns}, SOURCE: [], LINE: [], REASON: []},
-            schema={
-                **{n: pl.String for n in schema.columns},
-                SOURCE: pl.String,
-                LINE: pl.Int64,
-                REASON: pl.String,
-            },
-        )
+    if text:
+        return pl.concat(text).join(bad, on=[SOURCE, LINE], how="inner", maintain_order="right")
+    return pl.DataFrame(
+        schema={
+            **{n: pl.String for n in schema.columns},
+            SOURCE: pl.String,
+            LINE: pl.Int64,
+            REASON: pl.String,
+        },
     )
-    return _split(checked, quarantine, schema)
+
+
+def rejected_counts(reasons: pl.Series) -> dict[str, int]:
+    """How many rows each reason quarantined (a row may have several)."""
+    return dict(Counter(r for line in reasons.to_list() for r in line.split("; ")))
 
 
 def _checked(
@@ -115,6 +130,25 @@ def _checked(
 ) -> pl.DataFrame:
     """``frame`` with each column's value and typed shadow and the rows' reasons; refuses
     mistyped columns. ``typed`` columns come typed already (markers still to blank)."""
+    checked = checked_plan(
+        frame, schema, reject_out_of_range=reject_out_of_range, typed=typed
+    ).collect()
+    _refuse_mistyped_columns(checked, schema, typed)
+    return checked
+
+
+def checked_plan(
+    frame: pl.LazyFrame, schema: SchemaSection, *, reject_out_of_range: bool, typed: set[str]
+) -> pl.LazyFrame:
+    """``frame``'s plan with each column's value and typed shadow and the rows' reasons.
+
+    Parameters
+    ----------
+    frame : the rows, ``schema``'s columns (as text, or typed where in ``typed``).
+    schema : the site's schema.
+    reject_out_of_range : as for ``validate``.
+    typed : the columns that come typed already (markers still to blank).
+    """
     columns = schema.columns
     cleared = frame.with_columns(
         (_blank_typed if n in typed else _blank_missing)(n, s, schema) for n, s in columns.items()
@@ -133,20 +167,19 @@ def _checked(
         reason = pl.when(reason == "").then(None).otherwise(reason)
     else:  # nothing can break a row
         reason = pl.lit(None, dtype=pl.String)
-    checked = parsed.with_columns(reason.alias(REASON)).collect()
-    _refuse_mistyped_columns(checked, schema, typed)
-    return checked
+    return parsed.with_columns(reason.alias(REASON))
 
 
 def _split(checked: pl.DataFrame, quarantine: pl.DataFrame, schema: SchemaSection) -> Validated:
-    columns = schema.columns
     if quarantine.height:
         checked = checked.filter(pl.col(REASON).is_null())
-    valid = checked.select(*(_finished(n, s) for n, s in columns.items()), SOURCE, LINE)
-    reasons = Counter(
-        r for line in quarantine.get_column(REASON).to_list() for r in line.split("; ")
-    )
-    return Validated(valid, quarantine, dict(reasons))
+    valid = checked.select(*finished(schema), SOURCE, LINE)
+    return Validated(valid, quarantine, rejected_counts(quarantine.get_column(REASON)))
+
+
+def finished(schema: SchemaSection) -> list[pl.Expr]:
+    """Each schema column's final typed value, from a checked plan's shadow columns."""
+    return [_finished(n, s) for n, s in schema.columns.items()]
 
 
 def _blank_typed(name: str, spec: ColumnSpec, schema: SchemaSection) -> pl.Expr:

@@ -54,7 +54,20 @@ def describe(reply: Message) -> dict[str, dict[str, Any]]:
         elif isinstance(record, MetricRecord):
             described[name] = {"kind": "metrics", "values": dict(record)}
         elif isinstance(record, ConfigRecord):
-            described[name] = {"kind": "config", "values": dict(record)}
+            described[name] = {"kind": "config", "values": _sized(dict(record))}
         else:  # a record type this log does not know is reported, never skipped
             described[name] = {"kind": type(record).__name__}
     return described
+
+
+def _sized(values: dict[str, Any]) -> dict[str, Any]:
+    """Binary values (an encrypted update's ciphertexts) by size, not as text dumps."""
+
+    def size(value: Any) -> Any:
+        if isinstance(value, bytes):
+            return f"<{len(value)} bytes>"
+        if isinstance(value, list) and value and isinstance(value[0], bytes):
+            return [size(v) for v in value]
+        return value
+
+    return {key: size(value) for key, value in values.items()}

@@ -1,4 +1,4 @@
-"""Site side of encrypted aggregation: CKKS context, encrypt an update, decrypt the aggregate.
+"""Site side of encrypted aggregation: load the secret context, encrypt, decrypt.
 
 Sites encrypt their full weights (not deltas): the weighted sum of weights is the new
 global model directly, so the coordinator needs no plaintext reference to add a delta to.
@@ -6,32 +6,27 @@ global model directly, so the coordinator needs no plaintext reference to add a 
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from common.errors import EncryptionError
+from common.he_keys import SECRET_CONTEXT_FILE, SLOTS, key_id, make_secret_context, public_bytes
 from common.tenseal_module import tenseal
 
-# 8192 slots per ciphertext, ~40 bits of fractional precision: FedAvg needs one
-# plaintext multiply (the weight) and additions, so one rescale level suffices.
-POLY_MODULUS_DEGREE = 16384
-COEFF_MOD_BIT_SIZES = (60, 40, 40, 60)
-GLOBAL_SCALE = 2**40
-
-
-def make_secret_context() -> Any:
-    """Make a fresh CKKS context holding the secret key (for sites only)."""
-    ts = tenseal()
-    ctx = ts.context(ts.SCHEME_TYPE.CKKS, POLY_MODULUS_DEGREE, -1, list(COEFF_MOD_BIT_SIZES))
-    ctx.global_scale = GLOBAL_SCALE
-    ctx.generate_galois_keys()
-    return ctx
-
-
-def public_bytes(ctx: Any) -> bytes:
-    """Serialise ``ctx`` without its secret key (what the coordinator may hold)."""
-    return ctx.serialize(save_secret_key=False)
+__all__ = [
+    "decrypt",
+    "encrypt",
+    "flatten",
+    "load_context",
+    "make_secret_context",
+    "public_bytes",
+    "site_context",
+    "unflatten",
+]
 
 
 def load_context(data: bytes, *, need_secret: bool) -> Any:
@@ -48,14 +43,31 @@ def load_context(data: bytes, *, need_secret: bool) -> Any:
     return ctx
 
 
+def site_context(site_folder: Path) -> tuple[Any, str]:
+    """The site's secret context (``he-secret.context`` beside its site.toml) and its
+    key id; a one-line error when the bundle has none."""
+    path = Path(site_folder) / SECRET_CONTEXT_FILE
+    if not path.is_file():
+        raise EncryptionError(
+            f"encrypted aggregation is on but {path} is missing: the site bundle has no "
+            "secret HE context (fedlife-coord provision --he writes it)"
+        )
+    return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, _mtime_ns: int) -> tuple[Any, str]:
+    ctx = load_context(Path(path).read_bytes(), need_secret=True)
+    return ctx, key_id(ctx)
+
+
 def encrypt(ctx: Any, vector: np.ndarray) -> list[bytes]:
-    """Encrypt a flat float vector as serialised CKKS vectors, one per ``slots`` chunk."""
+    """Encrypt a flat float vector as serialised CKKS vectors, one per ``SLOTS`` chunk."""
     ts = tenseal()
     flat = np.asarray(vector, dtype=np.float64).ravel()
-    slots = POLY_MODULUS_DEGREE // 2
     return [
-        ts.ckks_vector(ctx, flat[i : i + slots].tolist()).serialize()
-        for i in range(0, flat.size, slots)
+        ts.ckks_vector(ctx, flat[i : i + SLOTS].tolist()).serialize()
+        for i in range(0, flat.size, SLOTS)
     ]
 
 
@@ -73,3 +85,42 @@ def decrypt(ctx: Any, chunks: list[bytes]) -> np.ndarray:
     return (
         np.concatenate([np.asarray(p, dtype=np.float64) for p in parts]) if parts else np.zeros(0)
     )
+
+
+def flatten(state_dict: dict[str, torch.Tensor]) -> np.ndarray:
+    """A model's weights as one float vector, in state-dict order."""
+    return np.concatenate([t.detach().cpu().double().numpy().ravel() for t in state_dict.values()])
+
+
+def unflatten(vector: np.ndarray, template: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``vector`` cut back into ``template``'s names, shapes and dtypes."""
+    sizes = [t.numel() for t in template.values()]
+    if vector.size < sum(sizes):
+        raise EncryptionError(
+            f"the encrypted model has {vector.size} values, the model needs {sum(sizes)}"
+        )
+    out, start = {}, 0
+    for (name, tensor), size in zip(template.items(), sizes, strict=True):
+        values = torch.from_numpy(vector[start : start + size].copy()).reshape(tensor.shape)
+        out[name] = values.to(tensor.dtype)
+        start += size
+    return out
+
+
+def federation_context(site_folder: Path, wanted_key_id: str) -> Any:
+    """The site's secret context, refused when its key is not the one the coordinator
+    aggregates under (a context with other keys or parameters)."""
+    ctx, own = site_context(site_folder)
+    if own != wanted_key_id:
+        raise EncryptionError(
+            f"the site's HE key {own} is not the federation's {wanted_key_id}: "
+            "its secret context comes from another provisioning"
+        )
+    return ctx
+
+
+def decrypt_state(
+    ctx: Any, chunks: list[bytes], template: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The encrypted global model, decrypted into ``template``'s names and shapes."""
+    return unflatten(decrypt(ctx, chunks), template)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from client.privacy.ledger_chain import LedgerChain
 from client.retention.erasure import ErasureRequests, site_key, subject_digest
@@ -16,6 +15,7 @@ from client.site_audit import site_audit
 from common.cli import one_line_errors
 from common.config import Role, load_site_config
 from common.errors import ConfigError, StoreError
+from common.terminal import FittedTable, print_fitted
 
 console = Console()
 CONFIG = typer.Option(..., "--config", "-c", help="The site's site.toml.")
@@ -99,33 +99,37 @@ def _show(report: RetentionReport, *, as_json: bool) -> None:
         print(json.dumps(report.to_json()))
         return
     verb = "would remove" if report.dry_run else "removed"
-    table = Table(title=f"retention at {report.site}" + (" (dry run)" if report.dry_run else ""))
-    for column in (
-        "table",
-        "rows",
-        "expired",
-        "erased",
-        "archived",
-        "new version",
-        "versions dropped",
-        "files vacuumed",
-        "note",
-    ):
-        table.add_column(column)
+    table = FittedTable(
+        f"retention at {report.site}" + (" (dry run)" if report.dry_run else ""),
+        (
+            "table",
+            "rows",
+            "expired",
+            "erased",
+            "archived",
+            "new version",
+            "versions dropped",
+            "files vacuumed",
+            "note",
+        ),
+        right=frozenset({"rows", "expired", "erased", "files vacuumed"}),
+    )
     for t in report.tables:
-        table.add_row(
-            t.table,
-            str(t.rows),
-            str(t.expired),
-            str(t.erased),
-            "yes" if t.archived else "-",
-            "-" if t.new_version is None else str(t.new_version),
-            ", ".join(map(str, t.versions_dropped)) or "-",
-            str(t.files_vacuumed),
-            t.note,
+        table.rows.append(
+            (
+                t.table,
+                str(t.rows),
+                str(t.expired),
+                str(t.erased),
+                "yes" if t.archived else "-",
+                "-" if t.new_version is None else str(t.new_version),
+                ", ".join(map(str, t.versions_dropped)) or "-",
+                str(t.files_vacuumed),
+                t.note,
+            )
         )
     if report.tables:
-        console.print(table)
+        print_fitted(console, table)
     else:
         console.print(f"{report.site}: no tables in the store yet (run fedlife-site prepare)")
     if report.archive_erased:

@@ -64,6 +64,11 @@ def versions_holding(path: Path, column: str, matches, versions: list[int]) -> l
     return holding
 
 
+def current_files(path: Path) -> list[str]:
+    """The data files the latest version reads."""
+    return [str(p) for p in DeltaTable(path).get_add_actions().column("path").to_pylist()]
+
+
 def vacuum(path: Path, retention_hours: float, *, dry_run: bool) -> list[str]:
     """Delete data files no version within ``retention_hours`` needs; return their names.
 

@@ -11,8 +11,8 @@ For every Delta table in the store (found by looking, so new tables are covered)
    subject in any version keeps only its new version: erasure does not wait.
 3. the archive loses the erased subjects' rows and its files past
    ``archive_max_age_days``; updates the site released from erased versions
-   (replay caches), profile reports and the raw-file copies (``keep_raw_table =
-   false``) are deleted.
+   (replay caches), profile reports, the raw-file copies (``keep_raw_table =
+   false``) and the commits ``repair`` moved aside are deleted.
 
 Everything that can be checked (policy, archive writable) is checked before the
 first deletion. :func:`retain_site` is the entry point a Ray task calls.
@@ -37,6 +37,7 @@ from client.retention.archive import Archive
 from client.retention.erasure import ErasureRequests, PurgedVersions, SubjectMatcher
 from client.site_audit import site_audit
 from client.store import RAW_FILES, ROW_ID, SiteStore
+from client.store_repair import BACKUP_DIR
 from common.config import Role, SiteConfig, load_site_config
 from common.errors import ConfigError
 
@@ -165,6 +166,8 @@ def retain(
         shutil.rmtree(config.store_dir / "reports", ignore_errors=True)  # profile caches
         # Copies of the raw files (keep_raw_table = false) hold every subject verbatim.
         shutil.rmtree(config.store_dir / RAW_FILES, ignore_errors=True)
+        # Commits moved aside by repair: their statistics may hold the subjects' values.
+        shutil.rmtree(config.store_dir / BACKUP_DIR, ignore_errors=True)
         requests.complete(subjects.rows)
     report.wall_s = round(time.monotonic() - started, 3)
     _audit(config, report)
@@ -307,19 +310,27 @@ def _forget_versions(
     """
     history = delta_history.commits(path)
     now = datetime.now(UTC)
+    # A dry run writes no new version; the real run's would supersede the current one.
+    rewritten = dry_run and bool(outcome.expired or outcome.erased)
     if outcome.versions_erased:
-        keep_hours, keep_from = 0.0, history[-1].version
+        keep_hours, keep_from = 0.0, history[-1].version + int(rewritten)
     else:
         keep_hours = keep_days * 24
         cutoff_ms = (now - timedelta(days=keep_days)).timestamp() * 1000
+        times = [(c.version, c.time_ms) for c in history]
+        if rewritten:  # the real run's new version, committed just before its vacuum
+            times.append((history[-1].version + 1, int(now.timestamp() * 1000) - 1))
         # a version is needed while it is the latest, or was superseded inside the window
         keep_from = next(
-            (old.version for old, new in zip(history, history[1:]) if new.time_ms >= cutoff_ms),
-            history[-1].version,
+            (old for (old, _), (_, time_ms) in zip(times, times[1:]) if time_ms >= cutoff_ms),
+            times[-1][0],
         )
-    vacuumed = delta_history.vacuum(path, math.ceil(keep_hours), dry_run=dry_run)
+    vacuumed = len(delta_history.vacuum(path, math.ceil(keep_hours), dry_run=dry_run))
+    if rewritten and math.ceil(keep_hours) == 0:
+        # No window: the real run vacuums the files its new version just superseded.
+        vacuumed += len(delta_history.current_files(path))
     dropped = delta_history.truncate_history(path, keep_from, dry_run=dry_run)
-    return dropped, len(vacuumed)
+    return dropped, vacuumed
 
 
 def _audit(config: SiteConfig, report: RetentionReport) -> None:

@@ -23,6 +23,7 @@ from common.features import FeatureSpec
 from common.histograms import BINS
 from common.stats import OTHER, CategoryStats, TableStats
 from common.wire.base import RecordModel, WireMessage
+from common.wire.encrypted import EncryptedRecord
 from common.wire.privacy import Privacy as P
 from common.wire.privacy import wire_field as f
 
@@ -367,6 +368,15 @@ class TrainReply(WireMessage):
     _check_arrays = field_validator("arrays")(_arrays)
 
 
+class EncryptedTrainReply(WireMessage):
+    """A site's update under encrypted aggregation: ciphertexts instead of arrays."""
+
+    TITLE: ClassVar[str] = "encrypted train reply"
+    encrypted: EncryptedRecord = Field(alias=keys.ENCRYPTED)
+    metrics: TrainMetrics = Field(alias=keys.METRICS)
+    site: SiteRecord = Field(alias=keys.SITE)
+
+
 class ChampionFairness(RecordModel):
     fairness: str = f(
         P.AGGREGATE,
@@ -406,6 +416,7 @@ REPLIES: tuple[type[WireMessage], ...] = (
     MomentsReply,
     StatisticsReply,
     TrainReply,
+    EncryptedTrainReply,
     EvaluateReply,
     Exclusion,
 )

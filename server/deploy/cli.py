@@ -10,11 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from common.audit import AuditLog
-from common.cli import err_console, one_line_errors
+from common.cli import err_console, one_line_errors, progress_bar
 from common.errors import ConfigError, RunDirError
+from common.run_config import RunConfig
 from server.deploy import coordinator
-from server.deploy.launch import launch, launch_config
+from server.deploy.launch import FLOWER_LOG, launch, launch_config
+from server.deploy.launch import flower_log as flower_log_path
 from server.deploy.provision import DEFAULT_PORT, Provisioned, join_command, provision
+from server.report.progress import round_line
+from server.report.terminal import print_report
 from server.run_dir import RunDirectory
 
 console = Console()
@@ -107,6 +111,13 @@ def run_command(
     run_config: str = typer.Option(
         "", help="More run config as JSON, e.g. '{\"min-train-sites\": 2}'."
     ),
+    *,
+    flower_log: bool = typer.Option(
+        False,
+        "--flower-log",
+        help="Show Flower's log instead of the progress bar (it is otherwise kept in "
+        "RUN_DIR/flwr-run.log).",
+    ),
 ) -> None:
     """Run the fedlife app on the started federation; writes the same run dir as a simulation."""
     started = coordinator.CoordinatorState.load(state)
@@ -117,19 +128,36 @@ def run_command(
         overrides["test-data"] = str(test_data.resolve())
     config = launch_config(started, run_dir, resume, overrides)
     _audit(state).append("run", run_dir=str(config["run-dir"]), resume=resume is not None)
-    launch(started, config)
     run = RunDirectory(config["run-dir"])
+    if flower_log:
+        launch(started, config)
+        where = "see the log above"
+    else:
+        _launch_with_progress(started, config)
+        where = f"see {run.path / FLOWER_LOG}"
     if not (run.path / "summary.json").exists():
         raise RunDirError(
-            f"{run.path}: the run wrote no summary (see the log above); "
+            f"{run.path}: the run wrote no summary ({where}); "
             f"continue it with fedlife-coord run --state {state} --resume {run.path}"
         )
-    summary = run.read_json("summary.json")
-    console.print(
-        f"run {summary['run_id']}: {summary['rounds']} round(s), "
-        f"test accuracy {summary['test_accuracy']}, run dir {run.path}",
-        highlight=False,
-    )
+    print_report(run.read_json("summary.json"), console)
+
+
+def _launch_with_progress(started: coordinator.CoordinatorState, config: dict) -> int:
+    """The run with a bar of its rounds (a line per round where stderr is no terminal)."""
+    total = RunConfig.from_flower(config, source="fedlife-coord run").num_server_rounds
+    done = len(RunDirectory(config["run-dir"]).completed_rounds()) if config.get("resume") else 0
+    with progress_bar("federated rounds", "{task.completed}/{task.total}") as progress:
+        waiting = f"profile and statistics rounds (Flower's log: {flower_log_path(config)})"
+        task = progress.add_task(waiting, total=total, completed=done)
+
+        def on_round(record: dict) -> None:
+            line = round_line(record)
+            progress.update(task, completed=record["round"], description=line)
+            if progress.disable:
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+        return launch(started, config, on_round=on_round)
 
 
 def _audit(state: Path) -> AuditLog:

@@ -9,6 +9,8 @@ ServerApp writes the same run directory as a simulation.
 from __future__ import annotations
 
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,11 @@ from common.cli import console_script
 from common.errors import ConfigError, CoordinatorError
 from common.run_config import RunConfig
 from server.deploy.coordinator import CONNECTION, CoordinatorState
-from server.run_dir import RunDirectory, default_run_dir
+from server.report.progress import RoundWatcher, watch_process
+from server.run_dir import RunDirectory, default_run_dir, writable_folder
 
 APP_DIR = Path(__file__).resolve().parents[2]
+FLOWER_LOG = "flwr-run.log"
 
 
 def launch_config(
@@ -49,8 +53,23 @@ def launch_config(
     return config
 
 
-def launch(state: CoordinatorState, config: dict[str, Any], timeout: float | None = None) -> int:
-    """``flwr run APP fedlife --stream`` with ``config``; its log goes to our stdout."""
+def launch(
+    state: CoordinatorState,
+    config: dict[str, Any],
+    timeout: float | None = None,
+    *,
+    on_round: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """``flwr run APP fedlife --stream`` with ``config``; its exit code.
+
+    Parameters
+    ----------
+    state : the started coordinator.
+    config : the run config (``launch_config``).
+    timeout : seconds before the run is given up (None: no limit).
+    on_round : called with each round the run directory gains; Flower's log then goes
+        to ``<run_dir>/flwr-run.log`` instead of our stdout.
+    """
     if not state.is_running():
         raise CoordinatorError(
             f"the SuperLink (pid {state.pid}) is not running; start it with fedlife-coord start"
@@ -64,7 +83,24 @@ def launch(state: CoordinatorState, config: dict[str, Any], timeout: float | Non
         "--run-config",
         render_run_config(config),
     ]
-    return subprocess.run(command, timeout=timeout, check=False).returncode
+    if on_round is None:
+        return subprocess.run(command, timeout=timeout, check=False).returncode
+    log = flower_log(config)
+    watcher = RoundWatcher(config["run-dir"], skip_existing=bool(config.get("resume")))
+    with open(log, "ab") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            return watch_process(process, watcher, on_round, deadline=deadline)
+        finally:
+            if process.poll() is None:  # Ctrl-C or the timeout: no orphaned flwr run
+                process.terminate()
+                process.wait(timeout=30)
+
+
+def flower_log(config: dict[str, Any]) -> Path:
+    """Where ``flwr run``'s log goes while a progress bar shows the run: in its run dir."""
+    return writable_folder(config["run-dir"], what="run directory") / FLOWER_LOG
 
 
 def render_run_config(config: dict[str, Any]) -> str:

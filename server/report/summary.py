@@ -44,7 +44,7 @@ def summarize(result: FederationResult, run_dir: RunDirectory, wall_s: float) ->
         "test_loss": final.get("loss"),
         "test_auc": final.get("auc"),
         "test_f1": final.get("f1"),
-        "evaluated_on": "central test split" if last and last["central"] else "sites' local data",
+        "evaluated_on": _evaluated_on(last, run_dir),
         "federated_accuracy": last["federated"].get("accuracy") if last else None,
         "epsilon_spent": epsilon_by_site(records),
         "epsilon_budget": _budgets(records),
@@ -62,3 +62,9 @@ def _budgets(records: list[dict[str, Any]]) -> dict[str, float | None]:
         for p in record["participants"]:
             budgets[p["site"]] = p["epsilon_budget"] if p["epsilon_budget"] > 0 else None
     return dict(sorted(budgets.items()))
+
+
+def _evaluated_on(last: dict[str, Any] | None, run_dir: RunDirectory) -> str:
+    if "evaluation" in run_dir.info():  # encrypted aggregation: the sites only
+        return str(run_dir.info()["evaluation"])
+    return "central test split" if last and last["central"] else "sites' local data"

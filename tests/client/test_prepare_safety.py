@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from client.pipeline.prepare import prepare
+from client.pipeline.unfinished import unfinished_prepare
 from client.store import SiteStore
 from common.config import load_site_config
 from common.errors import FedlifeError, StoreError
@@ -288,8 +289,12 @@ def test_sigkill_during_prepare_leaves_every_table_readable(tmp_path, cli_env):
 
     assert store.latest("raw").version >= 1  # the raw commit kill point got past raw
     assert store.latest("clean").version == 0
+    stopped = unfinished_prepare(store)  # what status and the next prepare name
+    assert stopped is not None and stopped.versions["raw"][0] == store.latest("raw").version
     # The store still takes a complete new version after the crashes.
     result = prepare(config)
+    assert result.notice.startswith(f"unfinished prepare {stopped.run[:8]}")
+    assert unfinished_prepare(store) is None
     assert not result.unchanged
     assert _check_store(store, clean0, big_clean_rows) == result.clean.version == 1
     assert result.clean.lineage["raw_version"] == str(store.latest("raw").version)

@@ -314,3 +314,30 @@ def test_a_removed_audit_log_fails_verify_when_the_ledger_saw_it(tmp_path):
     code, out, err = run_cli("audit", "verify", "-c", path)
     assert code != 0 and "audit log was removed or rolled back" in err, out
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("policy", "old_rows", "erase"),
+    [("", 0, True), ("max_age_days = 365\nkeep_versions_days = 0", 8, False)],
+    ids=["erasure", "expiry-no-window"],
+)
+def test_dry_run_counts_the_files_and_versions_the_real_run_removes(
+    tmp_path, policy, old_rows, erase
+):
+    """Where the real run's new version makes the current one's files vacuumable at
+    once (erasure, or no time-travel window), the dry run counts them too."""
+    path, config = make_site(tmp_path, policy, old_rows=old_rows)
+    if erase:
+        quality = config.quality.model_copy(update={"min_rows": 6})
+        prepare(config.model_copy(update={"quality": quality}))  # a superseded version
+        request_erasure(config, [subject_id(0, i) for i in ERASED])
+
+    preview = retain(config, dry_run=True)
+    report = retain(config)
+
+    def removed(r):
+        return {t.table: (t.files_vacuumed, t.versions_dropped) for t in r.tables}
+
+    assert removed(preview) == removed(report)
+    assert {t.table: t.expired + t.erased > 0 for t in report.tables}["clean"]
+    assert report.tables[0].files_vacuumed > 0

@@ -298,25 +298,25 @@ def rogue(deployment: Deployment) -> str:
 
 @pytest.fixture(scope="module")
 def first_run(deployment: Deployment, rogue: str) -> Path:
-    """Three rounds on the three sites (the rogue node is online meanwhile)."""
+    """Two rounds on the three sites (the rogue node is online meanwhile)."""
     run_dir = deployment.root / "run-1"
     result = deployment.run(
-        "--rounds", "3", "--test-data", deployment.root / "data" / "test.csv", "--run-dir", run_dir
+        "--rounds", "2", "--test-data", deployment.root / "data" / "test.csv", "--run-dir", run_dir
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     return run_dir
 
 
-def test_three_sites_run_three_rounds_over_tls_with_node_auth(deployment, first_run):
+def test_three_sites_run_two_rounds_over_tls_with_node_auth(deployment, first_run):
     records = rounds(first_run)
-    assert [r["round"] for r in records] == [1, 2, 3]
+    assert [r["round"] for r in records] == [1, 2]
     for record in records:
         assert participants(record) == SITES, record
         assert all(p["table_version"] >= 0 for p in record["participants"])
         assert not record["failures"] and not record["excluded"]
     summary = json.loads((first_run / "summary.json").read_text())
-    assert summary["rounds"] == 3 and sorted(summary["epsilon_spent"]) == SITES
-    assert len(list((first_run / "models").glob("round-*.pt"))) == 3
+    assert summary["rounds"] == 2 and sorted(summary["epsilon_spent"]) == SITES
+    assert len(list((first_run / "models").glob("round-*.pt"))) == 2
     superlink = psutil.Process(deployment.coordinator().pid).cmdline()
     for flag in ("--enable-supernode-auth", "--ssl-certfile", "--superexec-auth-secret-file"):
         assert flag in superlink
@@ -387,10 +387,10 @@ def test_sites_send_only_arrays_metrics_and_aggregates(deployment, first_run):
         min_group = _min_group_size(deployment.site_toml(site))
         raw_lines = _raw_rows(deployment.site_toml(site))
         lines = [json.loads(x) for x in deployment.egress(site).read_text().splitlines()]
-        # profile + centers + statistics + 3 x (train + evaluate): every reply it sent
+        # profile + centers + statistics + 2 x (train + evaluate): every reply it sent
         kinds = [x["message_type"] for x in lines]
-        assert (kinds.count("query"), kinds.count("train"), kinds.count("evaluate")) == (3, 3, 3)
-        assert len(lines) == 9, lines
+        assert (kinds.count("query"), kinds.count("train"), kinds.count("evaluate")) == (3, 2, 2)
+        assert len(lines) == 7, lines
         for line in lines:
             assert line["error"] is None
             for record in line["records"].values():

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from simulations.report import print_report
+from server.report.terminal import print_report
 
 
 def _site(rows: int, duplicates: int, missing: int) -> dict:

@@ -1,0 +1,379 @@
+"""Out-of-core ``prepare``: a site whose raw data is larger than memory, in bounded memory.
+
+The in-memory route (``client.pipeline.pipeline.run``) holds every typed row at once
+(about 0.6 GiB per million rows of 20 columns). This one holds a few columns at a time:
+
+1. one streaming plan reads the CSVs typed (``scan_typed``), blanks the missing
+   markers and gives each row its reasons (``validate``'s expressions); it is sunk to
+   a Parquet stage beside the store, each row numbered in reading order;
+2. exact dedupe: only rows whose id (or first int column) repeats or is missing can be
+   repeats, so those keys are found from that one column and only their rows are
+   compared whole; their row ids (``id#2``, ``<file>:<line>``) are made among them;
+3. exact statistics (medians, means) a few columns at a time, counts in one pass;
+4. one streaming plan per table cleans the stage's rows into Delta: one commit each.
+
+The tables, lineage and report are the in-memory route's (tests compare the two).
+Where this route is not exact (see ``supported``; a value the CSV reader cannot type;
+a file without rows) the in-memory route runs instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from client.pipeline.clean import (
+    CleaningReport,
+    _bounds,
+    _missing_indicators,
+    _outside,
+    finishing,
+    imputed_counts,
+    median_of,
+    numeric_features,
+    with_row_ids,
+)
+from client.pipeline.ingest import LINE, SOURCE, scan_text, scan_typed
+from client.pipeline.validate import (
+    REASON,
+    Validated,
+    checked_plan,
+    finished,
+    quarantined_text,
+    rejected_counts,
+    typed_as_read,
+)
+from client.store import ROW_ID
+from common.config import ColumnType, Role, SiteConfig
+from common.errors import DataError
+
+# Raw files above this size take this route (where it is exact): the in-memory one
+# needs about 4.5 bytes of memory per byte of CSV.
+OUT_OF_CORE_BYTES = 512 << 20
+POSITION = "__position"
+_SPECIAL = "__row_id"
+STAGE = "checked.parquet"
+# Values per statistics query: a median holds its column; 2**25 float64s are 256 MiB.
+CELLS_PER_QUERY = 1 << 25
+_IMPUTE = {"median", "mean", "constant", "center", "drop"}
+_LABELED = "__labeled"
+
+
+@dataclass
+class Streamed:
+    """One out-of-core run's results: counts in memory, the cleaned rows as plans.
+
+    ``clean`` and ``unlabeled`` read the stage: write them before it is removed.
+    """
+
+    raw: pl.LazyFrame  # every raw value as text (``ingest.read_text``), for the raw table
+    validated: Validated  # the quarantine; ``valid`` is empty (the rows are in the stage)
+    clean: pl.LazyFrame
+    unlabeled: pl.LazyFrame
+    clean_rows: int
+    unlabeled_rows: int
+    classes: list[str]
+    report: CleaningReport
+    missing: dict[str, float]
+    rows_by_file: dict[str, int]
+    rows_valid: int
+    null_counts: dict[str, int]
+
+
+def supported(config: SiteConfig) -> bool:
+    """Whether this route gives the in-memory route's tables for ``config``'s settings.
+
+    Not with quality rules (they test every clean row), columns the
+    CSV reader does not type (bool, datetime, decimal commas), ``impute`` mode or
+    interpolate, ``outliers = "winsorize"``, ``dedupe = "id"``, or whole-row dedupe
+    without an id or int column to narrow it.
+    """
+    schema, cleaning = config.schema, config.cleaning
+    typed = typed_as_read(schema)
+    plain = all(
+        n in typed or s.type in (ColumnType.CATEGORY, ColumnType.TEXT)
+        for n, s in schema.columns.items()
+    )
+    keyed = cleaning.dedupe is False or _dedupe_key(config) is not None
+    return (
+        not config.quality.rules
+        and schema.header
+        and plain
+        and cleaning.impute in _IMPUTE
+        and cleaning.outliers != "winsorize"
+        and cleaning.dedupe in (True, False)
+        and keyed
+    )
+
+
+def wanted(config: SiteConfig, files: list[Path], *, chosen: bool | None) -> bool:
+    """Whether to take this route: as ``chosen`` where ``supported``, else by size."""
+    if chosen is False or not supported(config):
+        return False
+    return chosen or sum(path.stat().st_size for path in files) >= OUT_OF_CORE_BYTES
+
+
+def stage(config: SiteConfig) -> tempfile.TemporaryDirectory:
+    """An empty folder for the stage, removed on exit: beside the store (room like
+    the tables'), not in /tmp. Stages a killed prepare left (its process is gone) are
+    removed first: they may hold gigabytes."""
+    store = config.store_dir
+    store.mkdir(parents=True, exist_ok=True)
+    for left in store.glob(".stage-*-*"):
+        owner = left.name.split("-")[1]
+        if owner.isdigit() and not _running(int(owner)):
+            shutil.rmtree(left, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f".stage-{os.getpid()}-", dir=store)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def run(
+    config: SiteConfig,
+    files: list[Path],
+    work: Path,
+    on_step: Callable[[str], None] | None = None,
+) -> Streamed | None:
+    """Validate and clean ``files`` through a stage under ``work``; None: not exact here.
+
+    Parameters
+    ----------
+    on_step : told the name of each step as it starts (after the stage is written).
+    config : the site's config (``supported``).
+    files : the raw files, in reading order.
+    work : an empty folder for the stage; it must outlive the writes of the plans.
+    """
+    schema = config.schema
+    scans = [scan for path in files if (scan := scan_typed(path, schema)) is not None]
+    if len(scans) < len(files):
+        return None
+    stage = work / STAGE
+    reject = config.cleaning.outliers == "reject"
+    plan = checked_plan(
+        pl.concat(scans), schema, reject_out_of_range=reject, typed=typed_as_read(schema)
+    )
+    try:
+        plan.select(*finished(schema), SOURCE, LINE, REASON).with_row_index(POSITION).sink_parquet(
+            stage, compression="uncompressed", statistics=False, row_group_size=1 << 16
+        )
+    except pl.exceptions.PolarsError:
+        return None  # a value the reader cannot type: the text route quarantines it
+    checked = pl.scan_parquet(stage)
+    by_file = (
+        checked.group_by(SOURCE)
+        .agg(pl.len().alias("rows"), pl.col(REASON).is_null().sum().alias("valid"))
+        .collect()
+    )
+    if by_file.height < len(files):
+        return None  # a file without rows: the text route names it
+    step = on_step or (lambda name: None)
+    step("reading the quarantined rows")
+    rows_read, rows_valid = int(by_file["rows"].sum()), int(by_file["valid"].sum())
+    bad = checked.filter(pl.col(REASON).is_not_null()).select(SOURCE, LINE, REASON).collect()
+    quarantine = quarantined_text(files, schema, bad)
+    rejected = rejected_counts(quarantine.get_column(REASON))
+    if rows_valid == 0:
+        reasons = ", ".join(f"{r} ({n})" for r, n in sorted(rejected.items()))
+        raise DataError(f"{config.raw_location}: all {rows_read} rows rejected: {reasons}")
+    valid = checked.filter(pl.col(REASON).is_null()).drop(REASON)
+    features = numeric_features(schema)
+    step("counting missing values")
+    missing, nulls = _missing(valid, features, rows_valid)
+    step("finding duplicates")
+    identified, deduped, duplicates = _identified(valid, config)
+    step("computing statistics")
+    report = CleaningReport(rows_read=rows_read, rows_valid=rows_valid, rejected=rejected)
+    report.duplicates_dropped = duplicates
+    streamed = _cleaned(identified, deduped, config, report)
+    return Streamed(
+        raw=pl.concat([scan_text(path, schema) for path in files]),
+        validated=Validated(pl.DataFrame(), quarantine, rejected),
+        missing=missing,
+        rows_by_file=dict(zip(by_file[SOURCE], by_file["rows"], strict=True)),
+        rows_valid=rows_valid,
+        null_counts=nulls,
+        **streamed,
+    )
+
+
+def _dedupe_key(config: SiteConfig) -> str | None:
+    """The column whose repeats narrow whole-row dedupe (``clean._unique_rows``'s)."""
+    schema = config.schema
+    ints = [n for n, s in schema.columns.items() if s.type is ColumnType.INT]
+    return schema.first_with(Role.ID) or (ints[0] if ints else None)
+
+
+def _missing(
+    valid: pl.LazyFrame, features: list[str], rows: int
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Each feature's share and count of missing values among the valid rows."""
+    if not features:
+        return {}, {}
+    row = valid.select(
+        *(pl.col(c).is_null().mean().alias(f"share:{c}") for c in features),
+        *(pl.col(c).null_count().alias(f"null:{c}") for c in features),
+    ).collect()
+    values = row.row(0, named=True)
+    shares = {c: float(values[f"share:{c}"]) for c in features} if rows else {}
+    return shares, {c: int(values[f"null:{c}"]) for c in features}
+
+
+def _identified(valid: pl.LazyFrame, config: SiteConfig) -> tuple[pl.LazyFrame, pl.LazyFrame, int]:
+    """The deduped rows' plan with their row ids (``clean._identified``), the same
+    without row ids, and the duplicates dropped."""
+    schema, cleaning = config.schema, config.cleaning
+    id_column = schema.first_with(Role.ID)
+    keys = [k for k in {id_column, _dedupe_key(config) if cleaning.dedupe else None} if k]
+    position = pl.concat_str(pl.col(SOURCE), pl.lit(":"), pl.col(LINE).cast(pl.String))
+    dropped, special = pl.Series(POSITION, [], pl.UInt32), pl.DataFrame()
+    if keys:
+        # Only rows whose key repeats or is missing can repeat, or need an id beyond
+        # their key's text: found from the key columns alone, then compared whole.
+        key_rows = valid.select(POSITION, *keys).collect()
+        repeats = pl.any_horizontal(
+            *(pl.col(k).is_duplicated() | pl.col(k).is_null() for k in keys)
+        )
+        positions = key_rows.filter(repeats).get_column(POSITION)
+        del key_rows
+        candidates = valid.filter(pl.col(POSITION).is_in(positions.implode())).collect()
+        kept = candidates
+        if cleaning.dedupe:
+            content = list(schema.columns)
+            kept = candidates.unique(subset=content, keep="first", maintain_order=True)
+        dropped = candidates.filter(~pl.col(POSITION).is_in(kept.get_column(POSITION).implode()))[
+            POSITION
+        ]
+        if id_column is not None:
+            special = with_row_ids(kept, schema).select(POSITION, ROW_ID)
+    rows = valid if dropped.is_empty() else valid.filter(~pl.col(POSITION).is_in(dropped.implode()))
+    # The statistics' input: the row ids' join is not needed there (and projection
+    # pushdown does not drop a join).
+    deduped = rows.select(*schema.columns)
+    if id_column is None:
+        row_id = position
+    else:
+        row_id = pl.col(id_column).cast(pl.String)
+        if special.height:
+            # A join with the few special rows, not ``replace_strict``: that one holds
+            # the whole column (it does not stream).
+            named = special.rename({ROW_ID: _SPECIAL}).lazy()
+            rows = rows.join(named, on=POSITION, how="left", maintain_order="left")
+            row_id = pl.coalesce(pl.col(_SPECIAL), row_id)
+    identified = rows.with_columns(row_id.alias(ROW_ID)).select(*schema.columns, ROW_ID)
+    return identified, deduped, dropped.len()
+
+
+def _cleaned(
+    identified: pl.LazyFrame, deduped: pl.LazyFrame, config: SiteConfig, report: CleaningReport
+) -> dict:
+    """The clean and unlabeled plans (``clean.clean_with_unlabeled``), their row counts
+    and label classes; fills ``report``'s counts."""
+    schema, cleaning = config.schema, config.cleaning
+    features = numeric_features(schema)
+    label = pl.col(schema.label)
+    labeled = label.is_not_null()
+    bounds = _bounds(pl.DataFrame(), schema, cleaning, features)
+    clipped = {c: pl.col(c).clip(lo, hi) for c, (lo, hi) in bounds.items()}  # type: ignore[arg-type]  # declared numbers
+    complete = pl.all_horizontal(*(pl.col(c).is_not_null() for c in features))
+    counts = (
+        deduped.select(
+            labeled.sum().alias("labeled"),
+            label.is_null().sum().alias("unlabeled"),
+            (labeled & complete).sum().alias("complete:labeled"),
+            (~labeled & complete).sum().alias("complete:unlabeled"),
+            # Elementwise, then summed: aggregations the streaming engine runs in batches.
+            *(
+                (_outside(c, lo, hi) & labeled).sum().alias(f"clipped:{c}")
+                for c, (lo, hi) in bounds.items()
+            ),
+            *((pl.col(c).is_null() & labeled).sum().alias(f"null:{c}") for c in features),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    counts = {k: int(v or 0) for k, v in counts.items()}
+    report.unlabeled_dropped = counts["unlabeled"]
+    report.clipped = {c: counts[f"clipped:{c}"] for c in bounds if counts.get(f"clipped:{c}")}
+    rows = counts["labeled"] + counts["unlabeled"]
+    fills, fills_all = _fills(
+        deduped, config, features, clipped, rows=rows, unlabeled=counts["unlabeled"] > 0
+    )
+    report.imputed = imputed_counts(cleaning, features, fills, counts)
+    dtypes = identified.collect_schema()
+    indicators = _missing_indicators(schema, features)
+
+    def finish(rows: pl.LazyFrame, values: dict[str, object] | None) -> pl.LazyFrame:
+        return finishing(rows, features, indicators, clipped, values, dtypes, drop=cleaning.impute)
+
+    clean_rows, unlabeled_rows = counts["labeled"], counts["unlabeled"]
+    if cleaning.impute == "drop":
+        report.incomplete_dropped = clean_rows - counts["complete:labeled"]
+        clean_rows, unlabeled_rows = counts["complete:labeled"], counts["complete:unlabeled"]
+    report.rows_clean = clean_rows
+    clean = finish(identified.filter(labeled), fills)
+    kept = labeled & complete if cleaning.impute == "drop" else labeled  # the clean rows
+    classes = deduped.filter(kept).select(label.unique().cast(pl.String)).collect()
+    return {
+        "clean": clean,
+        "unlabeled": finish(identified.filter(~labeled), fills_all),
+        "clean_rows": clean_rows,
+        "unlabeled_rows": unlabeled_rows,
+        "classes": sorted(classes.get_column(schema.label).to_list()),
+        "report": report,
+    }
+
+
+def _fills(
+    identified: pl.LazyFrame,
+    config: SiteConfig,
+    features: list[str],
+    clipped: dict[str, pl.Expr],
+    *,
+    rows: int,
+    unlabeled: bool,
+) -> tuple[dict[str, object] | None, dict[str, object] | None]:
+    """Each feature's fill value from the labeled rows, and from all rows (for the
+    unlabeled ones, where there are any): ``clean._fill_values``, a few columns a query."""
+    cleaning = config.cleaning
+    if cleaning.impute in ("center", "drop"):
+        return None, None
+    if cleaning.impute == "constant":
+        constant: dict[str, object] = {c: cleaning.impute_value for c in features}
+        return constant, constant
+    labeled = pl.col(config.schema.label).is_not_null()
+    per_query = max(1, CELLS_PER_QUERY // max(rows, 1))
+    fills: dict[str, object] = {}
+    fills_all: dict[str, object] = {}
+    for start in range(0, len(features), per_query):
+        chunk = features[start : start + per_query]
+        values = identified.select(
+            labeled.alias(_LABELED), *(clipped.get(c, pl.col(c)).alias(c) for c in chunk)
+        ).collect()
+        if cleaning.impute == "mean":
+            means = values.select(
+                *(pl.col(c).filter(pl.col(_LABELED)).mean().alias(c) for c in chunk),
+                *(pl.col(c).mean().alias(f"all:{c}") for c in chunk),
+            ).row(0, named=True)
+            fills.update({c: means[c] for c in chunk})
+            fills_all.update({c: means[f"all:{c}"] for c in chunk})
+            continue
+        kept = values.get_column(_LABELED)
+        for c in chunk:
+            fills[c] = median_of(values.get_column(c).filter(kept))
+            if unlabeled:
+                fills_all[c] = median_of(values.get_column(c))
+    return fills, fills_all if unlabeled else fills

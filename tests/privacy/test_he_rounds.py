@@ -1,0 +1,157 @@
+"""Encrypted rounds between a real site (its ClientApp) and the coordinator's round code.
+
+The coordinator side holds only what it holds in a run: the run directory with the
+public context. A tampered ciphertext or a key from another provisioning excludes that
+site with the reason; the other sites' updates are still summed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from flwr.app import ArrayRecord, ConfigRecord, Context, RecordDict
+
+pytest.importorskip("tenseal")
+
+from client.app import make_client_app  # noqa: E402
+from client.privacy import he  # noqa: E402
+from client.privacy.egress import describe  # noqa: E402
+from common import keys  # noqa: E402
+from common.errors import EncryptionError, RunDirError  # noqa: E402
+from common.he_keys import PUBLIC_CONTEXT_FILE, SECRET_CONTEXT_FILE, provision  # noqa: E402
+from common.wire.encrypted import EncryptedRecord  # noqa: E402
+from common.wire.messages import EncryptedTrainReply, TrainMetrics  # noqa: E402
+from server.he_rounds import EncryptedRounds, read_chunks  # noqa: E402
+from server.replies import sorted_replies  # noqa: E402
+from server.round_report import RoundReport  # noqa: E402
+from server.run_dir import RunDirectory  # noqa: E402
+from tests.privacy.conftest import incoming, make_site, train_message  # noqa: E402
+from tests.wire_replies import reply, site_record  # noqa: E402
+
+NUM_VALUES = 62  # logreg on the demo's 30 features, 2 classes
+TEMPLATE = ArrayRecord([np.zeros((2, 30)), np.zeros(2)])
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory, dataset):
+    """One site and a coordinator run directory, provisioned with one key."""
+    root = tmp_path_factory.mktemp("he")
+    site = make_site(root / "site", dataset)
+    run_dir = RunDirectory.create(root / "run")
+    provision([site.config.base_dir], run_dir.path)
+    return site, run_dir
+
+
+def _context(site) -> Context:
+    return Context(1, 1, {"site-config": str(site.config.base_dir / "site.toml")}, RecordDict(), {})
+
+
+def _he_message(site, rounds: EncryptedRounds, server_round: int = 1):
+    message = train_message(site, run_id="he", server_round=server_round)
+    rounds.round_config(message.content[keys.CONFIG])
+    return rounds.attach([message])[0]
+
+
+def _encrypted_reply(chunks: list[bytes], key_id: str, name: str, node: int):
+    metrics = TrainMetrics(num_examples=40, train_loss=float("nan"), epsilon=0.5)
+    record = EncryptedRecord(chunks=chunks, key_id=key_id)
+    content = EncryptedTrainReply(encrypted=record, metrics=metrics, site=site_record(name))
+    return reply(content.to_content(), node=node)
+
+
+def test_a_site_trains_on_the_encrypted_model_and_answers_ciphertexts(federation):
+    site, run_dir = federation
+    rounds = EncryptedRounds(run_dir, TEMPLATE)
+    app, context = make_client_app(), _context(site)
+
+    first = app(_he_message(site, rounds), context)
+    assert keys.ARRAYS not in first.content, "an encrypted round sends no plaintext update"
+    logged = describe(first)[keys.ENCRYPTED]["values"][keys.CHUNKS]  # the egress log's line
+    assert logged == [f"<{len(c)} bytes>" for c in first.content[keys.ENCRYPTED][keys.CHUNKS]]
+    contract, check = rounds.contract()
+    valid = sorted_replies([first], contract, check, RoundReport(1, 2))
+    assert len(valid) == 1
+    rounds.aggregate([valid[0].message])
+    ctx, _ = he.site_context(site.config.base_dir)
+    sent = he.decrypt(ctx, list(first.content[keys.ENCRYPTED][keys.CHUNKS]))
+    summed = he.decrypt(ctx, rounds.model)
+    assert np.max(np.abs(summed - sent)) < 1e-4  # one site: the sum is its update (CKKS precision)
+
+    second = app(_he_message(site, rounds, server_round=2), context)  # decrypts, then trains
+    assert keys.EXCLUDED not in second.content, second.content
+    assert len(sorted_replies([second], contract, check, RoundReport(2, 2))) == 1
+
+    rounds.checkpoint(1)
+    assert read_chunks(run_dir.path / "models" / "round-001.he") == rounds.model
+    assert EncryptedRounds(run_dir, TEMPLATE, resume_after=1).model == rounds.model  # resume
+    truncated = run_dir.path / "models" / "round-009.he"
+    truncated.write_bytes((run_dir.path / "models" / "round-001.he").read_bytes()[:-10])
+    with pytest.raises(RunDirError, match="truncated"):
+        EncryptedRounds(run_dir, TEMPLATE, resume_after=9)
+
+
+def test_tampered_or_foreign_ciphertexts_exclude_only_that_site(federation):
+    site, run_dir = federation
+    rounds = EncryptedRounds(run_dir, TEMPLATE)
+    ctx, key = he.site_context(site.config.base_dir)
+    good = he.encrypt(ctx, np.ones(NUM_VALUES))
+    tampered = [good[0][:100] + bytes(b ^ 0xFF for b in good[0][100:200]) + good[0][200:]]
+    ts = pytest.importorskip("tenseal")
+    other_params = ts.context(
+        ts.SCHEME_TYPE.CKKS, 16384, -1, [60, 40, 40, 60]
+    )  # another provisioning
+    other_params.global_scale = 2**40
+    replies = [
+        _encrypted_reply(good, key, "site-000", node=1),
+        _encrypted_reply(tampered, key, "site-001", node=2),
+        _encrypted_reply(he.encrypt(other_params, np.ones(NUM_VALUES)), key, "site-002", node=3),
+        _encrypted_reply(good, "0123456789abcdef", "site-003", node=4),
+        _encrypted_reply(good + good, key, "site-004", node=5),
+    ]
+    report = RoundReport(1, 1)
+    contract, check = rounds.contract()
+    valid = sorted_replies(replies, contract, check, report)
+
+    assert [v.site for v in valid] == ["site-000"]
+    reasons = {e["site"]: e["reason"] for e in report.excluded}
+    assert "tampered or foreign ciphertext" in reasons["site-001"]
+    assert "not the federation's" in reasons["site-003"]
+    assert "2 ciphertexts, the model needs 1" in reasons["site-004"]
+    assert "tampered or foreign ciphertext" in reasons["site-002"]
+    rounds.aggregate([v.message for v in valid])
+    assert np.max(np.abs(he.decrypt(ctx, rounds.model) - 1.0)) < 1e-4
+
+
+def test_a_site_with_another_key_or_no_secret_context_refuses_with_the_reason(
+    tmp_path, dataset, federation
+):
+    _, run_dir = federation
+    rounds = EncryptedRounds(run_dir, TEMPLATE)
+    site = make_site(tmp_path / "other", dataset)
+    app = make_client_app()
+
+    missing = app(_he_message(site, rounds), _context(site))
+    assert SECRET_CONTEXT_FILE in str(missing.content[keys.EXCLUDED][keys.REASON])
+
+    provision([site.config.base_dir], tmp_path / "elsewhere")  # another provisioning
+    foreign = app(_he_message(site, rounds), _context(site))
+    assert "not the federation's" in str(foreign.content[keys.EXCLUDED][keys.REASON])
+
+    evaluate = _he_message(site, rounds)
+    config = ConfigRecord(dict(evaluate.content[keys.CONFIG]))
+    refused = app(
+        incoming(RecordDict({**dict(evaluate.content.items()), keys.CONFIG: config}), "evaluate"),
+        _context(site),
+    )
+    assert "not the federation's" in str(refused.content[keys.EXCLUDED][keys.REASON])
+
+
+def test_the_coordinator_needs_a_public_context_and_refuses_a_secret_one(tmp_path, federation):
+    site, _ = federation
+    empty = RunDirectory.create(tmp_path / "empty")
+    with pytest.raises(EncryptionError, match=PUBLIC_CONTEXT_FILE):
+        EncryptedRounds(empty, TEMPLATE)
+    secret = (site.config.base_dir / SECRET_CONTEXT_FILE).read_bytes()
+    (empty.path / PUBLIC_CONTEXT_FILE).write_bytes(secret)
+    with pytest.raises(EncryptionError, match="secret key"):
+        EncryptedRounds(empty, TEMPLATE)
