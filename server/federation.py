@@ -94,7 +94,6 @@ class Federation:
         on_round: RoundObserver | None = None,
     ) -> None:
         self.grid = grid
-        # Beside the run folders, like the central-DP ledger: kept across runs.
         self.heads = SiteHeads(run_dir.path.resolve().parent)
         self.sites = SiteExchange(grid, config, heads=self.heads)
         self.config = config
@@ -368,7 +367,6 @@ class Federation:
         report: RoundReport,
         context: dict | None = None,
         contract=TrainReply,
-        *,
         heads: SiteHeads | None = None,
     ) -> list[Message]:
         """Keep the valid updates (``TrainReply``); record refusals, invalid replies
