@@ -17,6 +17,7 @@ from client.labeling.cli import app as label_app
 from client.pipeline.prepare import prepare
 from client.pipeline.unfinished import unfinished_prepare
 from client.privacy.subjects import unit_of_privacy
+from client.retention.backup_cli import register as register_backup
 from client.retention.cli import register as register_retention
 from client.site import Site
 from client.site_audit import site_audit
@@ -323,6 +324,7 @@ app.command("join")(join_command)
 register_schedule(app)
 register_verify(app)
 register_classify(app)
+register_backup(app)
 
 
 def main() -> None:

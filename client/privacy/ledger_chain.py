@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from client.retention.backup_registry import note_ledger
 from common.audit import AuditLog
 from common.errors import StoreError
 
@@ -40,7 +41,7 @@ class LedgerChain:
     """
 
     def __init__(self, store_dir: Path) -> None:
-        store_dir = Path(store_dir)
+        self.store_dir = store_dir = Path(store_dir)
         self.chain = AuditLog(
             store_dir / "privacy", "privacy ledger", log_name=LEDGER_NAME, head_name=LEDGER_HEAD
         )
@@ -56,6 +57,7 @@ class LedgerChain:
             RELEASE, **fields, **{AUDIT_SEQ: audit_seq, AUDIT_HASH: audit_hash}
         )
         self.audit.append(HEAD_RECORD, seq=entry["seq"], hash=entry["hash"])
+        note_ledger(self.store_dir)  # a restore keeps the later of this and a backup's
 
     def releases(self) -> list[dict[str, Any]]:
         """The fields of every release, once the chain and both heads check out."""
