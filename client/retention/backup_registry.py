@@ -70,18 +70,27 @@ def remember_backup_dir(store_dir: Path, backup_dir: Path) -> None:
 
 
 def note_erasures(store_dir: Path, digests: list[str]) -> None:
-    """Record erasure requests (keyed hashes) beside every backup of the store."""
+    """Record erasure requests (keyed hashes) beside every backup of the store.
+
+    A backup folder that is not there (a disk not mounted, a folder removed) is
+    skipped, never made anew: the next ``backup`` to it copies every request the
+    store holds.
+    """
     if not digests:
         return
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    for backup_dir in backup_dirs(store_dir):
+    for backup_dir in _present(store_dir):
         _append_erasures(backup_dir, [(d, now) for d in digests])
 
 
 def note_ledger(store_dir: Path) -> None:
     """Copy the ledger and audit log beside every backup (after a ledger entry)."""
-    for backup_dir in backup_dirs(store_dir):
+    for backup_dir in _present(store_dir):
         _copy_chains(Path(store_dir), backup_dir)
+
+
+def _present(store_dir: Path) -> list[Path]:
+    return [d for d in backup_dirs(store_dir) if (d / "fedlife-backup.json").exists()]
 
 
 def registered_erasures(backup_dir: Path) -> dict[str, str]:

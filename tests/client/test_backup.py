@@ -213,3 +213,13 @@ def test_error_types_of_the_refusals(site, tmp_path):
     other = load_site_config(write_subject_site(tmp_path / "other", 1, rows=10))
     with pytest.raises(BackupSiteError):
         restore(other, target, PASSPHRASE)
+
+
+def test_a_removed_backup_folder_is_not_made_again_by_an_erasure(site, tmp_path):
+    _, config = site
+    target = tmp_path / "backups"
+    backup(config, target, PASSPHRASE)
+    shutil.rmtree(target)
+    request_erasure(config, [subject_id(0, 6)])
+    spend(config, 1)
+    assert not target.exists()
