@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import typer
@@ -328,4 +329,7 @@ register_backup(app)
 
 
 def main() -> None:
+    # The store is the site's alone: every folder the site's commands make is 0700
+    # and every file 0600 (Delta's writer and ours both honour the umask).
+    os.umask(0o077)
     app()

@@ -19,10 +19,13 @@ HKDF is for keys with full entropy, not for what a person types.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -70,12 +73,15 @@ def open_bytes(key: bytes, sealed: bytes, context: str, *, what: str = "sealed d
         raise SealError(f"{what} does not open: altered, or sealed under another key") from None
 
 
-def seal_file(key: bytes, source: Path, target: Path, context: str) -> int:
-    """Seal ``source`` into ``target`` (written whole, then renamed); bytes written."""
+def seal_file(key: bytes, source: Path | BinaryIO, target: Path, context: str) -> int:
+    """Seal ``source`` (a path or a binary reader) into ``target`` (written whole, then
+    renamed); the bytes written."""
     temporary = target.with_name(target.name + ".part")
     cipher = AESGCM(key)
     written = 0
-    with open(source, "rb") as reader, open(temporary, "wb") as writer:
+    with contextlib.ExitStack() as files:
+        reader = files.enter_context(open(source, "rb")) if isinstance(source, Path) else source
+        writer = files.enter_context(open(temporary, "wb"))
         writer.write(MAGIC)
         written += len(MAGIC)
         for index, (piece, last) in enumerate(_pieces(reader)):
@@ -87,33 +93,50 @@ def seal_file(key: bytes, source: Path, target: Path, context: str) -> int:
     return written
 
 
-def open_file(key: bytes, source: Path, target: Path, context: str) -> None:
-    """Write what ``source`` sealed to ``target``; SealError (target removed) if altered."""
-    cipher = AESGCM(key)
+def open_file(key: bytes, source: Path, target: Path | BinaryIO, context: str) -> None:
+    """Write what ``source`` sealed to ``target`` (a path or a binary writer).
+
+    Raises SealError (a target path is removed) if it was altered, cut short or
+    sealed under another key.
+    """
     try:
-        with open(source, "rb") as reader, open(target, "wb") as writer:
-            if reader.read(len(MAGIC)) != MAGIC:
-                raise SealError(f"{source}: not a sealed fedlife file")
-            index, last = 0, False
-            while not last:
-                header = reader.read(4 + _NONCE)
-                if len(header) < 4 + _NONCE:
-                    raise SealError(f"{source}: sealed file is cut short")
-                (length,) = struct.unpack(">I", header[:4])
-                body = reader.read(length)
-                last = not reader.peek(1)
-                try:
-                    plain = cipher.decrypt(header[4:], body, _aad(context, index, last=last))
-                except InvalidTag:
-                    raise SealError(
-                        f"{source}: sealed file does not open (altered, cut short, or "
-                        "sealed under another key)"
-                    ) from None
-                writer.write(plain)
-                index += 1
+        with contextlib.ExitStack() as files:
+            writer = files.enter_context(open(target, "wb")) if isinstance(target, Path) else target
+            _open_into(AESGCM(key), source, writer, context)
     except BaseException:
-        target.unlink(missing_ok=True)
+        if isinstance(target, Path):
+            target.unlink(missing_ok=True)
         raise
+
+
+def read_sealed(key: bytes, source: Path, context: str) -> bytes:
+    """What ``source`` sealed, in memory."""
+    buffer = io.BytesIO()
+    open_file(key, source, buffer, context)
+    return buffer.getvalue()
+
+
+def _open_into(cipher: AESGCM, source: Path, writer: BinaryIO, context: str) -> None:
+    with open(source, "rb") as reader:
+        if reader.read(len(MAGIC)) != MAGIC:
+            raise SealError(f"{source}: not a sealed fedlife file")
+        index, last = 0, False
+        while not last:
+            header = reader.read(4 + _NONCE)
+            if len(header) < 4 + _NONCE:
+                raise SealError(f"{source}: sealed file is cut short")
+            (length,) = struct.unpack(">I", header[:4])
+            body = reader.read(length)
+            last = not reader.peek(1)
+            try:
+                plain = cipher.decrypt(header[4:], body, _aad(context, index, last=last))
+            except InvalidTag:
+                raise SealError(
+                    f"{source}: sealed file does not open (altered, cut short, or "
+                    "sealed under another key)"
+                ) from None
+            writer.write(plain)
+            index += 1
 
 
 def _pieces(reader) -> Iterator[tuple[bytes, bool]]:

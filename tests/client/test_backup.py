@@ -223,3 +223,17 @@ def test_a_removed_backup_folder_is_not_made_again_by_an_erasure(site, tmp_path)
     request_erasure(config, [subject_id(0, 6)])
     spend(config, 1)
     assert not target.exists()
+
+
+def test_the_site_commands_make_the_store_owner_only(cli, tmp_path):
+    """Folders 0700 and files 0600 under the store and the archive, from the first prepare
+    on (the console script sets the umask; a subprocess, since it is process-wide)."""
+    path = write_subject_site(tmp_path, 0, rows=20)
+    assert cli("fedlife-site", "prepare", "-c", path).returncode == 0
+    path.write_text(path.read_text().replace("[retention]", "[retention]\nmax_age_days = 0"))
+    assert cli("fedlife-site", "retain", "-c", path).returncode == 0  # writes the archive
+    store = load_site_config(path).store_dir
+    assert list((store / "archive").rglob("*.sealed"))
+    modes = {p: p.stat().st_mode & 0o777 for p in [store, *store.rglob("*")]}
+    wrong = {str(p): oct(m) for p, m in modes.items() if m != (0o700 if p.is_dir() else 0o600)}
+    assert wrong == {}
