@@ -100,6 +100,10 @@ def open_keys(backup_dir: Path, site: str, passphrase: str, *, create: bool = Fa
     if not header_path.exists():
         if not create:
             raise BackupError(f"{backup_dir}: no fedlife backup here ({HEADER} missing)")
+        if backup_dir.exists() and any(backup_dir.iterdir()):
+            raise BackupError(
+                f"{backup_dir}: not empty and not a fedlife backup folder; give a new folder"
+            )
         return _create(backup_dir, site, passphrase)
     try:
         header = json.loads(header_path.read_text(encoding="utf-8"))

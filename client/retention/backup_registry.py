@@ -20,6 +20,7 @@ hashes, epsilon accounting and action counts only.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from common.errors import BackupError
 
 REGISTRY = "registry"
 ERASURES = "erasures.jsonl"
+logger = logging.getLogger(__name__)
 # (folder, file) of the two chains copied after every ledger entry
 CHAIN_FILES = (
     ("privacy", "ledger.jsonl"),
@@ -80,13 +82,23 @@ def note_erasures(store_dir: Path, digests: list[str]) -> None:
         return
     now = datetime.now(UTC).isoformat(timespec="seconds")
     for backup_dir in _present(store_dir):
-        _append_erasures(backup_dir, [(d, now) for d in digests])
+        try:
+            _append_erasures(backup_dir, [(d, now) for d in digests])
+        except BackupError as error:  # the store holds the request: never lose it here
+            logger.warning("%s", error)
 
 
 def note_ledger(store_dir: Path) -> None:
-    """Copy the ledger and audit log beside every backup (after a ledger entry)."""
+    """Copy the ledger and audit log beside every backup (after a ledger entry).
+
+    A copy that fails is a warning: the entry is in the store's ledger already, and
+    the next ``backup`` copies the ledger again.
+    """
     for backup_dir in _present(store_dir):
-        _copy_chains(Path(store_dir), backup_dir)
+        try:
+            _copy_chains(Path(store_dir), backup_dir)
+        except BackupError as error:
+            logger.warning("%s", error)
 
 
 def _present(store_dir: Path) -> list[Path]:

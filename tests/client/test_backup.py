@@ -15,7 +15,13 @@ from client.retention.restore import restore
 from client.retention.retain import retain
 from client.store import SiteStore
 from common.config import load_site_config
-from common.errors import BackupKeyError, BackupSiteError, BackupTamperedError, RestoreTargetError
+from common.errors import (
+    BackupError,
+    BackupKeyError,
+    BackupSiteError,
+    BackupTamperedError,
+    RestoreTargetError,
+)
 from tests.client.subject_sites import subject_id, subject_name, write_subject_site
 from tests.client.test_retention import make_site, request_erasure, run_cli, store_holds
 
@@ -203,6 +209,10 @@ def test_bad_restores_end_in_one_line_and_overwrite_nothing(site, tmp_path):
 
 def test_error_types_of_the_refusals(site, tmp_path):
     _, config = site
+    with pytest.raises(BackupError, match="not a fedlife backup folder"):
+        backup(config, config.base_dir, PASSPHRASE)  # the site's own folder
+    with pytest.raises(BackupError, match="inside the store"):
+        backup(config, config.store_dir / "b", PASSPHRASE)
     target = tmp_path / "backups"
     backup(config, target, PASSPHRASE)
     with pytest.raises(RestoreTargetError):
