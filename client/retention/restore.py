@@ -5,6 +5,7 @@ only once it is whole and checked, so a refusal leaves nothing behind:
 
 1. every object opens under the backup's key (AES-GCM: an altered byte fails) and
    has the sha256 the snapshot recorded, else the restore is refused naming it;
+   each table's history starts at its latest version (the only one backed up);
 2. the privacy ledger and the audit log are the later of the snapshot's and the
    copy kept beside the backups (``backup_registry``): spent budget never returns;
 3. every erasure noted beside the backups that the snapshot does not hold done is
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from client.integrity import sha256_file
 from client.privacy.ledger_chain import LedgerChain
+from client.retention import history as delta_history
 from client.retention.backup import (
     BackupKeys,
     open_keys,
@@ -100,6 +102,10 @@ def restore(
         snapshot = _read(backup_dir, keys, name)
         for entry in snapshot["files"]:
             _restore_file(backup_dir, keys, entry, scratch)
+        for table in delta_history.delta_tables(scratch / "tables"):
+            # Only the latest version's files are in a snapshot: the earlier versions
+            # are forgotten, so nothing asks for a file that is not there.
+            delta_history.truncate_history(table, delta_history.commits(table)[-1].version)
         ledger = _later_ledger(backup_dir, scratch)
         restored = config.model_copy(
             update={"site": config.site.model_copy(update={"store": str(scratch)})}

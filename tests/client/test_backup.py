@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from client.pipeline.prepare import prepare
 from client.privacy.ledger import LedgerEntry, PrivacyLedger
 from client.retention import backup as backup_module
 from client.retention.backup import OBJECTS, SNAPSHOTS, backup, snapshot_names
@@ -69,6 +70,8 @@ def test_restore_after_a_lost_store_keeps_later_erasures_and_spent_budget(site, 
     restore: the subject is in no file and epsilon spent is the one before the loss."""
     path, config = site
     target = tmp_path / "backups"
+    quality = config.quality.model_copy(update={"min_rows": 6})
+    prepare(config.model_copy(update={"quality": quality}))  # a superseded clean version
     spend(config, 1)
     erased = subject_id(0, 3)
     assert store_holds(config.store_dir, erased)  # the search can fail
