@@ -4,10 +4,13 @@ brings back an erased subject or spent budget (issue 23)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 
 import pytest
 
+from client.cli import main
 from client.pipeline.prepare import prepare
 from client.privacy.ledger import LedgerEntry, PrivacyLedger
 from client.retention import backup as backup_module
@@ -238,13 +241,27 @@ def test_a_removed_backup_folder_is_not_made_again_by_an_erasure(site, tmp_path)
     assert not target.exists()
 
 
-def test_the_site_commands_make_the_store_owner_only(cli, tmp_path):
-    """Folders 0700 and files 0600 under the store and the archive, from the first prepare
-    on (the console script sets the umask; a subprocess, since it is process-wide)."""
+def _console_script(monkeypatch, *args) -> int:
+    """``fedlife-site ARGS`` through its entry point, in this process; the umask it sets
+    is put back after."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    monkeypatch.setattr(sys, "argv", ["fedlife-site", *map(str, args)])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        os.umask(umask)
+    return int(exited.value.code or 0)
+
+
+def test_the_site_commands_make_the_store_owner_only(monkeypatch, tmp_path):
+    """Folders 0700 and files 0600 under the store and the archive, from the first
+    prepare on: the console script sets the umask."""
     path = write_subject_site(tmp_path, 0, rows=20)
-    assert cli("fedlife-site", "prepare", "-c", path).returncode == 0
+    assert _console_script(monkeypatch, "prepare", "-c", path) == 0
     path.write_text(path.read_text().replace("[retention]", "[retention]\nmax_age_days = 0"))
-    assert cli("fedlife-site", "retain", "-c", path).returncode == 0  # writes the archive
+    assert _console_script(monkeypatch, "retain", "-c", path) == 0  # writes the archive
     store = load_site_config(path).store_dir
     assert list((store / "archive").rglob("*.sealed"))
     modes = {p: p.stat().st_mode & 0o777 for p in [store, *store.rglob("*")]}
