@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, RecordDict
 from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
 
 from client.app import make_client_app
@@ -26,24 +26,10 @@ from common.config import load_site_config
 from common.features import FeatureSpec
 from common.he_keys import provision
 from common.models import build_model
+from common.wire.delivered import delivered
 from server.he_rounds import EncryptedRounds
 from server.run_dir import RunDirectory
 from simulations.data.sites import write_site
-
-
-def _message(content: RecordDict, kind: str, node: int) -> Message:
-    metadata = Metadata(
-        run_id=1,
-        message_id=f"{kind}-{node}",
-        src_node_id=0,
-        dst_node_id=node,
-        reply_to_message_id="",
-        group_id="1",
-        created_at=0.0,
-        ttl=3600.0,
-        message_type=kind,
-    )
-    return Message(content=content, metadata=metadata)  # type: ignore[call-overload]  # as a SuperNode builds it
 
 
 def app_rounds(dataset, model_name: str, learning_rate: float, sites: int, rounds: int) -> dict:
@@ -94,8 +80,10 @@ def app_rounds(dataset, model_name: str, learning_rate: float, sites: int, round
             arrays = he.arrays(plain_arrays) if he else plain_arrays
             for message_kind in ("train", "evaluate"):
                 messages = [
-                    _message(
-                        RecordDict({keys.ARRAYS: arrays, keys.CONFIG: config}), message_kind, i + 1
+                    delivered(
+                        RecordDict({keys.ARRAYS: arrays, keys.CONFIG: config}),
+                        message_type=message_kind,
+                        node=i + 1,
                     )
                     for i in range(sites)
                 ]

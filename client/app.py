@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from client.federation.site_replies import (
 )
 from client.federation.training import TrainPlan, sample_rate, steps_per_round, train
 from client.labeling.active import queue_after_round
+from client.node import derive_seed, site_config_path
 from client.privacy import he
 from client.privacy.egress import record_egress
 from client.privacy.ledger import LedgerEntry
@@ -60,16 +60,6 @@ from common.wire.messages import (
 )
 
 SiteResolver = Callable[[Context], Path]
-
-
-def site_config_path(context: Context, sites_dir: str | None = None) -> Path:
-    """Where this node's site.toml lives (deployment or simulation)."""
-    if "site-config" in context.node_config:
-        return Path(str(context.node_config["site-config"]))
-    root = sites_dir or str(context.run_config.get("sites-dir", ""))
-    if not root or "partition-id" not in context.node_config:
-        raise FedlifeError("node config names no 'site-config' and run config no 'sites-dir'")
-    return Path(root) / f"site-{int(context.node_config['partition-id']):03d}" / "site.toml"
 
 
 def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = None) -> ClientApp:
@@ -273,11 +263,6 @@ def _assessment(site: Site, model, x, y, groups, spec: FeatureSpec, config) -> A
         importance=json.dumps(importance) if importance else "",
         num_examples=released_count(site, len(y)),
     )
-
-
-def derive_seed(*parts: object) -> int:
-    """A seed that is the same in every process (unlike ``hash`` of a str)."""
-    return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
 
 
 def _global_model(message: Message, spec: FeatureSpec, site: Site) -> torch.nn.Module:

@@ -18,7 +18,6 @@ from server.registry.unlearn_cli import register as register_unlearning
 from server.report.cli import report_command
 from server.run_dir import RunDirectory
 from server.serving import cli as serving_cli
-from server.serving.bundle import serving_files
 
 app = typer.Typer(
     help="Coordinator: provision, start and run a federation; read runs and their models.",
@@ -125,6 +124,8 @@ def models_export(
     force: bool = typer.Option(False, "--force", help="Replace a bundle already in --out."),
 ) -> None:
     """Write a checkpoint as state dict, TorchScript, ONNX, feature spec, lineage, card."""
+    from server.serving.bundle import serving_files  # torch and ONNX: this command only
+
     registry = Registry(run_dir)
     for path in registry.export(server_round, out, force=force, extra=serving_files(registry)):
         print(path)

@@ -13,14 +13,11 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from client.app import make_client_app
 from common.config import PrivacySection
 from common.errors import ConfigError, RunDirError
 from common.run_config import RunConfig
-from server.app import make_server_app
-from server.federation import RoundObserver
 from server.run_dir import RunDirectory, default_run_dir
 from simulations.attacks import ScaleUpdates
 from simulations.data.annotator import LabelingSpec
@@ -32,6 +29,9 @@ from simulations.ray_runtime import check_reachable, private_ray
 from simulations.report import write_report
 from simulations.site_jobs import SiteObserver
 from simulations.worker_errors import WORKER_ERRORS, worker_errors_to
+
+if TYPE_CHECKING:
+    from server.federation import RoundObserver
 
 # Defaults a simulation shares with a site's policy and a federation's run config.
 _RUN, _PRIVACY = RunConfig(), PrivacySection()
@@ -206,7 +206,12 @@ def run(
     quiet_flower()
     names = [site_name(i) for i in range(spec.sites)]
     with private_ray(address=spec.ray_address or None, sites=names) as init_args:
+        # Flower, torch and the apps load here, not with the module: every CLI call
+        # that only checks its options would pay for them.
         from flwr.simulation import run_simulation
+
+        from client.app import make_client_app
+        from server.app import make_server_app
 
         if planned.run_config.resume or spec.sites_dir:
             site_reports, site_nodes = {}, {}

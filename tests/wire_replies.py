@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Message, Metadata, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 
 from common import keys
 from common.stats import CategoryStats, ColumnStats, TableStats
+from common.wire.delivered import delivered
 from common.wire.messages import (
     AssessmentRecord,
     EvaluateMetrics,
@@ -58,19 +59,8 @@ def evaluate_content(name: str) -> RecordDict:
 
 def reply(content: RecordDict, node: int, message_type: str = "train") -> Message:
     """``content`` as node ``node``'s reply to the coordinator's message."""
-    sent = Message(
-        content=RecordDict({keys.CONFIG: ConfigRecord({})}),
-        metadata=Metadata(
-            run_id=1,
-            message_id=f"m-{node}",
-            src_node_id=0,
-            dst_node_id=node,
-            reply_to_message_id="",
-            group_id="1",
-            created_at=0.0,
-            ttl=3600.0,
-            message_type=message_type,
-        ),
+    sent = delivered(
+        RecordDict({keys.CONFIG: ConfigRecord({})}), message_type=message_type, node=node
     )
     return Message(content, reply_to=sent)
 

@@ -353,25 +353,28 @@ class StatisticsReply(WireMessage):
     site: SiteRecord = Field(alias=keys.SITE)
 
 
-class TrainReply(WireMessage):
+class _Trained(WireMessage):
+    """What a train reply carries beside the model, in the clear or encrypted."""
+
+    metrics: TrainMetrics = Field(alias=keys.METRICS)
+    site: SiteRecord = Field(alias=keys.SITE)
+
+
+class TrainReply(_Trained):
     TITLE: ClassVar[str] = "train reply"
     ARRAYS: ClassVar[dict[str, tuple[P, str]]] = {
         keys.ARRAYS: (P.DP, "model update after DP-SGD, its noise in the ledger")
     }
     arrays: ArrayRecord = Field(alias=keys.ARRAYS)
-    metrics: TrainMetrics = Field(alias=keys.METRICS)
-    site: SiteRecord = Field(alias=keys.SITE)
 
     _check_arrays = field_validator("arrays")(_arrays)
 
 
-class EncryptedTrainReply(WireMessage):
+class EncryptedTrainReply(_Trained):
     """A site's update under encrypted aggregation: ciphertexts instead of arrays."""
 
     TITLE: ClassVar[str] = "encrypted train reply"
     encrypted: EncryptedRecord = Field(alias=keys.ENCRYPTED)
-    metrics: TrainMetrics = Field(alias=keys.METRICS)
-    site: SiteRecord = Field(alias=keys.SITE)
 
 
 class ChampionFairness(RecordModel):

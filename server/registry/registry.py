@@ -25,15 +25,17 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from common.errors import FedlifeError, RunDirError
 from common.features import FeatureSpec
-from common.models import build_model
 from server.run_dir import RunDirectory, finite
+
+# torch loads where a model is read or written: listing and showing a registry, and
+# every fedlife-coord command that imports it, need no torch.
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 CHECKPOINT = re.compile(r"round-(\d+)\.pt")
 STATE_DICT = "model_state_dict.pt"
@@ -84,33 +86,6 @@ def config_hash(config: dict[str, Any]) -> str:
     """sha256 of the config's sorted JSON, first 16 hex digits."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-class EncodedModel(nn.Module):
-    """The exported model: its forward takes features encoded by ``feature_spec``.
-
-    Input: a float32 tensor (batch, num_features), each column encoded as
-    :meth:`FeatureSpec.encode` does (clipped to its public range, mapped to [-1, 1]
-    or standardised). Output: logits (batch, num_classes) in the order of
-    ``classes``. ``feature_spec`` holds the whole contract as JSON.
-    """
-
-    def __init__(self, model: nn.Module, spec: FeatureSpec) -> None:
-        super().__init__()
-        self.model = model
-        self.num_features = spec.num_features
-        self.features = list(spec.features)
-        self.classes = list(spec.classes)
-        self.feature_spec = spec.to_json()
-
-    def forward(self, encoded: torch.Tensor) -> torch.Tensor:
-        if encoded.dim() != 2 or encoded.size(1) != self.num_features:
-            raise ValueError(
-                "expected encoded features of shape (batch, "
-                + str(self.num_features)
-                + "), see the feature_spec attribute"
-            )
-        return self.model(encoded)
 
 
 class Registry:
@@ -183,9 +158,13 @@ class Registry:
         out_dir = Path(out_dir)
         if not force and out_dir.is_dir() and (out_dir / LINEAGE).exists():
             raise RunDirError(f"{out_dir}: already holds an exported model (--force replaces it)")
+        import torch
+
+        from server.registry.torchscript import scripted_model
+
         record, spec, model = self.load(server_round)
         state = model.state_dict()
-        scripted = _script(EncodedModel(model, spec), spec)
+        scripted = scripted_model(model, spec)
         if out_dir.exists() and not out_dir.is_dir():
             raise RunDirError(f"{out_dir}: exists and is not a directory")
         lineage = json.dumps(record.to_json(), indent=2) + "\n"
@@ -276,6 +255,8 @@ class Registry:
     def _build(
         self, record: ModelRecord, spec: FeatureSpec, state: dict[str, torch.Tensor]
     ) -> nn.Module:
+        from common.models import build_model
+
         if not record.model:
             raise RunDirError(f"{self.run.path / 'run.json'}: run config names no model")
         model = build_model(record.model, spec.num_features, spec.num_classes)
@@ -291,6 +272,8 @@ class Registry:
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A checkpoint's state dict, keys without Opacus's '_module.' prefix."""
+    import torch
+
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as error:
@@ -318,17 +301,6 @@ def _epsilon(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _script(module: EncodedModel, spec: FeatureSpec) -> torch.jit.ScriptModule:
-    """TorchScript of ``module``: scripted, or traced should scripting fail."""
-    module.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's own notice
-        try:
-            return torch.jit.script(module)
-        except Exception:  # noqa: BLE001 - fall back to tracing
-            return torch.jit.trace(module, torch.zeros(1, spec.num_features))
 
 
 def _umask() -> int:

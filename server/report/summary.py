@@ -6,10 +6,12 @@ summary covers the rounds before the stop too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from server.federation import FederationResult
 from server.run_dir import RunDirectory
+
+if TYPE_CHECKING:  # the federation imports torch and Flower; a summary needs neither
+    from server.federation import FederationResult
 
 
 def epsilon_by_site(records: list[dict[str, Any]]) -> dict[str, float | None]:

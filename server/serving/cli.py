@@ -1,4 +1,8 @@
-"""``fedlife-coord serve``, ``predict``, ``monitor`` and ``models register``."""
+"""``fedlife-coord serve``, ``predict``, ``monitor`` and ``models register``.
+
+Models (and torch with them) load inside the commands: every other ``fedlife-coord``
+command imports this module too.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,10 @@ import socket
 from pathlib import Path
 
 import polars as pl
-import torch
 import typer
 
 from common.cli import one_line_errors
 from common.errors import DataError, MissingExtraError, ServingError
-from server.serving.follow import open_model
 from server.serving.monitor import DriftMonitor
 from server.serving.records import check_records, encode_records
 from server.serving.service import MAX_BODY_BYTES, create_app
@@ -39,6 +41,8 @@ def serve_command(
     ),
 ) -> None:
     """Serve a model over HTTP: POST /predict on raw records, /health, /model, /metrics."""
+    from server.serving.follow import open_model
+
     model = open_model(run_dir, server_round=server_round)
     try:
         import uvicorn
@@ -56,6 +60,8 @@ def serve_command(
     app = create_app(model, max_body_bytes=max_body_bytes, log_dir=log_requests)
     # One request's model is small: torch's intra-op threads cost more than they give
     # (256 records: 0.07 ms on one thread, 0.65 ms on two, far worse on a busy machine).
+    import torch
+
     torch.set_num_threads(1)
     following = " (following the production alias)" if model is not model.current() else ""
     typer.echo(f"serving {model.current().source}{following} on http://{host}:{port}", err=True)
@@ -69,6 +75,8 @@ def predict_command(
     server_round: int | None = ROUND,
 ) -> None:
     """Score a CSV of raw records without a server: predicted class and probabilities."""
+    from server.serving.follow import open_model
+
     model = open_model(run_dir, server_round=server_round).current()
     records = _read_csv(input_csv)
     clean, errors = check_records(model.spec, records)
@@ -97,6 +105,8 @@ def monitor_command(
     server_round: int | None = ROUND,
 ) -> None:
     """Drift of served records against the federation's training histograms."""
+    from server.serving.follow import open_model
+
     model = open_model(run_dir, server_round=server_round).current()
     monitor = DriftMonitor(model.spec, model.reference, model.drift_threshold)
     for records in _served_records(served):

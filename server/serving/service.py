@@ -15,22 +15,24 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from common.errors import MissingExtraError
-from server.serving.follow import ProductionModel
-from server.serving.model import ServedModel
 from server.serving.monitor import DriftMonitor
 from server.serving.records import check_records, encode_records
+
+if TYPE_CHECKING:  # the models hold torch modules; the service itself needs no torch import
+    from server.serving.follow import ProductionModel
+    from server.serving.model import ServedModel
 
 MAX_BODY_BYTES = 1_000_000
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 def create_app(
-    model: ServedModel | ProductionModel,
+    model: "ServedModel | ProductionModel",
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     log_dir: Path | None = None,
@@ -58,7 +60,7 @@ def create_app(
     # a promotion starts a new monitor.
     current: dict[str, Any] = {}
 
-    def serving() -> tuple[ServedModel, DriftMonitor]:
+    def serving() -> "tuple[ServedModel, DriftMonitor]":
         served = model.current()
         with lock:
             if current.get("model") is not served:

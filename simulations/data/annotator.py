@@ -14,18 +14,21 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from flwr.app import Context, Message
-from flwr.clientapp.typing import ClientAppCallable
 
-from client.app import derive_seed, site_config_path
 from client.labeling.importing import import_labels
 from client.labeling.labels import given_labels
+from client.node import derive_seed, site_config_path
 from client.store import QUEUE, ROW_ID, SiteStore
 from common.config import load_site_config
 from common.errors import ConfigError, FedlifeError
+
+if TYPE_CHECKING:  # the ClientApp's types; importing Flower here would cost every CLI call
+    from flwr.app import Context, Message
+    from flwr.clientapp.typing import ClientAppCallable
 
 TRUTH = "truth.csv"
 ANNOTATOR = "simulated-annotator"

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import numpy as np
 import polars as pl
-from sklearn import datasets as sk
 
 from common.errors import ConfigError
 from simulations.data.dataset import Dataset
@@ -24,7 +23,9 @@ def breast_cancer() -> Dataset:
 
     Its DESCR publishes each feature's min and max; those are the public ranges.
     """
-    bunch = sk.load_breast_cancer()
+    from sklearn.datasets import load_breast_cancer  # scikit-learn takes a second to import
+
+    bunch = load_breast_cancer()
     names = [n.replace(" ", "_") for n in bunch.feature_names]
     frame = pl.DataFrame(bunch.data, schema=names).with_columns(
         diagnosis=pl.Series(bunch.target, dtype=pl.Int64)
@@ -71,7 +72,9 @@ def digits() -> Dataset:
 
     Each pixel counts the set bits of a 4x4 block: 0 to 16 by construction.
     """
-    bunch = sk.load_digits()
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
     names = [f"px_{i // 8}_{i % 8}" for i in range(bunch.data.shape[1])]
     frame = pl.DataFrame(bunch.data, schema=names).with_columns(
         digit=pl.Series(bunch.target, dtype=pl.Int64)

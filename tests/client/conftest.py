@@ -1,4 +1,5 @@
-"""Fixtures shared by the site's tests: the messy CSV a new site starts from."""
+"""Fixtures shared by the site's tests: the messy CSV a new site starts from, and a
+site whose data grew after its first prepare."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from client.pipeline.prepare import prepare
+from common.config import load_site_config
+from tests.client.test_site_cli import csv_text, site_toml
 
 MESSY_CSV = Path(__file__).resolve().parent.parent / "fixtures" / "messy.csv"
 
@@ -24,3 +29,15 @@ def messy_csv(tmp_path: Path) -> Path:
     path = tmp_path / "messy.csv"
     shutil.copyfile(MESSY_CSV, path)
     return path
+
+
+@pytest.fixture
+def grown_site(tmp_path: Path) -> Path:
+    """The site.toml of a site prepared once (clean v0) whose data.csv then gained two rows."""
+    (tmp_path / "data.csv").write_text(csv_text())
+    config = tmp_path / "site.toml"
+    config.write_text(site_toml())
+    assert prepare(load_site_config(config)).clean.version == 0
+    with (tmp_path / "data.csv").open("a") as handle:
+        handle.write("1.0,1.0,1\n2.0,-2.0,0\n")
+    return config

@@ -31,17 +31,11 @@ def _truncate(path: Path) -> None:
 
 
 @pytest.fixture
-def broken(tmp_path: Path) -> Path:
+def broken(grown_site: Path) -> Path:
     """A site prepared twice (clean v0 and v1) whose clean v1 commit is cut in half."""
-    (tmp_path / "data.csv").write_text(csv_text())
-    config = tmp_path / "site.toml"
-    config.write_text(site_toml())
-    assert prepare(load_site_config(config)).clean.version == 0
-    with (tmp_path / "data.csv").open("a") as handle:
-        handle.write("1.0,1.0,1\n2.0,-2.0,0\n")
-    assert prepare(load_site_config(config)).clean.version == 1
-    _truncate(_commit(tmp_path / "store" / "tables" / "clean", 1))
-    return config
+    assert prepare(load_site_config(grown_site)).clean.version == 1
+    _truncate(_commit(grown_site.parent / "store" / "tables" / "clean", 1))
+    return grown_site
 
 
 def _data_files(store: Path) -> set[Path]:

@@ -19,7 +19,7 @@ from client.site_audit import site_audit
 from client.store import SiteStore
 from common.config import load_site_config
 from tests.client.test_retention import make_site as retention_site
-from tests.client.test_site_cli import ROWS, csv_text, site_toml
+from tests.client.test_site_cli import ROWS, csv_text
 
 
 class Killed(BaseException):
@@ -36,21 +36,16 @@ def _killed_at_clean(commit):
 
 
 @pytest.fixture
-def stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def stopped(grown_site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Clean v0 from a finished prepare; then a prepare that committed raw and
     quarantine v1 and stopped before clean."""
-    (tmp_path / "data.csv").write_text(csv_text())
-    config = tmp_path / "site.toml"
-    config.write_text(site_toml())
-    assert prepare(load_site_config(config)).clean.version == 0
-    with (tmp_path / "data.csv").open("a") as handle:
-        handle.write("1.0,1.0,1\n2.0,-2.0,0\n")
+    config = grown_site
     with monkeypatch.context() as patch:
         for method in ("write", "append"):  # a full or an incremental prepare
             patch.setattr(SiteStore, method, _killed_at_clean(getattr(SiteStore, method)))
         with pytest.raises(Killed):
             prepare(load_site_config(config))
-    store = SiteStore(tmp_path / "store")
+    store = SiteStore(config.parent / "store")
     assert (store.latest("raw").version, store.latest("clean").version) == (1, 0)
     return config
 

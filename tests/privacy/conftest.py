@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, Message, Metadata, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 
 from client.pipeline.prepare import prepare
 from client.site import Site
@@ -17,6 +17,7 @@ from common import keys
 from common.config import load_site_config
 from common.features import FeatureSpec
 from common.models import build_model
+from common.wire.delivered import delivered
 from simulations.data.datasets import breast_cancer
 from simulations.data.sites import write_site
 
@@ -77,15 +78,4 @@ def moments_message(site: Site, *, run_id: str) -> Message:
 
 def incoming(content: RecordDict, message_type: str) -> Message:
     """A message as a SuperNode hands it to the ClientApp (Flower fills the metadata)."""
-    metadata = Metadata(
-        run_id=1,
-        message_id=f"{message_type}-1",
-        src_node_id=0,
-        dst_node_id=1,
-        reply_to_message_id="",
-        group_id="1",
-        created_at=0.0,
-        ttl=3600.0,
-        message_type=message_type,
-    )
-    return Message(content=content, metadata=metadata)
+    return delivered(content, message_type=message_type)

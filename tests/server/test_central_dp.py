@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from flwr.app import ArrayRecord, Message, Metadata, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 
 from common import keys
 from common.errors import ConfigError
 from common.run_config import RunConfig
+from common.wire.delivered import delivered
 from server.central_dp import round_noise_multiplier, site_level_epsilon, with_equal_weights
 from server.strategies import build_strategy
 
@@ -17,14 +18,13 @@ CLIP, SIZES = 1.0, [20, 20, 20, 20, 375]
 
 
 def _reply(update: np.ndarray, num_examples: int, node: int) -> Message:
-    metadata = Metadata(1, f"m{node}", node, 0, "", "1", 0.0, 3600.0, "train")
     content = RecordDict(
         {
             keys.ARRAYS: ArrayRecord({"w": torch.tensor(update, dtype=torch.float32)}),
             keys.METRICS: MetricRecord({keys.NUM_EXAMPLES: num_examples}),
         }
     )
-    return Message(content=content, metadata=metadata)
+    return Message(content, reply_to=delivered(RecordDict(), message_type="train", node=node))
 
 
 def _aggregate(updates: list[np.ndarray]) -> np.ndarray:
