@@ -79,17 +79,17 @@ def check_histograms(text: str | None, spec: FeatureSpec | None) -> TableStats |
     return stats
 
 
-_SITE_NAME = f(
-    P.PUBLIC,
-    "the site's name in the federation",
-    alias=keys.SITE_NAME,
-    min_length=1,
-    max_length=MAX_NAME,
-)
+class SiteName(RecordModel):
+    name: str = f(
+        P.PUBLIC,
+        "the site's name in the federation",
+        alias=keys.SITE_NAME,
+        min_length=1,
+        max_length=MAX_NAME,
+    )
 
 
-class SiteRecord(RecordModel):
-    name: str = _SITE_NAME
+class SiteRecord(SiteName):
     table_version: int = f(
         P.PUBLIC, "version of the clean table used", alias=keys.TABLE_VERSION, ge=-1
     )
@@ -140,10 +140,6 @@ class SiteRecord(RecordModel):
         ):
             raise ValueError("purged-versions must be a JSON list of integers")
         return text
-
-
-class SiteName(RecordModel):
-    name: str = _SITE_NAME
 
 
 class ExcludedRecord(RecordModel):
