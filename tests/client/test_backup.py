@@ -267,3 +267,21 @@ def test_the_site_commands_make_the_store_owner_only(monkeypatch, tmp_path):
     modes = {p: p.stat().st_mode & 0o777 for p in [store, *store.rglob("*")]}
     wrong = {str(p): oct(m) for p, m in modes.items() if m != (0o700 if p.is_dir() else 0o600)}
     assert wrong == {}
+
+
+def test_an_edited_ledger_beside_the_backups_is_refused(site, tmp_path):
+    """A registry ledger further on than the snapshot's is kept only if its chain holds:
+    a lowered noise multiplier there would return budget."""
+    _, config = site
+    target = tmp_path / "backups"
+    backup(config, target, PASSPHRASE)
+    spend(config, 1)
+    ledger = target / "registry" / "privacy" / "ledger.jsonl"
+    ledger.write_text(
+        ledger.read_text().replace('"noise_multiplier": 1.0', '"noise_multiplier": 9.0')
+    )
+    assert '"noise_multiplier": 9.0' in ledger.read_text()
+    shutil.rmtree(config.store_dir)
+    with pytest.raises(BackupTamperedError, match="ledger kept beside the backups is damaged"):
+        restore(config, target, PASSPHRASE)
+    assert not config.store_dir.exists()
