@@ -36,8 +36,9 @@ if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > CORES:
 import numpy as np  # noqa: E402 - after the thread limit
 import polars as pl  # noqa: E402
 
+from client.retention.archive import Archive  # noqa: E402
 from client.retention.erasure import ErasureRequests, site_key, subject_digest  # noqa: E402
-from client.retention.retain import retain  # noqa: E402
+from client.retention.retain import archive_dir, archive_key, retain  # noqa: E402
 from client.store import SiteStore  # noqa: E402
 from common.config import load_site_config  # noqa: E402
 
@@ -106,7 +107,8 @@ def measure(rows: int, expired: float, erase: int, seed: int) -> dict[str, float
         second_pass_s = time.perf_counter() - started
         clean = next(t for t in report.tables if t.table == "clean")
         left = SiteStore(config.store_dir).read("clean").height
-        archived = pl.read_parquet(clean.archived).height if clean.archived else 0
+        sealed = Archive(archive_dir(config), key=archive_key(config))
+        archived = sealed.read(Path(clean.archived)).height if clean.archived else 0
         assert left == rows - clean.expired - clean.erased and archived == clean.expired
         return {
             "wall_s": round(wall_s, 3),

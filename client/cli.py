@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import typer
@@ -11,17 +12,20 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from client.classification import register as register_classify
 from client.federation.join import join_command
 from client.labeling.cli import app as label_app
 from client.pipeline.prepare import prepare
 from client.pipeline.unfinished import unfinished_prepare
 from client.privacy.subjects import unit_of_privacy
+from client.retention.backup_cli import register as register_backup
 from client.retention.cli import register as register_retention
 from client.site import Site
 from client.site_audit import site_audit
 from client.site_schedule import register as register_schedule
 from client.store import TABLES, SiteStore
 from client.store_repair import backup_folder, damaged_tables, repair_table
+from client.verify_cli import register as register_verify
 from common.cli import VERSION_OPTION, err_console, one_line_errors
 from common.config import SiteConfig, load_site_config
 from common.errors import StoppedByUser, StoreError
@@ -319,7 +323,13 @@ def init_command(
 register_retention(app)
 app.command("join")(join_command)
 register_schedule(app)
+register_verify(app)
+register_classify(app)
+register_backup(app)
 
 
 def main() -> None:
+    # The store is the site's alone: every folder the site's commands make is 0700
+    # and every file 0600 (Delta's writer and ours both honour the umask).
+    os.umask(0o077)
     app()

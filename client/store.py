@@ -8,7 +8,6 @@ previous version as the latest readable one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import uuid
@@ -19,6 +18,7 @@ import polars as pl
 from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProperties
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
+from client.integrity import check_table, record_checksums
 from common.errors import StoreError
 
 # The store's tables, one per pipeline stage, and the column that names a row in all.
@@ -95,13 +95,24 @@ class SiteStore:
         lineage = {k.removeprefix(_PREFIX): v for k, v in entry.items() if k.startswith(_PREFIX)}
         return TableVersion(table, delta.version(), lineage)
 
+    def verify_latest(self) -> dict[str, int]:
+        """Check the latest version of every table (``client.integrity``): table ->
+        files checked (-1: no checksums kept yet). The first bad file raises."""
+        return {
+            table: check_table(self.table_path(table))
+            for table in TABLES
+            if self.latest(table) is not None
+        }
+
     def read(self, table: str, version: int | None = None) -> pl.DataFrame:
         if self.latest(table) is None:
             raise StoreError(f"{self.table_path(table)}: table '{table}' does not exist yet")
+        check_table(self.table_path(table), version)  # a changed data file is refused
         return pl.read_delta(str(self.table_path(table)), version=version)
 
     def read_columns(self, table: str, columns: list[str], version: int) -> pl.DataFrame:
         """Only ``columns`` of ``table`` at ``version`` (a Parquet read of those alone)."""
+        check_table(self.table_path(table), version)
         return pl.read_delta(str(self.table_path(table)), version=version, columns=columns)
 
     def could_hold(self, table: str, column: str, values: pl.Series) -> tuple[bool, bool]:
@@ -179,6 +190,7 @@ class SiteStore:
                 frame.write_delta(path, mode="overwrite", delta_write_options=options)
             else:
                 _write_plan(path, frame, metadata)
+            record_checksums(self.table_path(table))  # the new files' sha256, at commit time
         except OSError as error:
             raise StoreError(f"{self.root}: cannot write the store ({error.strerror})") from None
         written = self.latest(table)
@@ -258,6 +270,7 @@ class SiteStore:
                     .when_not_matched_insert_all(predicate=kept, except_cols=[_DROP])
                     .execute()
                 )
+            record_checksums(self.table_path(table))  # the new files' sha256, at commit time
         except OSError as error:
             raise StoreError(f"{self.root}: cannot write the store ({error.strerror})") from None
         written = self.latest(table)
@@ -346,11 +359,3 @@ def keep_raw_files(root: Path, inputs: dict[str, str]) -> dict[str, str]:
     except OSError as error:
         raise StoreError(f"{folder}: cannot keep the raw files ({error.strerror})") from None
     return kept
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -25,6 +25,9 @@ import json
 import math
 import os
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +37,15 @@ from common.errors import StoreError
 
 GENESIS = "0" * 64
 LOG_NAME, HEAD_NAME = "audit.jsonl", "audit-head.json"
+
+# flock locks of two open files conflict even inside one process, so a lock taken
+# again by its holder (the ledger's check-and-record around its own append) would
+# wait for itself. Each lock file is therefore flocked once per process: a
+# re-entrant thread lock per file keeps other threads out, a depth count says when
+# the holder's outermost block ends.
+_LOCKS: dict[Path, tuple[threading.RLock, list[int]]] = {}
+_LOCKS_GUARD = threading.Lock()
+os.register_at_fork(after_in_child=_LOCKS.clear)  # a forked child holds none of them
 
 
 @dataclass(frozen=True)
@@ -109,20 +121,57 @@ class AuditLog:
     ----------
     directory : where the log and its head live; created on the first append.
     actor : who appends (e.g. ``"site st-mary"``, ``"coordinator"``).
+    log_name, head_name : file names of the log and its head (another chain, such as
+        the privacy ledger, may live in the same kind of files elsewhere).
     """
 
-    def __init__(self, directory: str | Path, actor: str) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        actor: str,
+        *,
+        log_name: str = LOG_NAME,
+        head_name: str = HEAD_NAME,
+    ) -> None:
         self.dir = Path(directory)
-        self.path = self.dir / LOG_NAME
-        self.head_path = self.dir / HEAD_NAME
+        self.path = self.dir / log_name
+        self.head_path = self.dir / head_name
+        self.lock_path = self.path.with_suffix(".lock")
         self.actor = actor
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the log's writer lock (``<log>.lock``); re-entrant for its holder.
+
+        One writer at a time keeps ``seq`` unique. A caller that must check the log
+        and append to it as one step (the privacy ledger) holds this around both;
+        :meth:`append` inside it does not lock again.
+        """
+        self.dir.mkdir(parents=True, exist_ok=True)
+        key = self.lock_path.resolve()
+        with _LOCKS_GUARD:
+            thread_lock, depth = _LOCKS.setdefault(key, (threading.RLock(), [0]))
+        with thread_lock:
+            if depth[0]:
+                depth[0] += 1
+                try:
+                    yield
+                finally:
+                    depth[0] -= 1
+                return
+            with open(self.lock_path, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # the operating system's: a crash frees it
+                depth[0] = 1
+                try:
+                    yield
+                finally:
+                    depth[0] = 0
+                    fcntl.flock(handle, fcntl.LOCK_UN)
 
     def append(self, action: str, **fields: Any) -> dict[str, Any]:
         """Append one entry (durably) and move the head; return the entry."""
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            with open(self.dir / ".lock", "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time keeps seq unique
+            with self.locked():
                 head = self._head() or {"seq": 0, "hash": GENESIS}
                 entry = {
                     "seq": head["seq"] + 1,
@@ -191,6 +240,11 @@ class AuditLog:
                 )
             return AuditProblem(0, seq, "the log's last entry does not match its head")
         return None
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the chain's head file; ``(0, GENESIS)`` before the first append."""
+        head = self._head() or {"seq": 0, "hash": GENESIS}
+        return head["seq"], head["hash"]
 
     def _head(self) -> dict[str, Any] | None:
         if not self.head_path.exists():

@@ -35,6 +35,34 @@ class StoreError(FedlifeError):
     """The site store (Delta tables, ledger) cannot be read or written."""
 
 
+class IntegrityError(StoreError):
+    """A store file does not match the checksum recorded when it was written."""
+
+
+class SealError(StoreError):
+    """A sealed (AES-GCM) file does not open: altered, cut short, or under another key."""
+
+
+class BackupError(StoreError):
+    """A backup cannot be written or read (its folder, its snapshots)."""
+
+
+class BackupKeyError(BackupError):
+    """The backup's passphrase is wrong, or its file is missing or empty."""
+
+
+class BackupSiteError(BackupError):
+    """The backup belongs to another site."""
+
+
+class BackupTamperedError(BackupError):
+    """A backup's file was altered or is missing: the restore is refused."""
+
+
+class RestoreTargetError(BackupError):
+    """A restore would overwrite a store that is not empty."""
+
+
 class BudgetExceededError(FedlifeError):
     """Training would take a site past its privacy budget."""
 

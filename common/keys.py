@@ -35,6 +35,8 @@ EPSILON_BUDGET = "epsilon-budget"
 # Versions of the site's clean table that erasures purged (JSON list of ints): only
 # that versions are gone, never whose rows.
 PURGED_VERSIONS = "purged-versions"
+AUDIT_HEAD = "audit-head"
+STORE_ID = "store-id"
 
 FEATURE_SPEC = "feature-spec"
 RUN_ID = "run-id"

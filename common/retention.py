@@ -9,6 +9,7 @@ Example::
     archive_dir = ""            # '' = <store>/archive; relative to site.toml
     archive_max_age_days = 3650 # archive files older than this are deleted
     keep_versions_days = 7      # old table versions stay readable (time travel) this long
+    backup_max_age_days = 90    # fedlife-site backup prunes snapshots older than this
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class RetentionSection(BaseModel):
     keep_versions_days : how long superseded table versions stay readable for time
         travel; older ones are vacuumed (files and commit logs), so deleted rows are
         physically gone.
+    backup_max_age_days : snapshots older than this are pruned by the next
+        ``fedlife-site backup`` (never the newest); None keeps them. An erased subject
+        is gone from every backup this long after the erasure.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,3 +47,4 @@ class RetentionSection(BaseModel):
     archive_dir: str = ""
     archive_max_age_days: float | None = Field(default=None, ge=0)
     keep_versions_days: float = Field(default=7.0, ge=0)
+    backup_max_age_days: float | None = Field(default=90.0, ge=0)

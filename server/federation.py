@@ -56,6 +56,7 @@ from server.report.tensorboard import RoundScalars
 from server.round_report import RoundReport, round_record
 from server.run_dir import RunDirectory
 from server.site_exchange import SiteExchange
+from server.site_heads import SiteHeads
 from server.strategies import build_strategy
 
 STATISTICS = "statistics.json"
@@ -93,7 +94,8 @@ class Federation:
         on_round: RoundObserver | None = None,
     ) -> None:
         self.grid = grid
-        self.sites = SiteExchange(grid, config)
+        self.heads = SiteHeads(run_dir.path.resolve().parent)
+        self.sites = SiteExchange(grid, config, heads=self.heads)
         self.config = config
         self.run_dir = run_dir
         self.on_round = on_round or (lambda report: None)
@@ -151,7 +153,7 @@ class Federation:
                 )
                 plain = (TrainReply, {"shapes": shapes(arrays)})
                 contract, context = self.he.contract() if self.he else plain
-                updates = self.sort_replies(replies, report, context, contract)
+                updates = self.sort_replies(replies, report, context, contract, heads=self.heads)
                 stopped = _too_few_updates(server_round, updates, self.config.min_train_sites)
             if stopped:
                 if reservation:
@@ -365,6 +367,7 @@ class Federation:
         report: RoundReport,
         context: dict | None = None,
         contract=TrainReply,
+        heads: SiteHeads | None = None,
     ) -> list[Message]:
         """Keep the valid updates (``TrainReply``); record refusals, invalid replies
         and failures in ``report``.
@@ -373,7 +376,7 @@ class Federation:
         order, and the same seed must give the same model however the sites raced.
         """
         updates = []
-        for reply in sorted_replies(replies, contract, context, report):
+        for reply in sorted_replies(replies, contract, context, report, heads=heads):
             updates.append(reply.message)
             report.participants.append(participant(reply.message))
         return updates
@@ -381,7 +384,7 @@ class Federation:
     def evaluate(self, strategy, server_round, arrays, config, report: RoundReport) -> None:
         replies = self.send(strategy.configure_evaluate, server_round, arrays, config, report)
         results, fairness, importance = [], {}, {}
-        for valid in sorted_replies(replies, EvaluateReply, None, report):
+        for valid in sorted_replies(replies, EvaluateReply, None, report, heads=self.heads):
             reply, site = valid.message, valid.site
             report.per_site[site] = dict(reply.content[keys.METRICS])
             if keys.ASSESSMENT in reply.content:

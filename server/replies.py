@@ -20,6 +20,7 @@ from common.errors import WireError
 from common.wire.base import WireMessage
 from common.wire.messages import MAX_NAME, Exclusion
 from server.round_report import RoundReport
+from server.site_heads import SiteHeads
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,16 @@ def one_line_reason(text: str) -> str:
 
 
 def read(
-    reply: Message, contract: type[WireMessage], context: dict[str, Any] | None = None
+    reply: Message,
+    contract: type[WireMessage],
+    context: dict[str, Any] | None = None,
+    *,
+    heads: SiteHeads | None = None,
 ) -> Reply:
-    """Sort ``reply``: validate it against ``contract`` (or, if it refuses, Exclusion)."""
+    """Sort ``reply``: validate it against ``contract`` (or, if it refuses, Exclusion).
+
+    With ``heads``, an answer whose site's audit log went backwards is excluded too.
+    """
     site = site_label(reply)
     if reply.has_error():
         return Reply(reply, site, failure=f"{site}: {one_line_reason(reply.error.reason or '')}")
@@ -76,6 +84,12 @@ def read(
         return Reply(reply, site, excluded={"site": site, "reason": f"invalid reply: {error}"})
     if isinstance(answer, Exclusion):
         return Reply(reply, site, excluded={"site": site, "reason": answer.excluded.reason})
+    record = getattr(answer, "site", None)
+    if heads is not None and record is not None:
+        store_id, head = getattr(record, "store_id", None), getattr(record, "audit_head", None)
+        refused = heads.check(site, store_id, head)
+        if refused:
+            return Reply(reply, site, excluded={"site": site, "reason": refused})
     return Reply(reply, site, answer=answer)
 
 
@@ -84,10 +98,18 @@ def shapes(arrays: ArrayRecord) -> dict[str, tuple[int, ...]]:
     return {name: tuple(array.shape) for name, array in arrays.items()}
 
 
-def sorted_replies(replies: list[Message], contract, context, report: RoundReport) -> list[Reply]:
+def sorted_replies(
+    replies: list[Message],
+    contract,
+    context,
+    report: RoundReport,
+    *,
+    heads: SiteHeads | None = None,
+) -> list[Reply]:
     """The valid replies in site order; failures and exclusions go to ``report``."""
     valid = []
-    for reply in sorted((read(r, contract, context) for r in replies), key=_reply_order):
+    read_all = (read(r, contract, context, heads=heads) for r in replies)
+    for reply in sorted(read_all, key=_reply_order):
         if reply.failure:
             report.failures.append(reply.failure)
         elif reply.excluded is not None:

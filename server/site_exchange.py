@@ -15,6 +15,7 @@ from common.errors import FederationError
 from common.run_config import RunConfig
 from common.wire.base import WireMessage
 from server.replies import read
+from server.site_heads import SiteHeads
 
 NODE_WAIT_S = 120.0
 PULL_INTERVAL_S = 0.1
@@ -27,11 +28,14 @@ class SiteExchange:
     ----------
     grid : Flower's Grid to the connected sites.
     config : the run config (``round-timeout``, ``min-train-sites``).
+    heads : the sites' audit heads the coordinator keeps (``server.site_heads``);
+        None checks none.
     """
 
-    def __init__(self, grid: Grid, config: RunConfig) -> None:
+    def __init__(self, grid: Grid, config: RunConfig, *, heads: SiteHeads | None = None) -> None:
         self.grid = grid
         self.config = config
+        self.heads = heads
 
     def query(
         self, config: dict, contract: type[WireMessage], context: dict | None = None
@@ -48,7 +52,9 @@ class SiteExchange:
         ]
         answers, excluded = [], []
         silent: list[str] = []
-        for reply in map(lambda r: read(r, contract, context), self.exchange(messages, silent)):
+        for reply in map(
+            lambda r: read(r, contract, context, heads=self.heads), self.exchange(messages, silent)
+        ):
             if reply.failure:
                 excluded.append({"site": reply.site, "reason": reply.failure})
             elif reply.excluded is not None:

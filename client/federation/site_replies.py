@@ -16,10 +16,11 @@ from client.federation.statistics import site_statistics
 from client.privacy.ledger import release_noise
 from client.privacy.release import record_release, release_moments
 from client.privacy.subjects import one_frame_row_per_subject, subject_column
-from client.retention.erasure import PurgedVersions
+from client.retention.erasure import PurgedVersions, site_key
 from client.site import Site
 from client.site_audit import site_audit
 from common import keys
+from common.audit import keyed_digest
 from common.disclosure import coarse_count, coarse_metric
 from common.errors import BudgetExceededError
 from common.features import FeatureSpec
@@ -40,6 +41,7 @@ from common.wire.messages import (
 def site_record_of(site: Site, table_version: int = -1) -> SiteRecord:
     privacy = site.config.privacy
     labeled = site.labeled_version
+    audit_head, store_id = audit_identity(site)
     return SiteRecord(
         name=site.name,
         table_version=table_version,
@@ -47,7 +49,17 @@ def site_record_of(site: Site, table_version: int = -1) -> SiteRecord:
         epsilon_budget=float(privacy.epsilon_budget) if privacy.enabled else -1.0,
         delta=float(privacy.delta),
         purged_versions=json.dumps(PurgedVersions(site.config.store_dir).erased()),
+        audit_head=audit_head,
+        store_id=store_id,
     )
+
+
+def audit_identity(site: Site) -> tuple[str, str]:
+    """The audit log's head and the store's keyed name, which the coordinator keeps
+    per site: a store whose audit log went backwards is noticed at the next run."""
+    seq, head = site_audit(site.config).head()
+    store_id = keyed_digest(site_key(site.config.store_dir), "store-id")[:16]
+    return f"{seq}:{head}", store_id
 
 
 def excluded(message: Message, site_name: str, reason: str) -> Message:

@@ -82,6 +82,7 @@ def prepare(
     step = on_step or (lambda name: None)
     store = SiteStore(config.store_dir)
     step("checking input")
+    store.verify_latest()  # never build on (or over) a table whose files were altered
     latest = store.latest("clean")
     stopped = unfinished_prepare(store)
     known = json.loads(latest.lineage.get(incremental.SIZES, "{}")) if latest else {}

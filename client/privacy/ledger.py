@@ -8,10 +8,8 @@ once, for the steps the whole run will really take, and cached in the store.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from client.privacy.ledger_chain import LedgerChain
 from common.config import MAX_EPSILON_BUDGET
 from common.errors import BudgetExceededError, StoreError
 from common.rdp_orders import RDP_ORDERS
@@ -76,9 +75,10 @@ class PrivacyLedger:
 
     def __init__(self, store_dir: Path, accountant: str = "rdp") -> None:
         self.dir = Path(store_dir) / "privacy"
-        self.path = self.dir / "ledger.jsonl"
+        self.chain = LedgerChain(Path(store_dir))
+        self.path = self.chain.path
         self.plans_path = self.dir / "plans.json"
-        self.lock_path = self.dir / "ledger.lock"
+        self.lock_path = self.chain.chain.lock_path
         self.accountant = accountant
 
     @contextmanager
@@ -89,30 +89,20 @@ class PrivacyLedger:
         check before either records, and together spend past the budget. The lock
         is the operating system's (``flock``): a crashed holder releases it.
         """
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with self.chain.chain.locked():  # the chain's own lock: its append will not retake it
+            yield
 
     def entries(self) -> list[LedgerEntry]:
-        if not self.path.exists():
-            return []
+        """Every release, read from the chain (a damaged or rolled-back one raises)."""
+        releases = self.chain.releases()  # its own one-line StoreError names the file
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-            return [LedgerEntry(**json.loads(line)) for line in lines if line.strip()]
-        except (json.JSONDecodeError, TypeError, ValueError, StoreError) as error:
+            return [LedgerEntry(**fields) for fields in releases]
+        except (TypeError, ValueError) as error:
             raise StoreError(f"{self.path}: privacy ledger is corrupt ({error})") from None
 
     def record(self, entry: LedgerEntry) -> None:
         """Append ``entry`` durably (fsync) before the update leaves the site."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(entry)) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        self.chain.append(asdict(entry))
 
     def epsilon(self, delta: float, planned: Sequence[tuple[float, float, int]] = ()) -> float:
         """Epsilon of the whole history plus ``planned`` (sigma, rate, steps) steps."""

@@ -1,12 +1,16 @@
 """The site's archive: expired rows kept as zstd Parquet files, with their own retention.
 
-One file per table and retention pass: ``<archive>/<table>/<UTC time>.parquet``.
-Files are written without column statistics (min/max would repeat row values in the
-footer) and appear atomically (written aside, then renamed).
+One file per table and retention pass: ``<archive>/<table>/<UTC time>.parquet.sealed``,
+sealed with AES-GCM (``client.sealing``) under a key HKDF draws from the site's key:
+the archive may sit outside the store, on a disk others back up, and holds rows
+for years. Files are written without column statistics (min/max would repeat row
+values in the footer) and appear atomically (written aside, then renamed). Plain
+``.parquet`` files of archives written before sealing are still read and erased.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable
@@ -15,7 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
-from common.errors import StoreError
+from client.sealing import read_sealed, seal_file
+from common.errors import SealError, StoreError
 
 SubjectMatcher = Callable[[pl.DataFrame], pl.Series | None]
 
@@ -26,10 +31,13 @@ class Archive:
     Parameters
     ----------
     root : the archive directory (created on the first write).
+    key : the key new files are sealed under and sealed files open with; None
+        writes plain Parquet (and cannot read sealed files).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, key: bytes | None = None) -> None:
         self.root = Path(root)
+        self.key = key
 
     def check_writable(self) -> None:
         """Fail (before anything is deleted) if the archive cannot be written."""
@@ -45,12 +53,26 @@ class Archive:
             ) from None
 
     def files(self) -> list[Path]:
-        return sorted(self.root.glob("*/*.parquet")) if self.root.is_dir() else []
+        if not self.root.is_dir():
+            return []
+        return sorted([*self.root.glob("*/*.parquet"), *self.root.glob("*/*.parquet" + SEALED)])
+
+    def read(self, path: Path) -> pl.DataFrame:
+        """The rows of one archive file (sealed or plain)."""
+        if path.name.endswith(SEALED):
+            if self.key is None:
+                raise StoreError(f"{path}: a sealed archive file needs the site's key")
+            try:
+                data = read_sealed(self.key, path, self.context(path))
+            except SealError as error:
+                raise StoreError(f"archive file refused: {error}") from None
+            return pl.read_parquet(io.BytesIO(data))
+        return pl.read_parquet(path)
 
     def write(self, table: str, frame: pl.DataFrame) -> Path:
         """Archive ``frame`` (expired rows of ``table``); return the new file."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        target = self.root / table / f"{stamp}.parquet"
+        target = self.root / table / f"{stamp}.parquet{SEALED if self.key else ''}"
         self._write(frame, target)
         return target
 
@@ -61,7 +83,7 @@ class Archive:
         """
         removed = {}
         for path in self.files():
-            frame = pl.read_parquet(path)
+            frame = self.read(path)
             mask = matcher(frame)
             if mask is None or not mask.any():
                 continue
@@ -86,13 +108,26 @@ class Archive:
                 path.unlink()
         return expired
 
-    @staticmethod
-    def _write(frame: pl.DataFrame, target: Path) -> None:
+    def _write(self, frame: pl.DataFrame, target: Path) -> None:
         temporary = target.with_name(f".{target.name}.tmp")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            frame.write_parquet(temporary, compression="zstd", statistics=False)
+            if target.name.endswith(SEALED):
+                assert self.key is not None
+                buffer = io.BytesIO()  # the rows never reach the disk in clear
+                frame.write_parquet(buffer, compression="zstd", statistics=False)
+                buffer.seek(0)
+                seal_file(self.key, buffer, temporary, self.context(target))
+            else:
+                frame.write_parquet(temporary, compression="zstd", statistics=False)
             os.replace(temporary, target)
         except OSError as error:
             temporary.unlink(missing_ok=True)
             raise StoreError(f"{target}: cannot write the archive ({error.strerror})") from None
+
+    def context(self, path: Path) -> str:
+        """What a file's seal is bound to: its table and name (files cannot be swapped)."""
+        return f"archive|{path.parent.name}/{path.name}"
+
+
+SEALED = ".sealed"

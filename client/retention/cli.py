@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from client.privacy.ledger_chain import LedgerChain
 from client.retention.erasure import ErasureRequests, site_key, subject_digest
 from client.retention.retain import RetentionReport, retain
 from client.site_audit import site_audit
@@ -77,12 +78,20 @@ def erase_command(
 @audit_app.command("verify")
 @one_line_errors
 def audit_verify(config: Path = CONFIG) -> None:
-    """Check the audit log's hash chain; name the first edited, removed or moved entry."""
-    log = site_audit(load_site_config(config))
+    """Check the audit log's and the privacy ledger's hash chains against each other;
+    name the first edited, removed or moved entry."""
+    site_config = load_site_config(config)
+    log = site_audit(site_config)
     problem = log.verify()
     if problem is not None:
         raise StoreError(f"{log.path}: audit log is broken at {problem}")
-    console.print(f"audit log intact: {len(log.entries())} entries", highlight=False)
+    # The ledger remembers the audit log's head: a removed or cut-back log fails here.
+    releases = LedgerChain(site_config.store_dir).releases()
+    console.print(
+        f"audit log intact: {len(log.entries())} entries; privacy ledger intact: "
+        f"{len(releases)} releases",
+        highlight=False,
+    )
 
 
 def _show(report: RetentionReport, *, as_json: bool) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from client.pipeline.pipeline import PipelineResult
+from client.retention.backup_registry import note_erasures
 from client.store import ROW_ID
 from common.audit import keyed_digest, load_or_create_key
 from common.config import Role, SiteConfig
@@ -87,6 +88,7 @@ class ErasureRequests:
         now = _now()
         new = [d for d in dict.fromkeys(digests) if d not in pending]
         self._save([*requests, *(ErasureRequest(d, now) for d in new)])
+        note_erasures(self.path.parent.parent, new)  # beside the backups: outlives them
         return new
 
     def complete(self, rows: dict[str, int]) -> None:

@@ -34,7 +34,8 @@ from client.pipeline.pipeline import PipelineResult
 from client.privacy.released import ReleasedUpdates
 from client.retention import history as delta_history
 from client.retention.archive import Archive
-from client.retention.erasure import ErasureRequests, PurgedVersions, SubjectMatcher
+from client.retention.erasure import ErasureRequests, PurgedVersions, SubjectMatcher, site_key
+from client.sealing import derive_key
 from client.site_audit import site_audit
 from client.store import RAW_FILES, ROW_ID, SiteStore
 from client.store_repair import BACKUP_DIR
@@ -79,6 +80,11 @@ class RetentionReport:
         return asdict(self)
 
 
+def archive_key(config: SiteConfig) -> bytes:
+    """The key archive files are sealed under, drawn from the site's key (HKDF)."""
+    return derive_key(site_key(config.store_dir), "fedlife archive")
+
+
 def archive_dir(config: SiteConfig) -> Path:
     where = config.retention.archive_dir
     return (config.base_dir / where).resolve() if where else config.store_dir / "archive"
@@ -120,7 +126,7 @@ def retain(
         )
     if subjects.digests and subjects.column is None:
         raise ConfigError("erasure needs a schema column with role 'id' to find the rows")
-    archive = Archive(archive_dir(config))
+    archive = Archive(archive_dir(config), key=archive_key(config))
     if not dry_run and ages and policy.archive:
         archive.check_writable()
     if not dry_run and subjects.digests and archive.files():

@@ -79,7 +79,7 @@ def check_histograms(text: str | None, spec: FeatureSpec | None) -> TableStats |
     return stats
 
 
-class SiteRecord(RecordModel):
+class SiteName(RecordModel):
     name: str = f(
         P.PUBLIC,
         "the site's name in the federation",
@@ -87,6 +87,9 @@ class SiteRecord(RecordModel):
         min_length=1,
         max_length=MAX_NAME,
     )
+
+
+class SiteRecord(SiteName):
     table_version: int = f(
         P.PUBLIC, "version of the clean table used", alias=keys.TABLE_VERSION, ge=-1
     )
@@ -113,6 +116,20 @@ class SiteRecord(RecordModel):
         default=None,
         ge=0,
     )
+    audit_head: str | None = f(
+        P.PUBLIC,
+        "seq and sha256 of the site's audit-log head: hashes of actions, never of rows",
+        alias=keys.AUDIT_HEAD,
+        default=None,
+        pattern=r"^[0-9]{1,12}:[0-9a-f]{64}$",
+    )
+    store_id: str | None = f(
+        P.PUBLIC,
+        "keyed hash naming the site's store (a recreated store gets a new one)",
+        alias=keys.STORE_ID,
+        default=None,
+        pattern=r"^[0-9a-f]{16}$",
+    )
 
     @field_validator("purged_versions")
     @classmethod
@@ -123,16 +140,6 @@ class SiteRecord(RecordModel):
         ):
             raise ValueError("purged-versions must be a JSON list of integers")
         return text
-
-
-class SiteName(RecordModel):
-    name: str = f(
-        P.PUBLIC,
-        "the site's name in the federation",
-        alias=keys.SITE_NAME,
-        min_length=1,
-        max_length=MAX_NAME,
-    )
 
 
 class ExcludedRecord(RecordModel):

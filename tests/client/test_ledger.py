@@ -9,6 +9,7 @@ import pytest
 from opacus.accountants import PRVAccountant, RDPAccountant
 
 from client.privacy.ledger import PRV_ABOVE_RDP_EPSILON, LedgerEntry, PrivacyLedger, compose_epsilon
+from common.audit import AuditLog
 from common.errors import BudgetExceededError, StoreError
 
 DELTA = 1e-5
@@ -225,3 +226,84 @@ def test_prv_plan_noise_stays_within_budget(tmp_path):
     sigma = ledger.plan_noise("run-1", 2.0, DELTA, 0.1, 50)
 
     assert 0.9 * 2.0 <= ledger.epsilon(DELTA, [(sigma, 0.1, 50)]) <= 2.0
+
+
+def chained_ledger(tmp_path) -> PrivacyLedger:
+    ledger = PrivacyLedger(tmp_path)
+    for round_ in (1, 2, 3):
+        ledger.record(entry(1.0, 0.1, 50, round_=round_))
+    return ledger
+
+
+def test_a_deleted_ledger_refuses_instead_of_an_empty_budget(tmp_path):
+    ledger = chained_ledger(tmp_path)
+    assert ledger.epsilon(DELTA) > 0
+    ledger.path.unlink()
+    (ledger.dir / "ledger-head.json").unlink()
+
+    with pytest.raises(StoreError, match="removed or rolled back"):
+        PrivacyLedger(tmp_path).epsilon(DELTA)
+
+
+def test_a_truncated_ledger_is_refused(tmp_path):
+    ledger = chained_ledger(tmp_path)
+    lines = ledger.path.read_text().splitlines()
+    ledger.path.write_text("\n".join(lines[:-1]) + "\n")
+
+    with pytest.raises(StoreError, match="ledger.jsonl"):
+        PrivacyLedger(tmp_path).epsilon(DELTA)
+
+
+def test_an_edited_noise_multiplier_is_refused(tmp_path):
+    ledger = chained_ledger(tmp_path)
+    text = ledger.path.read_text()
+    assert '"noise_multiplier": 1.0' in text
+    ledger.path.write_text(text.replace('"noise_multiplier": 1.0', '"noise_multiplier": 9.0', 1))
+
+    with pytest.raises(StoreError, match="ledger.jsonl"):
+        PrivacyLedger(tmp_path).epsilon(DELTA)
+
+
+def test_a_ledger_rolled_back_to_an_earlier_copy_is_refused(tmp_path):
+    ledger = PrivacyLedger(tmp_path)
+    ledger.record(entry(1.0, 0.1, 50))
+    saved = ledger.path.read_bytes(), (ledger.dir / "ledger-head.json").read_bytes()
+    ledger.record(entry(1.0, 0.1, 50, round_=2))
+    ledger.path.write_bytes(saved[0])
+    (ledger.dir / "ledger-head.json").write_bytes(saved[1])
+
+    with pytest.raises(StoreError, match="removed or rolled back"):
+        PrivacyLedger(tmp_path).epsilon(DELTA)
+
+
+def test_a_removed_audit_log_is_noticed_by_the_ledger(tmp_path):
+    chained_ledger(tmp_path)
+    for path in (tmp_path / "audit").iterdir():
+        path.unlink()
+
+    with pytest.raises(StoreError, match="audit log"):
+        PrivacyLedger(tmp_path).epsilon(DELTA)
+
+
+def test_an_audit_log_rewritten_to_its_old_length_is_noticed_by_the_ledger(tmp_path):
+    chained_ledger(tmp_path)
+    audit = AuditLog(tmp_path / "audit", "someone")
+    length = len(audit.entries())
+    audit.path.unlink()
+    audit.head_path.unlink()
+    for _ in range(length):
+        audit.append("note")
+    assert audit.verify() is None
+
+    with pytest.raises(StoreError, match="audit log was rewritten"):
+        PrivacyLedger(tmp_path).epsilon(DELTA)
+
+
+def test_a_plain_ledger_of_an_older_site_becomes_the_chain(tmp_path):
+    plain = [json.dumps(vars(entry(1.0, 0.1, 50, round_=r))) for r in (1, 2)]
+    (tmp_path / "privacy").mkdir()
+    (tmp_path / "privacy" / "ledger.jsonl").write_text("\n".join(plain) + "\n")
+    before = compose_epsilon([(1.0, 0.1, 100)], DELTA)
+
+    assert PrivacyLedger(tmp_path).epsilon(DELTA) == pytest.approx(before)
+    assert (tmp_path / "privacy" / "ledger.jsonl.pre-chain").exists()

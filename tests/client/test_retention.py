@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -17,12 +18,15 @@ from client.federation.global_model import load_global_model
 from client.labeling.active import refresh_queue
 from client.labeling.importing import import_labels
 from client.pipeline.prepare import prepare
+from client.privacy.ledger import LedgerEntry, PrivacyLedger
 from client.retention.archive import Archive
 from client.retention.erasure import ErasureRequests, PurgedVersions, site_key, subject_digest
-from client.retention.retain import retain, retain_site
+from client.retention.retain import archive_key, retain, retain_site
+from client.sealing import read_sealed
 from client.site_audit import site_audit
 from client.store import SiteStore
 from common.config import load_site_config
+from common.errors import StoreError
 from tests.client.subject_sites import subject_id, subject_name, write_subject_site
 from tests.client.test_labeling import _export_model as export_model
 
@@ -135,12 +139,22 @@ def test_expired_rows_are_archived_then_deleted_and_dry_run_changes_nothing(tmp_
 
     report = retain(config)
     assert store.read("clean").height == 32
-    archived = Archive(config.store_dir / "archive").files()
+    archive = Archive(config.store_dir / "archive", key=archive_key(config))
+    archived = archive.files()
     assert sorted(p.parent.name for p in archived) == ["clean", "raw"]
-    clean_archive = pl.read_parquet(next(p for p in archived if p.parent.name == "clean"))
+    clean_archive = archive.read(next(p for p in archived if p.parent.name == "clean"))
     assert clean_archive.height == 8
     assert clean_archive["seen"].dt.year().unique().to_list() == [2010]
-    assert pq.ParquetFile(archived[0]).metadata.row_group(0).column(0).compression == "ZSTD"
+    plain = read_sealed(archive.key, archived[0], archive.context(archived[0]))
+    assert pq.ParquetFile(io.BytesIO(plain)).metadata.row_group(0).column(0).compression == "ZSTD"
+    # sealed: no id, name or value of an archived row is in the files' bytes
+    for needle in (subject_id(0, 1), subject_name(0, 1), f"{clean_archive['chol'][0]}"):
+        assert store_holds(config.store_dir / "archive", needle) == [], needle
+    data = bytearray(archived[0].read_bytes())
+    data[len(data) // 2] ^= 1
+    archived[0].write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="archive file refused"):
+        archive.read(archived[0])
     # the version before the deletion stays readable inside the time-travel window
     assert store.read("clean", before["clean"]).height == 40
     assert all(t.versions_dropped == [] for t in report.tables)
@@ -218,13 +232,13 @@ def test_an_erasure_reaches_the_archive_and_old_archive_files_expire(tmp_path):
     policy = "max_age_days = 365\narchive_max_age_days = 30"
     path, config = make_site(tmp_path, policy, old_rows=8)
     retain(config)  # rows 0-7 are archived
-    archive = Archive(config.store_dir / "archive")
-    assert any("archive" in f for f in store_holds(config.store_dir, subject_id(0, 2)))
+    archive = Archive(config.store_dir / "archive", key=archive_key(config))
+    assert any(subject_id(0, 2) in archive.read(p)["patient"].to_list() for p in archive.files())
     request_erasure(config, [subject_id(0, 2)])
     report = retain(config)
     assert store_holds(config.store_dir, subject_id(0, 2)) == []
     assert sum(report.archive_erased.values()) == 2  # its raw and its clean row
-    assert all(pl.read_parquet(p).height == 7 for p in archive.files())
+    assert all(archive.read(p).height == 7 for p in archive.files())
     old = archive.files()[0]
     os.utime(old, (0, 0))  # written in 1970: past archive_max_age_days
     assert retain(config).archive_expired == [str(old)]
@@ -288,6 +302,31 @@ def test_a_later_prepare_does_not_bring_expired_rows_back(tmp_path):
             2010
             not in store.read(table)["seen"].cast(pl.Utf8).str.slice(0, 4).cast(pl.Int32).to_list()
         )
+
+
+def test_a_removed_audit_log_fails_verify_when_the_ledger_saw_it(tmp_path):
+    path, config = make_site(tmp_path)
+    ledger = PrivacyLedger(config.store_dir)
+    for round_ in (1, 2):
+        ledger.record(
+            LedgerEntry(
+                noise_multiplier=1.0,
+                sample_rate=0.1,
+                steps=5,
+                delta=1e-5,
+                run_id="r",
+                round=round_,
+                table_version=0,
+            )
+        )
+    code, out, err = run_cli("audit", "verify", "-c", path)
+    assert code == 0 and "privacy ledger intact: 2 releases" in out, err
+    log = site_audit(config)
+    log.path.unlink()
+    log.head_path.unlink()
+    code, out, err = run_cli("audit", "verify", "-c", path)
+    assert code != 0 and "audit log was removed or rolled back" in err, out
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize(

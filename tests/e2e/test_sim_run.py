@@ -67,7 +67,7 @@ def test_dp_run_writes_a_complete_run_dir_within_budget(secret_runs):
     # The default centers features on DP means the sites released before round 1 and
     # paid for in the same ledger as their rounds of DP-SGD.
     ledger = run_dir / "sites" / "site-000" / "store" / "privacy" / "ledger.jsonl"
-    entries = [json.loads(line) for line in ledger.read_text().splitlines()]
+    entries = [json.loads(line)["fields"] for line in ledger.read_text().splitlines()]
     assert [e["mechanism"] for e in entries] == ["gaussian-moments"] + ["dp-sgd"] * 2
     assert entries[0]["noise_multiplier"] == release_noise(0.25 * 3.0, 1e-5)  # a quarter
     spec = json.loads(json.loads((run_dir / "run.json").read_text())["feature_spec"])
