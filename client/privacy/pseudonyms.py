@@ -1,0 +1,113 @@
+"""Keyed pseudonyms of subject ids: what the store holds in place of every id.
+
+A column with role ``id`` is stored as the HMAC-SHA256 of each value (as text, outer
+blanks stripped) under the site's secret key (``<store>/audit/hmac.key``), in hex:
+the same value an erasure request records for the subject. The mapping is one to
+one, so dedupe by id, interpolation per id and row ids work on pseudonyms exactly as
+on ids; whoever lacks the key (a stolen disk without the key file, a backup, a log)
+cannot tell whose rows they are, and the operator finds a subject again by
+pseudonymizing the id (``fedlife-site lookup``, ``erase``, ``label import``).
+
+A row id (``client.pipeline.clean``) built from an id becomes ``<pseudonym>`` or
+``<pseudonym>#<n>``; one built from a file position (``<file>:<line>``) names no one
+and stays as it is.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from pathlib import Path
+from typing import TypeVar
+
+import polars as pl
+
+from common.audit import keyed_digest, load_or_create_key
+from common.config import Role, SchemaSection
+
+KEY_FILE = Path("audit") / "hmac.key"
+# A row id's repeat suffix: the id's n-th row (n >= 2).
+_REPEAT = re.compile(r"^(.*)(#\d+)$")
+# Below this share of distinct values a batch hashes each distinct value once.
+_DISTINCT_SHARE = 0.5
+F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
+
+
+def site_key(store_dir: Path) -> bytes:
+    """The site's secret key for pseudonyms (created, owner-only, on first use)."""
+    return load_or_create_key(Path(store_dir) / KEY_FILE)
+
+
+def pseudonym(key: bytes, value: object) -> str:
+    """The pseudonym of one id as typed or stored (surrounding blanks ignored)."""
+    return keyed_digest(key, str(value).strip())
+
+
+def pseudonyms(values: pl.Series, key: bytes) -> pl.Series:
+    """``values`` (any type; nulls stay null) replaced by their pseudonyms.
+
+    One C call (``hmac.digest``) per distinct value: polars has no keyed hash.
+    """
+    text = values.cast(pl.String).str.strip_chars()
+    distinct = text.drop_nulls().unique()
+    if distinct.len() == 0:
+        return pl.Series(values.name, [None] * len(values), dtype=pl.String)
+    hashed = [hmac.digest(key, v.encode(), "sha256").hex() for v in distinct.to_list()]
+    if distinct.len() > _DISTINCT_SHARE * len(text):
+        mapping = dict(zip(distinct.to_list(), hashed, strict=True))
+        out = [None if v is None else mapping[v] for v in text.to_list()]
+        return pl.Series(values.name, out, dtype=pl.String)
+    return text.replace_strict(distinct, pl.Series(hashed, dtype=pl.String), default=None).alias(
+        values.name
+    )
+
+
+def pseudonymized(column: str, key: bytes) -> pl.Expr:
+    """An expression: ``column``'s values as pseudonyms (runs in the streaming engine)."""
+    return (
+        pl.col(column)
+        .map_batches(lambda s: pseudonyms(s, key), return_dtype=pl.String, is_elementwise=True)
+        .alias(column)
+    )
+
+
+def row_id_pseudonym(key: bytes, row_id: str, *, positions: frozenset[str] = frozenset()) -> str:
+    """The stored form of a row id as the operator knows it (``<id>`` or ``<id>#<n>``).
+
+    Parameters
+    ----------
+    key : the site's key.
+    row_id : the clear row id.
+    positions : row ids known to be file positions (kept as they are).
+    """
+    if row_id in positions:
+        return row_id
+    match = _REPEAT.match(row_id)
+    if match:
+        return pseudonym(key, match.group(1)) + match.group(2)
+    return pseudonym(key, row_id)
+
+
+def id_column(schema: SchemaSection) -> str | None:
+    """The schema's id column (stored as pseudonyms), if any."""
+    return schema.first_with(Role.ID)
+
+
+def personal_columns(schema: SchemaSection) -> list[str]:
+    """Columns with role ``pii``: validated, never stored."""
+    return [n for n, s in schema.columns.items() if s.role is Role.PII]
+
+
+def pseudonymize_frame(frame: F, schema: SchemaSection, key: bytes) -> F:
+    """``frame`` with its id column (where present) as pseudonyms."""
+    column = id_column(schema)
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    if column is None or column not in names:
+        return frame
+    return frame.with_columns(pseudonymized(column, key))
+
+
+def without_personal(frame: F, schema: SchemaSection) -> F:
+    """``frame`` without its ``pii`` columns: what a store table may hold."""
+    personal = personal_columns(schema)
+    return frame.drop(personal, strict=False) if personal else frame
