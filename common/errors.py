@@ -35,6 +35,10 @@ class StoreError(FedlifeError):
     """The site store (Delta tables, ledger) cannot be read or written."""
 
 
+class SubjectNotFoundError(DataError):
+    """No row of the store belongs to the subject id the operator gave."""
+
+
 class BudgetExceededError(FedlifeError):
     """Training would take a site past its privacy budget."""
 

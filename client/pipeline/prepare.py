@@ -20,6 +20,7 @@ from client.pipeline.raw_copies import piece_copies, store_raw_files
 from client.pipeline.unfinished import UnfinishedPrepare, unfinished_prepare
 from client.privacy.pseudonyms import without_personal
 from client.retention.erasure import ErasureRequests, without_erased
+from client.retention.pseudonymize import ensure_pseudonymized
 from client.retention.retain import expiry_cutoff, without_expired
 from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion
@@ -81,6 +82,7 @@ def prepare(
         raw files are larger than ``streamed.OUT_OF_CORE_BYTES``.
     """
     step = on_step or (lambda name: None)
+    ensure_pseudonymized(config)  # a store written with clear ids is migrated first
     store = SiteStore(config.store_dir)
     step("checking input")
     latest = store.latest("clean")
