@@ -23,7 +23,7 @@ from typing import TypeVar
 import polars as pl
 
 from common.audit import keyed_digest, load_or_create_key
-from common.config import Role, SchemaSection
+from common.config import ColumnType, Role, SchemaSection
 
 KEY_FILE = Path("audit") / "hmac.key"
 # A row id's repeat suffix: the id's n-th row (n >= 2).
@@ -31,6 +31,7 @@ _REPEAT = re.compile(r"^(.*)(#\d+)$")
 # Below this share of distinct values a batch hashes each distinct value once.
 _DISTINCT_SHARE = 0.5
 F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
+_NUMBER = {ColumnType.INT: pl.Int64, ColumnType.FLOAT: pl.Float64}
 
 
 def site_key(store_dir: Path) -> bytes:
@@ -99,11 +100,20 @@ def personal_columns(schema: SchemaSection) -> list[str]:
 
 
 def pseudonymize_frame(frame: F, schema: SchemaSection, key: bytes) -> F:
-    """``frame`` with its id column (where present) as pseudonyms."""
+    """``frame`` with its id column (where present) as pseudonyms.
+
+    A number id read as text (the raw table, the quarantine) is pseudonymized as its
+    typed value is (``017`` as ``17``), so one subject has one pseudonym everywhere.
+    """
     column = id_column(schema)
-    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
-    if column is None or column not in names:
+    types = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    if column is None or column not in types:
         return frame
+    number = _NUMBER.get(schema.columns[column].type)
+    if types[column] == pl.String and number is not None:
+        text = pl.col(column).str.strip_chars()
+        typed = text.cast(number, strict=False).cast(pl.String)
+        frame = frame.with_columns(pl.coalesce(typed, text).alias(column))
     return frame.with_columns(pseudonymized(column, key))
 
 

@@ -12,11 +12,17 @@ import client.pipeline.pipeline as pipeline_module
 import client.pipeline.prepare as prepare_module
 from client.labeling.importing import import_labels
 from client.pipeline.prepare import prepare
-from client.privacy.pseudonyms import pseudonym, pseudonyms, row_id_pseudonym, site_key
+from client.privacy.pseudonyms import (
+    pseudonym,
+    pseudonymize_frame,
+    pseudonyms,
+    row_id_pseudonym,
+    site_key,
+)
 from client.retention.archive import Archive
 from client.retention.pseudonymize import MARKER
 from client.store import ROW_ID, SiteStore
-from common.config import load_site_config
+from common.config import SchemaSection, load_site_config
 from tests.client.subject_sites import subject_id, subject_name, write_subject_site
 from tests.client.test_retention import holds_subject, run_cli, store_holds
 
@@ -60,6 +66,20 @@ def test_pseudonyms_are_the_erasure_digests_and_keep_repeats_apart():
     assert row_id_pseudonym(key, "P1#3") == pseudonym(key, "P1") + "#3"
     unique = pl.Series([f"S{i}" for i in range(10)])  # the path hashing every row
     assert pseudonyms(unique, key).to_list() == [pseudonym(key, f"S{i}") for i in range(10)]
+
+
+def test_a_number_id_read_as_text_has_the_pseudonym_of_its_value():
+    """The raw table and the quarantine hold text: '017' is the subject 17 there too."""
+    schema = SchemaSection.model_validate(
+        {"columns": {"id": {"type": "int", "role": "id"}, "y": {"type": "int", "role": "label"}}}
+    )
+    key = b"k" * 32
+    text = pl.DataFrame({"id": [" 017", "abc", None], "y": ["1", "0", "1"]})
+    expected = [pseudonym(key, "17"), pseudonym(key, "abc"), None]
+    assert pseudonymize_frame(text, schema, key)["id"].to_list() == expected
+    assert pseudonymize_frame(text.lazy(), schema, key).collect()["id"].to_list() == expected
+    typed = pl.DataFrame({"id": [17], "y": [1]})
+    assert pseudonymize_frame(typed, schema, key)["id"].to_list() == expected[:1]
 
 
 def test_no_file_of_the_store_holds_a_raw_id_after_prepare_label_import_and_erase(tmp_path):
