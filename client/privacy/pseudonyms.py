@@ -30,6 +30,7 @@ KEY_FILE = Path("audit") / "hmac.key"
 _REPEAT = re.compile(r"^(.*)(#\d+)$")
 # Below this share of distinct values a batch hashes each distinct value once.
 _DISTINCT_SHARE = 0.5
+_BLOCK = 1 << 16  # values hashed per block
 F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
 _NUMBER = {ColumnType.INT: pl.Int64, ColumnType.FLOAT: pl.Float64}
 
@@ -47,20 +48,28 @@ def pseudonym(key: bytes, value: object) -> str:
 def pseudonyms(values: pl.Series, key: bytes) -> pl.Series:
     """``values`` (any type; nulls stay null) replaced by their pseudonyms.
 
-    One C call (``hmac.digest``) per distinct value: polars has no keyed hash.
+    One C call (``hmac.digest``) per value, or per distinct value where values
+    repeat (visits): polars has no keyed hash. The bytes come from polars and go back
+    as a binary column, hex-encoded there.
     """
     text = values.cast(pl.String).str.strip_chars()
+    if text.null_count() == text.len():
+        return pl.Series(values.name, [None] * text.len(), dtype=pl.String)
+    if text.n_unique() > _DISTINCT_SHARE * text.len():
+        return _hashed(text, key).alias(values.name)
     distinct = text.drop_nulls().unique()
-    if distinct.len() == 0:
-        return pl.Series(values.name, [None] * len(values), dtype=pl.String)
-    hashed = [hmac.digest(key, v.encode(), "sha256").hex() for v in distinct.to_list()]
-    if distinct.len() > _DISTINCT_SHARE * len(text):
-        mapping = dict(zip(distinct.to_list(), hashed, strict=True))
-        out = [None if v is None else mapping[v] for v in text.to_list()]
-        return pl.Series(values.name, out, dtype=pl.String)
-    return text.replace_strict(distinct, pl.Series(hashed, dtype=pl.String), default=None).alias(
-        values.name
-    )
+    hashed = _hashed(distinct, key)
+    return text.replace_strict(distinct, hashed, default=None).alias(values.name)
+
+
+def _hashed(text: pl.Series, key: bytes) -> pl.Series:
+    """Each value's HMAC in hex, a block of rows at a time (bounded Python objects)."""
+    digest, blocks = hmac.digest, []
+    for start in range(0, text.len(), _BLOCK):
+        raw = text.slice(start, _BLOCK).cast(pl.Binary).to_list()
+        hashed = [None if v is None else digest(key, v, "sha256") for v in raw]
+        blocks.append(pl.Series(hashed, dtype=pl.Binary).bin.encode("hex"))
+    return pl.concat(blocks) if blocks else pl.Series(dtype=pl.String)
 
 
 def pseudonymized(column: str, key: bytes) -> pl.Expr:
