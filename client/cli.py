@@ -82,7 +82,7 @@ def prepare_command(config: Path = CONFIG) -> None:
     ) as progress:
         task = progress.add_task("starting")
         before = _versions(site_config)
-        if (migrated := ensure_pseudonymized(site_config)) is not None:
+        if (migrated := ensure_pseudonymized(site_config, create=True)) is not None:
             console.print(migrated.describe(), highlight=False, soft_wrap=True)
         try:
             result = prepare(site_config, lambda step: progress.update(task, description=step))

@@ -32,6 +32,7 @@ from client.labeling.labels import (
     site_rows,
 )
 from client.privacy.pseudonyms import id_column, row_id_pseudonym, site_key
+from client.retention.pseudonymize import ensure_pseudonymized
 from client.site_audit import site_audit
 from client.store import QUEUE, ROW_ID, SiteStore, TableVersion
 from common.config import SiteConfig
@@ -103,6 +104,7 @@ def import_labels(
     annotator : who labeled, for rows whose file names none (default ``operator``).
     """
     frame = read_labels_file(Path(path), config.schema.label)
+    ensure_pseudonymized(config)  # row ids are matched against pseudonyms
     report = ImportReport()
     answered = frame.filter(pl.col(LABEL).is_not_null() & pl.col(ROW_ID).is_not_null())
     report.unanswered = frame.height - answered.height

@@ -82,7 +82,7 @@ def prepare(
         raw files are larger than ``streamed.OUT_OF_CORE_BYTES``.
     """
     step = on_step or (lambda name: None)
-    ensure_pseudonymized(config)  # a store written with clear ids is migrated first
+    ensure_pseudonymized(config, create=True)  # a store with clear ids is migrated first
     store = SiteStore(config.store_dir)
     step("checking input")
     latest = store.latest("clean")

@@ -90,13 +90,19 @@ def needs_migration(config: SiteConfig) -> bool:
     )
 
 
-def ensure_pseudonymized(config: SiteConfig) -> Migration | None:
+def ensure_pseudonymized(config: SiteConfig, *, create: bool = False) -> Migration | None:
     """Migrate the store where it needs it (see the module); mark a new store as done.
+
+    Parameters
+    ----------
+    config : the site's config.
+    create : make the store (and its record) where it does not exist yet (prepare).
 
     Returns what was migrated, or None where there was nothing to do.
     """
     if not needs_migration(config):
-        if not marker(config).exists():  # a new store: written with pseudonyms from the start
+        new = not marker(config).exists()
+        if new and (create or config.store_dir.exists()):  # written with pseudonyms
             _mark(config, Migration())
         return None
     return migrate(config)
@@ -138,10 +144,14 @@ def migrate(config: SiteConfig) -> Migration:
     archive = Archive(config.store_dir / "archive")
     for file in archive.files():
         frame = pl.read_parquet(file)
+        if _holds_pseudonyms(frame, column):
+            continue
         archive._write(_pseudonymized(frame, column, personal, mapping, key), file)  # noqa: SLF001 - the archive's own atomic write
         done.archive_files += 1
     for sheet in sorted((config.store_dir / "labeling").glob("queue-v*.csv")):
         rows = pl.read_csv(sheet, infer_schema=False).rename({"row_id": ROW_ID})
+        if _holds_pseudonyms(rows.rename({ROW_ID: "_id"}), "_id"):
+            continue
         rows = _pseudonymized(rows, column, personal, mapping, key)
         rows.rename({ROW_ID: "row_id"}).write_csv(sheet)
         done.sheets += 1

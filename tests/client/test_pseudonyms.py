@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from deltalake.exceptions import TableNotFoundError
 
+import client.labeling.importing as importing
 import client.pipeline.pipeline as pipeline_module
 import client.pipeline.prepare as prepare_module
 from client.labeling.importing import import_labels
@@ -159,10 +160,14 @@ def _clear_store(monkeypatch, config) -> None:
     with monkeypatch.context() as patched:
         patched.setattr(pipeline_module, "pseudonymized", lambda config, raw, valid: (raw, valid))
         patched.setattr(prepare_module, "without_personal", lambda frame, schema: frame)
-        patched.setattr(prepare_module, "ensure_pseudonymized", lambda config: None)
+        patched.setattr(prepare_module, "ensure_pseudonymized", lambda config, create: None)
         quality = config.quality.model_copy(update={"min_rows": 6})
         prepare(config.model_copy(update={"quality": quality}))
         prepare(config)  # a second version, of the site's own config
+        patched.setattr(importing, "ensure_pseudonymized", lambda config: None)
+        labels = config.base_dir / "labels.csv"
+        labels.write_text(f"row_id,num\n{subject_id(0, 0)},1\n")
+        import_labels(SiteStore(config.store_dir), config, labels)
 
 
 def test_migrate_rewrites_a_clear_store_and_drops_the_versions_before(tmp_path, monkeypatch):
@@ -176,9 +181,6 @@ def test_migrate_rewrites_a_clear_store_and_drops_the_versions_before(tmp_path, 
     clean.head(4).select(pl.col(ROW_ID).alias("row_id"), "age").write_csv(sheet)
     (config.store_dir / "raw_files").mkdir()
     (config.store_dir / "raw_files" / "copy.csv").write_text(subject_name(0, 3))
-    labels = tmp_path / "labels.csv"
-    labels.write_text(f"row_id,num\n{subject_id(0, 0)},1\n")
-    import_labels(store, config, labels)
     ids, _ = clear_values(config)
     assert store_holds(config.store_dir, ids[5]) and store_holds(
         config.store_dir, subject_name(0, 3)
@@ -207,7 +209,14 @@ def test_migrate_rewrites_a_clear_store_and_drops_the_versions_before(tmp_path, 
     assert holds_subject(config, subject_id(0, 4)) == []
     code, out, err = run_cli("migrate", "-c", path)
     assert code == 0 and "already" in out
-    assert set(store.read("clean")["patient"]) < set(migrated["patient"])  # not hashed twice
+    (config.store_dir / MARKER).unlink()  # its record lost: pseudonyms are not hashed twice
+    before = {t: store.latest(t).version for t in ("clean", "labeled")}
+    sheet_now = pl.read_csv(sheet)["row_id"].to_list()
+    code, out, err = run_cli("migrate", "-c", path)
+    assert code == 0, err
+    assert {t: store.latest(t).version for t in before} == before
+    assert set(store.read("clean")["patient"]) < set(migrated["patient"])
+    assert pl.read_csv(sheet)["row_id"].to_list() == sheet_now
 
 
 def test_the_first_prepare_migrates_a_clear_store(tmp_path, monkeypatch):
