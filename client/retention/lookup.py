@@ -18,7 +18,7 @@ from client.retention import history as delta_history
 from client.retention.archive import Archive
 from client.store import ROW_ID, SiteStore
 from common.config import SiteConfig
-from common.errors import ConfigError, SubjectNotFoundError
+from common.errors import ConfigError, StoreError, SubjectNotFoundError
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,15 @@ def subject_rows(config: SiteConfig, subject_id: str) -> tuple[str, list[Subject
         raise ConfigError("lookup needs a schema column with role 'id'")
     if not subject_id.strip():
         raise ConfigError("the subject id is empty")
-    wanted = pseudonym(site_key(config.store_dir), subject_id)
     store = SiteStore(config.store_dir)
-    found = []
     tables = store.root / "tables"
-    for path in delta_history.delta_tables(tables) if tables.is_dir() else []:
+    if not tables.is_dir() or not delta_history.delta_tables(tables):
+        raise StoreError(
+            f"{config.store_dir}: no tables in the store yet (run fedlife-site prepare)"
+        )
+    wanted = pseudonym(site_key(config.store_dir), subject_id)
+    found = []
+    for path in delta_history.delta_tables(tables):
         latest = store.latest(path.name)
         assert latest is not None
         rows = _of_subject(store.read(path.name, latest.version), column, wanted)

@@ -141,6 +141,9 @@ def test_the_out_of_core_route_stores_the_same_pseudonyms(tmp_path):
 
 def test_lookup_shows_a_subjects_rows_and_refuses_an_unknown_id(tmp_path):
     path, config = subject_site(tmp_path)
+    code, out, err = run_cli("lookup", subject_id(0, 10), "-c", path)
+    assert code == 2 and "no tables in the store yet" in err
+    assert not config.store_dir.exists()  # no key made for nothing
     prepare(config)
     code, out, err = run_cli("lookup", subject_id(0, 10), "-c", path, "--json")
     assert code == 0, err
