@@ -22,7 +22,7 @@ from client.pipeline.clean import (
 )
 from client.pipeline.ingest import LINE, SOURCE, raw_files, read_raw, read_text
 from client.pipeline.validate import Validated, validate, validate_files
-from client.privacy.pseudonyms import id_column, pseudonymize_frame, site_key
+from client.privacy.pseudonyms import id_column, personal_columns, pseudonymize_frame, site_key
 from common.config import SiteConfig
 from common.errors import DataError
 
@@ -99,11 +99,13 @@ def read_validated(
 def pseudonymized(
     config: SiteConfig, raw: pl.DataFrame, validated: Validated
 ) -> tuple[pl.DataFrame, Validated]:
-    """The id column of every frame as pseudonyms (``client.privacy.pseudonyms``), from
-    here on: dedupe, row ids and every table see only pseudonyms."""
-    if id_column(config.schema) is None:
+    """The id column of every frame as pseudonyms and ``pii`` columns blanked
+    (``client.privacy.pseudonyms``), from here on: dedupe, row ids and every table see
+    only pseudonyms, and no step sees a personal value."""
+    schema = config.schema
+    if id_column(schema) is None and not personal_columns(schema):
         return raw, validated
-    key, schema = site_key(config.store_dir), config.schema
+    key = site_key(config.store_dir) if id_column(schema) is not None else b""
     return pseudonymize_frame(raw, schema, key), replace(
         validated,
         valid=pseudonymize_frame(validated.valid, schema, key),

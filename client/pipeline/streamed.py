@@ -167,7 +167,7 @@ def run(
     plan = checked_plan(
         pl.concat(scans), schema, reject_out_of_range=reject, typed=typed_as_read(schema)
     )
-    # Ids become pseudonyms before the stage: no clear id is written, even there.
+    # Ids become pseudonyms and pii nulls before the stage: neither is written, even there.
     key = site_key(config.store_dir) if id_column(schema) is not None else b""
     plan = pseudonymize_frame(plan.select(*finished(schema), SOURCE, LINE, REASON), schema, key)
     try:

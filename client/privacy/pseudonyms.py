@@ -109,13 +109,19 @@ def personal_columns(schema: SchemaSection) -> list[str]:
 
 
 def pseudonymize_frame(frame: F, schema: SchemaSection, key: bytes) -> F:
-    """``frame`` with its id column (where present) as pseudonyms.
+    """``frame`` with its id column (where present) as pseudonyms and its ``pii``
+    columns blanked (null): what the pipeline works on after validation.
 
     A number id read as text (the raw table, the quarantine) is pseudonymized as its
     typed value is (``017`` as ``17``), so one subject has one pseudonym everywhere.
+    ``pii`` columns stay (as nulls) so every step sees the schema's columns; they are
+    dropped before a table is written (``without_personal``).
     """
     column = id_column(schema)
     types = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    personal = [c for c in personal_columns(schema) if c in types]
+    if personal:
+        frame = frame.with_columns(pl.lit(None, dtype=types[c]).alias(c) for c in personal)
     if column is None or column not in types:
         return frame
     number = _NUMBER.get(schema.columns[column].type)
