@@ -12,6 +12,7 @@ import client.labeling.importing as importing
 import client.pipeline.pipeline as pipeline_module
 import client.pipeline.prepare as prepare_module
 from client.labeling.importing import import_labels
+from client.pipeline import streamed
 from client.pipeline.prepare import prepare
 from client.privacy.pseudonyms import (
     pseudonym,
@@ -115,9 +116,19 @@ def test_no_file_of_the_store_holds_a_raw_id_after_prepare_label_import_and_eras
     assert any("tables/clean" in f for f in store_holds(config.store_dir, pseudonym(key, kept)))
 
 
-def test_the_out_of_core_route_stores_the_same_pseudonyms(tmp_path):
+def test_the_out_of_core_route_stores_the_same_pseudonyms(tmp_path, monkeypatch):
     """Out of core (its stage too) and in memory give the same tables, ids pseudonymized."""
-    tables = {}
+    tables, staged = {}, []
+    run = streamed.run
+
+    def searched(config, files, work, on_step=None):
+        result = run(config, files, work, on_step)
+        ids, names = clear_values(config)  # the stage, while it exists
+        staged.extend(f for v in [*ids, *names] for f in store_holds(work, v))
+        staged.append("searched")
+        return result
+
+    monkeypatch.setattr(streamed, "run", searched)
     for route in (False, True):
         root = tmp_path / str(route)
         root.mkdir()
@@ -133,6 +144,7 @@ def test_the_out_of_core_route_stores_the_same_pseudonyms(tmp_path):
         tables[route] = SiteStore(config.store_dir).read("clean").sort(ROW_ID)
         assert "full_name" not in tables[route].columns
         assert_no_clear_value(config)
+    assert staged == ["searched"]  # the stage was searched and held none of them
     assert tables[False].equals(tables[True])
     assert set(tables[True]["patient"]) == {
         pseudonym(b"s" * 32, subject_id(0, i)) for i in range(ROWS)
