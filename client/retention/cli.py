@@ -105,7 +105,14 @@ def lookup_command(
         )
         return
     console.print(f"{subject_id} is stored as {stored}", highlight=False, soft_wrap=True)
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=72, tbl_width_chars=200):
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        fmt_str_lengths=72,
+        tbl_width_chars=200,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+    ):
         for part in found:
             version = "" if part.version is None else f" (version {part.version})"
             console.print(f"{part.source}{version}: {part.rows.height} row(s)", highlight=False)
