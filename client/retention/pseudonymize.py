@@ -120,19 +120,20 @@ def migrate(config: SiteConfig) -> Migration:
         if (store.root / "tables").is_dir()
         else []
     )
-    frames = {path.name: store.read(path.name) for path in tables}
-    mapping = _row_id_mapping(frames, column, key)
+    # Only the id and row id columns of every table at once; each table whole in turn.
+    keys = {path.name: _key_columns(store, path, column) for path in tables}
+    mapping = _row_id_mapping(keys, column, key)
     done = Migration()
     for path in tables:
         table = path.name
         latest = store.latest(table)
         assert latest is not None
-        if _holds_pseudonyms(frames[table], column):
+        if _holds_pseudonyms(keys[table], column):
             continue  # written with pseudonyms (a store whose record was lost)
         if latest.lineage.get("operation") == OPERATION:
             new_version = latest.version  # a migration that stopped after this table
         else:
-            frame = _pseudonymized(frames[table], column, personal, mapping, key)
+            frame = _pseudonymized(store.read(table), column, personal, mapping, key)
             lineage: dict[str, object] = {
                 k: v for k, v in latest.lineage.items() if k not in ("parent_version", "rows")
             }
@@ -173,6 +174,15 @@ def migrate(config: SiteConfig) -> Migration:
         removed=done.removed,
     )
     return done
+
+
+def _key_columns(store: SiteStore, path: Path, column: str | None) -> pl.DataFrame:
+    """The id and row id columns (those it has) of a table's latest version."""
+    names = pl.scan_delta(str(path)).collect_schema().names()
+    wanted = [c for c in (column, ROW_ID) if c is not None and c in names]
+    latest = store.latest(path.name)
+    assert latest is not None
+    return store.read_columns(path.name, wanted, latest.version) if wanted else pl.DataFrame()
 
 
 def _holds_pseudonyms(frame: pl.DataFrame, column: str | None) -> bool:
