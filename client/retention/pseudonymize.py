@@ -193,13 +193,17 @@ def _holds_pseudonyms(frame: pl.DataFrame, column: str | None) -> bool:
     return ids.len() > 0 and bool(ids.str.contains(_PSEUDONYM.pattern).all())
 
 
+_NEW = "__pseudonymized"
+
+
 def _row_id_mapping(
     frames: dict[str, pl.DataFrame], column: str | None, key: bytes
-) -> dict[str, str]:
-    """Each clear row id built from an id -> its pseudonymized form, from the tables
-    that hold both (the id and the row id); row ids from file positions are absent."""
+) -> pl.DataFrame:
+    """Each clear row id built from an id (``_row_id``) and its pseudonymized form,
+    from the tables that hold both; row ids from file positions are absent."""
+    empty = pl.DataFrame(schema={ROW_ID: pl.String, _NEW: pl.String})
     if column is None:
-        return {}
+        return empty
     pairs = [
         frame.select(pl.col(column).cast(pl.String).alias("id"), ROW_ID)
         for name, frame in frames.items()
@@ -209,32 +213,34 @@ def _row_id_mapping(
         and not _holds_pseudonyms(frame, column)
     ]
     if not pairs:
-        return {}
-    both = pl.concat(pairs).drop_nulls().unique()
+        return empty
+    both = pl.concat(pairs).drop_nulls().unique(subset=ROW_ID)
     text, row_id = pl.col("id"), pl.col(ROW_ID)
     built = both.filter((row_id == text) | row_id.str.starts_with(text + "#"))
     hashed = pseudonyms(built.get_column("id"), key)
     suffix = built.get_column(ROW_ID).str.slice(built.get_column("id").str.len_chars())
-    return dict(zip(built.get_column(ROW_ID), hashed + suffix, strict=True))
+    return pl.DataFrame({ROW_ID: built.get_column(ROW_ID), _NEW: hashed + suffix})
 
 
 def _pseudonymized(
     frame: pl.DataFrame,
     column: str | None,
     personal: list[str],
-    mapping: dict[str, str],
+    mapping: pl.DataFrame,
     key: bytes,
 ) -> pl.DataFrame:
     """``frame`` with ids and row ids as pseudonyms and no ``pii`` column."""
     if ROW_ID in frame.columns and frame.height and column is not None:
-        ids = frame.get_column(ROW_ID)
-        unmapped = [v for v in ids.drop_nulls().unique().to_list() if v not in mapping]
+        joined = frame.join(mapping, on=ROW_ID, how="left", maintain_order="left")
+        # Row ids no table's id explains (labels of rows gone since): by their form.
+        unmapped = joined.filter(pl.col(_NEW).is_null()).get_column(ROW_ID).drop_nulls()
         more = {
             v: row_id_pseudonym(key, v)
-            for v in unmapped
+            for v in unmapped.unique().to_list()
             if v and not _POSITION.match(v) and not _PSEUDONYM.match(v)
         }
-        frame = frame.with_columns(ids.replace({**mapping, **more}) if mapping or more else ids)
+        kept = pl.col(ROW_ID).replace(more) if more else pl.col(ROW_ID)
+        frame = joined.with_columns(pl.coalesce(_NEW, kept).alias(ROW_ID)).drop(_NEW)
     if column is not None and column in frame.columns:
         frame = frame.with_columns(pseudonyms(frame.get_column(column), key))
     return frame.drop(personal, strict=False)
