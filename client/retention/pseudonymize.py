@@ -128,10 +128,10 @@ def migrate(config: SiteConfig) -> Migration:
         table = path.name
         latest = store.latest(table)
         assert latest is not None
-        if _holds_pseudonyms(keys[table], column):
-            continue  # written with pseudonyms (a store whose record was lost)
         if latest.lineage.get("operation") == OPERATION:
             new_version = latest.version  # a migration that stopped after this table
+        elif _holds_pseudonyms(keys[table], column):
+            continue  # written with pseudonyms (a store whose record was lost)
         else:
             frame = _pseudonymized(store.read(table), column, personal, mapping, key)
             lineage: dict[str, object] = {

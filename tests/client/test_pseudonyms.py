@@ -21,6 +21,7 @@ from client.privacy.pseudonyms import (
     row_id_pseudonym,
     site_key,
 )
+from client.retention import pseudonymize
 from client.retention.archive import Archive
 from client.retention.pseudonymize import MARKER
 from client.store import ROW_ID, SiteStore
@@ -241,3 +242,29 @@ def test_the_first_prepare_migrates_a_clear_store(tmp_path, monkeypatch):
     assert code == 0, err
     assert "the store held clear ids: pseudonymized" in out
     assert_no_clear_value(config)
+
+
+def test_a_migration_stopped_after_a_rewrite_is_finished_by_the_next(tmp_path, monkeypatch):
+    path, config = subject_site(tmp_path)
+    _clear_store(monkeypatch, config)
+    store = SiteStore(config.store_dir)
+    clear = store.read("clean")
+    old = store.latest("clean").version
+
+    def killed(path, hours, *, dry_run):
+        raise KeyboardInterrupt  # stopped after the first table's new version
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pseudonymize.delta_history, "vacuum", killed)
+        with pytest.raises(KeyboardInterrupt):
+            pseudonymize.migrate(config)
+    assert not (config.store_dir / MARKER).exists()
+
+    code, out, err = run_cli("migrate", "-c", path)
+
+    assert code == 0, err
+    assert_no_clear_value(config)
+    key = site_key(config.store_dir)
+    assert set(store.read("clean")["patient"]) == {pseudonym(key, v) for v in clear["patient"]}
+    with pytest.raises(TableNotFoundError):
+        store.read("clean", old)
