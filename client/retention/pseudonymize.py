@@ -178,10 +178,10 @@ def migrate(config: SiteConfig) -> Migration:
 
 def _key_columns(store: SiteStore, path: Path, column: str | None) -> pl.DataFrame:
     """The id and row id columns (those it has) of a table's latest version."""
+    latest = store.latest(path.name)  # a damaged table: its one-line StoreError
+    assert latest is not None
     names = pl.scan_delta(str(path)).collect_schema().names()
     wanted = [c for c in (column, ROW_ID) if c is not None and c in names]
-    latest = store.latest(path.name)
-    assert latest is not None
     return store.read_columns(path.name, wanted, latest.version) if wanted else pl.DataFrame()
 
 
