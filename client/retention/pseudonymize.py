@@ -83,7 +83,7 @@ def needs_migration(config: SiteConfig) -> bool:
     return any(
         (
             delta_history.delta_tables(store / "tables") if (store / "tables").is_dir() else [],
-            Archive(store / "archive").files(),
+            _archive(config).files(),
             list((store / "labeling").glob("queue-v*.csv")),
             (store / RAW_FILES).exists(),
         )
@@ -142,7 +142,7 @@ def migrate(config: SiteConfig) -> Migration:
         done.files_vacuumed += len(delta_history.vacuum(path, 0, dry_run=False))
         delta_history.truncate_history(path, new_version)
         done.tables[table] = new_version
-    archive = Archive(config.store_dir / "archive")
+    archive = _archive(config)
     for file in archive.files():
         frame = pl.read_parquet(file)
         if _holds_pseudonyms(frame, column):
@@ -174,6 +174,13 @@ def migrate(config: SiteConfig) -> Migration:
         removed=done.removed,
     )
     return done
+
+
+def _archive(config: SiteConfig) -> Archive:
+    """The site's archive, wherever retention puts it."""
+    from client.retention.retain import archive_dir  # retain migrates first: no cycle
+
+    return Archive(archive_dir(config))
 
 
 def _key_columns(store: SiteStore, path: Path, column: str | None) -> pl.DataFrame:
