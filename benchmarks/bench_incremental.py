@@ -159,6 +159,10 @@ def main(argv: list[str] | None = None) -> None:
             shutil.copytree(snapshot, store)
             runs.append(run_child("prepare", directory))
         store.rename(directory / (STORE_NAME + "-incremental"))
+        # The fresh store gets the same site key: its ids are the same pseudonyms.
+        (store / "audit").mkdir(parents=True)
+        key = directory / (STORE_NAME + "-incremental") / "audit" / "hmac.key"
+        shutil.copy2(key, store / "audit" / "hmac.key")
         full = run_child("prepare", directory)
         check = run_child("parity", directory)
     finally:

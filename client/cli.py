@@ -20,6 +20,7 @@ from client.pipeline.unfinished import unfinished_prepare
 from client.privacy.subjects import unit_of_privacy
 from client.retention.backup_cli import register as register_backup
 from client.retention.cli import register as register_retention
+from client.retention.pseudonymize import ensure_pseudonymized
 from client.site import Site
 from client.site_audit import site_audit
 from client.site_schedule import register as register_schedule
@@ -85,6 +86,8 @@ def prepare_command(config: Path = CONFIG) -> None:
     ) as progress:
         task = progress.add_task("starting")
         before = _versions(site_config)
+        if (migrated := ensure_pseudonymized(site_config, create=True)) is not None:
+            console.print(migrated.describe(), highlight=False, soft_wrap=True)
         try:
             result = prepare(site_config, lambda step: progress.update(task, description=step))
         except KeyboardInterrupt:

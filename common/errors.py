@@ -63,6 +63,10 @@ class RestoreTargetError(BackupError):
     """A restore would overwrite a store that is not empty."""
 
 
+class SubjectNotFoundError(DataError):
+    """No row of the store belongs to the subject id the operator gave."""
+
+
 class BudgetExceededError(FedlifeError):
     """Training would take a site past its privacy budget."""
 

@@ -7,6 +7,11 @@ are skipped. Labels for unknown ids, labels that are not a class, and ids one
 annotator gave different labels in the same file are reported and not applied; the
 rest is applied as one new version. A label for a row in the current queue counts as
 ``active``, any other as ``manual``.
+
+Row ids built from the schema's id column are stored as pseudonyms
+(``client.privacy.pseudonyms``): a file may name rows by the stored ids (those the
+queue sheets show) or by the subjects' ids as the site knows them (``P17``, ``P17#2``),
+which are pseudonymized here.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from client.labeling.labels import (
     now,
     site_rows,
 )
+from client.privacy.pseudonyms import id_column, row_id_pseudonym, site_key
+from client.retention.pseudonymize import ensure_pseudonymized
 from client.site_audit import site_audit
 from client.store import QUEUE, ROW_ID, SiteStore, TableVersion
 from common.config import SiteConfig
@@ -97,6 +104,7 @@ def import_labels(
     annotator : who labeled, for rows whose file names none (default ``operator``).
     """
     frame = read_labels_file(Path(path), config.schema.label)
+    ensure_pseudonymized(config)  # row ids are matched against pseudonyms
     report = ImportReport()
     answered = frame.filter(pl.col(LABEL).is_not_null() & pl.col(ROW_ID).is_not_null())
     report.unanswered = frame.height - answered.height
@@ -106,19 +114,23 @@ def import_labels(
     report.duplicates = frame.height - report.unanswered - answered.height
 
     known_ids = site_rows(store).select(ROW_ID)
+    answered = _stored_ids(answered, known_ids, config)
     unknown = answered.join(known_ids, on=ROW_ID, how="anti")
-    report.unknown_ids = sorted(set(unknown[ROW_ID].to_list()))
+    report.unknown_ids = sorted(set(unknown[_TYPED].to_list()))
     classes = known_classes(store, config)
     off_class = answered.filter(~pl.col(LABEL).is_in(classes))
     report.unknown_classes = dict(off_class.group_by(LABEL).len().iter_rows())
     differing = answered.group_by(ROW_ID, ANNOTATOR).agg(pl.col(LABEL).n_unique().alias("_n"))
     conflicting = differing.filter(pl.col("_n") > 1).select(ROW_ID, ANNOTATOR)
-    report.conflicting_ids = sorted(set(conflicting[ROW_ID].to_list()))
+    report.conflicting_ids = sorted(
+        set(answered.join(conflicting, on=[ROW_ID, ANNOTATOR])[_TYPED].to_list())
+    )
 
     valid = (
         answered.join(known_ids, on=ROW_ID, how="semi")
         .filter(pl.col(LABEL).is_in(classes))
         .join(conflicting, on=[ROW_ID, ANNOTATOR], how="anti")
+        .drop(_TYPED)
     )
     if valid.height == 0:
         raise DataError(f"{path}: no label could be applied ({_refusals(report)})")
@@ -147,6 +159,27 @@ def import_labels(
         "label-import", table_version=report.version.version, labels_applied=report.applied
     )
     return report
+
+
+_TYPED = "_typed"
+
+
+def _stored_ids(answered: pl.DataFrame, known: pl.DataFrame, config: SiteConfig) -> pl.DataFrame:
+    """``answered`` with each row id as stored (``_typed``: as the file wrote it).
+
+    An id the store knows is kept; any other is taken for a clear id (or ``id#n``)
+    and pseudonymized, where the schema has an id column.
+    """
+    answered = answered.with_columns(pl.col(ROW_ID).alias(_TYPED))
+    if id_column(config.schema) is None:
+        return answered
+    stored = set(known.get_column(ROW_ID).to_list())
+    clear = [v for v in answered.get_column(ROW_ID).unique().to_list() if v not in stored]
+    if not clear:
+        return answered
+    key = site_key(config.store_dir)
+    mapping = {v: row_id_pseudonym(key, v) for v in clear}
+    return answered.with_columns(pl.col(ROW_ID).replace(mapping))
 
 
 def _queued_ids(store: SiteStore) -> list[str]:

@@ -22,6 +22,7 @@ from client.pipeline.clean import (
 )
 from client.pipeline.ingest import LINE, SOURCE, raw_files, read_raw, read_text
 from client.pipeline.validate import Validated, validate, validate_files
+from client.privacy.pseudonyms import id_column, personal_columns, pseudonymize_frame, site_key
 from common.config import SiteConfig
 from common.errors import DataError
 
@@ -92,7 +93,24 @@ def read_validated(
         rows_read = validated.valid.height + validated.quarantine.height
         if keep_text:
             raw = pl.concat([read_text(path, config.schema) for path in files])
-    return raw, validated, rows_read
+    return (*pseudonymized(config, raw, validated), rows_read)
+
+
+def pseudonymized(
+    config: SiteConfig, raw: pl.DataFrame, validated: Validated
+) -> tuple[pl.DataFrame, Validated]:
+    """The id column of every frame as pseudonyms and ``pii`` columns blanked
+    (``client.privacy.pseudonyms``), from here on: dedupe, row ids and every table see
+    only pseudonyms, and no step sees a personal value."""
+    schema = config.schema
+    if id_column(schema) is None and not personal_columns(schema):
+        return raw, validated
+    key = site_key(config.store_dir) if id_column(schema) is not None else b""
+    return pseudonymize_frame(raw, schema, key), replace(
+        validated,
+        valid=pseudonymize_frame(validated.valid, schema, key),
+        quarantine=pseudonymize_frame(validated.quarantine, schema, key),
+    )
 
 
 def rows_by_file(validated: Validated) -> dict[str, int]:

@@ -18,7 +18,9 @@ from client.pipeline.clean import CleaningReport
 from client.pipeline.gate import GateFailure, gate, gate_columns, gate_failures, rows_meeting
 from client.pipeline.raw_copies import piece_copies, store_raw_files
 from client.pipeline.unfinished import UnfinishedPrepare, unfinished_prepare
+from client.privacy.pseudonyms import without_personal
 from client.retention.erasure import ErasureRequests, without_erased
+from client.retention.pseudonymize import ensure_pseudonymized
 from client.retention.retain import expiry_cutoff, without_expired
 from client.site_audit import site_audit
 from client.store import SiteStore, TableVersion
@@ -80,6 +82,7 @@ def prepare(
         raw files are larger than ``streamed.OUT_OF_CORE_BYTES``.
     """
     step = on_step or (lambda name: None)
+    ensure_pseudonymized(config, create=True)  # a store with clear ids is migrated first
     store = SiteStore(config.store_dir)
     step("checking input")
     store.verify_latest()  # never build on (or over) a table whose files were altered
@@ -193,6 +196,7 @@ def _commit_full(
     """Write a full prepare's tables (raw record, quarantine, unlabeled, clean)."""
     step("writing tables")
     reasons, report = full.reasons, result.report
+    schema = config.schema  # pii columns are validated, never stored
     rows_read = report.rows_read
     names = {Path(p).name: p for p in inputs}
     by_file = {names[n]: int(rows) for n, rows in result.rows_by_file.items() if n in names}
@@ -200,7 +204,11 @@ def _commit_full(
     lineage[incremental.CLASSES] = json.dumps(full.classes)
     if config.site.keep_raw_table:
         raw_version = store.write(
-            "raw", result.raw, {"operation": "ingest", **lineage}, archive=True, rows=rows_read
+            "raw",
+            without_personal(result.raw, schema),
+            {"operation": "ingest", **lineage},
+            archive=True,
+            rows=rows_read,
         ).version
         raw_record = {"raw_version": str(raw_version)}
     else:
@@ -210,7 +218,7 @@ def _commit_full(
     step("writing the quarantine")
     quarantine = store.write(
         "quarantine",
-        full.quarantine,
+        without_personal(full.quarantine, schema),
         {"operation": "quarantine", **raw_record, **lineage},
         archive=True,
     )
@@ -219,14 +227,14 @@ def _commit_full(
         step("writing the unlabeled rows")
         unlabeled = store.write(
             "unlabeled",
-            full.unlabeled,
+            without_personal(full.unlabeled, schema),
             {"operation": "unlabeled", **raw_record, **lineage},
             rows=full.rows[1],
         )
     step("writing the clean table")
     clean_version = store.write(
         "clean",
-        full.clean,
+        without_personal(full.clean, schema),
         {
             "operation": "clean",
             "mode": "full",
@@ -299,6 +307,7 @@ def _prepare_increment(
         with tempfile.TemporaryDirectory(prefix="fedlife-increment-") as work:
             raw_record["raw_files"] = json.dumps(piece_copies(config, planned, Path(work)))
     result = without_expired(config, without_erased(config, increment.result))
+    result = result.keep_rows(lambda frame: without_personal(frame, config.schema))
     for rule in config.quality.rules:
         rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     base = latest.lineage

@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 
 from client.pipeline import incremental
+from client.privacy.pseudonyms import id_column, personal_columns
 from client.retention.erasure import ErasureRequests
 from client.store import keep_raw_files
 from common.config import SiteConfig
@@ -19,10 +20,13 @@ def store_raw_files(config: SiteConfig, inputs: dict[str, str]) -> dict[str, dic
     """Keep content-addressed copies of the raw files; name each file's digest and copy.
 
     A raw file holds every subject verbatim, erased ones too (the site's files are never
-    modified): once any erasure was requested, only the digests are recorded, no copy.
+    modified): once any erasure was requested, only the digests are recorded, no copy;
+    nor where the schema has an id or pii column (the store holds no clear id).
     """
     copies = {}
-    if not ErasureRequests(config.store_dir).all():
+    schema = config.schema
+    identifying = id_column(schema) is not None or bool(personal_columns(schema))
+    if not identifying and not ErasureRequests(config.store_dir).all():
         copies = keep_raw_files(config.store_dir, inputs)
     return {
         path: {"sha256": digest, "copy": copies.get(path, "")} for path, digest in inputs.items()
@@ -36,7 +40,7 @@ def piece_copies(
 
     A grown file's copy holds only its new bytes (``from_byte``..``to_byte``); with the
     earlier versions' copies they make up the file. No copy once any erasure was
-    requested (see ``store_raw_files``).
+    requested, nor of identifying files (see ``store_raw_files``).
     """
     pieces = {}
     for piece in planned.pieces:

@@ -49,6 +49,7 @@ from client.pipeline.validate import (
     rejected_counts,
     typed_as_read,
 )
+from client.privacy.pseudonyms import id_column, pseudonymize_frame, site_key
 from client.store import ROW_ID
 from common.config import ColumnType, Role, SiteConfig
 from common.errors import DataError
@@ -166,8 +167,11 @@ def run(
     plan = checked_plan(
         pl.concat(scans), schema, reject_out_of_range=reject, typed=typed_as_read(schema)
     )
+    # Ids become pseudonyms and pii nulls before the stage: neither is written, even there.
+    key = site_key(config.store_dir) if id_column(schema) is not None else b""
+    plan = pseudonymize_frame(plan.select(*finished(schema), SOURCE, LINE, REASON), schema, key)
     try:
-        plan.select(*finished(schema), SOURCE, LINE, REASON).with_row_index(POSITION).sink_parquet(
+        plan.with_row_index(POSITION).sink_parquet(
             stage, compression="uncompressed", statistics=False, row_group_size=1 << 16
         )
     except pl.exceptions.PolarsError:
@@ -184,7 +188,7 @@ def run(
     step("reading the quarantined rows")
     rows_read, rows_valid = int(by_file["rows"].sum()), int(by_file["valid"].sum())
     bad = checked.filter(pl.col(REASON).is_not_null()).select(SOURCE, LINE, REASON).collect()
-    quarantine = quarantined_text(files, schema, bad)
+    quarantine = pseudonymize_frame(quarantined_text(files, schema, bad), schema, key)
     rejected = rejected_counts(quarantine.get_column(REASON))
     if rows_valid == 0:
         reasons = ", ".join(f"{r} ({n})" for r, n in sorted(rejected.items()))
@@ -200,7 +204,7 @@ def run(
     report.duplicates_dropped = duplicates
     streamed = _cleaned(identified, deduped, config, report)
     return Streamed(
-        raw=pl.concat([scan_text(path, schema) for path in files]),
+        raw=pseudonymize_frame(pl.concat([scan_text(path, schema) for path in files]), schema, key),
         validated=Validated(pl.DataFrame(), quarantine, rejected),
         missing=missing,
         rows_by_file=dict(zip(by_file[SOURCE], by_file["rows"], strict=True)),

@@ -1,15 +1,18 @@
-"""``fedlife-site retain``, ``erase`` and ``audit verify``: the end of the data lifecycle."""
+"""``fedlife-site retain``, ``erase``, ``lookup``, ``migrate`` and ``audit verify``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import polars as pl
 import typer
 from rich.console import Console
 
 from client.privacy.ledger_chain import LedgerChain
 from client.retention.erasure import ErasureRequests, site_key, subject_digest
+from client.retention.lookup import subject_rows
+from client.retention.pseudonymize import ensure_pseudonymized, marker, migrate
 from client.retention.retain import RetentionReport, retain
 from client.site_audit import site_audit
 from common.cli import one_line_errors
@@ -26,6 +29,8 @@ def register(app: typer.Typer) -> None:
     """Add retain, erase and audit to ``fedlife-site``."""
     app.command("retain")(retain_command)
     app.command("erase")(erase_command)
+    app.command("lookup")(lookup_command)
+    app.command("migrate")(migrate_command)
     app.add_typer(audit_app, name="audit")
 
 
@@ -73,6 +78,57 @@ def erase_command(
             rows = report.requests.get(digest, 0)
             outcome = f"{rows} row(s) erased" if rows else "no rows found at this site"
             console.print(f"{subject}: {outcome}", highlight=False)
+
+
+@one_line_errors
+def lookup_command(
+    subject_id: str = typer.Argument(..., help="The subject's id (the column with role 'id')."),
+    config: Path = CONFIG,
+    *,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show a subject's rows in every table (the store holds its id as a pseudonym)."""
+    site_config = load_site_config(config)
+    ensure_pseudonymized(site_config)
+    stored, found = subject_rows(site_config, subject_id)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "pseudonym": stored,
+                    "tables": [
+                        {"source": f.source, "version": f.version, "rows": f.rows.to_dicts()}
+                        for f in found
+                    ],
+                },
+                default=str,
+            )
+        )
+        return
+    console.print(f"{subject_id} is stored as {stored}", highlight=False, soft_wrap=True)
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        fmt_str_lengths=72,
+        tbl_width_chars=200,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+    ):
+        for part in found:
+            version = "" if part.version is None else f" (version {part.version})"
+            console.print(f"{part.source}{version}: {part.rows.height} row(s)", highlight=False)
+            print(part.rows)
+
+
+@one_line_errors
+def migrate_command(config: Path = CONFIG) -> None:
+    """Rewrite a store written with clear ids with pseudonyms (drops older versions)."""
+    site_config = load_site_config(config)
+    if marker(site_config).exists():
+        console.print(f"{site_config.store_dir}: ids are pseudonymized already", highlight=False)
+        return
+    done = migrate(site_config)
+    console.print(done.describe(), highlight=False, soft_wrap=True)
 
 
 @audit_app.command("verify")

@@ -1,8 +1,9 @@
 """Erasure requests and what they purged, kept as keyed hashes only.
 
-A request is stored as the HMAC of the subject id under the site's secret key
-(``<store>/audit/hmac.key``): the store never holds the id itself, yet the site can
-still recognise the subject's rows by hashing the id column with the same key. What
+A request is stored as the subject's pseudonym, the HMAC of the id under the site's
+secret key (``client.privacy.pseudonyms``): the store never holds the id itself, and
+its id columns hold the same pseudonyms, so the subject's rows are found by
+comparing them (no hashing of the tables). What
 an erasure purged is recorded per table as version numbers only
 (``<store>/retention/purged.json``): that, and never whose rows, is what the site
 tells its coordinator, so models trained on those versions can be retrained.
@@ -10,7 +11,6 @@ tells its coordinator, so models trained on those versions can be retrained.
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -20,23 +20,21 @@ from pathlib import Path
 import polars as pl
 
 from client.pipeline.pipeline import PipelineResult
+from client.privacy.pseudonyms import pseudonym, site_key
 from client.retention.backup_registry import note_erasures
 from client.store import ROW_ID
-from common.audit import keyed_digest, load_or_create_key
 from common.config import Role, SiteConfig
 from common.errors import StoreError
 
 PENDING, DONE = "pending", "done"
 
 
-def site_key(store_dir: Path) -> bytes:
-    """The site's secret key for keyed hashes of subject ids."""
-    return load_or_create_key(Path(store_dir) / "audit" / "hmac.key")
+__all__ = ["ErasureRequests", "PurgedVersions", "SubjectMatcher", "site_key", "subject_digest"]
 
 
 def subject_digest(key: bytes, subject_id: object) -> str:
-    """The keyed hash of one subject id, as written (surrounding blanks ignored)."""
-    return keyed_digest(key, str(subject_id).strip())
+    """The keyed hash of one subject id, as written: its pseudonym in the store."""
+    return pseudonym(key, subject_id)
 
 
 @dataclass
@@ -140,7 +138,7 @@ class PurgedVersions:
 
 
 class SubjectMatcher:
-    """Erasure requests (keyed hashes) matched against a site's id column.
+    """Erasure requests (keyed hashes) matched against a site's id column (pseudonyms).
 
     Parameters
     ----------
@@ -151,13 +149,8 @@ class SubjectMatcher:
     def __init__(self, config: SiteConfig, digests: set[str]) -> None:
         self.column = config.schema.first_with(Role.ID)
         self.digests = digests
-        self.key = site_key(config.store_dir) if digests else b""
         self.rows: dict[str, int] = dict.fromkeys(digests, 0)
-        # Every distinct id is hashed once per matcher, however many tables, versions
-        # and archive files it appears in: hashing is the costly part.
-        self._wanted = {bytes.fromhex(d) for d in digests}
-        self._hashed = pl.Series(dtype=pl.Utf8)
-        self._found: dict[str, str] = {}  # id -> its requested digest
+        self._wanted = pl.Series(sorted(digests), dtype=pl.String)
 
     def column_in(self, columns: list[str]) -> str | None:
         """The column of ``columns`` that names a row's subject, if any.
@@ -177,20 +170,13 @@ class SubjectMatcher:
         column = self.column_in(frame.columns)
         if not self.digests or column is None:
             return None
-        ids = frame.get_column(column).cast(pl.Utf8, strict=False).str.strip_chars()
-        if column == ROW_ID:  # the subject's id, with '#n' on its repeated rows
+        ids = frame.get_column(column).cast(pl.Utf8, strict=False)
+        if column == ROW_ID:  # the subject's pseudonym, with '#n' on its repeated rows
             ids = ids.str.replace(r"#\d+$", "")
-        distinct = ids.drop_nulls().unique()
-        new = distinct.filter(~distinct.is_in(self._hashed.implode()))
-        wanted, key = self._wanted, self.key
-        # one C call per id: the same HMAC as subject_digest, without its layers
-        matched = [v for v in new.to_list() if hmac.digest(key, v.encode(), "sha256") in wanted]
-        self._found.update({v: subject_digest(key, v) for v in matched})
-        self._hashed = pl.concat([self._hashed, new])
-        mask = ids.is_in(list(self._found)).fill_null(False)
+        mask = ids.is_in(self._wanted.implode()).fill_null(False)
         if count:
             for value, n in ids.filter(mask).value_counts().iter_rows():
-                self.rows[self._found[value]] += n
+                self.rows[value] += n
         return mask
 
 

@@ -35,6 +35,7 @@ from client.privacy.released import ReleasedUpdates
 from client.retention import history as delta_history
 from client.retention.archive import Archive
 from client.retention.erasure import ErasureRequests, PurgedVersions, SubjectMatcher, site_key
+from client.retention.pseudonymize import ensure_pseudonymized
 from client.sealing import derive_key
 from client.site_audit import site_audit
 from client.store import RAW_FILES, ROW_ID, SiteStore
@@ -114,6 +115,8 @@ def retain(
     now : the time ages are measured at (default: now).
     """
     started = time.monotonic()
+    if not dry_run:
+        ensure_pseudonymized(config)  # requests are matched against pseudonyms
     now = now or datetime.now(UTC)
     policy = config.retention
     requests = ErasureRequests(config.store_dir)

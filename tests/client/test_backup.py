@@ -13,6 +13,7 @@ import pytest
 from client.cli import main
 from client.pipeline.prepare import prepare
 from client.privacy.ledger import LedgerEntry, PrivacyLedger
+from client.privacy.pseudonyms import pseudonym, site_key
 from client.retention import backup as backup_module
 from client.retention.backup import OBJECTS, SNAPSHOTS, backup, snapshot_names
 from client.retention.restore import restore
@@ -27,7 +28,13 @@ from common.errors import (
     RestoreTargetError,
 )
 from tests.client.subject_sites import subject_id, subject_name, write_subject_site
-from tests.client.test_retention import make_site, request_erasure, run_cli, store_holds
+from tests.client.test_retention import (
+    holds_subject,
+    make_site,
+    request_erasure,
+    run_cli,
+    store_holds,
+)
 
 PASSPHRASE = "correct horse battery staple"
 DELTA = 1e-5
@@ -77,17 +84,17 @@ def test_restore_after_a_lost_store_keeps_later_erasures_and_spent_budget(site, 
     prepare(config.model_copy(update={"quality": quality}))  # a superseded clean version
     spend(config, 1)
     erased = subject_id(0, 3)
-    assert store_holds(config.store_dir, erased)  # the search can fail
+    assert holds_subject(config, erased)  # the search can fail (it finds the pseudonym)
     backup(config, target, PASSPHRASE)
     request_erasure(config, [erased])
     retain(config, expire=False)
     before_loss = spend(config, 2)
-    assert store_holds(config.store_dir, erased) == []
+    assert holds_subject(config, erased) == []
 
     shutil.rmtree(config.store_dir)
     report = restore(config, target, PASSPHRASE)
 
-    assert store_holds(config.store_dir, erased) == []
+    assert holds_subject(config, erased) == []
     assert report.erasures_reapplied == 1 and report.rows_erased > 0
     assert report.ledger == "registry" and report.releases == 2
     assert PrivacyLedger(config.store_dir).epsilon(DELTA) == pytest.approx(before_loss)
@@ -104,8 +111,9 @@ def test_backups_hold_no_plaintext_id_or_name(site, tmp_path):
     _, config = site
     target = tmp_path / "backups"
     backup(config, target, PASSPHRASE)
-    for needle in (subject_id(0, 5), subject_name(0, 5)):
-        assert store_holds(config.store_dir, needle), needle
+    stored = pseudonym(site_key(config.store_dir), subject_id(0, 5))
+    assert store_holds(config.store_dir, stored)  # the search can fail
+    for needle in (subject_id(0, 5), stored, subject_name(0, 5)):
         assert store_holds(target, needle) == [], needle
 
 

@@ -13,6 +13,12 @@ import pytest
 from client.pipeline import pipeline
 from client.pipeline.ingest import LINE, SOURCE, read_raw
 from client.pipeline.prepare import prepare
+from client.privacy.pseudonyms import (
+    pseudonymize_frame,
+    row_id_pseudonym,
+    site_key,
+    without_personal,
+)
 from client.retention import retain as retain_module
 from client.retention.erasure import without_erased
 from client.retention.retain import retain, without_expired
@@ -20,6 +26,7 @@ from client.store import ROW_ID, SiteStore
 from common.config import SiteConfig, load_site_config
 from tests.client.subject_sites import subject_id, write_subject_site
 from tests.client.test_pipeline import SITE_TOML
+from tests.client.test_raw_files import without_raw_table
 from tests.client.test_retention import request_erasure, store_holds
 
 HEADER = "id,age,glucose,outcome\n"
@@ -40,7 +47,12 @@ def folder_site(tmp_path: Path, *, dedupe: str = "true", impute: str = "center")
 def full_clean(config: SiteConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The clean and unlabeled rows a full prepare of the current inputs commits."""
     result = without_expired(config, without_erased(config, pipeline.run(config)))
-    return result.clean, result.unlabeled
+    return tuple(without_personal(f, config.schema) for f in (result.clean, result.unlabeled))
+
+
+def stored(config: SiteConfig, value: object) -> str:
+    """How the store holds an id (or a row id built from one): its pseudonym."""
+    return row_id_pseudonym(site_key(config.store_dir), str(value))
 
 
 def as_set(frame: pl.DataFrame) -> pl.DataFrame:
@@ -106,29 +118,32 @@ def test_a_grown_file_adds_its_tail_with_the_byte_range_in_the_lineage(tmp_path)
     ]
     assert result.report.duplicates_dropped == 1  # row 1 again, as read before
     clean = SiteStore(config.store_dir).read("clean")
-    assert set(clean.get_column(ROW_ID)) >= {"3", "3#2", "11", "12"}
+    assert set(clean.get_column(ROW_ID)) >= {stored(config, i) for i in ("3", "3#2", "11", "12")}
     assert_same_as_full(config)
     # The raw text table (kept by default) gained the tail's rows, lines counted from
     # the top of the file, as a full read gives them.
     raw = SiteStore(config.store_dir).read("raw").sort(SOURCE, LINE)
-    assert raw.equals(read_raw(config).sort(SOURCE, LINE))
+    key = site_key(config.store_dir)
+    assert raw.equals(pseudonymize_frame(read_raw(config), config.schema, key).sort(SOURCE, LINE))
 
 
 def test_id_dedupe_keeps_the_latest_row_of_an_id_across_old_and_new_rows(tmp_path):
     config = folder_site(tmp_path, dedupe='"id"')
     prepare(config)
     store = SiteStore(config.store_dir)
-    assert store.read("clean").filter(pl.col("id") == 3).get_column("age").to_list() == [50]
+    assert store.read("clean").filter(pl.col("id") == stored(config, 3)).get_column(
+        "age"
+    ).to_list() == [50]
     append(tmp_path / "raw" / "a.csv", "3,52,81.0,1\n6,41,96.0,1\n")
 
     result = prepare(config)
 
     assert result.incremental and int(result.clean.lineage["replaced"]) == 2
     clean = store.read("clean")
-    assert clean.filter(pl.col("id") == 3).get_column("age").to_list() == [52]
+    assert clean.filter(pl.col("id") == stored(config, 3)).get_column("age").to_list() == [52]
     # 6 was unlabeled; its latest row has a label: it moves to the clean table.
-    assert clean.filter(pl.col("id") == 6).height == 1
-    assert store.read("unlabeled").filter(pl.col("id") == 6).height == 0
+    assert clean.filter(pl.col("id") == stored(config, 6)).height == 1
+    assert store.read("unlabeled").filter(pl.col("id") == stored(config, 6)).height == 0
     assert_same_as_full(config)
 
 
@@ -145,7 +160,12 @@ def test_a_modified_old_file_rebuilds_in_full_with_a_notice(tmp_path):
     assert not result.incremental
     assert result.notice == f"raw file {a} changed since clean version 1: full rebuild"
     assert result.clean.lineage["mode"] == "full"
-    assert SiteStore(config.store_dir).read("clean").filter(pl.col("id") == 1)["age"][0] == 35
+    assert (
+        SiteStore(config.store_dir)
+        .read("clean")
+        .filter(pl.col("id") == stored(config, 1))["age"][0]
+        == 35
+    )
     assert_same_as_full(config)
 
 
@@ -187,10 +207,7 @@ def test_a_file_that_ended_mid_row_rebuilds_in_full(tmp_path):
 
 
 def test_keep_raw_files_copies_only_the_added_bytes(tmp_path):
-    config = folder_site(tmp_path)
-    config = config.model_copy(
-        update={"site": config.site.model_copy(update={"keep_raw_table": False})}
-    )
+    config = without_raw_table(folder_site(tmp_path), ids=False)  # copies: no id column
     a = tmp_path / "raw" / "a.csv"
     prepare(config)
     old_size = a.stat().st_size
@@ -230,7 +247,7 @@ def test_an_erased_subject_of_an_old_file_does_not_come_back(tmp_path, carried_o
         assert result.notice.startswith("erasure requested since clean version 0")
     clean = SiteStore(config.store_dir).read("clean")
     assert erased not in clean.get_column("patient").to_list()
-    assert clean.filter(pl.col("patient") == subject_id(0, 5)).height == 2
+    assert clean.filter(pl.col("patient") == stored(config, subject_id(0, 5))).height == 2
     assert_same_as_full(config)
     if carried_out:
         assert store_holds(config.store_dir, erased) == []
@@ -252,7 +269,7 @@ def test_rows_past_the_retention_age_stay_out_of_incremental_versions(tmp_path):
     # Rows only added: the gate is decided from counts, before the commit that records it.
     assert result.clean.lineage["gate"] == "pass" and result.gate_passed
     patients = SiteStore(config.store_dir).read("clean").get_column("patient").to_list()
-    assert "S0P90001" in patients and "S0P90000" not in patients
+    assert stored(config, "S0P90001") in patients and stored(config, "S0P90000") not in patients
     assert_same_as_full(config)
 
 
@@ -296,7 +313,7 @@ def test_old_rows_that_expired_since_the_last_version_go_in_the_same_commit(tmp_
 
     assert result.incremental and result.clean.lineage["replaced"] == "30"
     patients = SiteStore(config.store_dir).read("clean").get_column("patient").to_list()
-    assert patients == ["S0P90002"]
+    assert patients == [stored(config, "S0P90002")]
     assert_same_as_full(config)
 
 
@@ -337,7 +354,8 @@ def test_a_grown_json_lines_file_adds_its_tail(tmp_path):
 
     assert result.incremental and json.loads(result.clean.lineage["added"])[0]["rows"] == 2
     clean = SiteStore(config.store_dir).read("clean")
-    assert sorted(clean.get_column(ROW_ID).to_list()) == ["1", "2", "2#2", "3", "4"]
+    ids = ["1", "2", "2#2", "3", "4"]
+    assert sorted(clean.get_column(ROW_ID).to_list()) == sorted(stored(config, i) for i in ids)
     assert_same_as_full(config)
 
 
@@ -357,6 +375,7 @@ def test_id_dedupe_keeps_the_row_with_the_latest_timestamp_old_or_new(tmp_path):
     assert result.incremental
     clean = SiteStore(config.store_dir).read("clean")
     seen = dict(zip(clean.get_column("patient"), clean.get_column("seen").dt.year(), strict=True))
-    assert seen[subject_id(0, 5)] == 2026 and seen[subject_id(0, 6)] == 2027
+    assert seen[stored(config, subject_id(0, 5))] == 2026
+    assert seen[stored(config, subject_id(0, 6))] == 2027
     assert clean.height == 20
     assert_same_as_full(config)

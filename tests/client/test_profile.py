@@ -96,9 +96,10 @@ def test_table_version_and_rows(found, clean):
     assert found["site"] == "profiled"
     assert found["version"] == 0
     assert found["rows"] == clean.height == ROWS
-    assert list(found["columns"]) == ["name", "record", "age", "income", "city", "y"]
+    # 'name' (role pii) never entered the store: nothing to profile
+    assert list(found["columns"]) == ["record", "age", "income", "city", "y"]
+    assert "name" not in clean.columns
     assert {c: found["columns"][c]["type"] for c in found["columns"]} == {
-        "name": "text",
         "record": "int",
         "age": "float",
         "income": "float",
@@ -143,7 +144,7 @@ def test_category_column_top_five(found, clean):
     assert "min" not in info and "mean" not in info
 
 
-@pytest.mark.parametrize("column", ["name", "record"])
+@pytest.mark.parametrize("column", ["record"])
 def test_pii_and_id_columns_show_no_values(found, clean, column):
     info = found["columns"][column]
     assert set(info) == {"type", "role", "missing_fraction", "distinct"}
@@ -201,8 +202,8 @@ def test_cli_table_names_columns_and_histograms(prepared):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert any("age" in line and "float" in line and "110" in line for line in lines)
-    name_row = next(line for line in lines if "name" in line and "text" in line)
-    assert "hidden" in name_row
+    id_row = next(line for line in lines if "record" in line and "int" in line)
+    assert "hidden" in id_row
     assert f"3 histogram(s) in {prepared.parent / 'store' / 'reports'}" in result.output
 
 

@@ -10,15 +10,26 @@ import polars as pl
 from client.pipeline.prepare import prepare
 from client.retention.retain import retain
 from client.store import RAW_FILES, SiteStore
-from common.config import load_site_config
+from common.config import Role, load_site_config
 from tests.client.subject_sites import subject_id, write_subject_site
 from tests.client.test_pipeline import RAW_CSV, make_site
-from tests.client.test_retention import request_erasure, store_holds
+from tests.client.test_retention import holds_subject, request_erasure, store_holds
 
 
-def without_raw_table(config):
-    return config.model_copy(
+def without_raw_table(config, *, ids: bool = True):
+    """``config`` without a raw table; ``ids`` False: its id column ignored (a site
+    without an id column keeps copies of its raw files)."""
+    config = config.model_copy(
         update={"site": config.site.model_copy(update={"keep_raw_table": False})}
+    )
+    if ids:
+        return config
+    columns = {
+        n: c.model_copy(update={"role": Role.IGNORE}) if c.role is Role.ID else c
+        for n, c in config.schema.columns.items()
+    }
+    return config.model_copy(
+        update={"schema_": config.schema.model_copy(update={"columns": columns})}
     )
 
 
@@ -27,7 +38,7 @@ def copies_of(config, lineage: dict[str, str]) -> dict[str, dict[str, str]]:
 
 
 def test_prepare_keeps_a_copy_named_by_its_digest_instead_of_a_raw_table(tmp_path):
-    config = without_raw_table(make_site(tmp_path))
+    config = without_raw_table(make_site(tmp_path), ids=False)
     raw_file = tmp_path / "raw" / "data.csv"
 
     result = prepare(config)
@@ -45,7 +56,7 @@ def test_prepare_keeps_a_copy_named_by_its_digest_instead_of_a_raw_table(tmp_pat
 
 
 def test_unchanged_input_adds_nothing_and_a_changed_file_keeps_the_old_copy(tmp_path):
-    config = without_raw_table(make_site(tmp_path))
+    config = without_raw_table(make_site(tmp_path), ids=False)
     raw_file = tmp_path / "raw" / "data.csv"
     first = prepare(config)
     assert prepare(config).unchanged
@@ -62,23 +73,24 @@ def test_unchanged_input_adds_nothing_and_a_changed_file_keeps_the_old_copy(tmp_
     )
 
 
-def test_an_erasure_deletes_the_copies_and_later_prepares_keep_only_digests(tmp_path):
+def test_a_site_with_ids_keeps_only_digests_and_no_clear_id(tmp_path):
     path = write_subject_site(tmp_path, 0, rows=40)
     config = without_raw_table(load_site_config(path))
-    prepare(config)
-    subject = subject_id(0, 3)
-    assert any(RAW_FILES in f for f in store_holds(config.store_dir, subject))
-    request_erasure(config, [subject])
+    result = prepare(config)
+    raw_file = next(config.raw_location.iterdir())
+    record = copies_of(config, result.clean.lineage)[str(raw_file)]
+    assert record["copy"] == "" and len(record["sha256"]) == 64
+    assert not (config.store_dir / RAW_FILES).exists()
+    assert store_holds(config.store_dir, subject_id(0, 3)) == []  # only its pseudonym
+    request_erasure(config, [subject_id(0, 3)])
 
     retain(config)
 
-    assert store_holds(config.store_dir, subject) == []
-    raw_file = next(config.raw_location.iterdir())
     raw_file.write_text(raw_file.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     later = prepare(config)
     record = copies_of(config, later.clean.lineage)[str(raw_file)]
     assert record["copy"] == "" and len(record["sha256"]) == 64
-    assert store_holds(config.store_dir, subject) == []
+    assert holds_subject(config, subject_id(0, 3)) == []
 
 
 def test_row_ids_number_repeated_ids_and_fall_back_to_the_position():

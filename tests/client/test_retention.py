@@ -19,6 +19,7 @@ from client.labeling.active import refresh_queue
 from client.labeling.importing import import_labels
 from client.pipeline.prepare import prepare
 from client.privacy.ledger import LedgerEntry, PrivacyLedger
+from client.privacy.pseudonyms import pseudonym
 from client.retention.archive import Archive
 from client.retention.erasure import ErasureRequests, PurgedVersions, site_key, subject_digest
 from client.retention.retain import archive_key, retain, retain_site
@@ -59,6 +60,19 @@ def store_holds(store: Path, needle: str) -> list[str]:
     return found
 
 
+# Files that record an erasure request: the request is the subject's pseudonym.
+_REQUEST_FILES = {"audit.jsonl", "erasure-requests.json"}
+
+
+def holds_subject(config, subject: str) -> list[str]:
+    """Files of the store holding ``subject``'s id, in clear or as its pseudonym
+    (besides the records of an erasure request, which are that pseudonym)."""
+    key = site_key(config.store_dir)
+    found = [*store_holds(config.store_dir, subject)]
+    found += store_holds(config.store_dir, pseudonym(key, subject))
+    return [f for f in found if Path(f.split(" ")[0]).name not in _REQUEST_FILES]
+
+
 def rows_like(store: Path, values: dict[str, float]) -> list[str]:
     """Parquet files under ``store`` with a row whose columns hold all ``values``."""
     found = []
@@ -93,7 +107,10 @@ def test_erased_subjects_are_in_no_file_of_the_store(tmp_path):
     quality = config.quality.model_copy(update={"min_rows": 6})
     prepare(config.model_copy(update={"quality": quality}))  # a second clean version
     subjects = [subject_id(0, i) for i in ERASED]
-    assert store_holds(config.store_dir, subjects[0])  # the search can find what is there
+    key = site_key(config.store_dir)
+    stored = [pseudonym(key, s) for s in subjects]  # the store holds ids as pseudonyms
+    assert store_holds(config.store_dir, stored[0])  # the search can find what is there
+    assert store_holds(config.store_dir, subjects[0]) == []  # never the clear id
     assert rows_like(config.store_dir, subject_values(config, ERASED[0]))  # can find them
     first_clean = store.latest("clean").version
     request_erasure(config, subjects)
@@ -104,14 +121,18 @@ def test_erased_subjects_are_in_no_file_of_the_store(tmp_path):
     reported = {t.table: t.new_version for t in report.tables}
     assert reported["clean"] == store.latest("clean").version > first_clean + 1
     for i in ERASED:
-        for needle in (subject_id(0, i), subject_name(0, i)):
-            assert store_holds(config.store_dir, needle) == [], needle
+        clear = subject_id(0, i)
+        for needle in (clear, subject_name(0, i)):
+            assert holds_subject(config, needle) == [], needle
+        # The request itself is the pseudonym: only the requests and the audit log hold it.
+        holding = store_holds(config.store_dir, pseudonym(key, clear))
+        assert {Path(f).name for f in holding} == {"audit.jsonl", "erasure-requests.json"}
         assert rows_like(config.store_dir, subject_values(config, i)) == []  # nor their values
-    kept = subject_id(0, 4)
+    kept = pseudonym(key, subject_id(0, 4))
     assert any("tables/clean" in f for f in store_holds(config.store_dir, kept))
     clean = store.read("clean")
     assert clean.height == 40 - len(ERASED)
-    assert not clean.filter(pl.col("patient").is_in(subjects)).height
+    assert not clean.filter(pl.col("patient").is_in(stored)).height
     assert set(report.requests.values()) == {2}  # each subject: one raw and one clean row
     assert PurgedVersions(config.store_dir).erased() == list(range(first_clean + 1))
     with pytest.raises(TableNotFoundError):  # the versions that held them cannot be read any more
@@ -119,7 +140,9 @@ def test_erased_subjects_are_in_no_file_of_the_store(tmp_path):
     assert ErasureRequests(config.store_dir).pending() == []
     again = prepare(config)  # another config hash: the raw files are read again
     assert not again.unchanged and again.report.rows_clean == 40 - len(ERASED)
-    assert store_holds(config.store_dir, subjects[0]) == []  # erased stays erased
+    assert not any(
+        "tables" in f for f in store_holds(config.store_dir, stored[0])
+    )  # erased stays erased
     log = site_audit(config)
     assert log.verify() is None
     actions = [e["action"] for e in log.entries()]
@@ -190,7 +213,7 @@ def test_erase_now_reports_an_unknown_id_and_erases_the_rest(tmp_path):
     assert code == 0, err
     assert f"{subject_id(0, 3)}: 2 row(s) erased" in out
     assert "NOBODY-1: no rows found at this site" in out
-    assert store_holds(config.store_dir, subject_id(0, 3)) == []
+    assert holds_subject(config, subject_id(0, 3)) == []
     assert store_holds(config.store_dir, "NOBODY-1") == []  # not even the request keeps it
     code, out, err = run_cli("audit", "verify", "-c", path)
     assert code == 0 and "intact" in out
@@ -233,12 +256,14 @@ def test_an_erasure_reaches_the_archive_and_old_archive_files_expire(tmp_path):
     path, config = make_site(tmp_path, policy, old_rows=8)
     retain(config)  # rows 0-7 are archived
     archive = Archive(config.store_dir / "archive", key=archive_key(config))
-    assert any(subject_id(0, 2) in archive.read(p)["patient"].to_list() for p in archive.files())
+    subject = pseudonym(site_key(config.store_dir), subject_id(0, 2))  # as the store holds it
+    assert any(subject in archive.read(p)["patient"].to_list() for p in archive.files())
     request_erasure(config, [subject_id(0, 2)])
     report = retain(config)
-    assert store_holds(config.store_dir, subject_id(0, 2)) == []
+    assert holds_subject(config, subject_id(0, 2)) == []
     assert sum(report.archive_erased.values()) == 2  # its raw and its clean row
     assert all(archive.read(p).height == 7 for p in archive.files())
+    assert not any(subject in archive.read(p)["patient"].to_list() for p in archive.files())
     old = archive.files()[0]
     os.utime(old, (0, 0))  # written in 1970: past archive_max_age_days
     assert retain(config).archive_expired == [str(old)]
@@ -271,16 +296,16 @@ def test_an_erasure_reaches_unlabeled_rows_their_labels_and_the_queue(tmp_path):
     queue = refresh_queue(store, config, load_global_model(export), size=10)  # all unlabeled
     subjects = [subject_id(0, i) for i in (3, 7)]  # 3: labeled by hand; 7: still unlabeled
     for needle in subjects:
-        assert any("unlabeled" in f for f in store_holds(config.store_dir, needle))
-    assert any("labeled" in f for f in store_holds(config.store_dir, subjects[0]))
-    assert subjects[1] in queue.csv.read_text()
+        assert any("unlabeled" in f for f in holds_subject(config, needle))
+    assert any("labeled" in f for f in holds_subject(config, subjects[0]))
+    assert pseudonym(site_key(config.store_dir), subjects[1]) in queue.csv.read_text()
     request_erasure(config, subjects)
 
     retain(config)
 
     for needle in subjects:
-        assert store_holds(config.store_dir, needle) == [], needle
-    assert any("unlabeled" in f for f in store_holds(config.store_dir, subject_id(0, 5)))
+        assert holds_subject(config, needle) == [], needle
+    assert any("unlabeled" in f for f in holds_subject(config, subject_id(0, 5)))
     log = site_audit(config)
     assert log.verify() is None
     actions = [e["action"] for e in log.entries()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from client.pipeline.prepare import prepare
+from client.privacy.pseudonyms import pseudonym, site_key
 from client.site import Site
 from common.config import load_site_config
 from common.errors import ConfigError, DataError
@@ -88,7 +89,8 @@ def test_missing_indicator_marks_the_rows_imputation_filled(tmp_path):
     frame, _ = site.clean
     assert frame.get_column("chol").null_count() == 4  # left for the federation's center ...
     by_patient = dict(zip(frame.get_column("patient"), frame.get_column("chol_missing")))
-    assert [by_patient[i] for i in range(12)] == [1] * 4 + [0] * 8  # ... but still known
+    key = site_key(config.store_dir)  # the store holds ids as pseudonyms
+    assert [by_patient[pseudonym(key, i)] for i in range(12)] == [1] * 4 + [0] * 8  # ... known
     data = site.data(spec, seed=0)
     assert data.x_train.shape[1] == 5
     assert sorted(set(data.x_train[:, 4]) | set(data.x_test[:, 4])) == [-1.0, 1.0]

@@ -19,6 +19,7 @@ from client.pipeline.clean import clean
 from client.pipeline.ingest import LINE, SOURCE, read_raw
 from client.pipeline.prepare import gate, prepare
 from client.pipeline.validate import REASON, Validated, validate
+from client.privacy.pseudonyms import pseudonym, site_key
 from client.store import SiteStore
 from common.config import SiteConfig
 from common.errors import ConfigError, DataError
@@ -207,21 +208,28 @@ def test_a_float_column_mostly_nan_is_not_a_wrong_type(tmp_path):
     assert result.valid["glucose"].null_count() == 3
 
 
+def ids_as_stored(config):
+    """An id -> its pseudonym, as the site's store holds it."""
+    key = site_key(config.store_dir)
+    return lambda value: pseudonym(key, value)
+
+
 def test_outliers_reject_quarantines_out_of_range_rows(tmp_path):
     text = csv("1,34,90.5,0", "2,200,99.0,1", "3,-1,98.0,0", "4,41,700,1", "5,120,600,0")
     config = site(tmp_path, text, cleaning={"outliers": "reject"})
 
     result = pipeline.run(config)
 
+    stored = ids_as_stored(config)
     reasons = {r["id"]: r[REASON] for r in quarantined(result.validated)}
     assert reasons == {
-        "2": "age: out of range",
-        "3": "age: out of range",
-        "4": "glucose: out of range",
+        stored(2): "age: out of range",
+        stored(3): "age: out of range",
+        stored(4): "glucose: out of range",
     }
     assert result.report.rejected == {"age: out of range": 2, "glucose: out of range": 1}
     # The bounds themselves are in range; nothing is left to clip.
-    assert result.clean["id"].to_list() == [1, 5]
+    assert result.clean["id"].to_list() == [stored(1), stored(5)]
     assert result.report.clipped == {}
 
 
@@ -615,13 +623,14 @@ def test_prepare_writes_the_quarantine_and_records_it_in_the_lineage(tmp_path):
 
     store = SiteStore(config.store_dir)
     quarantine = store.read("quarantine").sort(LINE)
+    stored = ids_as_stored(config)
     assert quarantine.select("id", "age", SOURCE, LINE, REASON).rows() == [
-        ("2", "abc", "data.csv", 3, "age: not int"),
-        ("3", "50", "data.csv", 4, "outcome: value not allowed"),
-        ("5", "xyz", "data.csv", 6, "age: not int"),
+        (stored(2), "abc", "data.csv", 3, "age: not int"),
+        (stored(3), "50", "data.csv", 4, "outcome: value not allowed"),
+        (stored(5), "xyz", "data.csv", 6, "age: not int"),
     ]
     assert store.read("raw").height == 6
-    assert store.read("clean")["id"].to_list() == [1, 4, 6]
+    assert store.read("clean")["id"].to_list() == [stored(1), stored(4), stored(6)]
     lineage = store.latest("clean").lineage
     assert lineage["quarantine_version"] == "0"
     assert lineage["raw_version"] == "0"
@@ -665,7 +674,8 @@ def test_all_rows_rejected_is_a_data_error_and_writes_no_version(tmp_path):
     assert "all 3 rows rejected" in message
     assert "age: not int (1)" in message and "outcome: value not allowed (1)" in message
     assert {table: store.latest(table) for table in tables} == before
-    assert store.read("clean")["id"].to_list() == [1, 4, 6]
+    stored = ids_as_stored(config)
+    assert store.read("clean")["id"].to_list() == [stored(1), stored(4), stored(6)]
     assert store.read("quarantine").height == 3
 
 
