@@ -35,11 +35,11 @@ from client.pipeline.clean import (
     _outside,
     finishing,
     imputed_counts,
-    median_of,
     numeric_features,
     with_row_ids,
 )
 from client.pipeline.ingest import LINE, SOURCE, scan_text, scan_typed
+from client.pipeline.medians import median_of
 from client.pipeline.validate import (
     REASON,
     Validated,
