@@ -40,7 +40,7 @@ from client.pipeline.clean import (
     with_row_ids,
 )
 from client.pipeline.ingest import LINE, SOURCE, scan_text, scan_typed
-from client.pipeline.medians import median_of
+from client.pipeline.medians import medians
 from client.pipeline.validate import (
     REASON,
     Validated,
@@ -377,9 +377,10 @@ def _fills(
             fills.update({c: means[c] for c in chunk})
             fills_all.update({c: means[f"all:{c}"] for c in chunk})
             continue
-        kept = values.get_column(_LABELED)
-        for c in chunk:
-            fills[c] = median_of(values.get_column(c).filter(kept))
-            if unlabeled:
-                fills_all[c] = median_of(values.get_column(c))
+        wanted = {c: pl.col(c).filter(pl.col(_LABELED)) for c in chunk}
+        if unlabeled:
+            wanted.update({f"all:{c}": pl.col(c) for c in chunk})
+        found = medians(values, wanted)
+        fills.update({c: found[c] for c in chunk})
+        fills_all.update({c: found[f"all:{c}"] for c in chunk if unlabeled})
     return fills, fills_all if unlabeled else fills
