@@ -268,7 +268,9 @@ def _fill_values(
         return {}
     values = clipped.get
     if cleaning.impute in ("median", "interpolate"):
-        return medians(source, {c: values(c, pl.col(c)) for c in features})
+        # Clipped after selection: a clipped column's middle values are its middle
+        # values clipped (no clipped copy of each column).
+        return medians(source, {c: pl.col(c) for c in features}, then=clipped)
     statistic = {
         "mean": lambda e: e.mean(),
         # The most frequent present value, the smallest on a tie (``mode`` alone comes
