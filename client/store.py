@@ -188,7 +188,7 @@ class SiteStore:
             if isinstance(frame, pl.DataFrame):
                 frame.write_delta(path, mode="overwrite", delta_write_options=options)
             else:
-                _write_plan(path, frame, metadata)
+                _write_plan(path, frame, metadata, archive=archive)
         except OSError as error:
             raise StoreError(f"{self.root}: cannot write the store ({error.strerror})") from None
         written = self.latest(table)
@@ -275,12 +275,13 @@ class SiteStore:
         return written
 
 
-def _write_plan(path: str, plan: pl.LazyFrame, metadata: dict[str, str]) -> None:
+def _write_plan(path: str, plan: pl.LazyFrame, metadata: dict[str, str], *, archive: bool) -> None:
     """``plan``'s rows streamed into a Parquet file of the table, then one Delta commit.
 
     Delta's own writer takes a stream of batches but not in order (delta-rs writes
     them in parallel); polars' sink keeps the order, and the commit adds the file
     with the statistics Delta's writer would record (numbers' ranges, null counts).
+    An ``archive`` table (``SiteStore.write``'s) is zstd-compressed; others are not.
     """
     import pyarrow.parquet as pq
     from deltalake import Schema
@@ -289,8 +290,11 @@ def _write_plan(path: str, plan: pl.LazyFrame, metadata: dict[str, str]) -> None
     name = f"part-00000-{uuid.uuid4()}-c000.parquet"
     file = Path(path) / name
     file.parent.mkdir(parents=True, exist_ok=True)
-    # Uncompressed, as ``_queried``'s files: zstd was a third of the sink's CPU.
-    plan.sink_parquet(file, compression="uncompressed", row_group_size=_ROW_GROUP)
+    # Queried tables uncompressed, as ``_queried``'s files: zstd was a third of the CPU.
+    if archive:
+        plan.sink_parquet(file, compression="zstd", compression_level=1, row_group_size=_ROW_GROUP)
+    else:
+        plan.sink_parquet(file, compression="uncompressed", row_group_size=_ROW_GROUP)
     meta = pq.ParquetFile(file).metadata
     groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
     stats: dict[str, object] = {"numRecords": meta.num_rows}

@@ -54,9 +54,9 @@ def median_of(values: pl.Series, then: pl.Expr | None = None) -> float | None:
     count = values.len() - values.null_count()
     if count == 0:
         return None
-    dtype = values.dtype
+    dtype: pl.DataType = values.dtype
     if not (dtype.is_integer() or dtype == pl.Float64):
-        values, dtype = values.cast(pl.Float64), pl.Float64
+        values, dtype = values.cast(pl.Float64), pl.Float64()
     if values.null_count():
         values = values.drop_nulls()  # cheaper than to_numpy's nulls as NaN
     # One copy, selected in place around the middle; the lower of two middle values is

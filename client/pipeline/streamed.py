@@ -245,8 +245,8 @@ def _identified(
         ]
         if id_column is not None:
             special = with_row_ids(kept, schema).select(POSITION, ROW_ID)
-    kept = pl.lit(True) if dropped.is_empty() else ~pl.col(POSITION).is_in(dropped.implode())
-    rows = valid if dropped.is_empty() else valid.filter(kept)
+    undropped = pl.lit(True) if dropped.is_empty() else ~pl.col(POSITION).is_in(dropped.implode())
+    rows = valid if dropped.is_empty() else valid.filter(undropped)
     # The statistics' input: the row ids' join is not needed there (and projection
     # pushdown does not drop a join).
     deduped = rows.select(*schema.columns)
@@ -261,12 +261,12 @@ def _identified(
             rows = rows.join(named, on=POSITION, how="left", maintain_order="left")
             row_id = pl.coalesce(pl.col(_SPECIAL), row_id)
     identified = rows.with_columns(row_id.alias(ROW_ID)).select(*schema.columns, ROW_ID)
-    return identified, deduped, dropped.len(), kept
+    return identified, deduped, dropped.len(), undropped
 
 
 def _cleaned(
     identified: pl.LazyFrame,
-    rows: tuple[pl.LazyFrame, pl.Expr, pl.LazyFrame],
+    stage: tuple[pl.LazyFrame, pl.Expr, pl.LazyFrame],
     config: SiteConfig,
     report: CleaningReport,
 ) -> tuple[dict, dict[str, float], dict[str, int]]:
@@ -274,9 +274,9 @@ def _cleaned(
     and label classes; each feature's share and count of missing values among the valid
     rows (before dedupe); fills ``report``'s counts.
 
-    ``rows``: the valid rows, which of them dedupe keeps, and the kept rows' plan.
+    ``stage``: the valid rows, which of them dedupe keeps, and the kept rows' plan.
     """
-    valid, kept_row, deduped = rows
+    valid, kept_row, deduped = stage
     schema, cleaning = config.schema, config.cleaning
     features = numeric_features(schema)
     label = pl.col(schema.label)
