@@ -244,7 +244,11 @@ def _identified(
             POSITION
         ]
         if id_column is not None:
-            special = with_row_ids(kept, schema).select(POSITION, ROW_ID)
+            # Only the row ids other than the id's text (a repeat's '#2', a missing
+            # id's position) are joined: often none, and then there is no join.
+            value = pl.col(id_column)
+            other = value.is_null() | (pl.col(ROW_ID) != value.cast(pl.String))
+            special = with_row_ids(kept, schema).filter(other).select(POSITION, ROW_ID)
     undropped = pl.lit(True) if dropped.is_empty() else ~pl.col(POSITION).is_in(dropped.implode())
     rows = valid if dropped.is_empty() else valid.filter(undropped)
     # The statistics' input: the row ids' join is not needed there (and projection
