@@ -64,7 +64,7 @@ STAGE = "checked.parquet"
 # all 17 features of 5M rows in one scan of the stage, of 20M rows in three.
 CELLS_PER_QUERY = 1 << 27
 _IMPUTE = {"median", "mean", "constant", "center", "drop"}
-_LABELED = "__labeled"
+_KEPT = "__kept"
 
 
 @dataclass
@@ -288,36 +288,29 @@ def _cleaned(
     bounds = _bounds(pl.DataFrame(), schema, cleaning, features)
     clipped = {c: pl.col(c).clip(lo, hi) for c, (lo, hi) in bounds.items()}  # type: ignore[arg-type]  # declared numbers
     complete = pl.all_horizontal(*(pl.col(c).is_not_null() for c in features))
-    # One scan of the stage for every count: the valid rows' missing values (before
-    # dedupe) and the kept rows' (``kept_row``) labels, clipping and missing values.
-    kept = kept_row & labeled
-    counts = (
-        valid.select(
-            kept.sum().alias("labeled"),
-            (kept_row & label.is_null()).sum().alias("unlabeled"),
-            (kept & complete).sum().alias("complete:labeled"),
-            (kept_row & ~labeled & complete).sum().alias("complete:unlabeled"),
-            # Elementwise, then summed: aggregations the streaming engine runs in batches.
-            *(
-                (_outside(c, lo, hi) & kept).sum().alias(f"clipped:{c}")
-                for c, (lo, hi) in bounds.items()
-            ),
-            *((pl.col(c).is_null() & kept).sum().alias(f"null:{c}") for c in features),
-            *(pl.col(c).is_null().sum().alias(f"valid-null:{c}") for c in features),
+    fills: dict[str, object] | None
+    fills_all: dict[str, object] | None
+    if cleaning.impute in ("median", "mean") and features:
+        # Counts, fill values and label classes from one scan of the stage.
+        counts, fills, fills_all, classes = _statistics(
+            valid, kept_row, config, bounds, rows=report.rows_valid
         )
-        .collect()
-        .row(0, named=True)
-    )
-    counts = {k: int(v or 0) for k, v in counts.items()}
-    nulls = {c: counts[f"valid-null:{c}"] for c in features}
-    valid_rows = report.rows_valid
+    else:
+        # One scan for every count, one for the label classes.
+        expressions = _counts(kept_row, label, features, bounds, first=True, complete=True)
+        row = valid.select(expressions).collect().row(0, named=True)
+        counts = {k: int(v or 0) for k, v in row.items()}
+        fills = None if cleaning.impute in ("center", "drop") else {}
+        if cleaning.impute == "constant":
+            fills = {c: cleaning.impute_value for c in features}
+        fills_all = fills
+        kept = labeled & complete if cleaning.impute == "drop" else labeled  # the clean rows
+        found = deduped.filter(kept).select(label.unique().cast(pl.String)).collect()
+        classes = found.get_column(schema.label).to_list()
+    nulls, valid_rows = {c: counts[f"valid-null:{c}"] for c in features}, report.rows_valid
     missing = {c: n / valid_rows for c, n in nulls.items()} if valid_rows else {}
     report.unlabeled_dropped = counts["unlabeled"]
     report.clipped = {c: counts[f"clipped:{c}"] for c in bounds if counts.get(f"clipped:{c}")}
-    rows = counts["labeled"] + counts["unlabeled"]
-    fills, fills_all = _fills(
-        deduped, config, features, clipped, rows=rows, unlabeled=counts["unlabeled"] > 0
-    )
     report.imputed = imputed_counts(cleaning, features, fills, counts)
     dtypes = identified.collect_schema()
     indicators = _missing_indicators(schema, features)
@@ -330,16 +323,13 @@ def _cleaned(
         report.incomplete_dropped = clean_rows - counts["complete:labeled"]
         clean_rows, unlabeled_rows = counts["complete:labeled"], counts["complete:unlabeled"]
     report.rows_clean = clean_rows
-    clean = finish(identified.filter(labeled), fills)
-    kept = labeled & complete if cleaning.impute == "drop" else labeled  # the clean rows
-    classes = deduped.filter(kept).select(label.unique().cast(pl.String)).collect()
     return (
         {
-            "clean": clean,
+            "clean": finish(identified.filter(labeled), fills),
             "unlabeled": finish(identified.filter(~labeled), fills_all),
             "clean_rows": clean_rows,
             "unlabeled_rows": unlabeled_rows,
-            "classes": sorted(classes.get_column(schema.label).to_list()),
+            "classes": sorted(classes),
             "report": report,
         },
         missing,
@@ -347,44 +337,84 @@ def _cleaned(
     )
 
 
-def _fills(
-    identified: pl.LazyFrame,
-    config: SiteConfig,
+def _counts(
+    kept_row: pl.Expr,
+    label: pl.Expr,
     features: list[str],
-    clipped: dict[str, pl.Expr],
+    bounds: dict[str, tuple[object, object]],
+    *,
+    first: bool,
+    complete: bool,
+) -> list[pl.Expr]:
+    """The counts ``_cleaned`` reports, of ``features``: ``first`` adds the labeled and
+    unlabeled rows, ``complete`` those without a missing feature (``impute = "drop"``).
+    Elementwise, then summed: aggregations the streaming engine runs in batches."""
+    labeled = label.is_not_null()
+    kept = kept_row & labeled
+    rows = {"labeled": kept, "unlabeled": kept_row & ~labeled} if first else {}
+    if complete:
+        present = pl.all_horizontal(*(pl.col(c).is_not_null() for c in features))
+        rows |= {
+            "complete:labeled": kept & present,
+            "complete:unlabeled": kept_row & ~labeled & present,
+        }
+    return [
+        *(condition.sum().alias(name) for name, condition in rows.items()),
+        *((_outside(c, *bounds[c]) & kept).sum().alias(f"clipped:{c}") for c in bounds),
+        *((pl.col(c).is_null() & kept).sum().alias(f"null:{c}") for c in features),
+        *(pl.col(c).is_null().sum().alias(f"valid-null:{c}") for c in features),
+    ]
+
+
+def _statistics(
+    valid: pl.LazyFrame,
+    kept_row: pl.Expr,
+    config: SiteConfig,
+    bounds: dict[str, tuple[object, object]],
     *,
     rows: int,
-    unlabeled: bool,
-) -> tuple[dict[str, object] | None, dict[str, object] | None]:
-    """Each feature's fill value from the labeled rows, and from all rows (for the
-    unlabeled ones, where there are any): ``clean._fill_values``, a few columns a query."""
-    cleaning = config.cleaning
-    if cleaning.impute in ("center", "drop"):
-        return None, None
-    if cleaning.impute == "constant":
-        constant: dict[str, object] = {c: cleaning.impute_value for c in features}
-        return constant, constant
-    labeled = pl.col(config.schema.label).is_not_null()
+) -> tuple[dict[str, int], dict[str, object], dict[str, object], list[str]]:
+    """The counts (``_counts``), each feature's fill value from the kept labeled rows and
+    from all kept rows, and the label classes: ``clean._fill_values`` for medians and
+    means, from one scan of the stage per ``CELLS_PER_QUERY`` values of the ``rows``
+    valid rows (all features of up to 7.9 million rows in one)."""
+    schema, cleaning = config.schema, config.cleaning
+    features = numeric_features(schema)
+    label = pl.col(schema.label)
+    clipped = {c: pl.col(c).clip(lo, hi) for c, (lo, hi) in bounds.items()}  # type: ignore[arg-type]  # declared numbers
+    kept, labeled = pl.col(_KEPT), pl.col(_KEPT) & label.is_not_null()
     per_query = max(1, CELLS_PER_QUERY // max(rows, 1))
+    counts: dict[str, int] = {}
     fills: dict[str, object] = {}
     fills_all: dict[str, object] = {}
+    classes: list[str] = []
     for start in range(0, len(features), per_query):
         chunk = features[start : start + per_query]
-        values = identified.select(
-            labeled.alias(_LABELED), *(clipped.get(c, pl.col(c)).alias(c) for c in chunk)
-        ).collect()
+        values = valid.select(kept_row.alias(_KEPT), label, *chunk).collect()
+        first = start == 0
+        if first:
+            found = values.filter(labeled).select(label.unique().cast(pl.String))
+            classes = found.get_column(schema.label).to_list()
+        row = values.select(_counts(kept, label, chunk, bounds, first=first, complete=False))
+        counts.update({k: int(v or 0) for k, v in row.row(0, named=True).items()})
+        some_unlabeled = counts["unlabeled"] > 0
         if cleaning.impute == "mean":
             means = values.select(
-                *(pl.col(c).filter(pl.col(_LABELED)).mean().alias(c) for c in chunk),
-                *(pl.col(c).mean().alias(f"all:{c}") for c in chunk),
+                *(clipped.get(c, pl.col(c)).filter(labeled).mean().alias(c) for c in chunk),
+                *(clipped.get(c, pl.col(c)).filter(kept).mean().alias(f"all:{c}") for c in chunk),
             ).row(0, named=True)
             fills.update({c: means[c] for c in chunk})
             fills_all.update({c: means[f"all:{c}"] for c in chunk})
-            continue
-        wanted = {c: pl.col(c).filter(pl.col(_LABELED)) for c in chunk}
-        if unlabeled:
-            wanted.update({f"all:{c}": pl.col(c) for c in chunk})
-        found = medians(values, wanted)
-        fills.update({c: found[c] for c in chunk})
-        fills_all.update({c: found[f"all:{c}"] for c in chunk if unlabeled})
-    return fills, fills_all if unlabeled else fills
+        else:
+            # Nulls filtered with the rows: one copy of each column fewer.
+            wanted = {c: pl.col(c).filter(labeled & pl.col(c).is_not_null()) for c in chunk}
+            then = {c: clipped[c] for c in chunk if c in clipped}
+            if some_unlabeled:
+                present = {c: pl.col(c).filter(kept & pl.col(c).is_not_null()) for c in chunk}
+                wanted.update({f"all:{c}": present[c] for c in chunk})
+                then.update({f"all:{c}": clipped[c] for c in chunk if c in clipped})
+            found_medians = medians(values, wanted, then=then)
+            fills.update({c: found_medians[c] for c in chunk})
+            fills_all.update({c: found_medians[f"all:{c}"] for c in chunk if some_unlabeled})
+        del values  # before the next chunk's are read (peak memory)
+    return counts, fills, fills_all if counts["unlabeled"] else fills, classes
