@@ -87,12 +87,16 @@ def prepare(
     known = json.loads(latest.lineage.get(incremental.SIZES, "{}")) if latest else {}
     files = pipeline.raw_files(config)
     same_config = latest is not None and latest.lineage.get("config_hash") == config_hash(config)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         # Hashing every byte (the old ones prove they did not change) is most of an
         # incremental prepare's time: the new bytes are read and cleaned meanwhile, on
         # the presumption that old files only grew, and used only if the hashes agree.
         scanning = pool.submit(incremental.scan, files, known)
-        early = None
+        early, reading = None, None
+        if not same_config and not _out_of_core(config, files, chosen=out_of_core):
+            # No version, or another config: all rows are read again whatever the
+            # hashes say, so they are read and cleaned while the files are hashed.
+            reading = pool.submit(pipeline.run, config)
         if same_config:
             guess = incremental.plan(
                 config, store, latest, incremental.presumed(files, latest.lineage)
@@ -149,7 +153,8 @@ def prepare(
                 full.rows = (staged.clean_rows, staged.unlabeled_rows)
                 full.classes = staged.classes
                 return _commit_full(config, store, staged, full, inputs, lineage, step, notice)
-    result = without_expired(config, without_erased(config, pipeline.run(config)))
+    read = pipeline.run(config) if reading is None else reading.result()
+    result = without_expired(config, without_erased(config, read))
     for rule in config.quality.rules:
         rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
