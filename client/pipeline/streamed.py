@@ -60,8 +60,7 @@ OUT_OF_CORE_BYTES = 512 << 20
 POSITION = "__position"
 _SPECIAL = "__row_id"
 STAGE = "checked.parquet"
-# Values per statistics query (a median holds its column): 2**27 float64s are 1 GiB,
-# all 17 features of 5M rows in one scan of the stage, of 20M rows in three.
+# Values per statistics read (1 GiB of float64s): 17 features of 5M rows in one.
 CELLS_PER_QUERY = 1 << 27
 _IMPUTE = {"median", "mean", "constant", "center", "drop"}
 _KEPT = "__kept"
@@ -251,8 +250,7 @@ def _identified(
             special = with_row_ids(kept, schema).filter(other).select(POSITION, ROW_ID)
     undropped = pl.lit(True) if dropped.is_empty() else ~pl.col(POSITION).is_in(dropped.implode())
     rows = valid if dropped.is_empty() else valid.filter(undropped)
-    # The statistics' input: the row ids' join is not needed there (and projection
-    # pushdown does not drop a join).
+    # The statistics' input: no row ids' join (projection pushdown does not drop one).
     deduped = rows.select(*schema.columns)
     if id_column is None:
         row_id = position
@@ -350,7 +348,7 @@ def _counts(
     unlabeled rows, ``complete`` those without a missing feature (``impute = "drop"``).
     Elementwise, then summed: aggregations the streaming engine runs in batches."""
     labeled = label.is_not_null()
-    kept = kept_row & labeled
+    kept, chunk = kept_row & labeled, [c for c in features if c in bounds]
     rows = {"labeled": kept, "unlabeled": kept_row & ~labeled} if first else {}
     if complete:
         present = pl.all_horizontal(*(pl.col(c).is_not_null() for c in features))
@@ -360,7 +358,7 @@ def _counts(
         }
     return [
         *(condition.sum().alias(name) for name, condition in rows.items()),
-        *((_outside(c, *bounds[c]) & kept).sum().alias(f"clipped:{c}") for c in bounds),
+        *((_outside(c, *bounds[c]) & kept).sum().alias(f"clipped:{c}") for c in chunk),
         *((pl.col(c).is_null() & kept).sum().alias(f"null:{c}") for c in features),
         *(pl.col(c).is_null().sum().alias(f"valid-null:{c}") for c in features),
     ]
