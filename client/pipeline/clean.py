@@ -363,7 +363,7 @@ def _unique_rows(frame: pl.DataFrame, content: list[str], schema: SchemaSection)
         return frame.unique(subset=content, keep="first", maintain_order=True)
     index = "__position"
     indexed = frame.with_row_index(index)
-    # Hashed once: the mask picks the candidates and, negated, the rows kept as they are.
+    # One mask: it picks the candidates and, negated, the rows kept as they are.
     values = frame.get_column(key)
     candidate = values.is_null() | values.is_in(repeated(values).implode())
     candidates = indexed.filter(candidate)
