@@ -13,11 +13,11 @@ from pathlib import Path
 
 import polars as pl
 
-from client.pipeline import incremental, pipeline, streamed
+from client.pipeline import incremental, pipeline, staging, streamed
 from client.pipeline.clean import CleaningReport
 from client.pipeline.gate import GateFailure, gate, gate_columns, gate_failures, rows_meeting
 from client.pipeline.raw_copies import piece_copies, store_raw_files
-from client.pipeline.unfinished import UnfinishedPrepare, unfinished_prepare
+from client.pipeline.unfinished import unfinished_prepare
 from client.privacy.pseudonyms import without_personal
 from client.retention.erasure import ErasureRequests, without_erased
 from client.retention.pseudonymize import ensure_pseudonymized
@@ -91,12 +91,16 @@ def prepare(
     known = json.loads(latest.lineage.get(incremental.SIZES, "{}")) if latest else {}
     files = pipeline.raw_files(config)
     same_config = latest is not None and latest.lineage.get("config_hash") == config_hash(config)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         # Hashing every byte (the old ones prove they did not change) is most of an
         # incremental prepare's time: the new bytes are read and cleaned meanwhile, on
         # the presumption that old files only grew, and used only if the hashes agree.
         scanning = pool.submit(incremental.scan, files, known)
-        early = None
+        early, reading = None, None
+        if not same_config and not _out_of_core(config, files, chosen=out_of_core):
+            # No version, or another config: all rows are read again whatever the
+            # hashes say, so they are read and cleaned while the files are hashed.
+            reading = pool.submit(pipeline.run, config)
         if same_config:
             guess = incremental.plan(
                 config, store, latest, incremental.presumed(files, latest.lineage)
@@ -125,7 +129,7 @@ def prepare(
     if stopped is not None:
         # This prepare's versions follow the stopped one's: their lineage says why.
         lineage[SUPERSEDES] = stopped.run
-        _audit_stopped(config, stopped)
+        stopped.audit(config)
     if same_config:
         planned = incremental.plan(config, store, latest, scanned)
         notice = planned.notice
@@ -139,10 +143,11 @@ def prepare(
             # cannot be made on the new rows alone; nothing was written.
             notice = "the new rows fail a check on their own: full rebuild"
 
-    notice = _with_stopped(notice, stopped)
+    if stopped is not None:
+        notice = stopped.lead(notice)
     step("reading and validating")
     if _out_of_core(config, files, chosen=out_of_core):
-        with streamed.stage(config) as work:
+        with staging.stage(config) as work:
             staged = streamed.run(config, files, Path(work), step)
             if staged is not None:
                 counts = (staged.clean_rows, len(staged.classes))
@@ -153,7 +158,8 @@ def prepare(
                 full.rows = (staged.clean_rows, staged.unlabeled_rows)
                 full.classes = staged.classes
                 return _commit_full(config, store, staged, full, inputs, lineage, step, notice)
-    result = without_expired(config, without_erased(config, pipeline.run(config)))
+    read = pipeline.run(config) if reading is None else reading.result()
+    result = without_expired(config, without_erased(config, read))
     for rule in config.quality.rules:
         rows_meeting(result.clean.head(0), rule)  # a bad rule fails before any write
     reasons = gate(result.clean, config, result.missing)
@@ -259,23 +265,6 @@ def _commit_full(
         gate_reasons=reasons,
         notice=notice,
         warnings=schema_warnings(config),
-    )
-
-
-def _with_stopped(notice: str, stopped: UnfinishedPrepare | None) -> str:
-    """``notice``, led by the unfinished prepare this one supersedes (if any)."""
-    if stopped is None:
-        return notice
-    superseded = f"{stopped.describe()}: this prepare supersedes it"
-    return f"{superseded}; {notice}" if notice else superseded
-
-
-def _audit_stopped(config: SiteConfig, stopped: UnfinishedPrepare) -> None:
-    site_audit(config).append(
-        "prepare-unfinished",
-        prepare_run=stopped.run,
-        versions={table: version for table, (version, _) in stopped.versions.items()},
-        clean_version=stopped.clean_version,
     )
 
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from deltalake import DeltaTable
 
 from client.pipeline.incremental import RUN
+from client.site_audit import site_audit
 from client.store import CLEAN, QUARANTINE, RAW, UNLABELED, SiteStore, TableVersion
+from common.config import SiteConfig
 
 # The tables a prepare writes before clean, in its order.
 _BEFORE_CLEAN = (RAW, QUARANTINE, UNLABELED)
@@ -48,6 +50,20 @@ class UnfinishedPrepare:
             else f"clean version {self.clean_version} is from an earlier prepare"
         )
         return f"unfinished prepare {self.run[:8]} committed {left} but no clean version; {clean}"
+
+    def lead(self, notice: str) -> str:
+        """``notice`` of the prepare that supersedes this one, led by what this one left."""
+        superseded = f"{self.describe()}: this prepare supersedes it"
+        return f"{superseded}; {notice}" if notice else superseded
+
+    def audit(self, config: SiteConfig) -> None:
+        """Record in the site's audit log what this prepare left (its successor is running)."""
+        site_audit(config).append(
+            "prepare-unfinished",
+            prepare_run=self.run,
+            versions={table: version for table, (version, _) in self.versions.items()},
+            clean_version=self.clean_version,
+        )
 
 
 def _commit_ms(store: SiteStore, table: str) -> int:

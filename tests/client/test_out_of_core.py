@@ -156,6 +156,14 @@ def test_out_of_core_of_several_files(tmp_path, staged_runs):
     assert memory.report.rejected == {"outcome: value not allowed": 2}
 
 
+@pytest.mark.parametrize("impute", ["median", "mean"])
+def test_out_of_core_statistics_a_column_a_read(tmp_path, staged_runs, monkeypatch, impute):
+    """Where the rows are too many for all features in one read (20M rows), each read
+    holds a few columns: the same tables and report (here one column a read)."""
+    monkeypatch.setattr(streamed, "CELLS_PER_QUERY", 1)
+    assert_same(without_raw_table(site(tmp_path, ROWS), cleaning={"impute": impute}), staged_runs)
+
+
 def test_out_of_core_falls_back_where_not_exact(tmp_path, staged_runs):
     # A value the CSV reader cannot type: the in-memory text route quarantines it.
     config = site(tmp_path, csv("1,63,100,1", "2,x5,90,0", "3,40,95,1"))
