@@ -50,6 +50,14 @@ def key_id(ctx: Any) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def parameters(ctx: Any) -> str:
+    """A context's encryption parameters as one short text (degree and modulus bits):
+    a site compares its own with the coordinator's to name a mismatch as such."""
+    data = ctx.seal_context().data.key_context_data()
+    degree, bits = data.parms().poly_modulus_degree(), data.total_coeff_modulus_bit_count()
+    return f"CKKS degree {degree}, {bits}-bit modulus"
+
+
 def make_secret_context() -> Any:
     """Make a fresh CKKS context holding the secret key (for sites only)."""
     ts = tenseal()

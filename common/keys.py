@@ -55,5 +55,8 @@ LABEL_QUEUE_SIZE = "label-queue-size"
 # federation's key; the global model and a site's update travel as CKKS ciphertexts.
 HE = "he"
 HE_KEY_ID = "he-key-id"
+HE_PARAMS = "he-params"  # the coordinator's CKKS parameters: a site names a mismatch
+# Node config (fedlife-site join): the site's bundle, where its secret HE context is.
+BUNDLE = "bundle"
 ENCRYPTED = "encrypted"
 CHUNKS = "chunks"

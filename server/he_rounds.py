@@ -20,7 +20,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message
 
 from common import keys
 from common.errors import EncryptionError, RunDirError
-from common.he_keys import PUBLIC_CONTEXT_FILE, chunk_count, key_id
+from common.he_keys import PUBLIC_CONTEXT_FILE, chunk_count, key_id, parameters
 from common.tenseal_module import tenseal
 from common.wire.messages import EncryptedTrainReply
 from server.he_aggregation import load_public_context, weighted_sum
@@ -49,11 +49,13 @@ class EncryptedRounds:
         if not path.is_file():
             raise EncryptionError(
                 f"encrypted aggregation is on but {path} is missing: the coordinator needs "
-                "the federation's public HE context (fedlife-sim run --he writes it)"
+                "the federation's public HE context (fedlife-sim run --he puts it there, and "
+                "so does fedlife-coord run with he = true after fedlife-coord provision --he)"
             )
         data = path.read_bytes()
         self.context = load_public_context(data)
         self.key_id = key_id(self.context)
+        self.parameters = parameters(self.context)
         self.chunks = chunk_count(sum(a.numpy().size for a in template.values()))
         self.run_dir = run_dir
         # Encrypted global model (None: round 1's model is still the public initial one).
@@ -62,9 +64,10 @@ class EncryptedRounds:
             self.model = read_chunks(checkpoint_path(run_dir, resume_after))
 
     def round_config(self, config: ConfigRecord) -> ConfigRecord:
-        """``config`` with the flag and key id every site checks its own against."""
+        """``config`` with the flag, key id and parameters every site checks its own against."""
         config[keys.HE] = True
         config[keys.HE_KEY_ID] = self.key_id
+        config[keys.HE_PARAMS] = self.parameters
         return config
 
     def arrays(self, plain: ArrayRecord) -> ArrayRecord:

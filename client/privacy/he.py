@@ -14,7 +14,14 @@ import numpy as np
 import torch
 
 from common.errors import EncryptionError
-from common.he_keys import SECRET_CONTEXT_FILE, SLOTS, key_id, make_secret_context, public_bytes
+from common.he_keys import (
+    SECRET_CONTEXT_FILE,
+    SLOTS,
+    key_id,
+    make_secret_context,
+    parameters,
+    public_bytes,
+)
 from common.tenseal_module import tenseal
 
 __all__ = [
@@ -44,8 +51,8 @@ def load_context(data: bytes, *, need_secret: bool) -> Any:
 
 
 def site_context(site_folder: Path) -> tuple[Any, str]:
-    """The site's secret context (``he-secret.context`` beside its site.toml) and its
-    key id; a one-line error when the bundle has none."""
+    """The site's secret context (``he-secret.context`` in its bundle, or beside its
+    site.toml in a simulation) and its key id; a one-line error when there is none."""
     path = Path(site_folder) / SECRET_CONTEXT_FILE
     if not path.is_file():
         raise EncryptionError(
@@ -107,10 +114,16 @@ def unflatten(vector: np.ndarray, template: dict[str, torch.Tensor]) -> dict[str
     return out
 
 
-def federation_context(site_folder: Path, wanted_key_id: str) -> Any:
-    """The site's secret context, refused when its key is not the one the coordinator
-    aggregates under (a context with other keys or parameters)."""
+def federation_context(site_folder: Path, wanted_key_id: str, wanted_parameters: str = "") -> Any:
+    """The site's secret context, refused when its parameters are not the coordinator's
+    (``wanted_parameters``, '' = not told) or its key is not the one the coordinator
+    aggregates under."""
     ctx, own = site_context(site_folder)
+    if wanted_parameters and parameters(ctx) != wanted_parameters:
+        raise EncryptionError(
+            f"the site's HE context has {parameters(ctx)}, the coordinator's "
+            f"{wanted_parameters}: its secret context does not match the federation's"
+        )
     if own != wanted_key_id:
         raise EncryptionError(
             f"the site's HE key {own} is not the federation's {wanted_key_id}: "

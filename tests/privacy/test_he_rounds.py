@@ -42,8 +42,11 @@ def federation(tmp_path_factory, dataset):
     return site, run_dir
 
 
-def _context(site) -> Context:
-    return Context(1, 1, {"site-config": str(site.config.base_dir / "site.toml")}, RecordDict(), {})
+def _context(site, bundle=None) -> Context:
+    node_config = {"site-config": str(site.config.base_dir / "site.toml")}
+    if bundle is not None:  # fedlife-site join names the site's bundle
+        node_config[keys.BUNDLE] = str(bundle)
+    return Context(1, 1, node_config, RecordDict(), {})
 
 
 def _he_message(site, rounds: EncryptedRounds, server_round: int = 1):
@@ -144,6 +147,31 @@ def test_a_site_with_another_key_or_no_secret_context_refuses_with_the_reason(
         _context(site),
     )
     assert "not the federation's" in str(refused.content[keys.EXCLUDED][keys.REASON])
+
+
+def test_a_deployed_site_loads_its_secret_context_from_its_bundle(tmp_path, dataset, federation):
+    """The ClientApp reads the bundle join names, not the folder of site.toml; a bundle
+    context with other parameters is refused naming both parameter sets."""
+    ts = pytest.importorskip("tenseal")
+    provisioned, run_dir = federation
+    rounds = EncryptedRounds(run_dir, TEMPLATE)
+    site = make_site(tmp_path / "deployed", dataset)  # no context beside its site.toml
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    secret = provisioned.config.base_dir / SECRET_CONTEXT_FILE
+    (bundle / SECRET_CONTEXT_FILE).write_bytes(secret.read_bytes())
+    app = make_client_app()
+
+    trained = app(_he_message(site, rounds), _context(site, bundle))
+    assert keys.EXCLUDED not in trained.content, trained.content
+    assert keys.ENCRYPTED in trained.content
+
+    other = ts.context(ts.SCHEME_TYPE.CKKS, 16384, -1, [60, 40, 40, 60])
+    (bundle / SECRET_CONTEXT_FILE).write_bytes(other.serialize(save_secret_key=True))
+    refused = app(_he_message(site, rounds, server_round=2), _context(site, bundle))
+    reason = str(refused.content[keys.EXCLUDED][keys.REASON])
+    assert "CKKS degree 16384, 200-bit modulus" in reason
+    assert "the coordinator's CKKS degree 8192, 160-bit modulus" in reason
 
 
 def test_the_coordinator_needs_a_public_context_and_refuses_a_secret_one(tmp_path, federation):
