@@ -14,14 +14,14 @@ import math
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message
+from flwr.app import ArrayRecord, Context, Message
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
 from client.federation.assessment import fairness_stats, permutation_importance, predictions
+from client.federation.final_model import decrypt_final_reply
 from client.federation.global_model import GlobalModel
 from client.federation.mods import clip_update_when_asked
 from client.federation.site_replies import (
@@ -94,6 +94,8 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
                 return moments_reply(site, message)
             if str(config.get(keys.RELEASE, "")) == keys.STATISTICS:
                 return statistics_reply(site, message)
+            if str(config.get(keys.RELEASE, "")) == keys.DECRYPT_FINAL:
+                return decrypt_final_reply(site, message, he_folder(context, site))
             spec = site.declared_spec()
             reasons = site.released_gate_reasons()
         except FedlifeError as error:
@@ -155,12 +157,6 @@ def he_folder(context: Context, site: Site) -> Path:
     the node config, else beside its site.toml (simulations)."""
     bundle = context.node_config.get(keys.BUNDLE)
     return Path(str(bundle)) if bundle else site.config.base_dir
-
-
-def _he_context(config: ConfigRecord, folder: Path) -> Any:
-    """The site's secret context, checked against the coordinator's key and parameters."""
-    wanted = str(config[keys.HE_KEY_ID]), str(config.get(keys.HE_PARAMS, ""))
-    return he.federation_context(folder, *wanted)
 
 
 def _train(site: Site, message: Message, keys_folder: Path) -> Message:
@@ -267,7 +263,7 @@ def _update_reply(
     config = message.content[keys.CONFIG]
     if bool(config.get(keys.HE, False)):  # encrypted aggregation: ciphertexts, no arrays
         key = str(config[keys.HE_KEY_ID])
-        chunks = he.encrypt(_he_context(config, keys_folder), he.flatten(update.state_dict))
+        chunks = he.encrypt(he.context_for(config, keys_folder), he.flatten(update.state_dict))
         encrypted = EncryptedRecord(chunks=chunks, key_id=key)
         he_reply = EncryptedTrainReply(encrypted=encrypted, metrics=metrics, site=site_record)
         return Message(he_reply.to_content(), reply_to=message)
@@ -300,7 +296,7 @@ def _global_model(message: Message, spec: FeatureSpec, keys_folder: Path) -> tor
     config = message.content[keys.CONFIG]
     model = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
     if bool(config.get(keys.HE, False)):
-        ctx = _he_context(config, keys_folder)
+        ctx = he.context_for(config, keys_folder)
         if keys.ENCRYPTED in message.content:
             chunks = list(message.content[keys.ENCRYPTED][keys.CHUNKS])
             model.load_state_dict(he.decrypt_state(ctx, chunks, model.state_dict()))

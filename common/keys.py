@@ -14,6 +14,8 @@ MOMENTS = "moments"
 SPREADS = "spreads"
 RELEASE = "release"
 STATISTICS = "statistics"
+# A query's release: decrypt the final encrypted model, if the site's policy agrees.
+DECRYPT_FINAL = "decrypt-final"
 ASSESSMENT = "assessment"
 FAIRNESS = "fairness"
 IMPORTANCE = "importance"

@@ -193,8 +193,11 @@ class Federation:
             evaluate_beside(
                 self.sites, strategy, last, arrays, champion, config, self.run_dir, parent
             )
-        final = {} if self.he else arrays.to_torch_state_dict()
-        self.he.save_final() if self.he else self.run_dir.save_final_model(final)
+        if self.he:  # encrypted; decrypted for the registry where the sites' policy agrees
+            final = self.he.finish(self.sites, self.round_config(spec, 0), arrays, ask=not stopped)
+        else:
+            final = arrays.to_torch_state_dict()
+            self.run_dir.save_final_model(final)
         self.scalars.close()
         return FederationResult(self.run_id, spec, reports, final, stopped)
 

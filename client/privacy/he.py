@@ -6,6 +6,7 @@ global model directly, so the coordinator needs no plaintext reference to add a 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from common import keys
 from common.errors import EncryptionError
 from common.he_keys import (
     SECRET_CONTEXT_FILE,
@@ -25,6 +27,7 @@ from common.he_keys import (
 from common.tenseal_module import tenseal
 
 __all__ = [
+    "context_for",
     "decrypt",
     "encrypt",
     "flatten",
@@ -130,6 +133,13 @@ def federation_context(site_folder: Path, wanted_key_id: str, wanted_parameters:
             "its secret context comes from another provisioning"
         )
     return ctx
+
+
+def context_for(config: Mapping[str, Any], site_folder: Path) -> Any:
+    """The secret context for a coordinator's message ``config`` (its key id and
+    parameters), from ``site_folder`` (the site's bundle)."""
+    wanted = str(config[keys.HE_KEY_ID]), str(config.get(keys.HE_PARAMS, ""))
+    return federation_context(site_folder, *wanted)
 
 
 def decrypt_state(

@@ -363,6 +363,16 @@ class EncryptedTrainReply(WireMessage):
     site: SiteRecord = Field(alias=keys.SITE)
 
 
+class DecryptedModelReply(WireMessage):
+    """The final encrypted model, decrypted by a site whose policy agrees (once a run)."""
+
+    TITLE: ClassVar[str] = "decrypted final model"
+    ARRAYS: ClassVar = {keys.ARRAYS: (P.DP, "final sum of DP-SGD updates, decrypted by consent")}
+    arrays: ArrayRecord = Field(alias=keys.ARRAYS)
+    site: SiteRecord = Field(alias=keys.SITE)
+    _check_arrays = field_validator("arrays")(_arrays)
+
+
 class ChampionFairness(RecordModel):
     fairness: str = f(
         P.AGGREGATE,
@@ -403,6 +413,7 @@ REPLIES: tuple[type[WireMessage], ...] = (
     StatisticsReply,
     TrainReply,
     EncryptedTrainReply,
+    DecryptedModelReply,
     EvaluateReply,
     Exclusion,
 )
