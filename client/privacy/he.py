@@ -6,8 +6,8 @@ global model directly, so the coordinator needs no plaintext reference to add a 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -56,19 +56,34 @@ def load_context(data: bytes, *, need_secret: bool) -> Any:
 def site_context(site_folder: Path) -> tuple[Any, str]:
     """The site's secret context (``he-secret.context`` in its bundle, or beside its
     site.toml in a simulation) and its key id; a one-line error when there is none."""
+    ctx, own_key, _ = _site_keys(site_folder)
+    return ctx, own_key
+
+
+def _site_keys(site_folder: Path) -> tuple[Any, str, str]:
+    """The site's secret context, its key id and its parameters."""
     path = Path(site_folder) / SECRET_CONTEXT_FILE
     if not path.is_file():
         raise EncryptionError(
             f"encrypted aggregation is on but {path} is missing: the site bundle has no "
             "secret HE context (fedlife-coord provision --he writes it)"
         )
-    return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest not in _LOADED:
+        # Once per process and content: a simulation's worker answers many virtual
+        # sites that hold the same key in separate files, and loading it costs ~50 ms
+        # (the HE round's largest extra cost while each message loaded it again,
+        # docs/benchmarks.md). Keyed by content, an edited file is loaded anew.
+        if len(_LOADED) >= _MAX_LOADED:
+            _LOADED.pop(next(iter(_LOADED)))
+        ctx = load_context(data, need_secret=True)
+        _LOADED[digest] = (ctx, key_id(ctx), parameters(ctx))
+    return _LOADED[digest]
 
 
-@lru_cache(maxsize=4)
-def _load_cached(path: str, _mtime_ns: int) -> tuple[Any, str]:
-    ctx = load_context(Path(path).read_bytes(), need_secret=True)
-    return ctx, key_id(ctx)
+_LOADED: dict[str, tuple[Any, str, str]] = {}
+_MAX_LOADED = 8
 
 
 def encrypt(ctx: Any, vector: np.ndarray) -> list[bytes]:
@@ -121,10 +136,10 @@ def federation_context(site_folder: Path, wanted_key_id: str, wanted_parameters:
     """The site's secret context, refused when its parameters are not the coordinator's
     (``wanted_parameters``, '' = not told) or its key is not the one the coordinator
     aggregates under."""
-    ctx, own = site_context(site_folder)
-    if wanted_parameters and parameters(ctx) != wanted_parameters:
+    ctx, own, own_parameters = _site_keys(site_folder)
+    if wanted_parameters and own_parameters != wanted_parameters:
         raise EncryptionError(
-            f"the site's HE context has {parameters(ctx)}, the coordinator's "
+            f"the site's HE context has {own_parameters}, the coordinator's "
             f"{wanted_parameters}: its secret context does not match the federation's"
         )
     if own != wanted_key_id:
