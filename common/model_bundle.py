@@ -18,45 +18,20 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from common.errors import RunDirError
 from common.features import FeatureSpec
+
+# torch loads where a bundle is written: checking a target, and the CLIs that import
+# this module, need none.
+if TYPE_CHECKING:
+    from torch import nn
 
 STATE_DICT = "model_state_dict.pt"
 TORCHSCRIPT = "model.torchscript.pt"
 FEATURE_SPEC = "feature_spec.json"
 LINEAGE = "lineage.json"
-
-
-class EncodedModel(nn.Module):
-    """The exported model: its forward takes features encoded by ``feature_spec``.
-
-    Input: a float32 tensor (batch, num_features), each column encoded as
-    :meth:`FeatureSpec.encode` does (clipped to its public range, mapped to [-1, 1]
-    or standardised). Output: logits (batch, num_classes) in the order of
-    ``classes``. ``feature_spec`` holds the whole contract as JSON.
-    """
-
-    def __init__(self, model: nn.Module, spec: FeatureSpec) -> None:
-        super().__init__()
-        self.model = model
-        self.num_features = spec.num_features
-        self.features = list(spec.features)
-        self.classes = list(spec.classes)
-        self.feature_spec = spec.to_json()
-
-    def forward(self, encoded: torch.Tensor) -> torch.Tensor:
-        if encoded.dim() != 2 or encoded.size(1) != self.num_features:
-            raise ValueError(
-                "expected encoded features of shape (batch, "
-                + str(self.num_features)
-                + "), see the feature_spec attribute"
-            )
-        return self.model(encoded)
 
 
 def check_target(out_dir: Path, *, force: bool) -> None:
@@ -91,10 +66,14 @@ def write_bundle(
     force : replace a bundle ``out_dir`` already holds.
     extra : more files (name -> content), e.g. ONNX and a model card.
     """
+    import torch
+
+    from common.torchscript import scripted_model
+
     out_dir = Path(out_dir)
     check_target(out_dir, force=force)
     state = model.state_dict()
-    scripted = _script(EncodedModel(model, spec), spec)
+    scripted = scripted_model(model, spec)
     text = json.dumps(lineage, indent=2) + "\n"
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -123,17 +102,6 @@ def write_bundle(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [out_dir / name for name in names]
-
-
-def _script(module: EncodedModel, spec: FeatureSpec) -> torch.jit.ScriptModule:
-    """TorchScript of ``module``: scripted, or traced should scripting fail."""
-    module.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's own notice
-        try:
-            return torch.jit.script(module)
-        except Exception:  # noqa: BLE001 - fall back to tracing
-            return torch.jit.trace(module, torch.zeros(1, spec.num_features))
 
 
 def _umask() -> int:

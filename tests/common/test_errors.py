@@ -53,4 +53,4 @@ def test_no_bare_value_or_runtime_error_is_raised():
         and isinstance(node.exc, ast.Call)
         and getattr(node.exc.func, "id", "") in ("ValueError", "RuntimeError")
     ]
-    assert raised == ["common/model_bundle.py:54"]  # inside a TorchScript model
+    assert raised == ["common/torchscript.py:36"]  # inside a TorchScript model
