@@ -219,9 +219,10 @@ class PrivacySection(StrictModel):
         simulations (``fedlife-sim run --reproducible``) only: two releases of the same
         data then share noise, and their difference reveals it.
     decrypt_final_for_coordinator : under encrypted aggregation, decrypt the run's final
-        model for the coordinator's registry when it asks, once per run. It reveals the
-        aggregate (with few sites, little more than their DP-protected updates; at
-        worst, should the coordinator send another ciphertext, one DP-protected update).
+        model for the coordinator's registry when it asks, once per run it trained in. It
+        reveals the aggregate (with few sites, little more than their DP-protected
+        updates; at worst, should the coordinator send another ciphertext, one
+        DP-protected update).
     """
 
     enabled: bool = True

@@ -3,7 +3,7 @@
 It stays encrypted at the coordinator (``model.he`` in its run directory). A site can
 
 * decrypt it for the coordinator's registry when its policy agrees
-  (``[privacy] decrypt_final_for_coordinator = true``), once per run: the coordinator
+  (``[privacy] decrypt_final_for_coordinator = true``), once per run it trained in: the coordinator
   asks every site after the last round, and records who decrypted it;
 * decrypt and export it for itself (``fedlife-site model export``) from a copy of the
   run directory (``run.json`` and ``model.he`` suffice), in the bundle format of
@@ -47,6 +47,11 @@ def decrypt_final_reply(site: Site, message: Any, keys_folder: Path) -> Any:
     run_id = str(config[keys.RUN_ID])
     if not site.config.privacy.decrypt_final_for_coordinator:
         reason = "policy: the final model stays encrypted (decrypt_final_for_coordinator is off)"
+        return excluded(message, site.name, reason)
+    # Only for a run this site trained in, once: a coordinator cannot make up run ids to
+    # have one ciphertext after another decrypted.
+    if not any(entry.run_id == run_id for entry in site.ledger.entries()):
+        reason = f"policy: this site trained in no round of run {run_id}"
         return excluded(message, site.name, reason)
     audit = site_audit(site.config)
     if any(e["action"] == ACTION and e["fields"].get("run") == run_id for e in audit.entries()):

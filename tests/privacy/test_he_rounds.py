@@ -223,19 +223,22 @@ def test_the_final_model_is_decrypted_for_the_registry_only_by_consent_once_per_
     site, provisioned_run = federation
     run = RunDirectory.create(tmp_path / "run")
     shutil.copy(provisioned_run.path / PUBLIC_CONTEXT_FILE, run.path / PUBLIC_CONTEXT_FILE)
-    message = train_message(site, run_id="final-run")
+    message = train_message(site, run_id="he")  # a run the site trained in
     config = message.content[keys.CONFIG]
     spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
     model = build_model("logreg", spec.num_features, spec.num_classes, seed=3)
     template = ArrayRecord(model.state_dict())
     run.update_info(
-        run_id="final-run", feature_spec=spec.to_json(), config={"model": "logreg", "he": True}
+        run_id="he", feature_spec=spec.to_json(), config={"model": "logreg", "he": True}
     )
     rounds = EncryptedRounds(run, template)
     run.update_info(he_key_id=rounds.key_id)
     ctx, _ = he.site_context(site.config.base_dir)
     rounds.model, rounds.last_round = he.encrypt(ctx, he.flatten(model.state_dict())), 2
-    sites = LocalSites(make_client_app(), [_context(site)])
+    app = make_client_app()
+    sites = LocalSites(app, [_context(site)])
+    trained = app(_he_message(site, EncryptedRounds(provisioned_run, TEMPLATE)), _context(site))
+    assert keys.EXCLUDED not in trained.content  # the site trained in run 'he' (or replayed)
     with pytest.raises(RunDirError, match="fedlife-site model export"):
         Registry(run.path).load(None)  # nothing decrypted: the registry says where to go
 
@@ -248,6 +251,9 @@ def test_the_final_model_is_decrypted_for_the_registry_only_by_consent_once_per_
     toml.write_text(
         toml.read_text().replace("[privacy]\n", "[privacy]\ndecrypt_final_for_coordinator = true\n")
     )
+    made_up = ConfigRecord({**dict(rounds.round_config(config)), keys.RUN_ID: "made-up"})
+    assert rounds.finish(sites, made_up, template, ask=True) == {}
+    assert "trained in no round of run made-up" in run.info()["decrypt_refused"][0]["reason"]
     final = rounds.finish(sites, rounds.round_config(config), template, ask=True)
     for name, tensor in model.state_dict().items():
         assert torch.max(torch.abs(final[name] - tensor)) < 1e-4
