@@ -175,7 +175,9 @@ class EncryptedRounds:
             return {}
         self.run_dir.save_checkpoint(self.last_round, first, {})
         self.run_dir.save_final_model(first)
-        self.run_dir.update_info(final_model="decrypted", decrypted_by=names)
+        self.run_dir.update_info(
+            final_model="decrypted", decrypted_by=names, decrypt_refused=refused
+        )
         return first
 
 

@@ -258,6 +258,7 @@ def test_the_final_model_is_decrypted_for_the_registry_only_by_consent_once_per_
     for name, tensor in model.state_dict().items():
         assert torch.max(torch.abs(final[name] - tensor)) < 1e-4
     assert run.info()["final_model"] == "decrypted" and run.info()["decrypted_by"] == [site.name]
+    assert run.info()["decrypt_refused"] == []
     exported = Registry(run.path).export(None, tmp_path / "registry")
     assert {p.name for p in exported} == {
         "model_state_dict.pt",
