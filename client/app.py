@@ -20,6 +20,7 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
 from client.federation.assessment import fairness_stats, permutation_importance, predictions
+from client.federation.final_model import decrypt_final_reply
 from client.federation.global_model import GlobalModel
 from client.federation.mods import clip_update_when_asked
 from client.federation.site_replies import (
@@ -83,6 +84,8 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
                 return moments_reply(site, message)
             if str(config.get(keys.RELEASE, "")) == keys.STATISTICS:
                 return statistics_reply(site, message)
+            if str(config.get(keys.RELEASE, "")) == keys.DECRYPT_FINAL:
+                return decrypt_final_reply(site, message, he_folder(context, site))
             spec = site.declared_spec()
             reasons = site.released_gate_reasons()
         except FedlifeError as error:
@@ -95,7 +98,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
     def fit(message: Message, context: Context) -> Message:
         site = load_site(context)
         try:
-            reply = _train(site, message)
+            reply = _train(site, message, he_folder(context, site))
         except FedlifeError as error:
             reply = excluded(message, site.name, str(error))
         _audit_train(site, message, reply)
@@ -108,7 +111,7 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
             config = message.content[keys.CONFIG]
             spec = FeatureSpec.from_json(str(config[keys.FEATURE_SPEC]))
             data = site.data(spec, int(config[keys.SEED]))
-            model = _global_model(message, spec, site)
+            model = _global_model(message, spec, he_folder(context, site))
         except FedlifeError as error:
             return excluded(message, site.name, str(error))
         queue_size = int(config.get(keys.LABEL_QUEUE_SIZE, 0))
@@ -139,7 +142,14 @@ def make_client_app(sites_dir: str | None = None, mods: Sequence[Mod] | None = N
     return app
 
 
-def _train(site: Site, message: Message) -> Message:
+def he_folder(context: Context, site: Site) -> Path:
+    """Where this site's secret HE context is: the bundle ``fedlife-site join`` names in
+    the node config, else beside its site.toml (simulations)."""
+    bundle = context.node_config.get(keys.BUNDLE)
+    return Path(str(bundle)) if bundle else site.config.base_dir
+
+
+def _train(site: Site, message: Message, keys_folder: Path) -> Message:
     config = message.content[keys.CONFIG]
     reasons = site.released_gate_reasons()
     if reasons:
@@ -168,12 +178,12 @@ def _train(site: Site, message: Message) -> Message:
     )
     rate, steps = sample_rate(n, plan.batch_size), steps_per_round(n, plan)
     run_id = str(config[keys.RUN_ID])
-    model = _global_model(message, spec, site)
+    model = _global_model(message, spec, keys_folder)
     released = ReleasedUpdates(site.config.store_dir)
     digest = request_digest(model.state_dict(), run_id, server_round)
     replay = released.find(run_id, digest)
     if replay is not None:
-        return _update_reply(message, site, replay)
+        return _update_reply(message, site, replay, keys_folder)
     # Projection, training and record under one lock: no concurrent run overspends.
     with site.ledger.locked():
         if privacy.enabled:
@@ -206,7 +216,7 @@ def _train(site: Site, message: Message) -> Message:
         )
     update = ReleasedUpdate(outcome.state_dict, outcome.loss, n, data.table_version)
     released.keep(run_id, digest, update)
-    return _update_reply(message, site, update)
+    return _update_reply(message, site, update, keys_folder)
 
 
 def _audit_train(site: Site, message: Message, reply: Message) -> None:
@@ -229,7 +239,9 @@ def _audit_train(site: Site, message: Message, reply: Message) -> None:
     )
 
 
-def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Message:
+def _update_reply(
+    message: Message, site: Site, update: ReleasedUpdate, keys_folder: Path
+) -> Message:
     privacy = site.config.privacy
     epsilon = site.ledger.epsilon(privacy.delta)
     # The loss of DP-SGD's own batches is no DP release: it stays home while DP is on.
@@ -241,9 +253,7 @@ def _update_reply(message: Message, site: Site, update: ReleasedUpdate) -> Messa
     config = message.content[keys.CONFIG]
     if bool(config.get(keys.HE, False)):  # encrypted aggregation: ciphertexts, no arrays
         key = str(config[keys.HE_KEY_ID])
-        chunks = he.encrypt(
-            he.federation_context(site.config.base_dir, key), he.flatten(update.state_dict)
-        )
+        chunks = he.encrypt(he.context_for(config, keys_folder), he.flatten(update.state_dict))
         encrypted = EncryptedRecord(chunks=chunks, key_id=key)
         he_reply = EncryptedTrainReply(encrypted=encrypted, metrics=metrics, site=site_record)
         return Message(he_reply.to_content(), reply_to=message)
@@ -265,13 +275,13 @@ def _assessment(site: Site, model, x, y, groups, spec: FeatureSpec, config) -> A
     )
 
 
-def _global_model(message: Message, spec: FeatureSpec, site: Site) -> torch.nn.Module:
+def _global_model(message: Message, spec: FeatureSpec, keys_folder: Path) -> torch.nn.Module:
     """The model the message carries; under encrypted aggregation the site checks its key
     first and decrypts the global model (round 1's initial model comes in the clear)."""
     config = message.content[keys.CONFIG]
     model = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
     if bool(config.get(keys.HE, False)):
-        ctx = he.federation_context(site.config.base_dir, str(config[keys.HE_KEY_ID]))
+        ctx = he.context_for(config, keys_folder)
         if keys.ENCRYPTED in message.content:
             chunks = list(message.content[keys.ENCRYPTED][keys.CHUNKS])
             model.load_state_dict(he.decrypt_state(ctx, chunks, model.state_dict()))

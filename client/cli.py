@@ -13,6 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from client.classification import register as register_classify
+from client.federation.final_model import model_app
 from client.federation.join import join_command
 from client.labeling.cli import app as label_app
 from client.pipeline.prepare import prepare
@@ -38,6 +39,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(label_app, name="label")
+app.add_typer(model_app, name="model")
 console = Console()
 CONFIG = typer.Option(..., "--config", "-c", help="The site's site.toml.")
 

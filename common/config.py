@@ -218,6 +218,11 @@ class PrivacySection(StrictModel):
         no fresh draw per release, so runs repeat bit for bit. For research
         simulations (``fedlife-sim run --reproducible``) only: two releases of the same
         data then share noise, and their difference reveals it.
+    decrypt_final_for_coordinator : under encrypted aggregation, decrypt the run's final
+        model for the coordinator's registry when it asks, once per run it trained in. It
+        reveals the aggregate (with few sites, little more than their DP-protected
+        updates; at worst, should the coordinator send another ciphertext, one
+        DP-protected update).
     """
 
     enabled: bool = True
@@ -228,6 +233,7 @@ class PrivacySection(StrictModel):
     moments_budget_share: float = Field(default=0.25, gt=0, lt=1)
     moments_noise_multiplier: float | None = Field(default=None, gt=0)
     reproducible_noise: bool = False
+    decrypt_final_for_coordinator: bool = False
 
 
 # Held out for local evaluation when site.toml sets no test_fraction and privacy is on:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from common.errors import RunDirError
 from common.tenseal_module import tenseal
 
 # 4096 slots per ciphertext (the demo model and the digits CNN each fit one), ~40 bits
@@ -50,6 +51,14 @@ def key_id(ctx: Any) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def parameters(ctx: Any) -> str:
+    """A context's encryption parameters as one short text (degree and modulus bits):
+    a site compares its own with the coordinator's to name a mismatch as such."""
+    data = ctx.seal_context().data.key_context_data()
+    degree, bits = data.parms().poly_modulus_degree(), data.total_coeff_modulus_bit_count()
+    return f"CKKS degree {degree}, {bits}-bit modulus"
+
+
 def make_secret_context() -> Any:
     """Make a fresh CKKS context holding the secret key (for sites only)."""
     ts = tenseal()
@@ -83,3 +92,19 @@ def _write_private(path: Path, data: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
+
+
+def read_chunks(path: Path) -> list[bytes]:
+    """The ciphertexts of an encrypted model file (``round-NNN.he``, ``model.he``): a
+    length-prefixed sequence, as the coordinator writes them."""
+    try:
+        data, chunks, at = path.read_bytes(), [], 0
+    except OSError as error:
+        raise RunDirError(f"{path}: encrypted model unreadable ({error.strerror})") from None
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 8], "big")
+        chunks.append(data[at + 8 : at + 8 + size])
+        at += 8 + size
+    if at != len(data) or not chunks:
+        raise RunDirError(f"{path}: encrypted checkpoint is truncated")
+    return chunks

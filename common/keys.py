@@ -14,6 +14,8 @@ MOMENTS = "moments"
 SPREADS = "spreads"
 RELEASE = "release"
 STATISTICS = "statistics"
+# A query's release: decrypt the final encrypted model, if the site's policy agrees.
+DECRYPT_FINAL = "decrypt-final"
 ASSESSMENT = "assessment"
 FAIRNESS = "fairness"
 IMPORTANCE = "importance"
@@ -57,5 +59,8 @@ LABEL_QUEUE_SIZE = "label-queue-size"
 # federation's key; the global model and a site's update travel as CKKS ciphertexts.
 HE = "he"
 HE_KEY_ID = "he-key-id"
+HE_PARAMS = "he-params"  # the coordinator's CKKS parameters: a site names a mismatch
+# Node config (fedlife-site join): the site's bundle, where its secret HE context is.
+BUNDLE = "bundle"
 ENCRYPTED = "encrypted"
 CHUNKS = "chunks"

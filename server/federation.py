@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp import Grid
@@ -38,7 +37,6 @@ from common.wire.messages import (
 )
 from server.central import CentralEvaluation
 from server.central_dp import (
-    inner_strategy,
     round_noise_multiplier,
     site_level_epsilon,
     with_equal_weights,
@@ -57,7 +55,7 @@ from server.round_report import RoundReport, round_record
 from server.run_dir import RunDirectory
 from server.site_exchange import SiteExchange
 from server.site_heads import SiteHeads
-from server.strategies import build_strategy
+from server.strategies import build_strategy, restore_strategy_state, strategy_state
 
 STATISTICS = "statistics.json"
 logger = logging.getLogger("fedlife.federation")
@@ -183,7 +181,7 @@ class Federation:
                 self.he.checkpoint(server_round)
             else:
                 self.run_dir.save_checkpoint(
-                    server_round, arrays.to_torch_state_dict(), _strategy_state(strategy)
+                    server_round, arrays.to_torch_state_dict(), strategy_state(strategy)
                 )
             report.wall_s = time.monotonic() - started
             self.record(report)
@@ -195,8 +193,11 @@ class Federation:
             evaluate_beside(
                 self.sites, strategy, last, arrays, champion, config, self.run_dir, parent
             )
-        final = {} if self.he else arrays.to_torch_state_dict()
-        self.he.save_final() if self.he else self.run_dir.save_final_model(final)
+        if self.he:  # encrypted; decrypted for the registry where the sites' policy agrees
+            final = self.he.finish(self.sites, self.round_config(spec, 0), arrays, ask=not stopped)
+        else:
+            final = arrays.to_torch_state_dict()
+            self.run_dir.save_final_model(final)
         self.scalars.close()
         return FederationResult(self.run_id, spec, reports, final, stopped)
 
@@ -243,8 +244,7 @@ class Federation:
             model = build_model(self.config.model, spec.num_features, spec.num_classes)
             return spec, ArrayRecord(model.state_dict())
         weights, state = self.run_dir.load_checkpoint(last_round)
-        for name, value in state.items():
-            setattr(inner_strategy(strategy), name, value)
+        restore_strategy_state(strategy, state)
         return spec, ArrayRecord(weights)
 
     def profile(self) -> tuple[FeatureSpec, list[dict[str, str]]]:
@@ -403,15 +403,6 @@ class Federation:
     def record(self, report: RoundReport, stopped: str = "") -> None:
         self.run_dir.append_round(round_record(report, stopped))
         self.scalars(report)
-
-
-# Attributes in which Flower's adaptive strategies carry state from round to round.
-_STRATEGY_STATE = ("m_t", "v_t")
-
-
-def _strategy_state(strategy) -> dict[str, Any]:
-    inner = inner_strategy(strategy)
-    return {n: getattr(inner, n) for n in _STRATEGY_STATE if getattr(inner, n, None) is not None}
 
 
 def _too_few_updates(server_round: int, updates: list[Message], needed: int) -> str:

@@ -6,7 +6,8 @@ seed); from then on every train and evaluate message carries the encrypted globa
 model instead, each site answers its update as ciphertexts
 (:class:`~common.wire.messages.EncryptedTrainReply`), and the coordinator forms their
 weighted sum without reading it. Checkpoints and the final model are ciphertexts too;
-there is no central evaluation.
+there is no central evaluation. After the last round the sites whose policy agrees
+decrypt the final model for the coordinator's registry (``finish``).
 """
 
 from __future__ import annotations
@@ -20,17 +21,22 @@ from flwr.app import ArrayRecord, ConfigRecord, Message
 
 from common import keys
 from common.errors import EncryptionError, RunDirError
-from common.he_keys import PUBLIC_CONTEXT_FILE, chunk_count, key_id
+from common.he_keys import PUBLIC_CONTEXT_FILE, chunk_count, key_id, parameters, read_chunks
 from common.tenseal_module import tenseal
-from common.wire.messages import EncryptedTrainReply
+from common.wire.messages import DecryptedModelReply, EncryptedTrainReply
 from server.he_aggregation import load_public_context, weighted_sum
 from server.metrics import weighted_mean_ignoring_nan
+from server.replies import shapes
 from server.run_dir import RunDirectory
+from server.site_exchange import SiteExchange
 
 EVALUATION = (
     "federated evaluation only (encrypted aggregation: the coordinator cannot read the model)"
 )
 FINAL_MODEL = "model.he"
+# Two sites' decryptions of one ciphertext differ by CKKS noise only (about 1e-7 here);
+# a larger gap means one of them returned another model.
+DECRYPTION_TOLERANCE = 1e-3
 
 
 class EncryptedRounds:
@@ -49,22 +55,26 @@ class EncryptedRounds:
         if not path.is_file():
             raise EncryptionError(
                 f"encrypted aggregation is on but {path} is missing: the coordinator needs "
-                "the federation's public HE context (fedlife-sim run --he writes it)"
+                "the federation's public HE context (fedlife-sim run --he puts it there, and "
+                "so does fedlife-coord run with he = true after fedlife-coord provision --he)"
             )
         data = path.read_bytes()
         self.context = load_public_context(data)
         self.key_id = key_id(self.context)
+        self.parameters = parameters(self.context)
         self.chunks = chunk_count(sum(a.numpy().size for a in template.values()))
         self.run_dir = run_dir
         # Encrypted global model (None: round 1's model is still the public initial one).
         self.model: list[bytes] | None = None
+        self.last_round = resume_after  # the round the encrypted model is the result of
         if resume_after:
             self.model = read_chunks(checkpoint_path(run_dir, resume_after))
 
     def round_config(self, config: ConfigRecord) -> ConfigRecord:
-        """``config`` with the flag and key id every site checks its own against."""
+        """``config`` with the flag, key id and parameters every site checks its own against."""
         config[keys.HE] = True
         config[keys.HE_KEY_ID] = self.key_id
+        config[keys.HE_PARAMS] = self.parameters
         return config
 
     def arrays(self, plain: ArrayRecord) -> ArrayRecord:
@@ -123,6 +133,7 @@ class EncryptedRounds:
         return path
 
     def checkpoint(self, server_round: int) -> Path:
+        self.last_round = server_round
         return self.save(checkpoint_path(self.run_dir, server_round))
 
     def save_final(self) -> None:
@@ -130,22 +141,51 @@ class EncryptedRounds:
         if self.model is not None:
             self.save(self.run_dir.path / FINAL_MODEL)
 
+    def finish(
+        self, sites: SiteExchange, config: ConfigRecord, template: ArrayRecord, *, ask: bool
+    ) -> dict[str, Any]:
+        """Save the final model encrypted; once the run completed (``ask``), ask the sites
+        to decrypt it for the registry. The plaintext that the consenting sites return
+        (all alike, within CKKS precision) becomes ``model.pt`` and the last round's
+        checkpoint; run.json records who decrypted it, or why it stays encrypted.
+        Returns the final state dict ({} while it stays encrypted).
+        """
+        self.save_final()
+        if not ask or self.model is None:
+            return {}
+        query = {
+            **dict(config),
+            keys.RELEASE: keys.DECRYPT_FINAL,
+            keys.SERVER_ROUND: self.last_round,
+            keys.CHUNKS: list(self.model),
+        }
+        replies, refused = sites.query(query, DecryptedModelReply, {"shapes": shapes(template)})
+        states = {
+            str(r.content[keys.SITE][keys.SITE_NAME]): r.content.array_records[
+                keys.ARRAYS
+            ].to_torch_state_dict()
+            for r in replies
+        }
+        names = sorted(states)
+        first = states[names[0]] if names else {}
+        apart = [n for n in names if _distance(states[n], first) > DECRYPTION_TOLERANCE]
+        if not names or apart:
+            why = f"{apart[0]} decrypted another model" if apart else "no site agreed"
+            self.run_dir.update_info(final_model=f"encrypted ({why})", decrypt_refused=refused)
+            return {}
+        self.run_dir.save_checkpoint(self.last_round, first, {})
+        self.run_dir.save_final_model(first)
+        self.run_dir.update_info(
+            final_model="decrypted", decrypted_by=names, decrypt_refused=refused
+        )
+        return first
+
+
+def _distance(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """The largest absolute difference between two state dicts of the same shapes."""
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in b) if b else 0.0
+
 
 def checkpoint_path(run_dir: RunDirectory, server_round: int) -> Path:
     """Where the encrypted global model after ``server_round`` is kept."""
     return run_dir.path / "models" / f"round-{server_round:03d}.he"
-
-
-def read_chunks(path: Path) -> list[bytes]:
-    """The ciphertexts :meth:`EncryptedRounds.save` wrote to ``path``."""
-    try:
-        data, chunks, at = path.read_bytes(), [], 0
-    except OSError as error:
-        raise RunDirError(f"{path}: encrypted checkpoint unreadable ({error.strerror})") from None
-    while at < len(data):
-        size = int.from_bytes(data[at : at + 8], "big")
-        chunks.append(data[at + 8 : at + 8 + size])
-        at += 8 + size
-    if at != len(data) or not chunks:
-        raise RunDirError(f"{path}: encrypted checkpoint is truncated")
-    return chunks

@@ -17,7 +17,7 @@ from flwr.serverapp.strategy import (
 )
 
 from common.run_config import RunConfig
-from server.central_dp import with_central_dp
+from server.central_dp import inner_strategy, with_central_dp
 from server.metrics import weighted_mean_ignoring_nan
 
 STRATEGIES = {
@@ -54,3 +54,19 @@ def build_strategy(config: RunConfig, sites_per_round: int) -> Strategy:
     }
     extra = per_strategy.get(config.strategy, {})
     return with_central_dp(STRATEGIES[config.strategy](**common, **extra), config, sites_per_round)
+
+
+# Attributes in which Flower's adaptive strategies carry state from round to round.
+_CARRIED_STATE = ("m_t", "v_t")
+
+
+def strategy_state(strategy: Any) -> dict[str, Any]:
+    """What an adaptive strategy carries from round to round, checkpointed with the model."""
+    inner = inner_strategy(strategy)
+    return {n: getattr(inner, n) for n in _CARRIED_STATE if getattr(inner, n, None) is not None}
+
+
+def restore_strategy_state(strategy: Any, state: dict[str, Any]) -> None:
+    """Give ``strategy`` back what :func:`strategy_state` took (a resumed run)."""
+    for name, value in state.items():
+        setattr(inner_strategy(strategy), name, value)

@@ -3,8 +3,10 @@
 It checks the site config and the bundle from ``fedlife-coord provision``, then runs
 ``flower-supernode`` under its watch (:mod:`client.federation.supernode`): TLS verified
 against the bundle's CA, authenticated with the bundle's private key, and a node config
-that points the ClientApp at this site's ``site.toml``. Raw rows never leave: the ClientApp answers
-with model arrays, metrics and aggregates over at least ``min_group_size`` rows.
+that points the ClientApp at this site's ``site.toml`` and at its bundle (where
+``fedlife-coord provision --he`` put the secret HE context of encrypted aggregation).
+Raw rows never leave: the ClientApp answers with model arrays, metrics and aggregates
+over at least ``min_group_size`` rows.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 from client.federation.supernode import run_supernode
 from client.privacy.egress import NODE_CONFIG_KEY
 from client.site_audit import site_audit
+from common import keys
 from common.cli import console_script, err_console, one_line_errors
 from common.config import load_site_config
-from common.errors import ConfigError, CoordinatorError
+from common.errors import ConfigError, CoordinatorError, EncryptionError
+from common.he_keys import SECRET_CONTEXT_FILE
 
 # Long enough for a coordinator that starts after its sites; short enough to notice a typo.
 DEFAULT_MAX_WAIT_S = 300.0
@@ -51,6 +55,8 @@ class JoinPlan:
 
     def command(self) -> list[str]:
         node_config = f'site-config="{self.site_config}"'
+        if self.bundle is not None:  # the ClientApp loads the secret HE context from it
+            node_config += f' {keys.BUNDLE}="{self.bundle}"'
         if self.egress_log is not None:
             node_config += f' {NODE_CONFIG_KEY}="{self.egress_log}"'
         command = [console_script("flower-supernode"), "--superlink", self.coordinator]
@@ -77,7 +83,7 @@ def plan_join(
     """Check everything a SuperNode needs before starting one; one line if not."""
     load_site_config(config)
     _check_address(coordinator)
-    for path in (str(config), str(egress_log or "")):
+    for path in (str(config), str(egress_log or ""), str(bundle or "")):
         if '"' in path or " " in path:
             raise ConfigError(f"{path}: a path with spaces or quotes cannot go in a node config")
     if bundle is not None:
@@ -93,7 +99,8 @@ def plan_join(
 
 
 def check_bundle(bundle: Path) -> None:
-    """The bundle holds the CA certificate and a NIST-curve EC private key."""
+    """The bundle holds the CA certificate, a NIST-curve EC private key and, if
+    provisioned for encrypted aggregation, a secret HE context."""
     if not (bundle / "ca.pem").is_file():
         raise ConfigError(
             f"{bundle}: no ca.pem; without the federation's CA the coordinator cannot be "
@@ -108,6 +115,14 @@ def check_bundle(bundle: Path) -> None:
         raise ConfigError(f"{key_path}: not an OpenSSH private key ({error})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ConfigError(f"{key_path}: not an EC key (Flower needs a NIST curve, e.g. P-384)")
+    secret = bundle / SECRET_CONTEXT_FILE
+    if secret.is_file():  # encrypted aggregation: a context without its secret key is useless
+        from client.privacy.he import load_context  # TenSEAL and torch: only for HE bundles
+
+        try:
+            load_context(secret.read_bytes(), need_secret=True)
+        except EncryptionError as error:
+            raise EncryptionError(f"{secret}: {error}") from None
 
 
 @one_line_errors

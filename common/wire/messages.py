@@ -9,53 +9,32 @@ and histograms must fit it) and ``shapes`` (name -> shape of the global model's 
 
 from __future__ import annotations
 
-import json
-import math
-from typing import Annotated, Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from flwr.app import ArrayRecord
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from common import keys
 from common.errors import DataError
 from common.features import FeatureSpec
 from common.histograms import BINS
 from common.stats import OTHER, CategoryStats, TableStats
+from common.wire.assessment import AssessmentRecord, ChampionFairness, EvaluateMetrics
 from common.wire.base import RecordModel, WireMessage
 from common.wire.encrypted import EncryptedRecord
 from common.wire.privacy import Privacy as P
 from common.wire.privacy import wire_field as f
+from common.wire.values import (
+    MAX_FEATURES,
+    MAX_JSON,
+    MAX_NAME,
+    Epsilon,
+    NaNOrFinite,
+    parse_json,
+)
 
-MAX_NAME = 200
 MAX_REASON = 2000
-# A feature spec, statistics or an assessment as JSON text: far above any real site's.
-MAX_JSON = 2_000_000
-MAX_FEATURES = 100_000
-
-
-def _not_nan(value: float) -> float:
-    if math.isnan(value):
-        raise ValueError("must be a number, got NaN")
-    return value
-
-
-def _not_infinite(value: float) -> float:
-    if math.isinf(value):
-        raise ValueError("must be finite or NaN, got infinity")
-    return value
-
-
-# NaN is how a suppressed or undefined value travels; infinity is never a value.
-NaNOrFinite = Annotated[float, Field(allow_inf_nan=True), AfterValidator(_not_infinite)]
-Epsilon = Annotated[float, Field(allow_inf_nan=True, ge=0), AfterValidator(_not_nan)]
-
-
-def _json(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise ValueError(f"{what} is not valid JSON") from None
 
 
 def check_histograms(text: str | None, spec: FeatureSpec | None) -> TableStats | None:
@@ -134,7 +113,7 @@ class SiteRecord(SiteName):
     @field_validator("purged_versions")
     @classmethod
     def _versions(cls, text: str) -> str:
-        versions = _json(text, "purged-versions")
+        versions = parse_json(text, "purged-versions")
         if not isinstance(versions, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in versions
         ):
@@ -213,7 +192,7 @@ class StatisticsRecord(RecordModel):
     @field_validator("statistics")
     @classmethod
     def _parses(cls, text: str, info: ValidationInfo) -> str:
-        data = _json(text, "statistics")
+        data = parse_json(text, "statistics")
         wanted = {"version", "histograms", "previous_version", "previous_histograms", "quality"}
         if not isinstance(data, dict) or set(data) != wanted:
             raise ValueError(f"statistics must be an object with keys {sorted(wanted)}")
@@ -239,83 +218,6 @@ class TrainMetrics(RecordModel):
         P.SUPPRESSED, "DP-SGD's own loss: NaN while privacy is on", alias="train-loss"
     )
     epsilon: Epsilon = f(P.PUBLIC, "epsilon the site's ledger composed", alias=keys.EPSILON)
-
-
-class EvaluateMetrics(RecordModel):
-    METRIC: ClassVar[bool] = True
-    loss: float = f(P.COARSENED, "global model's loss on held-out rows, coarsened", alias="loss")
-    accuracy: float = f(
-        P.COARSENED,
-        "global model's accuracy on held-out rows, coarsened",
-        alias="accuracy",
-        ge=0,
-        le=1,
-    )
-    f1: float = f(
-        P.COARSENED, "global model's macro F1 on held-out rows, coarsened", alias="f1", ge=0, le=1
-    )
-    auc: NaNOrFinite = f(
-        P.COARSENED,
-        "global model's AUC on held-out rows, coarsened (NaN: one class only)",
-        alias="auc",
-    )
-    num_examples: int = f(
-        P.COARSENED,
-        "rows evaluated on, a multiple of min_group_size while privacy is on",
-        alias=keys.NUM_EXAMPLES,
-        ge=0,
-    )
-
-
-def _fairness_text(text: str) -> str:
-    """``text`` if it is empty or parses as fairness counts (column=group|metric)."""
-    if text:
-        try:
-            stats = TableStats.from_json(text)
-        except DataError as error:
-            raise ValueError(f"fairness: {error}") from None
-        for name in stats.columns:
-            head, _, metric = name.rpartition("|")
-            if "=" not in head or not metric:
-                raise ValueError(f"fairness column {name[:80]!r} is not 'column=group|metric'")
-    return text
-
-
-class AssessmentRecord(RecordModel):
-    fairness: str = f(
-        P.AGGREGATE,
-        "per-group counts and rates, groups of >= min_group_size",
-        alias=keys.FAIRNESS,
-        max_length=MAX_JSON,
-    )
-    importance: str = f(
-        P.AGGREGATE,
-        "permutation importance, released from >= min_group_size rows",
-        alias=keys.IMPORTANCE,
-        max_length=MAX_JSON,
-    )
-    num_examples: int = f(
-        P.COARSENED,
-        "rows the assessment used, a multiple of min_group_size while privacy is on",
-        alias=keys.NUM_EXAMPLES,
-        ge=0,
-    )
-
-    @field_validator("fairness")
-    @classmethod
-    def _fairness(cls, text: str) -> str:
-        return _fairness_text(text)
-
-    @field_validator("importance")
-    @classmethod
-    def _importance(cls, text: str) -> str:
-        if text:
-            data = _json(text, "importance")
-            if not isinstance(data, dict) or not all(
-                isinstance(v, int | float) and math.isfinite(v) for v in data.values()
-            ):
-                raise ValueError("importance must map feature -> finite number")
-        return text
 
 
 def _arrays(arrays: ArrayRecord, info: ValidationInfo) -> ArrayRecord:
@@ -373,18 +275,14 @@ class EncryptedTrainReply(_Trained):
     encrypted: EncryptedRecord = Field(alias=keys.ENCRYPTED)
 
 
-class ChampionFairness(RecordModel):
-    fairness: str = f(
-        P.AGGREGATE,
-        "the champion's per-group counts and rates, groups of >= min_group_size",
-        alias=keys.FAIRNESS,
-        max_length=MAX_JSON,
-    )
+class DecryptedModelReply(WireMessage):
+    """The final encrypted model, decrypted by a site whose policy agrees (once a run)."""
 
-    @field_validator("fairness")
-    @classmethod
-    def _fairness(cls, text: str) -> str:
-        return _fairness_text(text)
+    TITLE: ClassVar[str] = "decrypted final model"
+    ARRAYS: ClassVar = {keys.ARRAYS: (P.DP, "final sum of DP-SGD updates, decrypted by consent")}
+    arrays: ArrayRecord = Field(alias=keys.ARRAYS)
+    site: SiteRecord = Field(alias=keys.SITE)
+    _check_arrays = field_validator("arrays")(_arrays)
 
 
 class EvaluateReply(WireMessage):
@@ -413,6 +311,7 @@ REPLIES: tuple[type[WireMessage], ...] = (
     StatisticsReply,
     TrainReply,
     EncryptedTrainReply,
+    DecryptedModelReply,
     EvaluateReply,
     Exclusion,
 )

@@ -12,6 +12,7 @@ from rich.table import Table
 from common.audit import AuditLog
 from common.cli import err_console, one_line_errors, progress_bar
 from common.errors import ConfigError, RunDirError
+from common.he_keys import SECRET_CONTEXT_FILE
 from common.run_config import RunConfig
 from server.deploy import coordinator
 from server.deploy.launch import FLOWER_LOG, launch, launch_config
@@ -31,17 +32,33 @@ def provision_command(
     sites: str = typer.Option(..., "--sites", help="Comma-separated site names, e.g. a,b,c."),
     host: str = typer.Option("127.0.0.1", help="DNS name or IP address sites connect to."),
     port: int = typer.Option(DEFAULT_PORT, help="The SuperLink's port."),
+    *,
+    he: bool = typer.Option(
+        False,
+        "--he",
+        help="Also make the encrypted aggregation key: its secret CKKS context goes into "
+        "each site bundle only, the public one into OUT for the coordinator.",
+    ),
 ) -> None:
     """Make the federation's CA, the coordinator's TLS certificate and one bundle per site."""
     names = [s.strip() for s in sites.split(",") if s.strip()]
-    provisioned = provision(out, names, host, port)
-    AuditLog(out / "audit", "coordinator").append("provision", sites=names, host=host, port=port)
+    provisioned = provision(out, names, host, port, he=he)
+    AuditLog(out / "audit", "coordinator").append(
+        "provision", sites=names, host=host, port=port, he_key_id=provisioned.he_key_id
+    )
     table = Table(title=f"provisioned {out}")
     table.add_column("site")
     table.add_column("bundle (send it to the site, privately)")
     for site, bundle in provisioned.sites.items():
         table.add_row(site, str(bundle))
     console.print(table)
+    if provisioned.he_key_id:
+        console.print(
+            f"encrypted aggregation key {provisioned.he_key_id}: the secret CKKS context is in "
+            f"each site bundle ({SECRET_CONTEXT_FILE}); only the public one is in "
+            f"{provisioned.he_public}, for the coordinator (runs with he = true copy it)",
+            highlight=False,
+        )
     console.print(f"each site joins from its bundle with:\n  {join_command(provisioned.address)}")
     console.print(f"start the coordinator with:\n  fedlife-coord start --certs {out} --state DIR")
 

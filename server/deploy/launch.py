@@ -3,7 +3,9 @@
 The run goes to the SuperLink that ``fedlife-coord start`` wrote into
 ``$FLWR_HOME/config.toml``; only the provisioned sites' node IDs are allowed to take
 part (``allowed-nodes``), whatever else registered itself on the Control API. The
-ServerApp writes the same run directory as a simulation.
+ServerApp writes the same run directory as a simulation. With ``he = true`` the
+provisioned public HE context is copied into the run directory first (never a secret
+one).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from common.cli import console_script
-from common.errors import ConfigError, CoordinatorError
+from common.errors import ConfigError, CoordinatorError, EncryptionError
+from common.he_keys import PUBLIC_CONTEXT_FILE
 from common.run_config import RunConfig
 from server.deploy.coordinator import CONNECTION, CoordinatorState
+from server.he_aggregation import load_public_context
 from server.report.progress import RoundWatcher, watch_process
 from server.run_dir import RunDirectory, default_run_dir, writable_folder
 
@@ -49,8 +53,34 @@ def launch_config(
     config.update(overrides or {})
     if state.nodes:
         config["allowed-nodes"] = ",".join(sorted(state.nodes.values()))
-    RunConfig.from_flower(config, source="fedlife-coord run")  # one-line error if wrong
+    if RunConfig.from_flower(config, source="fedlife-coord run").he:  # one line if wrong
+        install_public_context(state, Path(config["run-dir"]))
     return config
+
+
+def install_public_context(state: CoordinatorState, run_dir: Path) -> Path:
+    """Encrypted aggregation: the provisioned public HE context into ``run_dir``, where
+    the ServerApp reads it; refused in one line when provisioning made none or when the
+    file holds a secret key (the coordinator must never hold one).
+
+    Parameters
+    ----------
+    state : the started coordinator (its CA's folder is the provisioning folder).
+    run_dir : the run's directory (made if needed; a resumed run's copy is checked).
+    """
+    target = run_dir / PUBLIC_CONTEXT_FILE
+    source = target if target.is_file() else Path(state.ca).parent / PUBLIC_CONTEXT_FILE
+    if not state.ca or not source.is_file():
+        raise EncryptionError(
+            f"he = true, but {source if state.ca else 'the insecure coordinator'} has no "
+            f"public HE context: provision with fedlife-coord provision --he"
+        )
+    data = source.read_bytes()
+    load_public_context(data)  # a context with a secret key never reaches the run
+    if source != target:
+        writable_folder(run_dir, what="run directory")
+        target.write_bytes(data)
+    return target
 
 
 def launch(

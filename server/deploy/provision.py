@@ -12,9 +12,13 @@ Layout of ``--out DIR``::
                               Flower's SuperNode authentication requires
         site.toml             a stub of the site's config
         join.txt              the exact command the site runs to join
+        he-secret.context     with ``--he``: the federation's CKKS secret context (sites only)
+    DIR/he-public.context     with ``--he``: its public context, all the coordinator gets
 
 Only the public half of each site key is registered with the SuperLink; the private
-half leaves this machine once, in the site's bundle.
+half leaves this machine once, in the site's bundle. So does the HE secret context:
+``fedlife-coord run`` with ``he = true`` copies only ``he-public.context`` into the
+run directory, and the running coordinator never holds a secret key.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import ipaddress
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +37,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from common.errors import ConfigError
+from common.he_keys import PUBLIC_CONTEXT_FILE
+from common.he_keys import provision as provision_he_key
 
 MANIFEST = "provision.json"
 SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -50,12 +56,19 @@ class Provisioned:
     host : the name or address sites use to reach the coordinator.
     port : the SuperLink's port.
     sites : site name -> its bundle folder.
+    he_key_id : the HE key's id when provisioned with ``he`` ('' = no HE key).
     """
 
     out: Path
     host: str
     port: int
     sites: dict[str, Path]
+    he_key_id: str = ""
+
+    @property
+    def he_public(self) -> Path:
+        """The federation's public HE context (what the coordinator may hold)."""
+        return self.out / PUBLIC_CONTEXT_FILE
 
     @property
     def address(self) -> str:
@@ -73,7 +86,11 @@ class Provisioned:
                 "run fedlife-coord provision)"
             ) from None
         provisioned = cls(
-            out, data["host"], int(data["port"]), {s: out / "sites" / s for s in data["sites"]}
+            out,
+            data["host"],
+            int(data["port"]),
+            {s: out / "sites" / s for s in data["sites"]},
+            he_key_id=str(data.get("he_key_id", "")),
         )
         for name in ("ca.pem", "server.pem", "server.key"):
             if not (out / name).is_file():
@@ -84,7 +101,14 @@ class Provisioned:
         return self.sites[site] / "site.pub"
 
 
-def provision(out: str | Path, sites: list[str], host: str = "127.0.0.1", port: int = DEFAULT_PORT):
+def provision(
+    out: str | Path,
+    sites: list[str],
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    *,
+    he: bool = False,
+) -> Provisioned:
     """Write the CA, the coordinator's certificate and one bundle per site into ``out``.
 
     Parameters
@@ -93,6 +117,8 @@ def provision(out: str | Path, sites: list[str], host: str = "127.0.0.1", port: 
     sites : the sites' names (unique, letters, digits, ``-``, ``_``, ``.``).
     host : the DNS name or IP address sites will connect to.
     port : the SuperLink's port.
+    he : also make the encrypted aggregation key: its secret CKKS context into every
+        site bundle, only the public one into ``out`` (the coordinator's).
     """
     out = Path(out)
     _check_sites(sites)
@@ -112,7 +138,12 @@ def provision(out: str | Path, sites: list[str], host: str = "127.0.0.1", port: 
     provisioned = Provisioned(out, host, port, {s: out / "sites" / s for s in sites})
     for site, bundle in provisioned.sites.items():
         write_site_bundle(bundle, site, ca_cert, provisioned.address)
+    if he:  # the secret context goes into the bundles only, like the sites' private keys
+        he_key_id = provision_he_key(provisioned.sites.values(), out)
+        provisioned = replace(provisioned, he_key_id=he_key_id)
     manifest = {"host": host, "port": port, "sites": sites, "created": _now().isoformat()}
+    if provisioned.he_key_id:
+        manifest["he_key_id"] = provisioned.he_key_id
     _write(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return provisioned
 

@@ -3,13 +3,8 @@
 A :class:`ModelRecord` says where a checkpoint came from: the round, the sites that
 trained in it with their table versions, the epsilon each site had spent by then,
 the metrics measured on it, the strategy and a hash of the run config.
-:meth:`Registry.export` writes one checkpoint as a self-contained bundle::
-
-    <out>/model_state_dict.pt    plain state dict (no Opacus '_module.' prefixes)
-    <out>/model.torchscript.pt   TorchScript module; forward takes ENCODED features
-                                 (the output of FeatureSpec.encode), returns logits
-    <out>/feature_spec.json      the encoding contract (FeatureSpec.to_json())
-    <out>/lineage.json           the ModelRecord
+:meth:`Registry.export` writes one checkpoint as a self-contained bundle
+(:mod:`common.model_bundle`), its ``lineage.json`` the ModelRecord.
 """
 
 from __future__ import annotations
@@ -17,11 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import shutil
-import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from common.errors import FedlifeError, RunDirError
 from common.features import FeatureSpec
+from common.model_bundle import (
+    check_target,
+    write_bundle,
+)
 from server.run_dir import RunDirectory, finite
 
 # torch loads where a model is read or written: listing and showing a registry, and
@@ -38,10 +33,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 CHECKPOINT = re.compile(r"round-(\d+)\.pt")
-STATE_DICT = "model_state_dict.pt"
-TORCHSCRIPT = "model.torchscript.pt"
-FEATURE_SPEC = "feature_spec.json"
-LINEAGE = "lineage.json"
 OPACUS_PREFIX = "_module."
 
 
@@ -132,6 +123,11 @@ class Registry:
         """Round ``server_round``'s model (None: the last round's), its lineage and spec."""
         if server_round is None:
             checkpoints = self.checkpoints()
+            if not checkpoints and self.config.get("he"):
+                raise RunDirError(
+                    f"{self.run.path}: the model is encrypted (model.he) and no site decrypted "
+                    "it for the registry: a site exports it with fedlife-site model export"
+                )
             if not checkpoints:
                 raise RunDirError(f"{self.run.path}: no checkpoints in models/")
             server_round = max(checkpoints)
@@ -147,54 +143,16 @@ class Registry:
         force: bool = False,
         extra: Callable[[ModelRecord, FeatureSpec, nn.Module], dict[str, bytes]] | None = None,
     ) -> list[Path]:
-        """Write round ``server_round``'s model (None: the last round's) to ``out_dir``.
-
-        Everything is built in memory and written to a temporary sibling folder
-        first; ``out_dir`` only receives complete bundles. A folder that already
-        holds a bundle is replaced only with ``force``: an export is what a
-        deployment loads, and silently swapping it loses the one it had. ``extra``
-        returns more files (name -> content) for the bundle, e.g. ONNX and a model card.
+        """Write round ``server_round``'s model (None: the last round's) to ``out_dir``
+        (:func:`common.model_bundle.write_bundle`: complete bundles only, an existing one
+        replaced only with ``force``). ``extra`` returns more files (name -> content)
+        for the bundle, e.g. ONNX and a model card.
         """
         out_dir = Path(out_dir)
-        if not force and out_dir.is_dir() and (out_dir / LINEAGE).exists():
-            raise RunDirError(f"{out_dir}: already holds an exported model (--force replaces it)")
-        import torch
-
-        from server.registry.torchscript import scripted_model
-
+        check_target(out_dir, force=force)
         record, spec, model = self.load(server_round)
-        state = model.state_dict()
-        scripted = scripted_model(model, spec)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise RunDirError(f"{out_dir}: exists and is not a directory")
-        lineage = json.dumps(record.to_json(), indent=2) + "\n"
-        try:
-            out_dir.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-            os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would become out_dir's
-        except OSError as error:
-            raise RunDirError(f"{out_dir}: cannot write ({error.strerror})") from None
-        try:
-            torch.save(state, staging / STATE_DICT)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's notice
-                torch.jit.save(
-                    scripted,
-                    str(staging / TORCHSCRIPT),
-                    _extra_files={FEATURE_SPEC: spec.to_json(), LINEAGE: lineage},
-                )
-            (staging / FEATURE_SPEC).write_text(spec.to_json() + "\n")
-            (staging / LINEAGE).write_text(lineage)
-            names = [STATE_DICT, TORCHSCRIPT, FEATURE_SPEC, LINEAGE]
-            for name, content in (extra(record, spec, model) if extra else {}).items():
-                (staging / name).write_bytes(content)
-                names.append(name)
-            _publish(staging, out_dir, names)
-        except OSError as error:
-            raise RunDirError(f"{out_dir}: cannot write ({error.strerror})") from None
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return [out_dir / name for name in names]
+        files = extra(record, spec, model) if extra else {}
+        return write_bundle(out_dir, model, spec, record.to_json(), force=force, extra=files)
 
     def _round_lines(self) -> dict[int, dict[str, Any]]:
         """Round -> its metrics line (the last one, should a resumed run repeat it)."""
@@ -255,10 +213,10 @@ class Registry:
     def _build(
         self, record: ModelRecord, spec: FeatureSpec, state: dict[str, torch.Tensor]
     ) -> nn.Module:
-        from common.models import build_model
-
         if not record.model:
             raise RunDirError(f"{self.run.path / 'run.json'}: run config names no model")
+        from common.models import build_model
+
         model = build_model(record.model, spec.num_features, spec.num_classes)
         try:
             model.load_state_dict(state)
@@ -301,18 +259,3 @@ def _epsilon(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _publish(staging: Path, out_dir: Path, names: list[str]) -> None:
-    """Move the finished files into ``out_dir`` (one rename if it is new or empty)."""
-    if not out_dir.exists() or not any(out_dir.iterdir()):
-        os.replace(staging, out_dir)
-        return
-    for name in names:
-        os.replace(staging / name, out_dir / name)

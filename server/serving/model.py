@@ -20,9 +20,10 @@ import torch
 
 from common.errors import RunDirError
 from common.features import FeatureSpec
+from common.model_bundle import FEATURE_SPEC, LINEAGE, TORCHSCRIPT
 from common.run_config import RunConfig
 from common.stats import CategoryStats
-from server.registry.registry import FEATURE_SPEC, LINEAGE, TORCHSCRIPT, Registry
+from server.registry.registry import Registry
 from server.serving.card import CARD_JSON, REFERENCE, model_card, reference_histograms
 
 # A run records its own drift-threshold; this is for one that does not.

@@ -11,6 +11,8 @@ from cryptography import x509
 
 from client.federation.join import plan_join
 from client.federation.supernode import fingerprint
+from common.errors import EncryptionError
+from common.he_keys import SECRET_CONTEXT_FILE
 from server.deploy.coordinator import stop_tree
 from server.deploy.provision import provision, write_site_bundle
 from tests.client.test_site_cli import site_toml
@@ -35,7 +37,10 @@ def test_the_supernode_gets_tls_the_site_key_and_its_site_config(site, tmp_path)
     key = command[command.index("--auth-supernode-private-key") + 1]
     assert key == str(bundle.resolve() / "site.key")
     node_config = command[command.index("--node-config") + 1]
-    assert node_config == f'site-config="{config.resolve()}" egress-log="{tmp_path / "out"}"'
+    assert node_config == (
+        f'site-config="{config.resolve()}" bundle="{bundle.resolve()}" '
+        f'egress-log="{tmp_path / "out"}"'
+    )
     assert "--insecure" not in command and plan.clientappio_port > 0
 
 
@@ -137,3 +142,20 @@ def test_a_key_the_coordinator_never_registered_ends_in_one_line_naming_it(cli, 
     assert last.startswith(f"error: coordinator 127.0.0.1:{port} refused the key"), shown
     for needle in (str(wrong.resolve() / "site.key"), fingerprint(wrong / "site.key")):
         assert needle in last, shown
+
+
+def test_join_refuses_a_bundle_whose_he_context_has_no_secret_key(tmp_path):
+    """A bundle provisioned with --he whose secret context was swapped for the public one
+    (what the coordinator holds) cannot decrypt: join says so before the SuperNode starts."""
+    pytest.importorskip("tenseal")
+    config = tmp_path / "site.toml"
+    config.write_text(site_toml())
+    certs = provision(tmp_path / "certs", ["tiny"], port=9092, he=True)
+    bundle = certs.sites["tiny"]
+    plan = plan_join(config, "127.0.0.1:9092", bundle)  # the provisioned bundle joins
+    assert (
+        f'bundle="{bundle.resolve()}"' in plan.command()[plan.command().index("--node-config") + 1]
+    )
+    (bundle / SECRET_CONTEXT_FILE).write_bytes(certs.he_public.read_bytes())
+    with pytest.raises(EncryptionError, match=f"{SECRET_CONTEXT_FILE}: .*no secret key"):
+        plan_join(config, "127.0.0.1:9092", bundle)

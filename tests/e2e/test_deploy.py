@@ -1,10 +1,10 @@
 """A real deployment on 127.0.0.1: Flower's own SuperLink and SuperNodes, TLS, node auth.
 
-One federation (coordinator + three provisioned sites) serves every test of this
-module, in order: a clean 3-round run, the rejected and rogue nodes, the site's egress
-log, then a second run that suffers a site crashed mid-round and, later, the
-coordinator crashed mid-run. Every process is started here, recorded by PID, and
-stopped by PID.
+One federation (coordinator + three provisioned sites, provisioned with an HE key)
+serves every test of this module, in order: a clean 2-round run, the rejected and rogue
+nodes, the site's egress log, then a second run that suffers a site crashed mid-round
+and, later, the coordinator crashed mid-run, and last an encrypted (HE) run. Every
+process is started here, recorded by PID, and stopped by PID.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import torch
 from cryptography import x509
 
 from common.config import load_site_config
+from common.he_keys import read_chunks
 from server.deploy.coordinator import CoordinatorState, kill, live_pids, stop_tree, stop_trees
 from server.deploy.provision import write_site_bundle
 from tests.e2e.conftest import ROOT, free_port, script
@@ -187,6 +188,7 @@ def deployment() -> Iterator[Deployment]:
             ",".join([*SITES, SPARE]),
             "--port",
             str(deployment.port),
+            "--he",  # the encrypted run at the end; plain runs ignore the key
         )
         assert provisioned.returncode == 0, provisioned.stderr
         started = deployment.start_coordinator()
@@ -549,3 +551,58 @@ def _raw_rows(site_toml: Path) -> list[str]:
     files = sorted(raw.glob("*.csv")) if raw.is_dir() else [raw]
     lines = [line for f in files for line in f.read_text().splitlines()[1:]]
     return [line for line in lines if len(line) > 20]
+
+
+def test_an_encrypted_run_over_tls_leaves_no_secret_key_at_the_coordinator(deployment):
+    """HE deployed: the sites load the secret context from their bundles, the coordinator
+    copies only the public one into the run directory. One round (train, encrypted sum,
+    evaluate on the decrypted model, the final decryption by the one consenting site) on
+    the module's federation; a site then exports the final model itself."""
+    tenseal = pytest.importorskip("tenseal")
+    consenting = deployment.site_toml(SITES[0])
+    consenting.write_text(
+        consenting.read_text().replace(
+            "[privacy]\n", "[privacy]\ndecrypt_final_for_coordinator = true\n"
+        )
+    )
+    run_dir = deployment.root / "run-he"
+    # The public ranges, no centers round: each message costs a ClientApp process per site.
+    config = '{"he": true, "normalization": "range"}'
+    result = deployment.run("--rounds", "1", "--run-dir", run_dir, "--run-config", config)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    (record,) = rounds(run_dir)
+    assert participants(record) == SITES and not record["excluded"] and not record["failures"]
+    assert record["federated"]["accuracy"] > 0
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["evaluation"].startswith("federated evaluation only")
+    assert info["decrypted_by"] == [SITES[0]] and info["final_model"] == "decrypted"
+    assert sorted(r["site"] for r in info["decrypt_refused"]) == SITES[1:]
+
+    # Every file the coordinator holds (state, run directories, provisioning folder but
+    # the site bundles) that TenSEAL loads is a context without a secret key.
+    folders = [deployment.state, deployment.root / "flwr-home", deployment.certs]
+    folders += deployment.root.glob("run-*")
+    held = [p for f in folders for p in f.rglob("*") if p.is_file() and "sites" not in p.parts]
+    public = []
+    for path in held:
+        try:
+            context = tenseal.context_from(path.read_bytes())
+        except Exception:  # noqa: BLE001, S112 - not a context: nothing to check
+            continue
+        assert not context.has_secret_key(), path
+        public.append(path)
+    assert {p.name for p in public} == {"he-public.context"} and len(public) == 2
+    ciphertext = read_chunks(run_dir / "model.he")[0]
+    with pytest.raises(ValueError, match="secret"):
+        tenseal.ckks_vector_from(tenseal.context_from(public[0].read_bytes()), ciphertext).decrypt()
+
+    bundle = deployment.certs / "sites" / SITES[1]
+    out = deployment.root / "exported-at-site"
+    exported = deployment.cli(
+        "fedlife-site", "model", "export", "-c", deployment.site_toml(SITES[1]),
+        "--run", run_dir, "--out", out, "--bundle", bundle,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    at_site = torch.load(out / "model_state_dict.pt", weights_only=True)
+    registry = torch.load(run_dir / "model.pt", weights_only=True)
+    assert max(float((at_site[k] - registry[k]).abs().max()) for k in registry) < 1e-4

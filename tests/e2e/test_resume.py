@@ -37,15 +37,12 @@ def uninterrupted(tmp_path_factory) -> tuple[dict, Path]:
     return json.loads(whole.stdout), run_dir
 
 
-def test_killed_run_resumes_with_every_round_once_and_the_same_result(
-    isolated_env, tmp_path, uninterrupted
-):
-    uninterrupted, _ = uninterrupted
-
-    stopped = tmp_path / "b"
+def kill_after_round_2_and_resume(env, stopped: Path, *extra: str) -> dict:
+    """Run ``ARGS`` (plus ``extra``) into ``stopped``, SIGKILL it once round 2 is
+    recorded, resume it with ``--resume``; the resumed run's summary."""
     process = subprocess.Popen(
-        [script("fedlife-sim"), "run", *ARGS, "--run-dir", str(stopped)],
-        env=isolated_env,
+        [script("fedlife-sim"), "run", *ARGS, *extra, "--run-dir", str(stopped)],
+        env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -58,15 +55,14 @@ def test_killed_run_resumes_with_every_round_once_and_the_same_result(
     done_before = rounds_of(stopped)
     assert 2 <= len(done_before) < 3, done_before
 
-    resumed = run_cli(
-        [script("fedlife-sim"), "run", "--resume", str(stopped), "--json"], isolated_env
-    )
+    resumed = run_cli([script("fedlife-sim"), "run", "--resume", str(stopped), "--json"], env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    summary = json.loads(resumed.stdout)
+    return json.loads(resumed.stdout)
 
+
+def assert_every_round_once(stopped: Path, summary: dict, uninterrupted: dict) -> None:
     assert rounds_of(stopped) == [1, 2, 3]  # no round lost, none repeated
     assert summary["rounds"] == 3
-    assert summary["test_accuracy"] == uninterrupted["test_accuracy"]
     assert summary["epsilon_spent"] == pytest.approx(uninterrupted["epsilon_spent"])
     for site in ("site-000", "site-001", "site-002"):
         ledger = PrivacyLedger(stopped / "sites" / site / "store")
@@ -76,6 +72,33 @@ def test_killed_run_resumes_with_every_round_once_and_the_same_result(
         # The centers were released once: the resumed run reused them.
         assert [e.mechanism for e in entries].count("gaussian-moments") == 1
         assert ledger.epsilon(1e-5) <= 3.0
+
+
+def test_killed_run_resumes_with_every_round_once_and_the_same_result(
+    isolated_env, tmp_path, uninterrupted
+):
+    uninterrupted, _ = uninterrupted
+    stopped = tmp_path / "b"
+    summary = kill_after_round_2_and_resume(isolated_env, stopped)
+    assert_every_round_once(stopped, summary, uninterrupted)
+    assert summary["test_accuracy"] == uninterrupted["test_accuracy"]
+
+
+def test_killed_encrypted_run_resumes_with_every_round_once(isolated_env, tmp_path, uninterrupted):
+    """e2e because resuming an HE run spans fedlife-sim's resume (the .he checkpoint is
+    checked first), the ServerApp (the last encrypted checkpoint becomes the global model)
+    and the sites (decrypting it, replaying a round they already released). Its baseline
+    is this module's uninterrupted plaintext run: the same seed and DP noise, and the
+    CKKS sum differs from FedAvg by about 1e-7."""
+    uninterrupted, _ = uninterrupted
+    stopped = tmp_path / "he"
+    summary = kill_after_round_2_and_resume(isolated_env, stopped, "--he")
+    assert_every_round_once(stopped, summary, uninterrupted)
+    assert summary["evaluated_on"].startswith("federated evaluation only")
+    assert abs(summary["federated_accuracy"] - uninterrupted["federated_accuracy"]) <= 0.01
+    models = sorted(p.name for p in (stopped / "models").iterdir())
+    assert models == ["round-001.he", "round-002.he", "round-003.he"]
+    assert (stopped / "model.he").is_file() and not (stopped / "model.pt").exists()
 
 
 def test_resume_refuses_what_is_not_a_run_or_is_corrupt(

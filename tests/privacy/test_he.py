@@ -55,3 +55,16 @@ def test_coordinator_refuses_secret_context_and_tampered_ciphertext(secret):
     good = he.encrypt(secret, np.ones(4))
     with pytest.raises(EncryptionError, match="tampered"):
         weighted_sum(public, [(good, 1.0), ([b"\x00garbage" + good[0][:50]], 1.0)])
+
+
+def test_a_process_loads_one_key_once_whatever_folder_holds_it(tmp_path):
+    """Virtual sites share a worker and a key: the context is loaded once per content
+    (each load ~50 ms), and a re-provisioned file is loaded anew."""
+    from common.he_keys import provision
+
+    provision([tmp_path / "a", tmp_path / "b"], tmp_path / "coordinator")
+    first, key = he.site_context(tmp_path / "a")
+    assert he.site_context(tmp_path / "b") == (first, key)
+    provision([tmp_path / "b"], tmp_path / "elsewhere")
+    other, other_key = he.site_context(tmp_path / "b")
+    assert other is not first and other_key != key

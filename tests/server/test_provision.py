@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
@@ -14,6 +16,10 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from common.audit import AuditLog
+from common.errors import EncryptionError
+from common.he_keys import PUBLIC_CONTEXT_FILE, SECRET_CONTEXT_FILE, key_id
+from server.deploy.coordinator import CoordinatorState
+from server.deploy.launch import launch_config
 from server.deploy.provision import Provisioned, provision
 
 
@@ -82,3 +88,59 @@ def test_start_refuses_to_run_insecure_or_without_certs(cli, assert_one_line_err
     missing = cli("fedlife-coord", "start", "--state", tmp_path / "s", "--certs", tmp_path)
     assert_one_line_error(missing, "provision.json")
     assert not (tmp_path / "s" / "coordinator.json").exists()
+
+
+def test_provision_he_puts_the_secret_context_in_bundles_only(cli, assert_one_line_error, tmp_path):
+    """--he: each bundle gets the secret CKKS context (owner-only), OUT only the public
+    one; fedlife-coord run with he = true copies the public one into the run directory."""
+    ts = pytest.importorskip("tenseal")
+    out = tmp_path / "certs"
+    made = cli("fedlife-coord", "provision", "--out", out, "--sites", "a,b", "--he")
+    assert made.returncode == 0, made.stderr
+    said = " ".join(made.stdout.split())
+    assert f"only the public one is in {out / PUBLIC_CONTEXT_FILE}" in said
+    provisioned = Provisioned.load(out)
+    assert provisioned.he_key_id and provisioned.he_key_id in said
+    for bundle in provisioned.sites.values():
+        secret = bundle / SECRET_CONTEXT_FILE
+        assert secret.stat().st_mode & 0o077 == 0
+        ctx = ts.context_from(secret.read_bytes())
+        assert ctx.has_secret_key() and key_id(ctx) == provisioned.he_key_id
+    outside = [p for p in out.rglob("*") if p.is_file() and "sites" not in p.parts]
+    contexts = [p for p in outside if p.name.endswith(".context")]
+    assert contexts == [provisioned.he_public]
+    assert not ts.context_from(provisioned.he_public.read_bytes()).has_secret_key()
+
+    state = CoordinatorState(
+        pid=0, host="127.0.0.1", port=9092, ca=str(out / "ca.pem"), insecure=False, database=""
+    )
+    config = launch_config(state, tmp_path / "run", overrides={"he": True})
+    copied = Path(config["run-dir"]) / PUBLIC_CONTEXT_FILE
+    assert copied.read_bytes() == provisioned.he_public.read_bytes()
+    assert launch_config(state, tmp_path / "plain")["run-dir"]  # no he: nothing copied
+    assert not (tmp_path / "plain" / PUBLIC_CONTEXT_FILE).exists()
+
+
+def test_a_run_with_he_refuses_a_missing_or_secret_public_context(tmp_path):
+    pytest.importorskip("tenseal")
+    plain = provision(tmp_path / "plain", ["a"])
+    state = CoordinatorState(
+        pid=0,
+        host="127.0.0.1",
+        port=9092,
+        ca=str(plain.out / "ca.pem"),
+        insecure=False,
+        database="",
+    )
+    with pytest.raises(EncryptionError, match="provision --he"):
+        launch_config(state, tmp_path / "run", overrides={"he": True})
+    insecure = CoordinatorState(pid=0, host="h", port=1, ca="", insecure=True, database="")
+    with pytest.raises(EncryptionError, match="insecure"):
+        launch_config(insecure, tmp_path / "run", overrides={"he": True})
+    # A secret context put where the public one belongs never reaches the run directory.
+    he = provision(tmp_path / "he", ["a"], he=True)
+    he.he_public.write_bytes((he.sites["a"] / SECRET_CONTEXT_FILE).read_bytes())
+    state.ca = str(he.out / "ca.pem")
+    with pytest.raises(EncryptionError, match="secret key"):
+        launch_config(state, tmp_path / "run-2", overrides={"he": True})
+    assert not (tmp_path / "run-2" / PUBLIC_CONTEXT_FILE).exists()

@@ -1,7 +1,7 @@
 """The exported model as TorchScript: a forward that takes encoded features.
 
-Apart from the registry so that reading a registry (``fedlife-coord models list``,
-the unlearning checks) does not import torch.
+Apart from :mod:`common.model_bundle` so that checking an export target (and every CLI
+that imports the registry) does not import torch.
 """
 
 from __future__ import annotations
