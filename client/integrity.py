@@ -26,6 +26,7 @@ from deltalake import DeltaTable
 from common.errors import IntegrityError
 
 MANIFEST = "_fedlife_checksums.json"
+PENDING = MANIFEST + ".pending"  # a commit whose checksums are not recorded yet
 _CHECKED: set[tuple[str, int, int, str]] = set()
 
 
@@ -58,6 +59,12 @@ def read_manifest(table_path: Path) -> dict[str, str] | None:
     return manifest
 
 
+def begin_commit(table_path: Path) -> None:
+    """Mark a commit under way: its files get their checksums even if the process is
+    killed between the Delta commit and :func:`record_checksums` (which clears it)."""
+    (Path(table_path) / PENDING).touch()
+
+
 def record_checksums(table_path: Path) -> None:
     """Add the sha256 of the latest version's files the manifest lacks (after a commit).
 
@@ -76,6 +83,7 @@ def record_checksums(table_path: Path) -> None:
         temporary = table_path / (MANIFEST + ".tmp")
         temporary.write_text(json.dumps(manifest, indent=0, sort_keys=True), encoding="utf-8")
         os.replace(temporary, table_path / MANIFEST)
+        (table_path / PENDING).unlink(missing_ok=True)
 
 
 def check_table(table_path: Path, version: int | None = None) -> int:
@@ -92,6 +100,11 @@ def check_table(table_path: Path, version: int | None = None) -> int:
     for path in files:
         name = path.relative_to(table_path).as_posix()
         expected = manifest.get(name)
+        if expected is None and (table_path / PENDING).exists():
+            # A commit killed before its checksums were recorded: record them now.
+            record_checksums(table_path)
+            manifest = read_manifest(table_path) or {}
+            expected = manifest.get(name)
         if expected is None:
             raise IntegrityError(
                 f"{path}: data file has no recorded checksum (added outside fedlife?)"

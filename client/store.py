@@ -18,7 +18,7 @@ import polars as pl
 from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProperties
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from client.integrity import check_table, record_checksums
+from client.integrity import begin_commit, check_table, record_checksums
 from common.errors import StoreError
 
 # The store's tables, one per pipeline stage, and the column that names a row in all.
@@ -195,7 +195,8 @@ class SiteStore:
             "writer_properties": _ARCHIVE if archive else _queried(frame.collect_schema()),
         }
         try:
-            self.table_path(table).parent.mkdir(parents=True, exist_ok=True)
+            self.table_path(table).mkdir(parents=True, exist_ok=True)
+            begin_commit(self.table_path(table))
             if isinstance(frame, pl.DataFrame) and (archive or not _plain(frame.schema)):
                 frame.write_delta(path, mode="overwrite", delta_write_options=options)
             elif isinstance(frame, pl.DataFrame):
@@ -242,6 +243,7 @@ class SiteStore:
         }
         path = str(self.table_path(table))
         try:
+            begin_commit(self.table_path(table))
             delta = DeltaTable(path)
             # The schema from the log (polars' scan would read it again, slower).
             columns = dict(pl.DataFrame(delta.schema().to_arrow().empty_table()).schema)
