@@ -20,7 +20,7 @@ def _train_once(path: str, run_id: str, start) -> bool:
     site = Site.from_path(Path(path))
     message = train_message(site, run_id=run_id, server_round=10)  # the run's last round
     start.wait()
-    return keys.EXCLUDED not in _train(site, message).content
+    return keys.EXCLUDED not in _train(site, message, site.config.base_dir).content
 
 
 def test_concurrent_trainings_never_pass_the_budget(tmp_path, dataset):
