@@ -17,6 +17,7 @@ from server.deploy.coordinator import stop_tree
 from server.deploy.provision import provision, write_site_bundle
 from tests.client.test_site_cli import site_toml
 from tests.conftest import console_script
+from tests.e2e.conftest import run_cli
 
 
 @pytest.fixture
@@ -93,8 +94,11 @@ def test_join_gives_up_on_an_absent_coordinator_in_one_line(cli, assert_one_line
     assert time.monotonic() - started < 60
 
 
+# Beside the deployment tests (-m deploy), not among the parallel ones: with both test
+# workers busy, starting the SuperLink and the SuperNode took join past 120 s in make test.
 @pytest.mark.e2e
-def test_a_key_the_coordinator_never_registered_ends_in_one_line_naming_it(cli, cli_env, tmp_path):
+@pytest.mark.deploy
+def test_a_key_the_coordinator_never_registered_ends_in_one_line_naming_it(cli_env, tmp_path):
     """e2e: only a real SuperLink with node authentication answers Flower's code 2004.
 
     The SuperLink runs with the TLS and authentication flags ``fedlife-coord start``
@@ -125,9 +129,13 @@ def test_a_key_the_coordinator_never_registered_ends_in_one_line_naming_it(cli, 
             env=cli_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        result = cli(  # join waits for the SuperLink's port to open
-            "fedlife-site", "join", "-c", config, "--coordinator", f"127.0.0.1:{port}",
-            "--bundle", wrong, "--max-wait", "90",
+        result = run_cli(  # join waits for the SuperLink's port to open
+            [
+                console_script("fedlife-site"), "join", "-c", str(config),
+                "--coordinator", f"127.0.0.1:{port}", "--bundle", str(wrong), "--max-wait", "90",
+            ],
+            cli_env,
+            timeout=300,
         )  # fmt: skip
     finally:
         stop_tree(superlink.pid, timeout=10)

@@ -365,6 +365,7 @@ ALLOWED_CONFIG_KEYS = {
     "name", "table-version", "labeled-version", "epsilon-budget", "delta", "eval-split",
     "purged-versions", "feature-spec", "gate", "reason", "statistics", "fairness",
     "importance", "num-examples", "count", "sums", "squares",
+    "audit-head", "store-id",  # public: the site's audit head and a keyed store name
 }  # fmt: skip
 
 
