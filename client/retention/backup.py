@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from client.integrity import data_files, read_manifest, sha256_file
-from client.retention.backup_registry import remember_backup_dir
+from client.retention.backup_registry import remember_backup_dir, write_private
 from client.retention.erasure import site_key
 from client.sealing import (
     SCRYPT_N,
@@ -135,7 +135,7 @@ def _create(backup_dir: Path, site: str, passphrase: str) -> BackupKeys:
     }
     for folder in (backup_dir, backup_dir / OBJECTS, backup_dir / SNAPSHOTS):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_private(backup_dir / HEADER, json.dumps(header, indent=1).encode())
+    write_private(backup_dir / HEADER, json.dumps(header, indent=1).encode())
     return BackupKeys.of(data_key)
 
 
@@ -209,7 +209,7 @@ def backup(config: SiteConfig, backup_dir: Path, passphrase: str) -> BackupRepor
         }
         snapshot_name = taken.strftime(_TIME) + ".snap"
         sealed = seal_bytes(keys.snapshots, json.dumps(snapshot).encode(), snapshot_name)
-        _write_private(backup_dir / SNAPSHOTS / snapshot_name, sealed)
+        write_private(backup_dir / SNAPSHOTS / snapshot_name, sealed)
         written += len(sealed)
         remember_backup_dir(store_dir, backup_dir)
     except OSError as error:
@@ -260,11 +260,3 @@ def prune(backup_dir: Path, keys: BackupKeys, cutoff: datetime) -> list[str]:
             if path.name not in used:
                 path.unlink()
     return old
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".part")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)

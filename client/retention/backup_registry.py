@@ -63,7 +63,7 @@ def remember_backup_dir(store_dir: Path, backup_dir: Path) -> None:
     if backup_dir not in known:
         path = dirs_file(store_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, json.dumps([str(p) for p in [*known, backup_dir]]).encode())
+        write_private(path, json.dumps([str(p) for p in [*known, backup_dir]]).encode())
     requests = Path(store_dir) / "retention" / "erasure-requests.json"
     if requests.exists():
         recorded = json.loads(requests.read_text(encoding="utf-8"))
@@ -161,7 +161,8 @@ def _copy_chains(store_dir: Path, backup_dir: Path) -> None:
             ) from None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` owner-only (0600), whole or not at all."""
     temporary = path.with_name(path.name + ".part")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
