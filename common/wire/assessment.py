@@ -4,9 +4,9 @@ fairness counts and feature importance, all coarsened or aggregated."""
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import field_validator
+from pydantic import AfterValidator, field_validator
 
 from common import keys
 from common.errors import DataError
@@ -57,8 +57,12 @@ def fairness_text(text: str) -> str:
     return text
 
 
+# Fairness counts as JSON text, checked wherever a record carries them.
+FairnessText = Annotated[str, AfterValidator(fairness_text)]
+
+
 class AssessmentRecord(RecordModel):
-    fairness: str = f(
+    fairness: FairnessText = f(
         P.AGGREGATE,
         "per-group counts and rates, groups of >= min_group_size",
         alias=keys.FAIRNESS,
@@ -77,11 +81,6 @@ class AssessmentRecord(RecordModel):
         ge=0,
     )
 
-    @field_validator("fairness")
-    @classmethod
-    def _fairness(cls, text: str) -> str:
-        return fairness_text(text)
-
     @field_validator("importance")
     @classmethod
     def _importance(cls, text: str) -> str:
@@ -95,14 +94,9 @@ class AssessmentRecord(RecordModel):
 
 
 class ChampionFairness(RecordModel):
-    fairness: str = f(
+    fairness: FairnessText = f(
         P.AGGREGATE,
         "the champion's per-group counts and rates, groups of >= min_group_size",
         alias=keys.FAIRNESS,
         max_length=MAX_JSON,
     )
-
-    @field_validator("fairness")
-    @classmethod
-    def _fairness(cls, text: str) -> str:
-        return fairness_text(text)
