@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProperties
+from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from client.integrity import begin_commit, check_table, record_checksums
+from client.table_files import plain, write_plan, writer_properties
 from common.errors import StoreError
 
 # The store's tables, one per pipeline stage, and the column that names a row in all.
@@ -28,38 +28,6 @@ TABLES = (RAW, QUARANTINE, CLEAN, UNLABELED, LABELED, QUEUE)
 ROW_ID = "_row_id"
 
 _PREFIX = "fedlife."
-# The writer holds a whole row group in memory (default: a million rows); smaller
-# groups bound what a write adds to the peak.
-_ROW_GROUP = 1 << 16
-_ARCHIVE = WriterProperties(
-    max_row_group_size=_ROW_GROUP,
-    compression="ZSTD",
-    compression_level=1,
-    # Raw text rarely repeats within a page: dictionary pages cost time for no gain
-    # (1M-row raw table 1.27 s -> 1.00 s).
-    default_column_properties=ColumnProperties(statistics_enabled="NONE", dictionary_enabled=False),
-)
-
-
-def _queried(schema: pl.Schema) -> WriterProperties:
-    """Dictionary pages only for text columns: categories repeat, numbers and row ids
-    rarely do, and building their dictionaries was half the cost of a write. No block
-    compression: snappy took 40 % of a write's CPU to save a third of the bytes; ints
-    are delta bit-packed instead (most of that third, for little CPU)."""
-    text = [c for c, dtype in schema.items() if dtype == pl.String and c != ROW_ID]
-    ints = [c for c, dtype in schema.items() if dtype.is_integer()]
-    return WriterProperties(
-        max_row_group_size=_ROW_GROUP,
-        compression="UNCOMPRESSED",
-        default_column_properties=ColumnProperties(dictionary_enabled=False),
-        column_properties={
-            **{c: ColumnProperties(dictionary_enabled=True) for c in text},
-            **{
-                c: ColumnProperties(dictionary_enabled=False, encoding="DELTA_BINARY_PACKED")
-                for c in ints
-            },
-        },
-    )
 
 
 @dataclass(frozen=True)
@@ -192,19 +160,19 @@ class SiteStore:
         options = {
             "commit_properties": _commit(metadata),
             "schema_mode": "overwrite",
-            "writer_properties": _ARCHIVE if archive else _queried(frame.collect_schema()),
+            "writer_properties": writer_properties(frame.collect_schema(), archive=archive),
         }
         try:
             self.table_path(table).mkdir(parents=True, exist_ok=True)
             begin_commit(self.table_path(table))
-            if isinstance(frame, pl.DataFrame) and (archive or not _plain(frame.schema)):
+            if isinstance(frame, pl.DataFrame) and (archive or not plain(frame.schema)):
                 frame.write_delta(path, mode="overwrite", delta_write_options=options)
             elif isinstance(frame, pl.DataFrame):
                 # Polars' sink encodes the columns in parallel, with less CPU than
                 # Delta's writer (1M-row clean table: 0.59 -> 0.41 s).
-                _write_plan(path, frame.lazy(), metadata, archive=archive, rows=frame)
+                write_plan(path, frame.lazy(), _commit(metadata), archive=archive, rows=frame)
             else:
-                _write_plan(path, frame, metadata, archive=archive)
+                write_plan(path, frame, _commit(metadata), archive=archive)
             record_checksums(self.table_path(table))  # the new files' sha256, at commit time
         except OSError as error:
             raise StoreError(f"{self.root}: cannot write the store ({error.strerror})") from None
@@ -246,12 +214,12 @@ class SiteStore:
             begin_commit(self.table_path(table))
             delta = DeltaTable(path)
             # The schema from the log (polars' scan would read it again, slower).
-            columns = dict(pl.DataFrame(delta.schema().to_arrow().empty_table()).schema)
+            columns = pl.DataFrame(delta.schema().to_arrow().empty_table()).schema
             # No rows (only a record of the input): whatever columns came, the table's.
             frame = frame.cast(columns) if frame.height else pl.DataFrame(schema=columns)
             # Rows after the commit, from the file statistics: no row is read.
             before = sum(delta.get_add_actions(flatten=True).column("num_records").to_pylist())
-            properties = _ARCHIVE if archive else _queried(frame.schema)
+            properties = writer_properties(frame.schema, archive=archive)
             if not replacing:
                 metadata["rows"] = str(before + frame.height)
                 frame.write_delta(
@@ -292,93 +260,6 @@ class SiteStore:
         written = self.latest(table)
         assert written is not None
         return written
-
-
-def _write_plan(
-    path: str,
-    plan: pl.LazyFrame,
-    metadata: dict[str, str],
-    *,
-    archive: bool,
-    rows: pl.DataFrame | None = None,
-) -> None:
-    """``plan``'s rows streamed into a Parquet file of the table, then one Delta commit.
-
-    Delta's own writer takes a stream of batches but not in order (delta-rs writes
-    them in parallel); polars' sink keeps the order, and the commit adds the file
-    with the statistics Delta's writer would record (numbers' ranges, null counts).
-    An ``archive`` table (``SiteStore.write``'s) is zstd-compressed; others are not.
-    The statistics come from ``rows``, the plan's rows where they are in memory (no
-    pyarrow to import: 0.14 s of CPU), else from the file's metadata.
-    """
-    from deltalake import Schema
-    from deltalake.transaction import AddAction, create_table_with_add_actions
-
-    name = f"part-00000-{uuid.uuid4()}-c000.parquet"
-    file = Path(path) / name
-    file.parent.mkdir(parents=True, exist_ok=True)
-    # Queried tables uncompressed, as ``_queried``'s files: zstd was a third of the CPU.
-    if archive:
-        plan.sink_parquet(file, compression="zstd", compression_level=1, row_group_size=_ROW_GROUP)
-    else:
-        plan.sink_parquet(file, compression="uncompressed", row_group_size=_ROW_GROUP)
-    stats, schema = _file_statistics(file) if rows is None else _statistics(rows)
-    add = AddAction(name, file.stat().st_size, {}, int(file.stat().st_mtime * 1000), True, "")
-    add.stats = json.dumps(stats)
-    create_table_with_add_actions(
-        path,
-        Schema.from_arrow(schema),
-        [add],
-        mode="overwrite",
-        commit_properties=_commit(metadata),
-    )
-
-
-def _plain(schema: pl.Schema) -> bool:
-    """Numbers, text and booleans only: types polars and Delta name alike."""
-    return all(d.is_numeric() or d in (pl.String, pl.Boolean) for d in schema.dtypes())
-
-
-def _statistics(rows: pl.DataFrame) -> tuple[dict[str, object], pl.Schema]:
-    """The statistics Delta records of ``rows`` (numbers' ranges, null counts), and
-    their schema."""
-    numbers = [c for c, dtype in rows.schema.items() if dtype.is_numeric()]
-    found = rows.select(
-        *(pl.col(c).min().alias(f"min:{c}") for c in numbers),
-        *(pl.col(c).max().alias(f"max:{c}") for c in numbers),
-        *(pl.col(c).null_count().alias(f"null:{c}") for c in rows.columns),
-    ).row(0, named=True)
-    low = {c: found[f"min:{c}"] for c in numbers if found[f"min:{c}"] is not None}
-    high = {c: found[f"max:{c}"] for c in numbers if found[f"max:{c}"] is not None}
-    nulls = {c: found[f"null:{c}"] for c in rows.columns}
-    stats = {"numRecords": rows.height, "minValues": low, "maxValues": high, "nullCount": nulls}
-    return stats, rows.schema
-
-
-def _file_statistics(file: Path) -> tuple[dict[str, object], object]:
-    """``_statistics`` of a Parquet file, from its metadata, and its Arrow schema."""
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(file).metadata
-    groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
-    low, high, nulls = {}, {}, {}
-    arrow = pq.read_schema(file)
-    for index, field in enumerate(arrow):
-        columns = [g.column(index).statistics for g in groups]
-        nulls[field.name] = sum(c.null_count for c in columns if c is not None)
-        numeric = pa_numeric(field.type)
-        if numeric and columns and all(c is not None and c.has_min_max for c in columns):
-            low[field.name] = min(c.min for c in columns)
-            high[field.name] = max(c.max for c in columns)
-    stats = {"numRecords": meta.num_rows, "minValues": low, "maxValues": high, "nullCount": nulls}
-    return stats, arrow
-
-
-def pa_numeric(dtype: object) -> bool:
-    """Whether an Arrow type is an int or float (whose file statistics Delta records)."""
-    import pyarrow.types as t
-
-    return bool(t.is_integer(dtype) or t.is_floating(dtype))
 
 
 def _commit(metadata: dict[str, str]) -> CommitProperties:
