@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,16 +22,12 @@ from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp import Grid
 
 from common import keys
-from common.errors import DataError, FederationError
+from common.errors import FederationError
 from common.features import FeatureSpec
 from common.models import build_model
-from common.moments import merge_moments
 from common.run_config import RunConfig
 from common.wire.messages import (
     EvaluateReply,
-    MomentsReply,
-    ProfileReply,
-    StatisticsReply,
     TrainReply,
 )
 from server.central import CentralEvaluation
@@ -43,21 +38,19 @@ from server.central_dp import (
     worst_noise_multiplier,
 )
 from server.central_dp_ledger import CentralDPLedger
-from server.contract_check import disagreements
-from server.drift import statistics_record
 from server.fairness import merge_fairness, merge_importance
 from server.he_rounds import EVALUATION, EncryptedRounds
 from server.lifecycle.challenge import evaluate_beside
 from server.lifecycle.warm_start import warm_start
-from server.replies import participant, purged_versions, shapes, sorted_replies
+from server.replies import participant, shapes, sorted_replies
 from server.report.tensorboard import RoundScalars
 from server.round_report import RoundReport, round_record
 from server.run_dir import RunDirectory
 from server.site_exchange import SiteExchange
 from server.site_heads import SiteHeads
+from server.site_profile import STATISTICS, agree_on_features, observe_sites, profile
 from server.strategies import build_strategy, restore_strategy_state, strategy_state
 
-STATISTICS = "statistics.json"
 logger = logging.getLogger("fedlife.federation")
 
 
@@ -116,11 +109,12 @@ class Federation:
             if self.config.parent_run:  # a resumed challenger still meets its champion
                 _, champion, parent = warm_start(self.config, self.run_dir)
         elif self.config.parent_run:  # warm start: the parent's contract and weights
-            self.profile()  # still asked: it records the sites' purged versions
+            # Still asked: it records the sites' purged versions.
+            profile(self.sites, self.run_dir, self.run_id)
             spec, champion, parent = warm_start(self.config, self.run_dir)
             arrays = ArrayRecord(champion.to_torch_state_dict())  # champion kept unaltered
         else:
-            spec = self.agree_on_features()
+            spec = agree_on_features(self.sites, self.config, self.run_dir, self.run_id)
             model = build_model(
                 self.config.model, spec.num_features, spec.num_classes, self.config.seed
             )
@@ -129,7 +123,7 @@ class Federation:
             self.he = EncryptedRounds(self.run_dir, arrays, done[-1]["round"] if done else 0)
             self.run_dir.update_info(evaluation=EVALUATION, he_key_id=self.he.key_id)
         if not (done and (self.run_dir.path / STATISTICS).exists()):
-            self.observe_sites(spec)
+            observe_sites(self.sites, self.config, self.run_dir, self.run_id, spec)
         # With HE the coordinator cannot evaluate what it cannot read.
         load = CentralEvaluation.load
         central = None if self.he else load(self.config.test_data, spec, self.config.model)
@@ -224,15 +218,6 @@ class Federation:
         available = len(list(self.grid.get_node_ids()))
         return max(int(available * self.config.fraction_train), self.config.min_train_sites)
 
-    def agree_on_features(self) -> FeatureSpec:
-        """The profile round (and, if asked, the moments round); recorded in run.json."""
-        spec, excluded = self.profile()
-        if self.config.normalization != "range":
-            spec, refused = self.standardise(spec)
-            excluded += refused
-        self.run_dir.update_info(feature_spec=spec.to_json(), profile_excluded=excluded)
-        return spec
-
     def restore(self, last_round: int, strategy) -> tuple[FeatureSpec, ArrayRecord]:
         """Pick a stopped run up after ``last_round``: its features, model, strategy state.
 
@@ -246,77 +231,6 @@ class Federation:
         weights, state = self.run_dir.load_checkpoint(last_round)
         restore_strategy_state(strategy, state)
         return spec, ArrayRecord(weights)
-
-    def profile(self) -> tuple[FeatureSpec, list[dict[str, str]]]:
-        """Ask every site for its declared feature contract; merge the agreeing ones."""
-        replies, excluded = self.sites.query({keys.RUN_ID: self.run_id}, ProfileReply)
-        specs, names, purged = [], [], {}
-        for reply in replies:
-            specs.append(FeatureSpec.from_json(str(reply.content[keys.PROFILE][keys.FEATURE_SPEC])))
-            names.append(str(reply.content[keys.SITE][keys.SITE_NAME]))
-            purged[names[-1]] = purged_versions(reply)
-        self.run_dir.update_info(purged_versions=purged)
-        if not specs:
-            raise FederationError(f"no site answered the profile round: {excluded}")
-        merged, disagreeing = FeatureSpec.merge(specs)
-        excluded += [{"site": names[i], "reason": "schema mismatch"} for i in disagreeing]
-        warnings = disagreements(specs, names, merged)
-        for warning in warnings:
-            logger.warning("feature contract: %s", warning)
-        self.run_dir.update_info(contract_warnings=warnings)
-        return merged, excluded
-
-    def standardise(self, spec: FeatureSpec) -> tuple[FeatureSpec, list[dict[str, str]]]:
-        """Center (for 'moments' also scale) features with the sites' DP moments.
-
-        Each site pays for its release in its ledger; a site that refuses still trains.
-        """
-        replies, excluded = self.sites.query(
-            {
-                keys.RUN_ID: self.run_id,
-                keys.RELEASE: keys.MOMENTS,
-                keys.SPREADS: self.config.normalization == "moments",
-                keys.FEATURE_SPEC: spec.to_json(),
-                keys.SEED: self.config.seed,
-            },
-            MomentsReply,
-            {"spec": spec},
-        )
-        releases = [dict(reply.content[keys.MOMENTS]) for reply in replies]
-        try:
-            centers, spreads = merge_moments(releases)
-        except DataError as error:
-            reason = f"{error}: {excluded}"
-            if self.config.normalization == "moments":
-                raise FederationError(reason) from None
-            # Centering helps training but nothing needs it: the public ranges still work.
-            logger.warning("features not centered, public ranges only: %s", reason)
-            self.run_dir.update_info(centers_skipped=reason)
-            return spec, excluded
-        return spec.with_moments(centers, spreads), excluded
-
-    def observe_sites(self, spec: FeatureSpec) -> None:
-        """Ask the sites for histograms and quality counts; record drift, warn about it.
-
-        Once per run: a resumed run keeps what its start recorded of the data.
-        """
-        replies, excluded = self.sites.query(
-            {
-                keys.RUN_ID: self.run_id,
-                keys.RELEASE: keys.STATISTICS,
-                keys.FEATURE_SPEC: spec.to_json(),
-            },
-            StatisticsReply,
-            {"spec": spec},
-        )
-        statistics = {
-            str(r.content[keys.SITE][keys.SITE_NAME]): json.loads(
-                str(r.content[keys.STATISTICS][keys.STATISTICS])
-            )
-            for r in replies
-        }
-        record = statistics_record(statistics, spec, self.config.drift_threshold)
-        self.run_dir.write_json(STATISTICS, {**record, "excluded": excluded})
 
     def sites_missing(self, server_round: int) -> str:
         """Why round ``server_round`` cannot start ('' = it can).

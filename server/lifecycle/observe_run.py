@@ -19,10 +19,10 @@ from common import keys
 from common.errors import RunDirError
 from common.features import FeatureSpec
 from common.run_config import RunConfig
-from common.wire.messages import StatisticsReply
 from server.lifecycle.observation import SiteAnswer
 from server.run_dir import RunDirectory
 from server.site_exchange import SiteExchange
+from server.site_profile import query_statistics
 
 OBSERVATION = "observation.json"
 
@@ -39,11 +39,7 @@ def observe_sites_only(sites: SiteExchange, config: RunConfig, run_dir: RunDirec
     info = RunDirectory(lineage["run_dir"]).read_json("run.json")
     spec = FeatureSpec.from_json(info["feature_spec"])
     run_id = run_dir.start(config.to_flower())
-    replies, excluded = sites.query(
-        {keys.RUN_ID: run_id, keys.RELEASE: keys.STATISTICS, keys.FEATURE_SPEC: spec.to_json()},
-        StatisticsReply,
-        {"spec": spec},
-    )
+    replies, excluded = query_statistics(sites, run_id, spec)
     answers = []
     for reply in replies:
         # The reply was validated: the site record holds the scalars its contract declares.
