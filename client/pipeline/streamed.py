@@ -33,9 +33,8 @@ from client.pipeline.clean import (
     finishing,
     imputed_counts,
     numeric_features,
-    repeated,
-    with_row_ids,
 )
+from client.pipeline.dedupe import repeated, with_row_ids
 from client.pipeline.ingest import LINE, SOURCE, scan_text, scan_typed
 from client.pipeline.medians import medians
 from client.pipeline.validate import (
@@ -187,7 +186,7 @@ def run(
 
 
 def _dedupe_key(config: SiteConfig) -> str | None:
-    """The column whose repeats narrow whole-row dedupe (``clean._unique_rows``'s)."""
+    """The column whose repeats narrow whole-row dedupe (``dedupe.unique_rows``')."""
     schema = config.schema
     ints = [n for n, s in schema.columns.items() if s.type is ColumnType.INT]
     return schema.first_with(Role.ID) or (ints[0] if ints else None)

@@ -94,7 +94,7 @@ def test_a_site_with_ids_keeps_only_digests_and_no_clear_id(tmp_path):
 
 
 def test_row_ids_number_repeated_ids_and_fall_back_to_the_position():
-    from client.pipeline.clean import with_row_ids
+    from client.pipeline.dedupe import with_row_ids
     from client.pipeline.ingest import LINE, SOURCE
     from client.store import ROW_ID
     from common.config import SchemaSection
