@@ -48,9 +48,10 @@ def child_phases(directory: Path) -> dict:
     """
     import json as _json
 
+    from client.integrity import sha256_file as sha256_of
     from client.pipeline import pipeline
     from client.pipeline.prepare import config_hash, gate
-    from client.store import SiteStore, sha256_of
+    from client.store import SiteStore
     from common.config import load_site_config
 
     phases: list[dict] = []
