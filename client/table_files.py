@@ -15,7 +15,7 @@ import polars as pl
 from deltalake import ColumnProperties, CommitProperties, WriterProperties
 
 if TYPE_CHECKING:
-    from arro3.core.types import ArrowSchemaExportable
+    import pyarrow as pa
 
 # Row ids are unique text: a dictionary of them never pays (the store's ROW_ID).
 _UNIQUE_TEXT = "_row_id"
@@ -104,7 +104,7 @@ def plain(schema: pl.Schema) -> bool:
     return all(d.is_numeric() or d in (pl.String, pl.Boolean) for d in schema.dtypes())
 
 
-def _statistics(rows: pl.DataFrame) -> tuple[dict[str, object], ArrowSchemaExportable]:
+def _statistics(rows: pl.DataFrame) -> tuple[dict[str, object], pl.Schema | pa.Schema]:
     """The statistics Delta records of ``rows`` (numbers' ranges, null counts), and
     their schema."""
     numbers = [c for c, dtype in rows.schema.items() if dtype.is_numeric()]
@@ -120,7 +120,7 @@ def _statistics(rows: pl.DataFrame) -> tuple[dict[str, object], ArrowSchemaExpor
     return stats, rows.schema
 
 
-def _file_statistics(file: Path) -> tuple[dict[str, object], ArrowSchemaExportable]:
+def _file_statistics(file: Path) -> tuple[dict[str, object], pl.Schema | pa.Schema]:
     """``_statistics`` of a Parquet file, from its metadata, and its Arrow schema."""
     import pyarrow.parquet as pq
 
