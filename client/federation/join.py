@@ -1,7 +1,8 @@
 """``fedlife-site join``: this site becomes a Flower SuperNode of the coordinator's federation.
 
 It checks the site config and the bundle from ``fedlife-coord provision``, then runs
-``flower-supernode`` under its watch (:mod:`client.federation.supernode`): TLS verified
+Flower's SuperNode under its watch (:mod:`client.federation.supernode`, in a process of
+:mod:`client.federation.supernode_process`): TLS verified
 against the bundle's CA, authenticated with the bundle's private key, and a node config
 that points the ClientApp at this site's ``site.toml`` and at its bundle (where
 ``fedlife-coord provision --he`` put the secret HE context of encrypted aggregation).
@@ -21,11 +22,12 @@ import typer
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 
+from client.federation import supernode_process
 from client.federation.supernode import run_supernode
 from client.privacy.egress import NODE_CONFIG_KEY
 from client.site_audit import site_audit
 from common import keys
-from common.cli import console_script, err_console, one_line_errors
+from common.cli import err_console, one_line_errors
 from common.config import load_site_config
 from common.errors import ConfigError, CoordinatorError, EncryptionError
 from common.he_keys import SECRET_CONTEXT_FILE
@@ -59,7 +61,9 @@ class JoinPlan:
             node_config += f' {keys.BUNDLE}="{self.bundle}"'
         if self.egress_log is not None:
             node_config += f' {NODE_CONFIG_KEY}="{self.egress_log}"'
-        command = [console_script("flower-supernode"), "--superlink", self.coordinator]
+        # Flower's SuperNode, in a process that cannot outlive its main function.
+        command = [sys.executable, "-m", supernode_process.__name__]
+        command += ["--superlink", self.coordinator]
         command += ["--node-config", node_config]
         command += ["--host", "127.0.0.1", "--port", str(self.clientappio_port)]
         if self.bundle is None:

@@ -173,3 +173,46 @@ def test_the_fingerprint_is_the_one_ssh_keygen_prints(tmp_path):
         ["ssh-keygen", "-lf", tmp_path / "k.pub"], capture_output=True, text=True, check=True
     )
     assert fingerprint(tmp_path / "k") == listed.stdout.split()[1]
+
+
+def test_the_supernode_process_ends_with_its_main_function_despite_a_live_thread():
+    """flower-supernode's HTTP thread is no daemon: when its main function raised (it
+    once missed ``flower-superexec``), the process, and join with it, never ended."""
+    body = """
+        import importlib, threading, time
+        flower = importlib.import_module("flwr.supernode.cli.flower_supernode")
+
+        def failing():  # Flower's order: the HTTP thread first, then the node's start
+            threading.Thread(target=time.sleep, args=(600,), name="http").start()
+            raise FileNotFoundError("No such file or directory: 'flower-superexec'")
+
+        flower.flower_supernode = failing
+        from client.federation import supernode_process
+        supernode_process.main()
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    env.pop("FEDLIFE_DEBUG", None)
+    started = time.monotonic()
+    done = subprocess.run(stand_in(body), env=env, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 30
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: the SuperNode stopped: FileNotFoundError: "
+        "No such file or directory: 'flower-superexec'"
+    )
+
+
+def test_the_supernode_process_finds_this_environments_superexec():
+    """Flower starts ``flower-superexec`` by name: from this environment, whatever PATH."""
+    body = """
+        import importlib, shutil
+        flower = importlib.import_module("flwr.supernode.cli.flower_supernode")
+
+        flower.flower_supernode = lambda: print(shutil.which("flower-superexec"))
+        from client.federation import supernode_process
+        supernode_process.main()
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(stand_in(body), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(Path(sys.executable).parent / "flower-superexec")
