@@ -43,6 +43,10 @@ class SealError(StoreError):
     """A sealed (AES-GCM) file does not open: altered, cut short, or under another key."""
 
 
+class OpenFileError(DataError):
+    """``fedlife-site open``: no such file, not a sealed file, or an ``--out`` that exists."""
+
+
 class BackupError(StoreError):
     """A backup cannot be written or read (its folder, its snapshots)."""
 
