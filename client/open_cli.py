@@ -17,8 +17,7 @@ from pathlib import Path
 import typer
 
 from client.retention.archive import SEALED as ARCHIVE_SEALED
-from client.retention.archive import Archive
-from client.retention.retain import archive_dir, archive_key
+from client.retention.retain import archive_dir, site_archive
 from client.sealed_files import is_sealed, read_file
 from client.site_audit import site_audit
 from common.cli import one_line_errors
@@ -70,7 +69,7 @@ def open_sealed(config: SiteConfig, file: Path) -> bytes:
         raise OpenFileError(f"{file}: not a sealed fedlife file (read it as it is)")
     archive = archive_dir(config).resolve()
     if file.name.endswith(".parquet" + ARCHIVE_SEALED) and file.resolve().is_relative_to(archive):
-        rows = Archive(archive, key=archive_key(config)).read(file.resolve())
+        rows = site_archive(config).read(file.resolve())
         buffer = io.BytesIO()
         rows.write_csv(buffer)
         return buffer.getvalue()

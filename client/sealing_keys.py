@@ -13,6 +13,8 @@ so a rotation stopped half-way leaves every file readable.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from pathlib import Path
 
 from client.privacy.pseudonyms import site_key
@@ -55,3 +57,44 @@ def sealing_keys(store_dir: Path, purpose: str) -> list[bytes]:
     under it), then the retiring ones' (files a rotation has not re-sealed yet)."""
     current, retiring = generations(store_dir)
     return [derive_key(root_key(store_dir, g), purpose) for g in (current, *retiring)]
+
+
+def make_generation(store_dir: Path, generation: int) -> None:
+    """Write a new random root key for ``generation`` (owner-only, durable); one that
+    exists already (a rotation stopped before it was named current) is kept."""
+    path = key_path(store_dir, generation)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    load_or_create_key(path, content=secrets.token_bytes(32))
+    _sync_file(path)
+    _sync_dir(path.parent)
+
+
+def set_generations(store_dir: Path, current: int, retiring: list[int]) -> None:
+    """Record the current and retiring generations, whole or not at all (durably)."""
+    path = Path(store_dir) / STATE
+    temporary = path.with_name(path.name + ".part")
+    data = json.dumps({"current": current, "retiring": retiring}).encode()
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _sync_dir(path.parent)
+
+
+def _sync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` survive a power cut (POSIX)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -180,9 +180,9 @@ def migrate(config: SiteConfig) -> Migration:
 
 def _archive(config: SiteConfig, *, keyed: bool = True) -> Archive:
     """The site's archive, wherever retention puts it (``keyed``: able to open sealed files)."""
-    from client.retention.retain import archive_dir, archive_key  # retain migrates first
+    from client.retention.retain import archive_dir, site_archive  # retain migrates first
 
-    return Archive(archive_dir(config), key=archive_key(config) if keyed else None)
+    return site_archive(config) if keyed else Archive(archive_dir(config))
 
 
 def _key_columns(store: SiteStore, path: Path, column: str | None) -> pl.DataFrame:
