@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from common.data_classes import DataClass, class_conflict, implied_class
 from common.errors import ConfigError
@@ -64,8 +64,6 @@ class ColumnSpec(StrictModel):
     column takes the schema's ``decimal``. ``class`` is the column's data class
     (``common.data_classes``), declared to agree with its role; unset, the role's.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     type: ColumnType = ColumnType.FLOAT
     role: Role = Role.FEATURE

@@ -84,8 +84,8 @@ def rotate_sealing_key(config: SiteConfig) -> Rotation:
     _sealed_files(config)  # a missing archive folder is refused before anything changes
     current, retiring = generations(store)
     if not retiring:
-        made = [int(p.stem.split("-")[1]) for p in (store / KEYS).glob("seal-*.key")]
-        new = max([current, *made]) + 1
+        made = [int(p.stem[5:]) for p in (store / KEYS).glob("seal-*.key") if p.stem[5:].isdigit()]
+        new = max([current, *made]) + 1  # past any key file a stopped rotation left
         make_generation(store, new)
         set_generations(store, new, [current])
         current, retiring = new, [current]
@@ -103,7 +103,7 @@ def rotate_sealing_key(config: SiteConfig) -> Rotation:
     # Generation 0 is the site key itself (pseudonyms need it): only key files go,
     # the retired one and any a rotation stopped before naming it current left.
     for path in (store / KEYS).glob("seal-*.key"):
-        if path != key_path(store, current):
+        if path != key_path(store, current) and path.stem[5:].isdigit():
             path.unlink()
     site_audit(config).append(
         "rotate-key",
