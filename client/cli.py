@@ -286,7 +286,11 @@ def profile_command(
         )
     console.print(table)
     where = site.config.store_dir / "reports"
-    console.print(f"{len(found['histograms'])} histogram(s) in {where}", soft_wrap=True)
+    console.print(
+        f"{len(found['histograms'])} histogram(s) in {where}, sealed: fedlife-site open "
+        f"FILE -c {config} --out FILE.png shows one",
+        soft_wrap=True,
+    )
 
 
 @app.command("init")
