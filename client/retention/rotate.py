@@ -13,8 +13,9 @@ A rotation, and why a crash at any point loses nothing:
    new key, and every reader tries the current key, then the retiring ones;
 2. every sealed file is opened and re-sealed under the new key, each one written
    aside and renamed over the old (``client.sealing.seal_file``): a file is always
-   whole under one of the two keys, both of which the store holds. A second pass
-   catches a file another process wrote under the old key meanwhile;
+   whole under one of the two keys, both of which the store holds (it is held in
+   memory while it is re-sealed, as reading an archive file already is). A second
+   pass catches a file another process wrote under the old key meanwhile;
 3. only when no file is left under the old key does ``sealing.json`` drop the
    retiring generation, and then its key file is deleted (generation 0, the site
    key itself, is never deleted: it is the pseudonym key).
