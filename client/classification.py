@@ -1,7 +1,9 @@
 """``fedlife-site classify``: each column's data class and where its values may go.
 
-The class follows from the column's role in the schema (and, for a feature, its
-``public`` flag); it is declared, never guessed from the data. ``leaves`` says what
+The class is the one site.toml declares for the column (``class``, which ``init``
+writes and which must agree with the role: ``common.data_classes``), else the one
+its role implies (and, for a feature, its ``public`` flag); never guessed from the
+data. A ``pii`` column is validated, then dropped: it is kept nowhere. ``leaves`` says what
 of the column may reach the federation: ``never``, or aggregates only (DP model
 updates and releases, histograms over groups of at least ``min_group_size``,
 coarsened metrics: docs/privacy/threat-model.md lists every field that leaves).
@@ -24,15 +26,15 @@ console = Console()
 CONFIG = typer.Option(..., "--config", "-c", help="The site's site.toml.")
 
 AGGREGATES = "federation aggregates"
-# role -> (class, where it may go beyond the site's store)
-_BY_ROLE = {
-    Role.ID: ("identifier", "never"),
-    Role.PII: ("personal", "never"),
-    Role.TIMESTAMP: ("personal", "never"),
-    Role.IGNORE: ("personal", "never"),
-    Role.SENSITIVE: ("sensitive", f"{AGGREGATES} (fairness by group)"),
-    Role.LABEL: ("label", f"{AGGREGATES} (DP updates, coarsened metrics)"),
-    Role.FEATURE: ("feature", f"{AGGREGATES} (DP updates and releases)"),
+# role -> where its values may go beyond the site's store
+_LEAVES = {
+    Role.ID: "never",
+    Role.PII: "never",
+    Role.TIMESTAMP: "never",
+    Role.IGNORE: "never",
+    Role.SENSITIVE: f"{AGGREGATES} (fairness by group)",
+    Role.LABEL: f"{AGGREGATES} (DP updates, coarsened metrics)",
+    Role.FEATURE: f"{AGGREGATES} (DP updates and releases)",
 }
 
 
@@ -45,14 +47,20 @@ class ColumnClass:
     data_class: str
     kept_in: str
     leaves: str
+    declared: bool
 
 
 def classify_column(name: str, spec: ColumnSpec) -> ColumnClass:
-    """The class of the column ``name`` declared by ``spec``."""
-    data_class, leaves = _BY_ROLE[spec.role]
+    """The class of the column ``name`` declared by ``spec`` (or implied by its role)."""
+    leaves = _LEAVES[spec.role]
     if spec.role is Role.FEATURE and spec.public:
-        data_class, leaves = "public", f"{AGGREGATES} (exact statistics allowed)"
-    return ColumnClass(name, spec.role.value, data_class, "store", leaves)
+        leaves = f"{AGGREGATES} (exact statistics allowed)"
+    kept_in = "nowhere (dropped after validation)" if spec.role is Role.PII else "store"
+    if spec.role is Role.ID:
+        kept_in = "store, as keyed pseudonyms"
+    return ColumnClass(
+        name, spec.role.value, spec.classified.value, kept_in, leaves, spec.data_class is not None
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -74,5 +82,6 @@ def classify_command(
     for heading in ("column", "role", "class", "kept in", "may leave as"):
         table.add_column(heading)
     for c in classes:
-        table.add_row(c.column, c.role, c.data_class, c.kept_in, c.leaves)
+        shown = c.data_class if c.declared else f"{c.data_class} (role's; not declared)"
+        table.add_row(c.column, c.role, shown, c.kept_in, c.leaves)
     console.print(table)

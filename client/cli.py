@@ -16,6 +16,7 @@ from client.classification import register as register_classify
 from client.federation.final_model import model_app
 from client.federation.join import join_command
 from client.labeling.cli import app as label_app
+from client.open_cli import register as register_open
 from client.pipeline.prepare import prepare
 from client.pipeline.unfinished import unfinished_prepare
 from client.privacy.subjects import unit_of_privacy
@@ -285,7 +286,11 @@ def profile_command(
         )
     console.print(table)
     where = site.config.store_dir / "reports"
-    console.print(f"{len(found['histograms'])} histogram(s) in {where}", soft_wrap=True)
+    console.print(
+        f"{len(found['histograms'])} histogram(s) in {where}, sealed: fedlife-site open "
+        f"FILE -c {config} --out FILE.png shows one",
+        soft_wrap=True,
+    )
 
 
 @app.command("init")
@@ -331,6 +336,7 @@ register_schedule(app)
 register_verify(app)
 register_classify(app)
 register_backup(app)
+register_open(app)
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Sealed files: AES-256-GCM in pieces, with keys from HKDF or a passphrase (scrypt).
 
-What leaves the Delta tables (backups; later archives and exported sheets) is
+What leaves the Delta tables (backups, archives, queue sheets and reports) is
 written sealed: encrypted and authenticated with AES-GCM from ``cryptography``.
 A file is sealed in pieces of :data:`PIECE` bytes so a large file never sits in
 memory whole. Each piece is one AES-GCM message with its own random 96-bit nonce;

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from common.data_classes import DataClass, class_conflict, implied_class
 from common.errors import ConfigError
 from common.labeling import LabelingSection
 from common.retention import RetentionSection
@@ -60,7 +61,8 @@ class ColumnSpec(StrictModel):
     hospital), imputation would otherwise hide it. ``decimal = ","`` reads a number
     column's decimal commas (``12,29`` is 12.29; ``12.29`` still reads too); without
     it such a value is not a number and its row goes to quarantine. Unset, the
-    column takes the schema's ``decimal``.
+    column takes the schema's ``decimal``. ``class`` is the column's data class
+    (``common.data_classes``), declared to agree with its role; unset, the role's.
     """
 
     type: ColumnType = ColumnType.FLOAT
@@ -74,12 +76,26 @@ class ColumnSpec(StrictModel):
     public: bool = False
     missing_indicator: bool = False
     decimal: Literal[".", ","] | None = None
+    data_class: DataClass | None = Field(default=None, alias="class")
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
         if self.min is not None and self.max is not None and not self.min < self.max:
             raise ValueError(f"min ({self.min}) must be below max ({self.max})")
         return self
+
+    @model_validator(mode="after")
+    def _class_agrees_with_role(self) -> ColumnSpec:
+        if self.data_class is not None:
+            conflict = class_conflict(self.role, self.data_class, public=self.public)
+            if conflict is not None:
+                raise ValueError(conflict)
+        return self
+
+    @property
+    def classified(self) -> DataClass:
+        """The column's class: the declared one, else the one its role implies."""
+        return self.data_class or implied_class(self.role, public=self.public)
 
 
 class SiteSection(StrictModel):

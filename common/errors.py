@@ -43,6 +43,15 @@ class SealError(StoreError):
     """A sealed (AES-GCM) file does not open: altered, cut short, or under another key."""
 
 
+class OpenFileError(DataError):
+    """``fedlife-site open``: no such file, not a sealed file, or an ``--out`` that exists."""
+
+
+class KeyRotationError(StoreError):
+    """A key rotation refused or stopped (a missing archive folder, a file no key opens,
+    the pseudonym key); what was re-sealed stays readable."""
+
+
 class BackupError(StoreError):
     """A backup cannot be written or read (its folder, its snapshots)."""
 

@@ -18,6 +18,7 @@ import polars as pl
 
 from client.federation.global_model import GlobalModel, load_global_model
 from client.labeling.labels import unlabeled_rows
+from client.sealed_files import write_sealed
 from client.site_audit import site_audit
 from client.store import QUEUE, ROW_ID, SiteStore, TableVersion
 from common.config import SiteConfig
@@ -66,7 +67,7 @@ def select(
 
 @dataclass(frozen=True)
 class Queue:
-    """A queue written for annotators: the table version, the CSV and the rows."""
+    """A queue written for annotators: the table version, the sealed CSV and the rows."""
 
     version: TableVersion
     csv: Path
@@ -95,8 +96,9 @@ def refresh_queue(
     """Score the unlabeled rows with ``model``; write the ``size`` best as the queue.
 
     The one labeling action of active learning: a new version of the ``queue`` table
-    and ``<store>/labeling/queue-vN.csv`` (row id, features, an empty label column
-    to fill in and give back to ``label import``). Both stay at the site.
+    and ``<store>/labeling/queue-vN.csv.sealed`` (row id, features, an empty label
+    column to fill in and give back to ``label import``; sealed by
+    ``client.sealed_files``: ``fedlife-site open`` opens it). Both stay at the site.
     """
     if size < 1:
         raise ConfigError(f"queue size must be at least 1, got {size}")
@@ -115,14 +117,42 @@ def refresh_queue(
             pl.Series("score", scores, dtype=pl.Float64),
         )
     )
-    sheet = store.root / "labeling" / ".queue-next.csv"  # named by its version once committed
+    blank = {"label": pl.lit(""), "annotator": pl.lit("")}
+    text = rows.select(pl.col(ROW_ID).alias("row_id"), "rank", *features, **blank).write_csv()
+    # The sheet is sealed under its name, which holds the version: written for the next
+    # version before the commit, so a sheet that cannot be written leaves no queue behind.
+    latest = store.latest(QUEUE)
+    expected = 0 if latest is None else latest.version + 1
+    folder = store.root / "labeling"
     try:
-        sheet.parent.mkdir(parents=True, exist_ok=True)
-        blank = {"label": pl.lit(""), "annotator": pl.lit("")}
-        rows.select(pl.col(ROW_ID).alias("row_id"), "rank", *features, **blank).write_csv(sheet)
+        sheet = write_sealed(store.root, folder / f"queue-v{expected}.csv", text.encode("utf-8"))
     except OSError as error:
-        raise StoreError(f"{sheet.parent}: cannot write the queue ({error.strerror})") from None
-    version = store.write(
+        raise StoreError(f"{folder}: cannot write the queue ({error.strerror})") from None
+    try:
+        version = _commit_queue(store, rows, model, strategy, candidates.height, diverse=diverse)
+    except BaseException:
+        sheet.unlink(missing_ok=True)
+        raise
+    if version.version != expected:  # another writer committed in between
+        sheet = write_sealed(
+            store.root, folder / f"queue-v{version.version}.csv", text.encode("utf-8")
+        )
+    site_audit(config).append(
+        "label-queue", table_version=version.version, rows=rows.height, strategy=strategy
+    )
+    return Queue(version, sheet, rows, candidates.height)
+
+
+def _commit_queue(
+    store: SiteStore,
+    rows: pl.DataFrame,
+    model: GlobalModel,
+    strategy: str,
+    candidates: int,
+    *,
+    diverse: bool,
+) -> TableVersion:
+    return store.write(
         QUEUE,
         rows,
         {
@@ -131,15 +161,9 @@ def refresh_queue(
             "strategy": strategy,
             "diverse": diverse,
             "size": rows.height,
-            "candidates": candidates.height,
+            "candidates": candidates,
         },
     )
-    csv = sheet.with_name(f"queue-v{version.version}.csv")
-    sheet.replace(csv)
-    site_audit(config).append(
-        "label-queue", table_version=version.version, rows=rows.height, strategy=strategy
-    )
-    return Queue(version, csv, rows, candidates.height)
 
 
 def queue_after_round(

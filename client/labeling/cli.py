@@ -12,6 +12,7 @@ from rich.table import Table
 from client.labeling.importing import import_labels
 from client.labeling.labels import given_labels, labeled_rows
 from client.labeling.weak import weak_labels
+from client.sealed_files import plain_path, write_sealed
 from client.site import Site
 from common.cli import one_line_errors
 from common.config import load_site_config
@@ -155,12 +156,14 @@ def queue_command(
         return
     console.print(
         f"queue version {queue.version.version}: {queue.rows.height} of {queue.candidates} "
-        f"unlabeled rows; for annotators: {queue.csv}",
+        f"unlabeled rows; the sheet for annotators, sealed: {queue.csv}",
         highlight=False,
         soft_wrap=True,
     )
+    plain = plain_path(queue.csv).name
     console.print(
-        f"fill in 'label', then: fedlife-site label import {queue.csv} -c {config}",
+        f"open it: fedlife-site open {queue.csv} -c {config} --out {plain}; the annotator "
+        f"fills in 'label', then: fedlife-site label import {plain} -c {config}",
         highlight=False,
         soft_wrap=True,
     )
@@ -181,9 +184,10 @@ def quality_command(
     from client.labeling.quality import label_quality  # cleanlab and sklearn: only here
 
     found = label_quality(rows, site.declared_spec(), given_labels(site.store), folds)
-    report = site.config.store_dir / "reports" / "label_issues.csv"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    found.suspects.write_csv(report)
+    plain_report = site.config.store_dir / "reports" / "label_issues.csv"
+    report = write_sealed(
+        site.config.store_dir, plain_report, found.suspects.write_csv().encode("utf-8")
+    )
     summary = {
         "rows": found.rows,
         "suspected_errors": found.suspects.height,

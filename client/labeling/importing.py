@@ -16,6 +16,7 @@ which are pseudonymized here.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from client.labeling.labels import (
 )
 from client.privacy.pseudonyms import id_column, row_id_pseudonym, site_key
 from client.retention.pseudonymize import ensure_pseudonymized
+from client.sealed_files import is_sealed, plain_path, read_file
 from client.site_audit import site_audit
 from client.store import QUEUE, ROW_ID, SiteStore, TableVersion
 from common.config import SiteConfig
@@ -61,13 +63,20 @@ class ImportReport:
         )
 
 
-def read_labels_file(path: Path, label_name: str) -> pl.DataFrame:
-    """The file's row ids, labels and annotators, all as text (annotator may be null)."""
+def read_labels_file(path: Path, label_name: str, store_dir: Path | None = None) -> pl.DataFrame:
+    """The file's row ids, labels and annotators, all as text (annotator may be null).
+
+    ``store_dir`` : the site's store, whose key opens a sealed file (a queue sheet as
+        fedlife wrote it); the filled-in sheet an annotator gives back is a plain file.
+    """
     try:
-        if path.suffix.lower() == ".parquet":
-            frame = pl.read_parquet(path)
+        source: Path | io.BytesIO = path
+        if store_dir is not None and path.is_file() and is_sealed(path):
+            source = io.BytesIO(read_file(store_dir, path))
+        if plain_path(path).suffix.lower() == ".parquet":
+            frame = pl.read_parquet(source)
         else:
-            frame = pl.read_csv(path, infer_schema=False)
+            frame = pl.read_csv(source, infer_schema=False)
     except FileNotFoundError:
         raise DataError(f"{path}: labels file not found") from None
     except pl.exceptions.NoDataError:
@@ -103,7 +112,7 @@ def import_labels(
     path : the labels file (CSV or Parquet).
     annotator : who labeled, for rows whose file names none (default ``operator``).
     """
-    frame = read_labels_file(Path(path), config.schema.label)
+    frame = read_labels_file(Path(path), config.schema.label, config.store_dir)
     ensure_pseudonymized(config)  # row ids are matched against pseudonyms
     report = ImportReport()
     answered = frame.filter(pl.col(LABEL).is_not_null() & pl.col(ROW_ID).is_not_null())

@@ -31,6 +31,7 @@ from common.config import (
     TrainingSection,
     load_site_config,
 )
+from common.data_classes import ALLOWED, implied_class
 from common.errors import ConfigError
 from common.terminal import FittedTable
 from common.toml_text import toml_key, toml_value
@@ -154,6 +155,8 @@ def render_site_toml(
         f"# type: {_TYPES}",
         f"# role: {_ROLES}; only 'feature' columns feed the model,",
         "#   exactly one column is the 'label'; id and pii columns never leave the site.",
+        "# class: what kind of data the column holds (fedlife-site classify shows it with",
+        "#   where its values may go); it follows the role: change the role if it is wrong.",
         "# min / max: the column's PUBLIC range (a documented or physiological range). Values",
         "#   outside are outliers and features are scaled by it. The numbers suggested below",
         "#   are the sample's spread without its outliers: replace them with public bounds,",
@@ -185,6 +188,8 @@ def _column_lines(column: str, spec: dict[str, Any], shared_missing: set[str]) -
         lines.insert(0, f"# {column}: {spec['note']}")
     lines.append(_line("type", kind, _TYPES))
     lines.append(_line("role", role, _ROLES))
+    lines.append(_line("class", implied_class(role, public=bool(spec.get("public"))).value,
+                       _class_comment(role)))  # fmt: skip
     low, high = spec.get("min"), spec.get("max")
     if kind in ("int", "float") and role in ("feature", "sensitive"):
         if low is not None and high is not None and low < high:
@@ -205,6 +210,15 @@ def _column_lines(column: str, spec: dict[str, Any], shared_missing: set[str]) -
         lines.append(_line("scale", spec.get("scale", "linear"), 'feature scaling: "linear" | '
                            '"log" (positive, right-skewed)'))  # fmt: skip
     return lines
+
+
+def _class_comment(role: str) -> str:
+    """The classes a column with ``role`` may be declared with (``common.data_classes``)."""
+    if role == "feature":
+        return "data class: feature | public (with public = true: exact statistics may leave)"
+    if len(ALLOWED[role]) == 1:
+        return f"data class of role {role!r}; wrong? change the role"
+    return "data class: " + " | ".join(c.value for c in ALLOWED[role])
 
 
 def _line(key: str, value: Any, comment: str) -> str:

@@ -61,7 +61,11 @@ def schema_warnings(config: SiteConfig) -> list[str]:
 
 
 def config_hash(config: SiteConfig) -> str:
-    text = config.model_dump_json(by_alias=True, exclude={"base_dir", "labeling"})
+    # A column's class changes nothing prepare does: declaring one re-prepares nothing.
+    unused = {"columns": {"__all__": {"data_class"}}}
+    text = config.model_dump_json(
+        by_alias=True, exclude={"base_dir": True, "labeling": True, "schema_": unused}
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

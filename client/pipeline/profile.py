@@ -1,7 +1,8 @@
 """The data-quality profile of a site's latest clean version, with histograms.
 
 One polars ``select`` computes every column's aggregates; the histograms are drawn
-from the numeric columns' values (numpy, 20 bins) into ``<store>/reports/``. The
+from the numeric columns' values (numpy, 20 bins) into ``<store>/reports/``, sealed
+(``client.sealed_files``: ``fedlife-site open`` shows one). The
 profile stays at the site: it is for the site's operator, not for the federation.
 
 Per column the profile holds its declared type and role, the fraction of rows where
@@ -19,6 +20,7 @@ it is missing and its number of distinct present values. Besides:
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from pathlib import Path
@@ -29,6 +31,7 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from client.sealed_files import plain_path, sheets, write_sealed
 from client.site import Site
 from client.store import ROW_ID
 from common.config import ColumnSpec, ColumnType, Role
@@ -167,7 +170,8 @@ def _finite(value: Any) -> int | float | None:
 def _write_histograms(
     frame: pl.DataFrame, numeric: list[str], site: Site, version: int
 ) -> dict[str, Path]:
-    """One ``hist-<column>.png`` per numeric column with finite values; stale ones go."""
+    """One ``hist-<column>.png.sealed`` per numeric column with finite values (sealed:
+    ``client.sealed_files``; ``fedlife-site open`` shows one); stale ones go."""
     reports = site.config.store_dir / "reports"
     written: dict[str, Path] = {}
     try:
@@ -177,10 +181,11 @@ def _write_histograms(
             values = values[np.isfinite(values)]
             if values.size == 0:
                 continue
-            path = reports / _file_name(name, {p.name for p in written.values()})
-            _plot_histogram(values, name, f"{site.name}, clean v{version}", path)
+            taken = {plain_path(p).name for p in written.values()}
+            png = _plot_histogram(values, name, f"{site.name}, clean v{version}")
+            path = write_sealed(site.config.store_dir, reports / _file_name(name, taken), png)
             written[name] = path
-        for stale in set(reports.glob("hist-*.png")) - set(written.values()):
+        for stale in set(sheets(reports, "hist-*.png")) - set(written.values()):
             stale.unlink()
     except OSError as error:
         raise StoreError(f"{reports}: cannot write the histograms ({error.strerror})") from None
@@ -197,7 +202,8 @@ def _file_name(column: str, taken: set[str]) -> str:
     return name
 
 
-def _plot_histogram(values: np.ndarray, column: str, subtitle: str, path: Path) -> None:
+def _plot_histogram(values: np.ndarray, column: str, subtitle: str) -> bytes:
+    """The PNG of ``values``' histogram (in memory: it reaches the disk only sealed)."""
     counts, edges = np.histogram(values, bins=HISTOGRAM_BINS)
     figure = Figure(figsize=(6, 4))
     FigureCanvasAgg(figure)
@@ -206,4 +212,6 @@ def _plot_histogram(values: np.ndarray, column: str, subtitle: str, path: Path) 
     axes.set(xlabel=column, ylabel="rows", title=f"{column} ({subtitle}, {values.size} values)")
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()

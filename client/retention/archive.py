@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,11 +33,16 @@ class Archive:
     root : the archive directory (created on the first write).
     key : the key new files are sealed under and sealed files open with; None
         writes plain Parquet (and cannot read sealed files).
+    older_keys : keys of earlier generations that sealed files may still be under
+        (a key rotation not finished: ``client.retention.rotate``); only read with.
     """
 
-    def __init__(self, root: Path, *, key: bytes | None = None) -> None:
+    def __init__(
+        self, root: Path, *, key: bytes | None = None, older_keys: Sequence[bytes] = ()
+    ) -> None:
         self.root = Path(root)
         self.key = key
+        self.older_keys = tuple(older_keys)
 
     def check_writable(self) -> None:
         """Fail (before anything is deleted) if the archive cannot be written."""
@@ -62,11 +67,14 @@ class Archive:
         if path.name.endswith(SEALED):
             if self.key is None:
                 raise StoreError(f"{path}: a sealed archive file needs the site's key")
-            try:
-                data = read_sealed(self.key, path, self.context(path))
-            except SealError as error:
-                raise StoreError(f"archive file refused: {error}") from None
-            return pl.read_parquet(io.BytesIO(data))
+            for key in (self.key, *self.older_keys):
+                try:
+                    data = read_sealed(key, path, self.context(path))
+                except SealError as error:
+                    refused = error
+                    continue
+                return pl.read_parquet(io.BytesIO(data))
+            raise StoreError(f"archive file refused: {refused}") from None
         return pl.read_parquet(path)
 
     def write(self, table: str, frame: pl.DataFrame) -> Path:

@@ -1,4 +1,4 @@
-"""``fedlife-site retain``, ``erase``, ``lookup``, ``migrate`` and ``audit verify``."""
+"""``fedlife-site retain``, ``erase``, ``lookup``, ``migrate``, ``rotate-key``, ``audit verify``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from client.retention.erasure import ErasureRequests, site_key, subject_digest
 from client.retention.lookup import subject_rows
 from client.retention.pseudonymize import ensure_pseudonymized, marker, migrate
 from client.retention.retain import RetentionReport, retain
+from client.retention.rotate import rotate_key_command
 from client.site_audit import site_audit
 from common.cli import one_line_errors
 from common.config import Role, load_site_config
@@ -26,11 +27,12 @@ audit_app = typer.Typer(help="The site's hash-chained audit log.", no_args_is_he
 
 
 def register(app: typer.Typer) -> None:
-    """Add retain, erase and audit to ``fedlife-site``."""
+    """Add retain, erase, lookup, migrate, rotate-key and audit to ``fedlife-site``."""
     app.command("retain")(retain_command)
     app.command("erase")(erase_command)
     app.command("lookup")(lookup_command)
     app.command("migrate")(migrate_command)
+    app.command("rotate-key")(rotate_key_command)
     app.add_typer(audit_app, name="audit")
 
 

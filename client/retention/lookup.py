@@ -15,8 +15,7 @@ import polars as pl
 
 from client.privacy.pseudonyms import id_column, pseudonym, site_key
 from client.retention import history as delta_history
-from client.retention.archive import Archive
-from client.retention.retain import archive_dir, archive_key
+from client.retention.retain import site_archive
 from client.store import ROW_ID, SiteStore
 from common.config import SiteConfig
 from common.errors import ConfigError, StoreError, SubjectNotFoundError
@@ -62,7 +61,7 @@ def subject_rows(config: SiteConfig, subject_id: str) -> tuple[str, list[Subject
         rows = _of_subject(store.read(path.name, latest.version), column, wanted)
         if rows is not None and rows.height:
             found.append(SubjectRows(path.name, latest.version, rows))
-    archive = Archive(archive_dir(config), key=archive_key(config))
+    archive = site_archive(config)
     for file in archive.files():
         rows = _of_subject(archive.read(file), column, wanted)
         if rows is not None and rows.height:

@@ -34,6 +34,7 @@ from client.privacy.pseudonyms import (
 )
 from client.retention import history as delta_history
 from client.retention.archive import Archive
+from client.sealed_files import write_sealed
 from client.site_audit import site_audit
 from client.store import RAW_FILES, ROW_ID, SiteStore
 from client.store_repair import BACKUP_DIR
@@ -154,7 +155,8 @@ def migrate(config: SiteConfig) -> Migration:
         if _holds_pseudonyms(rows.rename({ROW_ID: "_id"}), "_id"):
             continue
         rows = _pseudonymized(rows, column, personal, mapping, key)
-        rows.rename({ROW_ID: "row_id"}).write_csv(sheet)
+        sheet_text = rows.rename({ROW_ID: "row_id"}).write_csv()
+        write_sealed(config.store_dir, sheet, sheet_text.encode("utf-8"))  # replaces the plain one
         done.sheets += 1
     # Copies of raw files, profile caches (label issues name row ids) and commits set
     # aside by repair (their statistics) may quote clear values: none is needed.
@@ -178,9 +180,9 @@ def migrate(config: SiteConfig) -> Migration:
 
 def _archive(config: SiteConfig, *, keyed: bool = True) -> Archive:
     """The site's archive, wherever retention puts it (``keyed``: able to open sealed files)."""
-    from client.retention.retain import archive_dir, archive_key  # retain migrates first
+    from client.retention.retain import archive_dir, site_archive  # retain migrates first
 
-    return Archive(archive_dir(config), key=archive_key(config) if keyed else None)
+    return site_archive(config) if keyed else Archive(archive_dir(config))
 
 
 def _key_columns(store: SiteStore, path: Path, column: str | None) -> pl.DataFrame:

@@ -20,6 +20,7 @@ first deletion. :func:`retain_site` is the entry point a Ray task calls.
 
 from __future__ import annotations
 
+import io
 import math
 import shutil
 import time
@@ -34,9 +35,10 @@ from client.pipeline.pipeline import PipelineResult
 from client.privacy.released import ReleasedUpdates
 from client.retention import history as delta_history
 from client.retention.archive import Archive
-from client.retention.erasure import ErasureRequests, PurgedVersions, SubjectMatcher, site_key
+from client.retention.erasure import ErasureRequests, PurgedVersions, SubjectMatcher
 from client.retention.pseudonymize import ensure_pseudonymized
-from client.sealing import derive_key
+from client.sealed_files import plain_path, read_file, sheets, write_sealed
+from client.sealing_keys import sealing_keys
 from client.site_audit import site_audit
 from client.store import RAW_FILES, ROW_ID, SiteStore
 from client.store_repair import BACKUP_DIR
@@ -81,9 +83,18 @@ class RetentionReport:
         return asdict(self)
 
 
+ARCHIVE_PURPOSE = "fedlife archive"
+
+
 def archive_key(config: SiteConfig) -> bytes:
-    """The key archive files are sealed under, drawn from the site's key (HKDF)."""
-    return derive_key(site_key(config.store_dir), "fedlife archive")
+    """The key new archive files are sealed under, drawn from the site's sealing key (HKDF)."""
+    return sealing_keys(config.store_dir, ARCHIVE_PURPOSE)[0]
+
+
+def site_archive(config: SiteConfig) -> Archive:
+    """The site's archive, where retention puts it, opening files of every key generation."""
+    current, *older = sealing_keys(config.store_dir, ARCHIVE_PURPOSE)
+    return Archive(archive_dir(config), key=current, older_keys=older)
 
 
 def archive_dir(config: SiteConfig) -> Path:
@@ -129,7 +140,7 @@ def retain(
         )
     if subjects.digests and subjects.column is None:
         raise ConfigError("erasure needs a schema column with role 'id' to find the rows")
-    archive = Archive(archive_dir(config), key=archive_key(config))
+    archive = site_archive(config)
     if not dry_run and ages and policy.archive:
         archive.check_writable()
     if not dry_run and subjects.digests and archive.files():
@@ -265,17 +276,20 @@ def expired_rows(config: SiteConfig, frame: pl.DataFrame, now: datetime | None =
 
 
 def _erase_from_sheets(folder: Path, subjects: SubjectMatcher, *, dry_run: bool) -> list[str]:
-    """Drop the requested subjects' rows from the annotators' queue sheets (CSV copies
-    of queue versions, keyed by ``row_id``); return the sheets rewritten."""
+    """Drop the requested subjects' rows from the annotators' queue sheets (sealed CSV
+    copies of queue versions, keyed by ``row_id``; plain ones from before sealing are
+    sealed when rewritten); return the sheets rewritten."""
     rewritten = []
-    for sheet in sorted(folder.glob("queue-v*.csv")) if subjects.digests else []:
-        rows = pl.read_csv(sheet, infer_schema=False).rename({"row_id": ROW_ID})
+    for sheet in sheets(folder, "queue-v*.csv") if subjects.digests else []:
+        content = read_file(folder.parent, sheet)
+        rows = pl.read_csv(io.BytesIO(content), infer_schema=False).rename({"row_id": ROW_ID})
         mask = subjects.mask(rows)
         if mask is None or not mask.any():
             continue
         rewritten.append(str(sheet))
         if not dry_run:
-            rows.filter(~mask).rename({ROW_ID: "row_id"}).write_csv(sheet)
+            kept = rows.filter(~mask).rename({ROW_ID: "row_id"}).write_csv()
+            write_sealed(folder.parent, plain_path(sheet), kept.encode("utf-8"))
     return rewritten
 
 

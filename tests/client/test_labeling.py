@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from client.labeling.label_model import ABSTAIN, LabelModel
 from client.labeling.labels import given_labels, labeled_rows
 from client.labeling.weak import weak_labels
 from client.pipeline.prepare import prepare
+from client.sealed_files import read_file
 from client.site import Site
 from client.store import SiteStore
 from common.config import load_site_config
@@ -267,7 +269,12 @@ def test_queue_from_a_run_dir_and_an_export_then_import_as_active(site, truth, t
     assert queue["score"].to_list() == sorted(queue["score"].to_list(), reverse=True)
     unlabeled = set(_store(site).read("unlabeled")["_row_id"])
     assert set(queue["_row_id"]) <= unlabeled
-    sheet = pl.read_csv(found["csv"], infer_schema=False)
+    sealed = Path(found["csv"])
+    assert sealed.name.endswith(".csv.sealed")
+    assert queue["_row_id"][0].encode() not in sealed.read_bytes()
+    opened = runner.invoke(app, ["open", str(sealed), "-c", str(site)])  # for the annotator
+    assert opened.exit_code == 0, opened.output
+    sheet = pl.read_csv(io.StringIO(opened.stdout), infer_schema=False)
     assert sheet["row_id"].to_list() == queue["_row_id"].to_list()
     assert "diagnosis" not in sheet.columns and set(sheet["label"].fill_null("")) == {""}
 
@@ -313,7 +320,8 @@ def test_quality_flags_flipped_labels_and_measures_agreement(tmp_path, truth):
     clean = store.read("clean").join(truth, left_on="_row_id", right_on="row_id")
     flipped = set(clean.filter(pl.col("diagnosis").cast(pl.String) != pl.col("truth"))["_row_id"])
     assert len(flipped) == FLIPPED
-    suspected = set(pl.read_csv(found["report"], infer_schema=False)["_row_id"])
+    report = read_file(store.root, Path(found["report"]))
+    suspected = set(pl.read_csv(io.BytesIO(report), infer_schema=False)["_row_id"])
     assert len(flipped & suspected) >= FLIPPED // 2
     assert len(suspected) < 4 * FLIPPED
     assert {b["class"] for b in found["balance"]} == {"0", "1"}

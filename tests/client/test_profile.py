@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from client.cli import app
 from client.pipeline.prepare import prepare
 from client.pipeline.profile import QUANTILES, profile
+from client.sealed_files import read_file
 from client.site import Site
 from client.store import SiteStore
 from common.config import load_site_config
@@ -173,18 +174,21 @@ def test_histograms_are_pngs_in_the_store_reports(found, prepared):
     assert set(found["histograms"]) == {"age", "income", "y"}
     for column, path in found["histograms"].items():
         path = Path(path)
-        assert path == reports / f"hist-{column}.png"
-        data = path.read_bytes()
+        assert path == reports / f"hist-{column}.png.sealed"
+        assert not path.read_bytes().startswith(PNG)  # sealed: fedlife-site open shows it
+        data = read_file(reports.parent, path)
         assert data.startswith(PNG) and len(data) > 1024
 
 
 def test_stale_histograms_are_removed(prepared):
     reports = prepared.parent / "store" / "reports"
     reports.mkdir(parents=True)
-    (reports / "hist-gone.png").write_bytes(PNG)
+    (reports / "hist-gone.png").write_bytes(PNG)  # written before sealing
+    (reports / "hist-gone2.png.sealed").write_bytes(PNG)
     (reports / "notes.txt").write_text("kept")
     profile(Site.from_path(prepared))
     assert not (reports / "hist-gone.png").exists()
+    assert not (reports / "hist-gone2.png.sealed").exists()
     assert (reports / "notes.txt").read_text() == "kept"
 
 

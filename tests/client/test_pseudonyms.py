@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import polars as pl
@@ -24,6 +25,7 @@ from client.privacy.pseudonyms import (
 from client.retention import pseudonymize
 from client.retention.archive import Archive
 from client.retention.pseudonymize import MARKER
+from client.sealed_files import read_file
 from client.store import ROW_ID, SiteStore
 from common.config import SchemaSection, load_site_config
 from tests.client.subject_sites import subject_id, subject_name, write_subject_site
@@ -215,7 +217,9 @@ def test_migrate_rewrites_a_clear_store_and_drops_the_versions_before(tmp_path, 
     assert store.read("labeled")[ROW_ID].to_list() == [pseudonym(key, subject_id(0, 0))]
     with pytest.raises(TableNotFoundError):  # time travel before the migration is gone
         store.read("clean", old_clean)
-    sheet_ids = pl.read_csv(sheet)["row_id"].to_list()
+    assert not sheet.exists()  # sealed when rewritten
+    sheet = sheet.with_name("queue-v0.csv.sealed")
+    sheet_ids = _sheet(config, sheet)["row_id"].to_list()
     assert sheet_ids == [row_id_pseudonym(key, v) for v in clean.head(4)[ROW_ID]]
     assert not (config.store_dir / "raw_files").exists()
     # Everything keyed by id goes on: the next prepare finds nothing new, erase finds rows.
@@ -227,12 +231,16 @@ def test_migrate_rewrites_a_clear_store_and_drops_the_versions_before(tmp_path, 
     assert code == 0 and "already" in out
     (config.store_dir / MARKER).unlink()  # its record lost: pseudonyms are not hashed twice
     before = {t: store.latest(t).version for t in ("clean", "labeled")}
-    sheet_now = pl.read_csv(sheet)["row_id"].to_list()
+    sheet_now = _sheet(config, sheet)["row_id"].to_list()
     code, out, err = run_cli("migrate", "-c", path)
     assert code == 0, err
     assert {t: store.latest(t).version for t in before} == before
     assert set(store.read("clean")["patient"]) < set(migrated["patient"])
-    assert pl.read_csv(sheet)["row_id"].to_list() == sheet_now
+    assert _sheet(config, sheet)["row_id"].to_list() == sheet_now
+
+
+def _sheet(config, path) -> pl.DataFrame:
+    return pl.read_csv(io.BytesIO(read_file(config.store_dir, path)), infer_schema=False)
 
 
 def test_the_first_prepare_migrates_a_clear_store(tmp_path, monkeypatch):

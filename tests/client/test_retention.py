@@ -23,6 +23,7 @@ from client.privacy.pseudonyms import pseudonym
 from client.retention.archive import Archive
 from client.retention.erasure import ErasureRequests, PurgedVersions, site_key, subject_digest
 from client.retention.retain import archive_key, retain, retain_site
+from client.sealed_files import read_file
 from client.sealing import read_sealed
 from client.site_audit import site_audit
 from client.store import SiteStore
@@ -298,10 +299,13 @@ def test_an_erasure_reaches_unlabeled_rows_their_labels_and_the_queue(tmp_path):
     for needle in subjects:
         assert any("unlabeled" in f for f in holds_subject(config, needle))
     assert any("labeled" in f for f in holds_subject(config, subjects[0]))
-    assert pseudonym(site_key(config.store_dir), subjects[1]) in queue.csv.read_text()
+    queued = pseudonym(site_key(config.store_dir), subjects[1])
+    assert queued in read_file(config.store_dir, queue.csv).decode()
+    assert queued.encode() not in queue.csv.read_bytes()  # the sheet is sealed
     request_erasure(config, subjects)
 
     retain(config)
+    assert queued not in read_file(config.store_dir, queue.csv).decode()
 
     for needle in subjects:
         assert holds_subject(config, needle) == [], needle
