@@ -62,5 +62,7 @@ HE_KEY_ID = "he-key-id"
 HE_PARAMS = "he-params"  # the coordinator's CKKS parameters: a site names a mismatch
 # Node config (fedlife-site join): the site's bundle, where its secret HE context is.
 BUNDLE = "bundle"
+# Node config: a folder where the ClientApp records every message the site sends.
+EGRESS_LOG = "egress-log"
 ENCRYPTED = "encrypted"
 CHUNKS = "chunks"

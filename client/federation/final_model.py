@@ -18,7 +18,6 @@ from typing import Any
 
 import typer
 
-from client.federation.site_replies import excluded, site_record_of
 from client.site import Site
 from client.site_audit import site_audit
 from common import keys
@@ -38,6 +37,7 @@ def decrypt_final_reply(site: Site, message: Any, keys_folder: Path) -> Any:
     the site's policy agrees and it has not done so for this run yet, else the reason."""
     from flwr.app import ArrayRecord, Message
 
+    from client.federation.site_replies import excluded, site_record_of
     from client.privacy import he
     from common.features import FeatureSpec
     from common.models import build_model

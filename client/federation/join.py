@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 
 from client.federation import supernode_process
 from client.federation.supernode import run_supernode
-from client.privacy.egress import NODE_CONFIG_KEY
 from client.site_audit import site_audit
 from common import keys
 from common.cli import err_console, one_line_errors
@@ -60,7 +59,7 @@ class JoinPlan:
         if self.bundle is not None:  # the ClientApp loads the secret HE context from it
             node_config += f' {keys.BUNDLE}="{self.bundle}"'
         if self.egress_log is not None:
-            node_config += f' {NODE_CONFIG_KEY}="{self.egress_log}"'
+            node_config += f' {keys.EGRESS_LOG}="{self.egress_log}"'
         # Flower's SuperNode, in a process that cannot outlive its main function.
         command = [sys.executable, "-m", supernode_process.__name__]
         command += ["--superlink", self.coordinator]

@@ -17,14 +17,15 @@ from typing import Any
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord
 from flwr.clientapp.typing import ClientAppCallable
 
-NODE_CONFIG_KEY = "egress-log"
+from common import keys
+
 LOG_NAME = "egress.jsonl"
 
 
 def record_egress(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
     """Answer ``message``, then append what the reply carries to the egress log."""
     reply = call_next(message, context)
-    folder = context.node_config.get(NODE_CONFIG_KEY)
+    folder = context.node_config.get(keys.EGRESS_LOG)
     if folder:
         line = {
             "message_type": message.metadata.message_type,

@@ -198,7 +198,7 @@ def test_a_mistyped_column_via_the_cli_names_file_and_column_and_keeps_versions(
 
 # --- SIGKILL in the middle of prepare -------------------------------------------------------
 
-BIG_ROWS = 1_500_000
+BIG_ROWS = 600_000  # long enough to kill prepare mid-write, even on a fast machine
 BAD_EVERY = 1000  # quarantined rows of the big input
 WAIT_S = 90
 
