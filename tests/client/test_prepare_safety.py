@@ -200,7 +200,8 @@ def test_a_mistyped_column_via_the_cli_names_file_and_column_and_keeps_versions(
 
 BIG_ROWS = 600_000  # long enough to kill prepare mid-write, even on a fast machine
 BAD_EVERY = 1000  # quarantined rows of the big input
-WAIT_S = 90
+# A loaded machine (make test beside a benchmark) once took over 90 s to the raw commit.
+WAIT_S = 300
 
 
 def _wait_for_new_entry(
