@@ -65,8 +65,8 @@ def make_generation(store_dir: Path, generation: int) -> None:
     path = key_path(store_dir, generation)
     path.parent.mkdir(parents=True, exist_ok=True)
     load_or_create_key(path, content=secrets.token_bytes(32))
-    _sync_file(path)
-    _sync_dir(path.parent)
+    _sync(path)
+    _sync(path.parent)
 
 
 def set_generations(store_dir: Path, current: int, retiring: list[int]) -> None:
@@ -80,20 +80,12 @@ def set_generations(store_dir: Path, current: int, retiring: list[int]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    _sync_dir(path.parent)
+    _sync(path.parent)
 
 
-def _sync_file(path: Path) -> None:
+def _sync(path: Path) -> None:
+    """Flush ``path`` to disk; for a folder, the renames and new files in it (POSIX)."""
     descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _sync_dir(folder: Path) -> None:
-    """Make a rename or a new file in ``folder`` survive a power cut (POSIX)."""
-    descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
