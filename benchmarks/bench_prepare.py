@@ -10,12 +10,21 @@ its ``site.toml`` into a temporary directory. It then times, in turn:
 
 * fedlife: ``client.pipeline.prepare.prepare(load_site_config(path))``, wall clock, on a
   fresh store each run;
-* pandas: the same cleaning by hand (``read_csv`` with the same missing markers,
-  ``drop_duplicates``, drop unlabeled rows, ``fillna`` with per-column medians,
-  ``clip`` to the declared ranges, ``to_parquet``). To be a fair equal it also does
-  the record keeping fedlife does and pandas would need as well: the sha256 of the raw
-  file and a copy of it named by that digest (the lineage), and the unlabeled rows,
-  cleaned with all rows' medians, written beside the clean ones.
+* pandas: the same work by hand: ``read_csv`` with the same missing markers; the id
+  column pseudonymized as prepare stores it (HMAC-SHA256 of the id's text under the
+  same site key, hex; each distinct id once); the rows prepare's validation would
+  quarantine here (a number that does not parse, a region or label outside the
+  schema's values) written to a quarantine parquet with file, line and reason;
+  ``drop_duplicates``; row ids as prepare makes them (the pseudonym, ``#n`` on a
+  repeated id, ``file:line`` without an id); unlabeled rows set aside; ``fillna``
+  with per-column medians; ``clip`` to the declared ranges; ``to_parquet``. It also
+  does the record keeping fedlife does and pandas would need as well: the sha256 of
+  the raw file and a copy of it named by that digest (the lineage), and the unlabeled
+  rows, cleaned with all rows' medians, written beside the clean ones. The bench's
+  schema has no ``pii`` column (prepare would drop it; nothing to drop on either side).
+
+Both sides hash ids under the key the data directory holds (``site.key``, given to each
+fresh store), so ``results_match_pandas`` compares pseudonyms and row ids too.
 
 Peak memory: every measured step runs in its own fresh Python process
 (``subprocess.Popen``; the parent imports neither polars nor numpy, and data
@@ -51,13 +60,19 @@ from pathlib import Path
 from child_steps import peak_mib
 from child_steps import run_child as run_child_of
 from dirty_table import (
+    CATEGORY,
     CSV_NAME,
     FLOAT_FEATURES,
+    ID,
     INT_FEATURES,
+    KEY_NAME,
     LABEL,
     MISSING_MARKERS,
+    REGIONS,
+    ROW_ID,
     STORE_NAME,
     TOML_NAME,
+    seed_site_key,
     write_dataset,
 )
 from prepare_phases import child_phases, child_steps
@@ -70,6 +85,7 @@ def child_fedlife(directory: Path, route: str = "auto") -> dict:
     from client.pipeline.prepare import prepare
     from common.config import load_site_config
 
+    seed_site_key(directory, load_site_config(directory / TOML_NAME).store_dir)
     baseline = peak_mib()
     start = time.perf_counter()
     chosen = {"auto": None, "out-of-core": True, "in-memory": False}[route]
@@ -98,9 +114,11 @@ def child_pandas(directory: Path, engine: str) -> dict:
     ranges = {n: (schema.columns[n].min, schema.columns[n].max) for n in numeric}
     out = directory / "pandas" / "clean.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
+    source = Path(CSV_NAME).name
 
     baseline = peak_mib()
     start = time.perf_counter()
+    key = (directory / KEY_NAME).read_bytes()
     digest = hashlib.sha256()
     with open(directory / CSV_NAME, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -110,7 +128,11 @@ def child_pandas(directory: Path, engine: str) -> dict:
         directory / CSV_NAME, na_values=MISSING_MARKERS, keep_default_na=False, engine=engine
     )
     rows_read = len(frame)
+    frame[ID] = pandas_pseudonyms(frame[ID], key)
+    frame, quarantine = pandas_quarantine(frame, numeric, source)
+    quarantine.to_parquet(out.parent / "quarantine.parquet", index=False)
     frame = frame.drop_duplicates()
+    frame[ROW_ID] = pandas_row_ids(frame, source)
     unlabeled = frame[frame[LABEL].isna()]
     unlabeled = unlabeled.fillna(frame[numeric].median())
     for name, (lo, hi) in ranges.items():
@@ -131,6 +153,58 @@ def child_pandas(directory: Path, engine: str) -> dict:
     }
 
 
+def pandas_pseudonyms(ids, key: bytes):
+    """The id column as prepare stores it: the HMAC-SHA256 of each id's text under the
+    site's key, in hex; each distinct id hashed once, from a copy of one keyed HMAC
+    (prepare's own primitive, ``client.privacy.pseudonyms``)."""
+    import numpy as np
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.hmac import HMAC
+
+    codes, distinct = ids.factorize()
+    keyed, hashed = HMAC(key, hashes.SHA256()), []
+    for value in distinct:
+        mac = keyed.copy()
+        mac.update(str(value).strip().encode())
+        hashed.append(mac.finalize().hex())
+    out = np.asarray([*hashed, None], dtype=object)[codes]  # code -1 (no id): None
+    return out
+
+
+def pandas_quarantine(frame, numeric: list[str], source: str):
+    """``frame`` split into the rows prepare keeps and its quarantine: numbers that do
+    not parse, a region or label outside the schema's values (the checks the bench's
+    columns can fail; prepare's validation checks every column of any schema)."""
+    import pandas as pd
+
+    reasons = pd.Series("", index=frame.index)
+    for name in numeric:  # a column with text in it is read as objects
+        if frame[name].dtype == object:
+            typed = pd.to_numeric(frame[name], errors="coerce")
+            reasons[frame[name].notna() & typed.isna()] += f"{name}: not a number; "
+            frame[name] = typed
+    for name, allowed in ((CATEGORY, REGIONS), (LABEL, [0, 1])):
+        reasons[frame[name].notna() & ~frame[name].isin(allowed)] += f"{name}: not allowed; "
+    bad = reasons != ""
+    quarantine = frame[bad].assign(
+        _source=source, _line=frame.index[bad] + 2, _reason=reasons[bad].str.rstrip("; ")
+    )
+    return frame[~bad], quarantine
+
+
+def pandas_row_ids(frame, source: str):
+    """Prepare's row ids: the id's pseudonym, ``#2``, ``#3``... on its repeats in read
+    order, ``<file>:<line>`` where the id is missing (``client.pipeline.dedupe``)."""
+    row_ids = frame[ID].copy()
+    if row_ids.duplicated().any():
+        occurrence = frame.groupby(ID, sort=False).cumcount() + 1
+        row_ids = row_ids.where(occurrence == 1, row_ids + "#" + occurrence.astype(str))
+    missing = row_ids.isna()
+    if missing.any():  # the line in the file: the row's index (filters keep it) + header
+        row_ids[missing] = source + ":" + (frame.index[missing] + 2).astype(str)
+    return row_ids
+
+
 # ----------------------------------------------------------------------- parent
 
 
@@ -140,16 +214,26 @@ def run_child(step: str, directory: Path, *options: str) -> dict:
 
 
 def parity(directory: Path) -> dict:
-    """Do fedlife's clean table and pandas' parquet hold the same rows and sums?"""
+    """Do fedlife's tables and pandas' parquet files hold the same rows: the clean
+    table's sums of every number, its pseudonyms and row ids (an order-free fingerprint
+    of each: the sum of the values' hashes), and the unlabeled and quarantined rows?"""
     import polars as pl
 
     # Scanned, not read: 20M rows of both would not fit the memory this bench measures.
     numeric = [*FLOAT_FEATURES, *INT_FEATURES]
     figures = [pl.len().alias("rows"), *(pl.col(c).cast(pl.Float64).sum() for c in numeric)]
-    ours = pl.scan_delta(str(directory / STORE_NAME / "tables" / "clean")).select(figures)
-    theirs = pl.scan_parquet(directory / "pandas" / "clean.parquet").select(figures)
-    a, b = ours.collect().row(0, named=True), theirs.collect().row(0, named=True)
+    for name in (ID, ROW_ID):
+        fingerprint = (pl.col(name).hash(seed=0) // (1 << 32)).sum()  # < 2^64 below 4G rows
+        figures += [fingerprint.alias(f"{name}_hashes"), pl.col(name).null_count()]
+    tables, theirs = directory / STORE_NAME / "tables", directory / "pandas"
+    a = pl.scan_delta(str(tables / "clean")).select(figures).collect().row(0, named=True)
+    b = pl.scan_parquet(theirs / "clean.parquet").select(figures).collect().row(0, named=True)
     off = [c for c in numeric if abs(a[c] - b[c]) > 1e-6 * max(1.0, abs(a[c]), abs(b[c]))]
+    off += [c for c in a if c not in numeric and c != "rows" and a[c] != b[c]]
+    for table in ("unlabeled", "quarantine"):
+        ours = pl.scan_delta(str(tables / table)).select(pl.len()).collect().item()
+        if ours != pl.scan_parquet(theirs / f"{table}.parquet").select(pl.len()).collect().item():
+            off.append(f"{table} rows")
     return {"same_rows": a["rows"] == b["rows"], "columns_differing": off}
 
 

@@ -7,6 +7,8 @@ An id, 15 float features with declared ranges, two int features, a category and 
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 ID, LABEL, CATEGORY = "id", "label", "region"
@@ -16,6 +18,10 @@ REGIONS = ["north", "south", "east", "west"]
 MISSING_MARKERS = ["", "NA", "?"]
 DUPLICATES, MISSING, OUTLIERS = 0.02, 0.03, 0.01
 CSV_NAME, TOML_NAME, STORE_NAME = "raw/data.csv", "site.toml", "store"
+# The site's pseudonym key, kept beside the data: each fresh store gets it (both sides
+# hash ids under the same key, so their results compare pseudonym for pseudonym).
+KEY_NAME = "site.key"
+ROW_ID = "_row_id"  # client.store.ROW_ID (the parent process imports no polars)
 
 
 # Tables above this many rows are written in blocks of it (ids continue, duplicates
@@ -47,6 +53,10 @@ def write_dataset(directory: Path, rows: int, seed: int, *, keep_raw_table: bool
             columns = full.width
             del full
     assert ranges is not None
+    (directory / KEY_NAME).unlink(missing_ok=True)
+    descriptor = os.open(directory / KEY_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as key:
+        key.write(secrets.token_bytes(32))
     (directory / TOML_NAME).write_text(site_toml(ranges, keep_raw_table=keep_raw_table))
     return {**totals, "columns": columns, "raw_csv_mib": csv.stat().st_size / 2**20}
 
@@ -121,6 +131,14 @@ def _block(rng, rows: int, first_id: int, ranges: dict | None):
         "outlier_cells": outliers,
     }
     return full, counts, ranges or drawn
+
+
+def seed_site_key(directory: Path, store_dir: Path) -> None:
+    """Give a fresh store the data's key (``KEY_NAME``) as its pseudonym key."""
+    from client.privacy.pseudonyms import KEY_FILE
+    from common.audit import load_or_create_key
+
+    load_or_create_key(store_dir / KEY_FILE, content=(directory / KEY_NAME).read_bytes())
 
 
 def site_toml(ranges: dict[str, tuple[float, float]], *, keep_raw_table: bool = True) -> str:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from child_steps import peak_mib
-from dirty_table import TOML_NAME
+from dirty_table import TOML_NAME, seed_site_key
 
 
 def child_steps(directory: Path, route: str) -> dict:
@@ -26,6 +26,7 @@ def child_steps(directory: Path, route: str) -> dict:
         clock, current = now, name
 
     config = load_site_config(directory / TOML_NAME)
+    seed_site_key(directory, config.store_dir)
     chosen = {"auto": None, "out-of-core": True, "in-memory": False}[route]
     result = prepare(config, lap, out_of_core=chosen)
     lap("")
@@ -48,6 +49,8 @@ def child_phases(directory: Path) -> dict:
     """
     import json as _json
 
+    import polars as pl
+
     from client.integrity import sha256_file as sha256_of
     from client.pipeline import pipeline
     from client.pipeline.prepare import config_hash, gate
@@ -55,6 +58,7 @@ def child_phases(directory: Path) -> dict:
     from common.config import load_site_config
 
     phases: list[dict] = []
+    seed_site_key(directory, load_site_config(directory / TOML_NAME).store_dir)
     baseline = peak_mib()
     clock = time.perf_counter()
 
@@ -66,6 +70,13 @@ def child_phases(directory: Path) -> dict:
 
     config = load_site_config(directory / TOML_NAME)
     lap("load_site_config")
+    try:  # ids stored as keyed pseudonyms (issue 23): prepare's first step
+        from client.retention.pseudonymize import ensure_pseudonymized
+    except ImportError:
+        ensure_pseudonymized = None
+    if ensure_pseudonymized is not None:
+        ensure_pseudonymized(config, create=True)
+        lap("pseudonym record (new store)")
     inputs = {str(p): sha256_of(p) for p in pipeline.raw_files(config)}
     lap("sha256 of raw files")
     store = SiteStore(config.store_dir)
@@ -89,7 +100,7 @@ def child_phases(directory: Path) -> dict:
         from client.pipeline.validate import validate
 
         reject = config.cleaning.outliers == "reject"
-        validated = None
+        validated, raw = None, pl.DataFrame()  # no raw text unless the raw table is kept
         keep_raw = getattr(config.site, "keep_raw_table", True)
         if hasattr(validation, "validate_files"):  # numbers typed as read
             files = pipeline.raw_files(config)
@@ -103,6 +114,9 @@ def child_phases(directory: Path) -> dict:
             lap("ingest.read_raw (text)")
             validated = validate(raw, config.schema, reject_out_of_range=reject)
             lap("validate (type + quarantine)")
+        if hasattr(pipeline, "pseudonymized"):  # as read_validated does after validating
+            raw, validated = pipeline.pseudonymized(config, raw, validated)
+            lap("pseudonymize ids (HMAC-SHA256)")
         missing = missing_fractions(validated.valid, numeric_features(config.schema))
         if hasattr(cleaning, "clean_with_unlabeled"):  # clean and unlabeled in one pass
             cleaned, report, unlabeled = cleaning.clean_with_unlabeled(validated.valid, config)

@@ -71,6 +71,10 @@ def test_pseudonyms_are_the_erasure_digests_and_keep_repeats_apart():
     assert row_id_pseudonym(key, "P1#3") == pseudonym(key, "P1") + "#3"
     unique = pl.Series([f"S{i}" for i in range(10)])  # the path hashing every row
     assert pseudonyms(unique, key).to_list() == [pseudonym(key, f"S{i}") for i in range(10)]
+    # Every row hashed, nulls and non-ASCII text among them: still hmac's digest.
+    mixed = pl.Series(["S0", None, "é", "S1"])
+    expected = [pseudonym(key, "S0"), None, pseudonym(key, "é"), pseudonym(key, "S1")]
+    assert pseudonyms(mixed, key).to_list() == expected
 
 
 def test_a_number_id_read_as_text_has_the_pseudonym_of_its_value():
