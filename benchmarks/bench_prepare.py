@@ -128,11 +128,15 @@ def child_pandas(directory: Path, engine: str) -> dict:
         directory / CSV_NAME, na_values=MISSING_MARKERS, keep_default_na=False, engine=engine
     )
     rows_read = len(frame)
-    frame[ID] = pandas_pseudonyms(frame[ID], key)
     frame, quarantine = pandas_quarantine(frame, numeric, source)
+    quarantine[ID] = pandas_pseudonyms(quarantine[ID], key)
     quarantine.to_parquet(out.parent / "quarantine.parquet", index=False)
+    # Deduped and numbered on the typed ids, then pseudonymized: one to one, so the
+    # same rows and row ids as prepare's (which pseudonymizes first), for less work.
     frame = frame.drop_duplicates()
-    frame[ROW_ID] = pandas_row_ids(frame, source)
+    pseudonyms = pandas_pseudonyms(frame[ID], key)
+    frame[ROW_ID] = pandas_row_ids(frame, pseudonyms, source)
+    frame[ID] = pseudonyms
     unlabeled = frame[frame[LABEL].isna()]
     unlabeled = unlabeled.fillna(frame[numeric].median())
     for name, (lo, hi) in ranges.items():
@@ -164,8 +168,9 @@ def pandas_pseudonyms(ids, key: bytes):
     codes, distinct = ids.factorize()
     keyed, hashed = HMAC(key, hashes.SHA256()), []
     for value in distinct:
-        mac = keyed.copy()
-        mac.update(str(value).strip().encode())
+        mac = keyed.copy()  # an int id read beside missing ones is a float: 17.0 is '17'
+        integral = isinstance(value, float) and value.is_integer()
+        mac.update((str(int(value)) if integral else str(value).strip()).encode())
         hashed.append(mac.finalize().hex())
     out = np.asarray([*hashed, None], dtype=object)[codes]  # code -1 (no id): None
     return out
@@ -178,13 +183,14 @@ def pandas_quarantine(frame, numeric: list[str], source: str):
     import pandas as pd
 
     reasons = pd.Series("", index=frame.index)
-    for name in numeric:  # a column with text in it is read as objects
-        if frame[name].dtype == object:
+    for name in numeric:  # a column with text in it is read as text
+        if not pd.api.types.is_numeric_dtype(frame[name]):
             typed = pd.to_numeric(frame[name], errors="coerce")
-            reasons[frame[name].notna() & typed.isna()] += f"{name}: not a number; "
+            kind = "float" if name in FLOAT_FEATURES else "int"  # prepare's words
+            reasons[frame[name].notna() & typed.isna()] += f"{name}: not {kind}; "
             frame[name] = typed
     for name, allowed in ((CATEGORY, REGIONS), (LABEL, [0, 1])):
-        reasons[frame[name].notna() & ~frame[name].isin(allowed)] += f"{name}: not allowed; "
+        reasons[frame[name].notna() & ~frame[name].isin(allowed)] += f"{name}: value not allowed; "
     bad = reasons != ""
     quarantine = frame[bad].assign(
         _source=source, _line=frame.index[bad] + 2, _reason=reasons[bad].str.rstrip("; ")
@@ -192,14 +198,17 @@ def pandas_quarantine(frame, numeric: list[str], source: str):
     return frame[~bad], quarantine
 
 
-def pandas_row_ids(frame, source: str):
+def pandas_row_ids(frame, pseudonyms, source: str):
     """Prepare's row ids: the id's pseudonym, ``#2``, ``#3``... on its repeats in read
-    order, ``<file>:<line>`` where the id is missing (``client.pipeline.dedupe``)."""
-    row_ids = frame[ID].copy()
-    if row_ids.duplicated().any():
-        occurrence = frame.groupby(ID, sort=False).cumcount() + 1
+    order (found on the typed ids), ``<file>:<line>`` where the id is missing
+    (``client.pipeline.dedupe``)."""
+    import pandas as pd
+
+    row_ids = pd.Series(pseudonyms, index=frame.index, dtype=object)
+    if frame[ID].duplicated().any():
+        occurrence = frame.groupby(ID, sort=False, dropna=False).cumcount() + 1
         row_ids = row_ids.where(occurrence == 1, row_ids + "#" + occurrence.astype(str))
-    missing = row_ids.isna()
+    missing = frame[ID].isna()
     if missing.any():  # the line in the file: the row's index (filters keep it) + header
         row_ids[missing] = source + ":" + (frame.index[missing] + 2).astype(str)
     return row_ids

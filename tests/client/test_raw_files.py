@@ -116,3 +116,16 @@ def test_row_ids_number_repeated_ids_and_fall_back_to_the_position():
         "id", keep="first", maintain_order=True
     )
     assert with_row_ids(unique, schema)[ROW_ID].to_list() == ["7", "8"]
+
+    # Pseudonyms are text: their repeats are found by hash, then compared whole.
+    text = frame.with_columns(pl.col("id").cast(pl.String) + "f" * 63)
+    numbered = ["7" + "f" * 63, "7" + "f" * 63 + "#2", "a.csv:4", "8" + "f" * 63]
+    assert with_row_ids(text, schema)[ROW_ID].to_list() == [*numbered, "7" + "f" * 63 + "#3"]
+
+
+def test_repeated_text_is_exactly_the_values_seen_twice():
+    from client.pipeline.dedupe import repeated
+
+    values = pl.Series(["a", "b", "a", None, None, "c", "c", "c", "d"])
+    assert sorted(repeated(values).to_list()) == ["a", "c"]
+    assert repeated(pl.Series(["x", None], dtype=pl.String)).len() == 0
