@@ -180,21 +180,25 @@ def pandas_quarantine(frame, numeric: list[str], source: str):
     """``frame`` split into the rows prepare keeps and its quarantine: numbers that do
     not parse, a region or label outside the schema's values (the checks the bench's
     columns can fail; prepare's validation checks every column of any schema)."""
+    import numpy as np
     import pandas as pd
 
-    reasons = pd.Series("", index=frame.index)
+    failed = []  # (rows failing, reason)
     for name in numeric:  # a column with text in it is read as text
         if not pd.api.types.is_numeric_dtype(frame[name]):
             typed = pd.to_numeric(frame[name], errors="coerce")
             kind = "float" if name in FLOAT_FEATURES else "int"  # prepare's words
-            reasons[frame[name].notna() & typed.isna()] += f"{name}: not {kind}; "
+            failed.append(((frame[name].notna() & typed.isna()).to_numpy(), f"{name}: not {kind}"))
             frame[name] = typed
     for name, allowed in ((CATEGORY, REGIONS), (LABEL, [0, 1])):
-        reasons[frame[name].notna() & ~frame[name].isin(allowed)] += f"{name}: value not allowed; "
-    bad = reasons != ""
-    quarantine = frame[bad].assign(
-        _source=source, _line=frame.index[bad] + 2, _reason=reasons[bad].str.rstrip("; ")
-    )
+        outside = frame[name].notna() & ~frame[name].isin(allowed)
+        failed.append((outside.to_numpy(), f"{name}: value not allowed"))
+    bad = np.logical_or.reduce([rows for rows, _ in failed])
+    if not bad.any():
+        quarantine = frame.iloc[:0].assign(_source="", _line=0, _reason="")
+        return frame, quarantine
+    reasons = ["; ".join(reason for rows, reason in failed if rows[i]) for i in np.flatnonzero(bad)]
+    quarantine = frame[bad].assign(_source=source, _line=frame.index[bad] + 2, _reason=reasons)
     return frame[~bad], quarantine
 
 
