@@ -192,9 +192,8 @@ def test_the_supernode_process_ends_with_its_main_function_despite_a_live_thread
     """
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     env.pop("FEDLIFE_DEBUG", None)
-    started = time.monotonic()
-    done = subprocess.run(stand_in(body), env=env, capture_output=True, text=True, timeout=60)
-    assert time.monotonic() - started < 30
+    # A process that hangs ends the test here (TimeoutExpired); the thread sleeps 600 s.
+    done = subprocess.run(stand_in(body), env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
         "error: the SuperNode stopped: FileNotFoundError: "
@@ -213,6 +212,6 @@ def test_the_supernode_process_finds_this_environments_superexec():
         supernode_process.main()
     """
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(stand_in(body), env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(stand_in(body), env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(Path(sys.executable).parent / "flower-superexec")
