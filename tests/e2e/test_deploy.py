@@ -607,3 +607,20 @@ def test_an_encrypted_run_over_tls_leaves_no_secret_key_at_the_coordinator(deplo
     at_site = torch.load(out / "model_state_dict.pt", weights_only=True)
     registry = torch.load(run_dir / "model.pt", weights_only=True)
     assert max(float((at_site[k] - registry[k]).abs().max()) for k in registry) < 1e-4
+
+
+def test_the_readme_stop_command_stops_the_coordinator(deployment, first_run):
+    """Last in the module: ``fedlife-coord stop --state coord-state`` as the README shows
+    it stops the SuperLink and its SuperExec; a second stop says in one line why not."""
+    state = deployment.coordinator()
+    assert state.pid in live_pids(state)
+
+    stopped = deployment.cli("fedlife-coord", "stop", "--state", deployment.state)
+
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert f"stopped SuperLink pid {state.pid}" in stopped.stdout
+    assert live_pids(deployment.coordinator()) == []
+    again = deployment.cli("fedlife-coord", "stop", "--state", deployment.state)
+    assert again.returncode != 0
+    assert "is running" in again.stderr and "Traceback" not in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
