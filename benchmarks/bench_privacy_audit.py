@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulations.audit.experiment import AuditSpec, audit, print_audit  # noqa: E402
+from simulations.audit.experiment import audit, print_audit  # noqa: E402
+from simulations.audit.spec import AuditSpec  # noqa: E402
 
 
 def main() -> int:

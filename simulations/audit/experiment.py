@@ -14,8 +14,6 @@ A lower bound above the accountant's epsilon means the accounting is wrong.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,64 +25,19 @@ from common.config import load_site_config
 from common.errors import ConfigError, FederationError
 from common.features import FeatureSpec
 from common.models import build_model
-from server.run_dir import RunDirectory, default_run_dir
+from server.run_dir import RunDirectory
 from simulations.audit.mia import loss_threshold_attack
+from simulations.audit.spec import AuditSpec
 from simulations.data.datasets import load_dataset
 from simulations.data.partition import iid
 from simulations.data.sites import write_site
 from simulations.runner import SimulationSpec, run
 
 
-@dataclass(frozen=True)
-class AuditSpec:
-    """One privacy audit.
-
-    Parameters
-    ----------
-    dataset : bundled dataset.
-    sites : virtual sites; member canaries are spread evenly over them.
-    canaries : canaries in all, half members and half not.
-    rounds, local_epochs, batch_size, learning_rate, momentum : training, the same
-        in both runs; long enough that the model without DP overfits.
-    epsilon, delta : the DP run's per-site budget.
-    test_fraction : rows held out for the coordinator's accuracy.
-    seed : seeds the split, canaries and training.
-    out : a new folder for the two runs ('' = ``runs/audit-<timestamp>``).
-    """
-
-    dataset: str = "digits"
-    sites: int = 2
-    canaries: int = 600
-    rounds: int = 3
-    local_epochs: int = 20
-    batch_size: int = 64
-    learning_rate: float = 0.05
-    momentum: float = 0.9
-    model: str = "mlp"
-    epsilon: float = 1.0
-    delta: float = 1e-5
-    test_fraction: float = 0.1
-    seed: int = 0
-    out: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.canaries < 20 or self.canaries % 2:
-            raise ConfigError(f"--canaries must be an even number >= 20, got {self.canaries}")
-        if not (self.epsilon > 0 and math.isfinite(self.epsilon)):
-            raise ConfigError(f"--epsilon must be > 0, got {self.epsilon}")
-        if self.sites < 1 or self.rounds < 1 or self.local_epochs < 1:
-            raise ConfigError("--sites, --rounds and --local-epochs must be >= 1")
-
-
 def audit(spec: AuditSpec) -> dict[str, Any]:
     """Run both trainings and both attacks; return the figures (see module docstring)."""
+    out = spec.out_dir()
     dataset = load_dataset(spec.dataset)
-    out = Path(spec.out or Path("runs") / f"audit-{default_run_dir().name}")
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(
-            f"{out}: audit folder exists and is not empty (sites' ledgers would carry over)"
-        )
     rng = np.random.default_rng(spec.seed)
     frame = dataset.frame
     order = rng.permutation(frame.height)
