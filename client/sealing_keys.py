@@ -52,16 +52,6 @@ def key_path(store_dir: Path, generation: int) -> Path:
     return Path(store_dir) / KEYS / f"seal-{generation}.key"
 
 
-def key_files(store_dir: Path) -> list[tuple[int, Path]]:
-    """The sealing key files ``store/keys/seal-<n>.key`` there are, with their generations."""
-    found = []
-    for path in (Path(store_dir) / KEYS).glob("seal-*.key"):
-        number = path.stem.removeprefix("seal-")
-        if number.isdigit():
-            found.append((int(number), path))
-    return found
-
-
 def sealing_keys(store_dir: Path, purpose: str) -> list[bytes]:
     """The keys for ``purpose``: the current generation's first (new files are sealed
     under it), then the retiring ones' (files a rotation has not re-sealed yet)."""
