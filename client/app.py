@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from flwr.app import ArrayRecord, Context, Message
 from flwr.clientapp import ClientApp
@@ -164,7 +165,6 @@ def _train(site: Site, message: Message, keys_folder: Path) -> Message:
             data.subjects_train, site.noise.numpy_generator("subjects", server_round)
         )
         x, y = x[rows], y[rows]
-    n = len(y)
     plan = TrainPlan(
         epochs=int(config[keys.LOCAL_EPOCHS]),
         batch_size=int(config[keys.BATCH_SIZE]),
@@ -176,47 +176,72 @@ def _train(site: Site, message: Message, keys_folder: Path) -> Message:
         proximal_mu=float(config.get(keys.PROXIMAL_MU, 0.0)),
         seed=derive_seed(seed, server_round, site.name),
     )
-    rate, steps = sample_rate(n, plan.batch_size), steps_per_round(n, plan)
     run_id = str(config[keys.RUN_ID])
     model = _global_model(message, spec, keys_folder)
     released = ReleasedUpdates(site.config.store_dir)
     digest = request_digest(model.state_dict(), run_id, server_round)
-    replay = released.find(run_id, digest)
-    if replay is not None:
-        return _update_reply(message, site, replay, keys_folder)
-    # Projection, training and record under one lock: no concurrent run overspends.
+    # The replay check, projection, training, keep and record hold the budget's lock: no
+    # concurrent run overspends, and a request repeated while the first trains replays it.
     with site.ledger.locked():
-        if privacy.enabled:
-            rounds_left = int(config[keys.NUM_ROUNDS]) - server_round + 1
-            sigma = site.ledger.plan_noise(
-                run_id, privacy.epsilon_budget, privacy.delta, rate, rounds_left * steps
-            )
-            projected = site.ledger.epsilon(privacy.delta, [(sigma, rate, steps)])
-            if projected > privacy.epsilon_budget:
-                return excluded(
-                    message,
-                    site.name,
-                    f"privacy budget: this round would reach epsilon {projected:.3f} "
-                    f"> budget {privacy.epsilon_budget}",
-                )
-            plan = TrainPlan(**{**plan.__dict__, "noise_multiplier": sigma})
-        generator = site.noise.torch_generator("dp-sgd", server_round) if privacy.enabled else None
-        outcome = train(model, x, y, plan, generator=generator)
-        site.ledger.record(
-            LedgerEntry(
-                noise_multiplier=plan.noise_multiplier or 0.0,
-                sample_rate=outcome.sample_rate,
-                steps=outcome.steps,
-                delta=privacy.delta,
-                run_id=run_id,
-                round=server_round,
-                table_version=data.table_version,
-                mechanism="dp-sgd" if privacy.enabled else "no-dp",
-            )
-        )
-    update = ReleasedUpdate(outcome.state_dict, outcome.loss, n, data.table_version)
-    released.keep(run_id, digest, update)
+        update = released.find(run_id, digest)
+        if update is None or not site.ledger.trained(run_id, server_round):
+            update = _train_round(site, message, model, (x, y), plan, data.table_version, digest)
+    if isinstance(update, Message):  # refused
+        return update
     return _update_reply(message, site, update, keys_folder)
+
+
+def _train_round(
+    site: Site,
+    message: Message,
+    model: torch.nn.Module,
+    examples: tuple[np.ndarray, np.ndarray],
+    plan: TrainPlan,
+    table_version: int,
+    digest: str,
+) -> ReleasedUpdate | Message:
+    """Train, keep and record one round (the caller holds the ledger's lock); a refusal
+    instead if it would pass the budget. ``digest`` identifies the request."""
+    config = message.content[keys.CONFIG]
+    run_id, server_round = str(config[keys.RUN_ID]), int(config[keys.SERVER_ROUND])
+    x, y = examples
+    n = len(y)
+    privacy = site.config.privacy
+    rate, steps = sample_rate(n, plan.batch_size), steps_per_round(n, plan)
+    if privacy.enabled:
+        rounds_left = int(config[keys.NUM_ROUNDS]) - server_round + 1
+        sigma = site.ledger.plan_noise(
+            run_id, privacy.epsilon_budget, privacy.delta, rate, rounds_left * steps
+        )
+        projected = site.ledger.epsilon(privacy.delta, [(sigma, rate, steps)])
+        if projected > privacy.epsilon_budget:
+            return excluded(
+                message,
+                site.name,
+                f"privacy budget: this round would reach epsilon {projected:.3f} "
+                f"> budget {privacy.epsilon_budget}",
+            )
+        plan = TrainPlan(**{**plan.__dict__, "noise_multiplier": sigma})
+    generator = site.noise.torch_generator("dp-sgd", server_round) if privacy.enabled else None
+    outcome = train(model, x, y, plan, generator=generator)
+    update = ReleasedUpdate(outcome.state_dict, outcome.loss, n, table_version)
+    # Kept before it is paid for, replayed only once paid for: a site killed between the
+    # two trains the round again, one killed after replays it, and neither refuses a
+    # resumed run for a round whose update never left.
+    ReleasedUpdates(site.config.store_dir).keep(run_id, digest, update)
+    site.ledger.record(
+        LedgerEntry(
+            noise_multiplier=plan.noise_multiplier or 0.0,
+            sample_rate=outcome.sample_rate,
+            steps=outcome.steps,
+            delta=privacy.delta,
+            run_id=run_id,
+            round=server_round,
+            table_version=table_version,
+            mechanism="dp-sgd" if privacy.enabled else "no-dp",
+        )
+    )
+    return update
 
 
 def _audit_train(site: Site, message: Message, reply: Message) -> None:

@@ -33,6 +33,8 @@ _SIGMA_LOW, _SIGMA_HIGH = 0.1, 50.0
 # and past the largest budget a policy allows it decides nothing differently, so PRV
 # only refines histories below that.
 PRV_ABOVE_RDP_EPSILON = MAX_EPSILON_BUDGET
+# The mechanisms of a training round (the others release statistics).
+TRAINING = frozenset({"dp-sgd", "no-dp"})
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,13 @@ class PrivacyLedger:
             return [LedgerEntry(**fields) for fields in releases]
         except (TypeError, ValueError) as error:
             raise StoreError(f"{self.path}: privacy ledger is corrupt ({error})") from None
+
+    def trained(self, run_id: str, server_round: int) -> bool:
+        """Whether the ledger holds the training of ``run_id``'s round ``server_round``."""
+        return any(
+            e.run_id == run_id and e.round == server_round and e.mechanism in TRAINING
+            for e in self.entries()
+        )
 
     def record(self, entry: LedgerEntry) -> None:
         """Append ``entry`` durably (fsync) before the update leaves the site."""
