@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -11,12 +12,16 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import psutil
 import ray
 
 from common.errors import ConfigError
 from simulations.site_jobs import check_cluster_offers, site_resources
 
 OBJECT_STORE_BYTES = 256 * 1024**2
+# Ray gives a new node 30 s to register with its GCS (a constant in ray._private.node).
+# A loaded machine can take longer; a second start then usually succeeds.
+START_TRIES = 2
 
 
 @contextmanager
@@ -66,7 +71,7 @@ def private_ray(
     # Keep today's device handling and Ray's notice about changing it out of the output.
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     with _on_loopback(enabled=address is None):
-        ray.init(**init_args)
+        _start(init_args)
     try:
         if address is not None:
             check_cluster_offers(list(sites))
@@ -76,6 +81,24 @@ def private_ray(
             ray.shutdown()
         if owned_tmp:
             shutil.rmtree(owned_tmp, ignore_errors=True)
+
+
+def _start(init_args: dict) -> None:
+    """``ray.init``, tried again once if the node timed out starting; the processes the
+    failed try started are stopped first (Ray leaves them running)."""
+    for attempt in range(1, START_TRIES + 1):
+        before = set(psutil.Process().children(recursive=True))
+        try:
+            ray.init(**init_args)
+            return
+        except Exception as error:  # Ray raises a bare Exception for this one
+            if attempt == START_TRIES or "timed out during startup" not in str(error):
+                raise
+            left = set(psutil.Process().children(recursive=True)) - before
+            for process in left:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
+            psutil.wait_procs(left, timeout=10)
 
 
 def simulation_cpus() -> int:

@@ -10,7 +10,6 @@ import hashlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from client.store import SiteStore
 from common.config import load_site_config
 from common.errors import FedlifeError, StoreError
 from tests.conftest import console_script
+from tests.slices import stop_when
 
 TABLES = ("raw", "quarantine", "clean")
 FEATURES = ("age", "x1", "x2", "x3", "x4", "x5")
@@ -207,21 +207,14 @@ WAIT_S = 300
 def _stop_at_new_entry(
     process: subprocess.Popen, folder: Path, prefix: str, seen: set[str]
 ) -> None:
-    """Run ``process`` in short slices until ``folder`` gains an entry named ``prefix*``,
-    and return with the process stopped (SIGSTOP) right there (or once it ends, or WAIT_S).
-
-    A kill point can last under a second (the raw table's file appears 0.8 s before a
-    600,000-row prepare ends): a test polling beside a loaded suite once saw it too late
-    and signalled a process that had finished. Stopped, the process cannot get past the
-    point between the check and the test's signal.
-    """
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        os.kill(process.pid, signal.SIGSTOP)
-        if any(n.startswith(prefix) for n in _entries(folder) - seen):
-            return
-        os.kill(process.pid, signal.SIGCONT)
-        time.sleep(0.01)
+    """Stop ``process`` (SIGSTOP) once ``folder`` gains an entry named ``prefix*``: a
+    kill point can last under a second (the raw table's file appears 0.8 s before a
+    600,000-row prepare ends)."""
+    stop_when(
+        process,
+        lambda: any(n.startswith(prefix) for n in _entries(folder) - seen),
+        wait_s=WAIT_S,
+    )
 
 
 def _entries(folder: Path) -> set[str]:
