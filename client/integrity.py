@@ -18,11 +18,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from deltalake import DeltaTable
 
+from common.atomic_files import write_atomically
 from common.errors import IntegrityError
 
 MANIFEST = "_fedlife_checksums.json"
@@ -80,9 +80,7 @@ def record_checksums(table_path: Path) -> None:
             if name not in manifest:
                 manifest[name] = sha256_file(path)
         manifest = {name: h for name, h in manifest.items() if (table_path / name).exists()}
-        temporary = table_path / (MANIFEST + ".tmp")
-        temporary.write_text(json.dumps(manifest, indent=0, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, table_path / MANIFEST)
+        write_atomically(table_path / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True))
         (table_path / PENDING).unlink(missing_ok=True)
 
 

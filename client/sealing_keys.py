@@ -13,12 +13,12 @@ so a rotation stopped half-way leaves every file readable.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from pathlib import Path
 
 from client.privacy.pseudonyms import site_key
 from client.sealing import derive_key
+from common.atomic_files import fsync_path, write_atomically
 from common.audit import load_or_create_key
 from common.errors import StoreError
 
@@ -52,6 +52,16 @@ def key_path(store_dir: Path, generation: int) -> Path:
     return Path(store_dir) / KEYS / f"seal-{generation}.key"
 
 
+def key_files(store_dir: Path) -> list[tuple[int, Path]]:
+    """The sealing key files ``store/keys/seal-<n>.key`` there are, with their generations."""
+    found = []
+    for path in (Path(store_dir) / KEYS).glob("seal-*.key"):
+        number = path.stem.removeprefix("seal-")
+        if number.isdigit():
+            found.append((int(number), path))
+    return found
+
+
 def sealing_keys(store_dir: Path, purpose: str) -> list[bytes]:
     """The keys for ``purpose``: the current generation's first (new files are sealed
     under it), then the retiring ones' (files a rotation has not re-sealed yet)."""
@@ -65,28 +75,12 @@ def make_generation(store_dir: Path, generation: int) -> None:
     path = key_path(store_dir, generation)
     path.parent.mkdir(parents=True, exist_ok=True)
     load_or_create_key(path, content=secrets.token_bytes(32))
-    _sync(path)
-    _sync(path.parent)
+    fsync_path(path)
+    fsync_path(path.parent)
 
 
 def set_generations(store_dir: Path, current: int, retiring: list[int]) -> None:
     """Record the current and retiring generations, whole or not at all (durably)."""
     path = Path(store_dir) / STATE
-    temporary = path.with_name(path.name + ".part")
-    data = json.dumps({"current": current, "retiring": retiring}).encode()
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _sync(path.parent)
-
-
-def _sync(path: Path) -> None:
-    """Flush ``path`` to disk; for a folder, the renames and new files in it (POSIX)."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    data = json.dumps({"current": current, "retiring": retiring})
+    write_atomically(path, data, private=True, durable=True)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from common.atomic_files import write_atomically
 from common.errors import RunDirError
 from common.tenseal_module import tenseal
 
@@ -81,17 +81,11 @@ def provision(site_folders: Iterable[Path], coordinator_folder: Path) -> str:
     secret = bytes(ctx.serialize(save_secret_key=True))
     public = public_bytes(ctx)
     for folder in site_folders:
-        _write_private(Path(folder) / SECRET_CONTEXT_FILE, secret)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        write_atomically(Path(folder) / SECRET_CONTEXT_FILE, secret, private=True)
     Path(coordinator_folder).mkdir(parents=True, exist_ok=True)
     (Path(coordinator_folder) / PUBLIC_CONTEXT_FILE).write_bytes(public)
     return key_id(ctx)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
 
 
 def read_chunks(path: Path) -> list[bytes]:

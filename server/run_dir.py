@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.atomic_files import write_atomically
 from common.audit import AuditLog
 from common.errors import RunDirError
 
@@ -159,9 +160,7 @@ class RunDirectory:
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         target = self.path / name
-        temporary = target.with_suffix(".tmp")
-        temporary.write_text(json.dumps(finite(data), indent=2, default=_jsonable) + "\n")
-        os.replace(temporary, target)
+        write_atomically(target, json.dumps(finite(data), indent=2, default=_jsonable) + "\n")
         return target
 
     def read_json(self, name: str) -> dict[str, Any]:

@@ -23,9 +23,9 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 from pathlib import Path
 
+from common.atomic_files import write_atomically
 from common.errors import LedgerError
 
 HEADS_NAME = "site-audit-heads.json"
@@ -87,9 +87,7 @@ class SiteHeads:
         return ""
 
     def _write(self, heads: dict[str, dict]) -> None:
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(heads, indent=1, sort_keys=True))
-        os.replace(temporary, self.path)
+        write_atomically(self.path, json.dumps(heads, indent=1, sort_keys=True))
 
     def read(self) -> dict[str, dict]:
         """Site -> its remembered store-id, seq and hash ({} before the first run)."""

@@ -17,6 +17,13 @@ from collections.abc import Callable
 SLICE_S = 0.01
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """A subprocess's ``preexec_fn``: SIGINT at its default action, as in an operator's
+    shell. A test suite started as a background job inherits SIGINT ignored (POSIX), and
+    a Python started so never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop_when(process: subprocess.Popen, reached: Callable[[], bool], *, wait_s: float) -> None:
     """Run ``process`` in short slices until ``reached()``; return with the process
     stopped (SIGSTOP) right there, or once it ends or ``wait_s`` passes. The caller

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from tests.conftest import console_script
-from tests.slices import stop_when
+from tests.slices import ctrl_c_as_in_a_terminal, stop_when
 
 # A compiled library every CLI imports (pydantic, for the config models) and the entry
 # point does not: once it is mapped, the command's imports are under way.
@@ -32,6 +32,7 @@ def test_ctrl_c_while_importing_is_one_line(cli_env, command):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     stop_when(process, lambda: loaded(process.pid, IMPORTING), wait_s=60)
     assert process.poll() is None, "the command ended before its imports could be interrupted"

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from common.atomic_files import write_atomically
 from common.stats import CategoryStats, ColumnStats, TableStats
 
 
@@ -69,6 +69,4 @@ class ReleasedHistograms:
         data = self._all()
         data.setdefault(self.key, {})[str(version)] = histograms
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(temporary, self.path)
+        write_atomically(self.path, json.dumps(data))

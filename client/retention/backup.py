@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from client.integrity import data_files, read_manifest, sha256_file
-from client.retention.backup_registry import remember_backup_dir, write_private
+from client.retention.backup_registry import remember_backup_dir
 from client.retention.erasure import site_key
 from client.sealing import (
     SCRYPT_N,
@@ -39,6 +39,7 @@ from client.sealing import (
 )
 from client.site_audit import site_audit
 from client.store import SiteStore
+from common.atomic_files import write_atomically
 from common.config import SiteConfig
 from common.errors import BackupError, BackupKeyError, BackupSiteError, SealError
 
@@ -135,7 +136,7 @@ def _create(backup_dir: Path, site: str, passphrase: str) -> BackupKeys:
     }
     for folder in (backup_dir, backup_dir / OBJECTS, backup_dir / SNAPSHOTS):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_private(backup_dir / HEADER, json.dumps(header, indent=1).encode())
+    write_atomically(backup_dir / HEADER, json.dumps(header, indent=1), private=True)
     return BackupKeys.of(data_key)
 
 
@@ -209,7 +210,7 @@ def backup(config: SiteConfig, backup_dir: Path, passphrase: str) -> BackupRepor
         }
         snapshot_name = taken.strftime(_TIME) + ".snap"
         sealed = seal_bytes(keys.snapshots, json.dumps(snapshot).encode(), snapshot_name)
-        write_private(backup_dir / SNAPSHOTS / snapshot_name, sealed)
+        write_atomically(backup_dir / SNAPSHOTS / snapshot_name, sealed, private=True)
         written += len(sealed)
         remember_backup_dir(store_dir, backup_dir)
     except OSError as error:

@@ -26,6 +26,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common.atomic_files import write_atomically
 from common.errors import BackupError
 
 REGISTRY = "registry"
@@ -63,7 +64,7 @@ def remember_backup_dir(store_dir: Path, backup_dir: Path) -> None:
     if backup_dir not in known:
         path = dirs_file(store_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_private(path, json.dumps([str(p) for p in [*known, backup_dir]]).encode())
+        write_atomically(path, json.dumps([str(p) for p in [*known, backup_dir]]), private=True)
     requests = Path(store_dir) / "retention" / "erasure-requests.json"
     if requests.exists():
         recorded = json.loads(requests.read_text(encoding="utf-8"))
@@ -159,12 +160,3 @@ def _copy_chains(store_dir: Path, backup_dir: Path) -> None:
             raise BackupError(
                 f"{target}: cannot copy the privacy ledger beside the backups ({error.strerror})"
             ) from None
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` owner-only (0600), whole or not at all."""
-    temporary = path.with_name(path.name + ".part")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)

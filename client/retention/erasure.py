@@ -12,7 +12,6 @@ tells its coordinator, so models trained on those versions can be retrained.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from client.pipeline.pipeline import PipelineResult
 from client.privacy.pseudonyms import pseudonym, site_key
 from client.retention.backup_registry import note_erasures
 from client.store import ROW_ID
+from common.atomic_files import write_atomically
 from common.config import Role, SiteConfig
 from common.errors import StoreError
 
@@ -205,8 +205,6 @@ def _now() -> str:
 def _write_json(path: Path, data: object) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=1))
-        os.replace(temporary, path)
+        write_atomically(path, json.dumps(data, indent=1))
     except OSError as error:
         raise StoreError(f"{path}: cannot write ({error.strerror})") from None

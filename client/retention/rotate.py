@@ -43,8 +43,8 @@ from client.sealed_files import PURPOSE as FILES_PURPOSE
 from client.sealed_files import context as file_context
 from client.sealing import read_sealed, seal_file
 from client.sealing_keys import (
-    KEYS,
     generations,
+    key_files,
     key_path,
     make_generation,
     sealing_keys,
@@ -85,15 +85,16 @@ def rotate_sealing_key(config: SiteConfig) -> Rotation:
     _sealed_files(config)  # a missing archive folder is refused before anything changes
     current, retiring = generations(store)
     if not retiring:
-        made = [int(p.stem[5:]) for p in (store / KEYS).glob("seal-*.key") if p.stem[5:].isdigit()]
+        made = [generation for generation, _ in key_files(store)]
         new = max([current, *made]) + 1  # past any key file a stopped rotation left
         make_generation(store, new)
         set_generations(store, new, [current])
         current, retiring = new, [current]
     done = Rotation(current, list(retiring))
+    keys = {purpose: sealing_keys(store, purpose) for purpose in (ARCHIVE_PURPOSE, FILES_PURPOSE)}
     for _ in range(2):  # the second pass: files sealed under the old key meanwhile
         for path, purpose, context in _sealed_files(config):
-            new_key, *old_keys = sealing_keys(store, purpose)
+            new_key, *old_keys = keys[purpose]
             if _reseal(path, context, new_key, old_keys):
                 done.resealed += 1
                 done.files.append(str(path))
@@ -103,8 +104,8 @@ def rotate_sealing_key(config: SiteConfig) -> Rotation:
     set_generations(store, current, [])
     # Generation 0 is the site key itself (pseudonyms need it): only key files go,
     # the retired one and any a rotation stopped before naming it current left.
-    for path in (store / KEYS).glob("seal-*.key"):
-        if path != key_path(store, current) and path.stem[5:].isdigit():
+    for _, path in key_files(store):
+        if path != key_path(store, current):
             path.unlink()
     site_audit(config).append(
         "rotate-key",

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import psutil
 
+from common.atomic_files import write_atomically
 from common.cli import console_script
 from common.errors import ConfigError, CoordinatorError
 from server.deploy.provision import Provisioned
@@ -71,10 +72,7 @@ class CoordinatorState:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def save(self, state_dir: Path) -> None:
-        target = state_dir / STATE_FILE
-        temporary = target.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        os.replace(temporary, target)
+        write_atomically(state_dir / STATE_FILE, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def load(cls, state_dir: str | Path) -> CoordinatorState:

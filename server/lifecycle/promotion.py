@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.atomic_files import write_atomically
 from common.errors import PromotionError, RunDirError
 from server.lifecycle.challenge import CHALLENGE
 from server.lifecycle.events import Events
@@ -187,9 +187,7 @@ class Aliases:
         return aliases
 
     def _write(self, aliases: dict[str, Any]) -> None:
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(aliases, indent=2) + "\n")
-        os.replace(temporary, self.path)
+        write_atomically(self.path, json.dumps(aliases, indent=2) + "\n")
 
     def _locked(self):
         self.state.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,11 @@ crontab lines ``schedule print`` writes hold a lock, so two calls never overlap)
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.atomic_files import write_atomically
 from common.errors import RunDirError
 from server.lifecycle.events import Events
 from server.lifecycle.observation import Observation, SiteAnswer, observe
@@ -116,9 +116,7 @@ def record_attempt(state: str | Path, decision: RetrainDecision, run_dir: str | 
         "versions": decision.observation.versions(),
         "run_dir": str(Path(run_dir).resolve()),
     }
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(record, indent=2) + "\n")
 
 
 def judge(

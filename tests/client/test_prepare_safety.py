@@ -22,7 +22,7 @@ from client.store import SiteStore
 from common.config import load_site_config
 from common.errors import FedlifeError, StoreError
 from tests.conftest import console_script
-from tests.slices import stop_when
+from tests.slices import ctrl_c_as_in_a_terminal, stop_when
 
 TABLES = ("raw", "quarantine", "clean")
 FEATURES = ("age", "x1", "x2", "x3", "x4", "x5")
@@ -322,6 +322,7 @@ def test_sigint_during_prepare_says_in_one_line_what_was_committed(tmp_path, cli
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     try:
         # Mid-way: the raw table's data file is being written.
