@@ -37,6 +37,8 @@ from common.errors import StoreError
 
 GENESIS = "0" * 64
 LOG_NAME, HEAD_NAME = "audit.jsonl", "audit-head.json"
+# An entry longer than this is never taken for the end of a stopped append.
+_TAIL_BYTES = 1024 * 1024
 
 # flock locks of two open files conflict even inside one process, so a lock taken
 # again by its holder (the ledger's check-and-record around its own append) would
@@ -247,6 +249,22 @@ class AuditLog:
         return head["seq"], head["hash"]
 
     def _head(self) -> dict[str, Any] | None:
+        """The head file's (seq, hash), moved over an append that stopped before it.
+
+        An append writes and fsyncs its line, then replaces the head file. A process
+        killed between the two leaves one whole entry past the head, chained to it (or,
+        for the first entry, from genesis with no head file yet): that entry is the head.
+        Anything else past the head, or a chain cut short, still fails :meth:`verify`.
+        """
+        recorded = self._recorded_head()
+        last = self._last_entry()
+        if last is not None and last.get("hash") == entry_hash(last):
+            seq, previous = (recorded["seq"], recorded["hash"]) if recorded else (0, GENESIS)
+            if last.get("seq") == seq + 1 and last.get("prev_hash") == previous:
+                return {"seq": seq + 1, "hash": str(last["hash"])}
+        return recorded
+
+    def _recorded_head(self) -> dict[str, Any] | None:
         if not self.head_path.exists():
             return None
         try:
@@ -254,3 +272,16 @@ class AuditLog:
             return {"seq": int(head["seq"]), "hash": str(head["hash"])}
         except (OSError, ValueError, KeyError, TypeError):
             return {"seq": -1, "hash": ""}  # an unreadable head never matches
+
+    def _last_entry(self) -> dict[str, Any] | None:
+        """The log's last line as an entry (None: no log, or not an entry)."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                end = handle.tell()
+                handle.seek(max(0, end - _TAIL_BYTES))
+                tail = handle.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+            entry = json.loads(tail)
+        except (OSError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) else None

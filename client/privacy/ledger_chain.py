@@ -117,9 +117,9 @@ class LedgerChain:
         except json.JSONDecodeError as error:
             raise StoreError(f"{self.path}: privacy ledger is corrupt ({error})") from None
         if not lines or any(not isinstance(e, dict) or "prev_hash" in e for e in old):
-            if lines:  # chained entries without a head: the head was removed
+            if lines and self.chain.verify() is not None:  # the head was removed
                 raise StoreError(f"{self.path}: privacy ledger's head file is missing")
-            return
+            return  # empty, or a first entry whose append stopped before its head
         self.path.replace(self.path.with_suffix(".jsonl.pre-chain"))
         for fields in old:
             entry = self.chain.append(RELEASE, **fields, **{AUDIT_SEQ: 0})

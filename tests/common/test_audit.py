@@ -91,3 +91,39 @@ def test_appending_after_verification_continues_the_chain(tmp_path):
 def test_keyed_digest_depends_on_the_key():
     assert keyed_digest(b"k1", "P1") != keyed_digest(b"k2", "P1")
     assert "P1" not in keyed_digest(b"k1", "P1")
+
+
+def test_an_append_stopped_between_its_line_and_its_head_is_whole(tmp_path):
+    """The line is written and fsynced before the head file moves: a process killed
+    in between leaves a complete entry, chained to the head, that the next append follows."""
+    log = make_log(tmp_path, 3)
+    head_before = log.head_path.read_text()
+    log.append("train", round=4)
+    log.head_path.write_text(head_before)  # as if killed before the head moved
+    assert log.verify() is None and log.head()[0] == 4
+    log.append("train", round=5)
+    assert log.verify() is None and [e["seq"] for e in log.entries()] == [1, 2, 3, 4, 5]
+
+    first = AuditLog(tmp_path / "first", "site a")
+    first.append("train", round=1)
+    first.head_path.unlink()  # killed before the first head file existed
+    assert first.verify() is None and first.head()[0] == 1
+
+
+def test_no_more_than_one_whole_chained_entry_passes_the_head(tmp_path):
+    log = make_log(tmp_path, 2)
+    head_at_2 = log.head_path.read_text()
+    log.append("train", round=3)
+    log.append("train", round=4)
+    log.head_path.write_text(head_at_2)
+    assert log.verify() is not None  # two entries past the head: not a stopped append
+
+    edited = make_log(tmp_path / "edited", 2)
+    head_at_2 = edited.head_path.read_text()
+    edited.append("train", round=3)
+    edited.head_path.write_text(head_at_2)
+    text = lines(edited)
+    entry = json.loads(text[-1])
+    entry["fields"]["round"] = 99
+    edited.path.write_text("\n".join([*text[:-1], json.dumps(entry)]) + "\n")
+    assert edited.verify() is not None

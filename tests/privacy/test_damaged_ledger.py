@@ -82,3 +82,14 @@ def test_budget_of_a_deleted_ledger_is_one_line_not_zero(trained_site, cli, asse
 
     result = cli("fedlife-site", "budget", "-c", copy / "site.toml")
     assert_one_line_error(result, "ledger.jsonl")
+
+
+def test_a_first_release_stopped_before_its_head_file_still_counts(tmp_path):
+    """Killed between the ledger's first line and its head file: the release is whole
+    and is counted, not refused as a removed head."""
+    from client.privacy.ledger_chain import LedgerChain
+
+    chain = LedgerChain(tmp_path)
+    chain.append({"mechanism": "dp-sgd", "round": 1})
+    chain.chain.head_path.unlink()
+    assert LedgerChain(tmp_path).releases() == [{"mechanism": "dp-sgd", "round": 1}]
