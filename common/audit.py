@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common.atomic_files import write_atomically
 from common.errors import StoreError
 
 GENESIS = "0" * 64
@@ -188,9 +189,8 @@ class AuditLog:
                     handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
                     handle.flush()
                     os.fsync(handle.fileno())
-                temporary = self.head_path.with_suffix(".tmp")
-                temporary.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}))
-                os.replace(temporary, self.head_path)
+                new_head = json.dumps({"seq": entry["seq"], "hash": entry["hash"]})
+                write_atomically(self.head_path, new_head)
         except OSError as error:
             reason = error.strerror
             raise StoreError(f"{self.path}: cannot append to the audit log ({reason})") from None

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -152,10 +151,7 @@ def _copy_chains(store_dir: Path, backup_dir: Path) -> None:
         target = backup_dir / REGISTRY / folder / name
         try:
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            temporary = target.with_name(name + ".part")
-            shutil.copyfile(source, temporary)
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, target)
+            write_atomically(target, source.read_bytes(), private=True)
         except OSError as error:
             raise BackupError(
                 f"{target}: cannot copy the privacy ledger beside the backups ({error.strerror})"
