@@ -27,7 +27,7 @@ from common.models import build_model
 from simulations.data.datasets import breast_cancer
 from simulations.data.dirt import DirtSpec
 from simulations.data.materialise import split_rows
-from simulations.runner import SimulationSpec
+from simulations.spec import SimulationSpec
 
 EPSILON, DELTA, BATCH, LR, MOMENTUM, CLIP = 3.0, 1e-5, 16, 1.0, 0.5, 1.0
 SEED = 0

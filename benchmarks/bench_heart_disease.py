@@ -85,7 +85,8 @@ from rich.table import Table  # noqa: E402
 from client.site import Site  # noqa: E402
 from common.features import FeatureSpec  # noqa: E402
 from common.run_config import RunConfig  # noqa: E402
-from simulations.runner import SimulationSpec, plan, run  # noqa: E402
+from simulations.runner import plan, run  # noqa: E402
+from simulations.spec import SimulationSpec  # noqa: E402
 
 REPORT_SEEDS = [0, 1, 2, 3, 4]
 TUNE_SEEDS = [100, 101]  # tuning never sees the report seeds

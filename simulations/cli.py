@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,17 +16,15 @@ from server.report.terminal import print_report
 from server.round_report import RoundReport, round_record
 from server.run_dir import finite, writable_folder
 from simulations.audit.cli import audit_command
-from simulations.data.annotator import LabelingSpec
-from simulations.data.datasets import load_dataset
 from simulations.data.dirt import DirtSpec
-from simulations.data.materialise import materialise_sites, split_rows
-from simulations.data.sites import site_name
 from simulations.options import default_sites, parse_epsilon, parse_site_dirt
-from simulations.ray_runtime import private_ray
 from simulations.retain_cli import retain_command
 from simulations.retrain_cli import retrain_command
-from simulations.runner import PlannedRun, SimulationSpec, plan, plan_resume, run
+from simulations.spec import LabelingSpec, SimulationSpec
 from simulations.sweep_cli import sweep_command
+
+if TYPE_CHECKING:
+    from simulations.runner import PlannedRun
 
 app = typer.Typer(
     help="Simulate a federation: virtual sites with their own data, trained with DP on Ray.",
@@ -142,6 +141,8 @@ def run_command(
         labeling=LabelingSpec(unlabeled, label_budget, annotator_error),
         reproducible=reproducible,
     )
+    from simulations.runner import plan, plan_resume  # not needed to reject bad options
+
     planned = plan_resume(resume) if resume else plan(spec)
     summary = run_with_progress(planned)
     if as_json:
@@ -152,6 +153,8 @@ def run_command(
 
 def run_with_progress(planned: PlannedRun) -> dict:
     """Run with one progress bar for the whole run: each site's preparation, then rounds."""
+    from simulations.runner import run
+
     spec = planned.spec
     fresh = not (planned.run_config.resume or spec.sites_dir)
     steps = spec.sites * fresh + spec.rounds
@@ -191,6 +194,11 @@ def sites_command(
     ),
 ) -> None:
     """Only write (and prepare) the virtual sites, for running them with `flwr run .`."""
+    from simulations.data.datasets import load_dataset
+    from simulations.data.materialise import materialise_sites, split_rows
+    from simulations.data.sites import site_name
+    from simulations.ray_runtime import private_ray
+
     spec = SimulationSpec(
         dataset=dataset, sites=sites, epsilon=parse_epsilon(epsilon), seed=seed, alpha=alpha
     )

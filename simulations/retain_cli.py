@@ -15,11 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from client.retention.retain import retain_site
 from common.cli import one_line_errors
 from common.errors import ConfigError
-from simulations.ray_runtime import check_reachable, private_ray
-from simulations.site_jobs import run_per_site
 
 
 def retain_sites(
@@ -34,6 +31,10 @@ def retain_sites(
     ray_address : an existing cluster whose nodes offer the sites' resources
         ('' = a private local Ray).
     """
+    from client.retention.retain import retain_site
+    from simulations.ray_runtime import check_reachable, private_ray
+    from simulations.site_jobs import run_per_site
+
     tomls = {p.parent.name: str(p) for p in sorted(Path(sites_dir).glob("*/site.toml"))}
     if not tomls:
         raise ConfigError(f"{sites_dir}: no virtual sites here (site-NNN/site.toml)")

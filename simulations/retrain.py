@@ -26,7 +26,8 @@ from server.lifecycle.promotion import DEFAULT_MARGIN, DEFAULT_METRIC, DEFAULT_T
 from server.lifecycle.retrain import champion_of, decide, judge, record_attempt
 from server.lifecycle.trigger import parse_condition
 from server.run_dir import RunDirectory, default_run_dir
-from simulations.runner import PlannedRun, SimulationSpec, plan, plan_resume, run
+from simulations.runner import PlannedRun, plan, plan_resume, run
+from simulations.spec import SimulationSpec
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import typer
 from common.cli import one_line_errors
 from server.lifecycle.promotion import DEFAULT_MARGIN, DEFAULT_METRIC, DEFAULT_TOLERANCE
 from server.lifecycle.trigger import QUANTITIES
-from simulations.retrain import RetrainSpec, retrain
 
 WHEN_HELP = (
     "Condition over " + ", ".join(QUANTITIES) + ", e.g. 'new_versions >= 2 or drift > 0.25'."
@@ -37,6 +36,8 @@ def retrain_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Retrain when EXPR holds: warm start from the champion, promote only a better one."""
+    from simulations.retrain import RetrainSpec, retrain  # Ray, Flower, torch: past the options
+
     summary = retrain(
         RetrainSpec(
             root=str(run_dir),

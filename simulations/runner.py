@@ -8,122 +8,25 @@ ClientApp on Flower's simulation engine (Ray backend).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from common.config import PrivacySection
 from common.errors import ConfigError, RunDirError
 from common.run_config import RunConfig
 from server.run_dir import RunDirectory, default_run_dir
-from simulations.attacks import ScaleUpdates
-from simulations.data.annotator import LabelingSpec
 from simulations.data.datasets import Dataset, load_dataset
 from simulations.data.dirt import DirtSpec
-from simulations.data.materialise import PARTITIONS, Split, materialise_sites, split_rows
+from simulations.data.materialise import Split, materialise_sites, split_rows
 from simulations.data.sites import site_name
-from simulations.ray_runtime import check_reachable, private_ray
 from simulations.report import write_report
-from simulations.site_jobs import SiteObserver
-from simulations.worker_errors import WORKER_ERRORS, worker_errors_to
+from simulations.spec import LabelingSpec, SimulationSpec
 
 if TYPE_CHECKING:
     from server.federation import RoundObserver
-
-# Defaults a simulation shares with a site's policy and a federation's run config.
-_RUN, _PRIVACY = RunConfig(), PrivacySection()
-
-
-@dataclass(frozen=True)
-class SimulationSpec:
-    """One simulated federation.
-
-    Parameters
-    ----------
-    dataset : bundled dataset name, ``csv:PATH`` or ``dir:PATH``.
-    label : label column of a ``csv:``/``dir:`` dataset ('' = guess it by name).
-    model : architecture of ``common.models`` ('' = the one the dataset suits).
-    sites : number of virtual sites (0 with a natural partition: one per group).
-    rounds : federated rounds.
-    epsilon : each site's privacy budget; None trains without DP.
-    delta : each site's delta.
-    seed : seeds the split, the dirt, the model and the training.
-    out : base folder of run directories (``runs``).
-    run_dir : exact run directory ('' = ``<out>/<timestamp>``).
-    strategy : Flower strategy name.
-    partition : 'dirichlet' (label skew), 'iid', 'quantity' (size skew), 'natural'
-        (the dataset's own groups) or 'natural:COLUMN' (one site per value).
-    alpha : Dirichlet concentration of label or quantity skew; smaller is more skewed.
-    test_fraction : share of rows held out for the coordinator's test split.
-    dirt : dirt injected into every site's raw file.
-    site_dirt : per-site dirt replacing ``dirt`` (site name -> spec).
-    drift_site : the site whose schema drifted: its first feature is renamed.
-    run_options : further run-config keys (``RunConfig`` field names), e.g.
-        ``{"learning_rate": 0.5}``; the rest keep the run config's defaults.
-    ray_address : an existing Ray cluster to use ('' = a private local one).
-    sites_dir : existing, prepared virtual sites to run again (a run's ``sites/``,
-        with the coordinator's ``test.csv`` beside it); '' = write new ones. Their
-        stores, privacy ledgers included, carry over.
-    poisoned_sites : sites whose updates are multiplied by ``poison_factor``
-        (model poisoning, ``simulations.attacks.ScaleUpdates``).
-    labeling : hide labels and answer the sites' queues (``simulations.data.annotator``).
-    reproducible : derive the virtual sites' DP secrets from ``seed``, with no fresh
-        draw per release, so two runs are bit-identical; by default each site draws
-        its secret from the OS, as a real site does, and runs differ.
-    """
-
-    dataset: str = "breast_cancer"
-    label: str = ""
-    model: str = ""
-    sites: int = 5
-    rounds: int = _RUN.num_server_rounds
-    epsilon: float | None = _PRIVACY.epsilon_budget
-    delta: float = _PRIVACY.delta
-    seed: int = _RUN.seed
-    out: str = "runs"
-    run_dir: str = ""
-    strategy: str = _RUN.strategy
-    partition: str = "dirichlet"
-    alpha: float = 0.5
-    test_fraction: float = 0.2
-    dirt: DirtSpec = field(default_factory=DirtSpec)
-    site_dirt: dict[str, DirtSpec] = field(default_factory=dict)
-    drift_site: str = ""
-    run_options: dict[str, Any] = field(default_factory=dict)
-    ray_address: str = ""
-    sites_dir: str = ""
-    poisoned_sites: tuple[str, ...] = ()
-    poison_factor: float = 100.0
-    labeling: LabelingSpec = field(default_factory=LabelingSpec)
-    reproducible: bool = False
-
-    @staticmethod
-    def default(name: str) -> Any:
-        """The default of field ``name``: the CLIs' option defaults come from here."""
-        return SimulationSpec.__dataclass_fields__[name].default
-
-    def __post_init__(self) -> None:
-        natural = self.partition.partition(":")[0] == "natural"
-        if self.sites < (0 if natural else 1):
-            raise ConfigError(f"--sites must be >= 1, got {self.sites}")
-        if self.rounds < 1:
-            raise ConfigError(f"--rounds must be >= 1, got {self.rounds}")
-        if self.epsilon is not None and not (self.epsilon > 0 and math.isfinite(self.epsilon)):
-            raise ConfigError(f"--epsilon must be > 0 or 'none', got {self.epsilon}")
-        if self.partition.partition(":")[0] not in PARTITIONS or self.partition.startswith(
-            tuple(f"{p}:" for p in PARTITIONS if p != "natural")
-        ):
-            raise ConfigError(
-                f"--partition must be one of {', '.join(PARTITIONS)} or natural:COLUMN, "
-                f"got '{self.partition}'"
-            )
-        if self.alpha <= 0:
-            raise ConfigError(f"--alpha must be > 0, got {self.alpha}")
-        if not 0 < self.test_fraction < 1:
-            raise ConfigError(f"test fraction must be in (0, 1), got {self.test_fraction}")
+    from simulations.site_jobs import SiteObserver
 
 
 @dataclass(frozen=True)
@@ -146,6 +49,8 @@ def plan(spec: SimulationSpec) -> PlannedRun:
         spec = replace(spec, sites=len(split.parts))
         check_site_names(spec)
     if spec.ray_address:
+        from simulations.ray_runtime import check_reachable
+
         check_reachable(spec.ray_address)
     options = {
         "min_train_sites": min(2, spec.sites),
@@ -194,6 +99,16 @@ def run(
     on_round : called after each federated round (progress).
     on_site : called as each site's preparation job finishes (progress).
     """
+    # Ray, Flower, torch and the apps load here, not with the module: every CLI call
+    # that only checks its options would pay for them.
+    from flwr.simulation import run_simulation
+
+    from client.app import make_client_app
+    from server.app import make_server_app
+    from simulations.attacks import ScaleUpdates
+    from simulations.ray_runtime import private_ray
+    from simulations.worker_errors import WORKER_ERRORS, worker_errors_to
+
     started = time.monotonic()
     planned = spec if isinstance(spec, PlannedRun) else plan(spec)
     spec, run_dir = planned.spec, planned.run_dir
@@ -206,13 +121,6 @@ def run(
     quiet_flower()
     names = [site_name(i) for i in range(spec.sites)]
     with private_ray(address=spec.ray_address or None, sites=names) as init_args:
-        # Flower, torch and the apps load here, not with the module: every CLI call
-        # that only checks its options would pay for them.
-        from flwr.simulation import run_simulation
-
-        from client.app import make_client_app
-        from server.app import make_server_app
-
         if planned.run_config.resume or spec.sites_dir:
             site_reports, site_nodes = {}, {}
         else:

@@ -20,7 +20,7 @@ import polars as pl
 
 from common.errors import ConfigError
 from server.run_dir import RunDirectory
-from simulations.runner import SimulationSpec, plan, run
+from simulations.spec import SimulationSpec
 
 SETTING_COLUMNS = ("epsilon", "strategy", "alpha")
 TABLE_COLUMNS = (
@@ -82,6 +82,8 @@ def run_sweep(
     folder : the sweep's folder (created).
     on_run : called with (index, total, summary) after each run.
     """
+    from simulations.runner import plan, run  # Ray and Flower: only to run
+
     specs = grid.specs(base, folder)
     planned = [plan(spec) for spec in specs]  # a bad cell fails before any run
     rows = []

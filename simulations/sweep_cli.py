@@ -14,7 +14,7 @@ from common.errors import ConfigError
 from server.run_dir import default_run_dir, finite
 from simulations.data.dirt import DirtSpec
 from simulations.options import parse_epsilon
-from simulations.runner import SimulationSpec
+from simulations.spec import SimulationSpec
 from simulations.sweep import TABLE_COLUMNS, Grid, across_seeds, cell_text, run_sweep
 
 

@@ -16,11 +16,11 @@ from flwr.app import ArrayRecord, ConfigRecord
 from common import keys
 from common.wire.messages import EvaluateReply
 from server.fairness import merge_fairness
+from server.lifecycle.promotion import CHALLENGE
 from server.replies import read
 from server.run_dir import RunDirectory
 from server.site_exchange import SiteExchange
 
-CHALLENGE = "challenge.json"
 METRICS = ("accuracy", "f1", "auc", "loss")
 
 

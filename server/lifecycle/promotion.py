@@ -21,10 +21,11 @@ from typing import Any
 
 from common.atomic_files import write_atomically
 from common.errors import PromotionError, RunDirError
-from server.lifecycle.challenge import CHALLENGE
 from server.lifecycle.events import Events
 
 ALIASES = "aliases.json"
+# What evaluate_beside (server.lifecycle.challenge) writes into the challenger's run dir.
+CHALLENGE = "challenge.json"
 DEFAULT_MARGIN = 0.01
 DEFAULT_TOLERANCE = 0.05
 DEFAULT_METRIC = "accuracy"

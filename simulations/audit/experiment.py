@@ -31,7 +31,8 @@ from simulations.audit.spec import AuditSpec
 from simulations.data.datasets import load_dataset
 from simulations.data.partition import iid
 from simulations.data.sites import write_site
-from simulations.runner import SimulationSpec, run
+from simulations.runner import run
+from simulations.spec import SimulationSpec
 
 
 def audit(spec: AuditSpec) -> dict[str, Any]:

@@ -12,7 +12,6 @@ operator uses.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from client.labeling.labels import given_labels
 from client.node import derive_seed, site_config_path
 from client.store import QUEUE, ROW_ID, SiteStore
 from common.config import load_site_config
-from common.errors import ConfigError, FedlifeError
+from common.errors import FedlifeError
 
 if TYPE_CHECKING:  # the ClientApp's types; importing Flower here would cost every CLI call
     from flwr.app import Context, Message
@@ -107,61 +106,3 @@ class SimulatedAnnotator:
         answers.write_csv(sheet)
         report = import_labels(store, config, sheet, ANNOTATOR)
         return sum(report.applied.values())
-
-
-@dataclass(frozen=True)
-class LabelingSpec:
-    """Labeling in a simulation (off unless ``unlabeled`` > 0).
-
-    Parameters
-    ----------
-    unlabeled : share of each site's labels hidden from it.
-    budget : labels the simulated annotator gives each site per round (also the size
-        of the queue the ClientApp refreshes after each round).
-    error_rate : chance one of its answers is wrong.
-    """
-
-    unlabeled: float = 0.0
-    budget: int = 10
-    error_rate: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.unlabeled < 1:
-            raise ConfigError(f"--unlabeled must be in [0, 1), got {self.unlabeled}")
-        if self.budget < 1:
-            raise ConfigError(f"--label-budget must be >= 1, got {self.budget}")
-        if not 0 <= self.error_rate <= 1:
-            raise ConfigError(f"--annotator-error must be in [0, 1], got {self.error_rate}")
-
-    @property
-    def enabled(self) -> bool:
-        return self.unlabeled > 0
-
-    def run_options(self) -> dict[str, int]:
-        return {"label_queue_size": self.budget} if self.enabled else {}
-
-    def mods(self, sites_dir: str, seed: int) -> list[SimulatedAnnotator]:
-        if not self.enabled:
-            return []
-        return [SimulatedAnnotator(sites_dir, self.budget, self.error_rate, seed)]
-
-    def hide(
-        self, rows: pl.DataFrame, label: str, site_dir: Path, rng: np.random.Generator
-    ) -> pl.DataFrame:
-        """The site's rows with labels hidden; the truth written beside the site."""
-        if not self.enabled:
-            return rows
-        blanked, truth = hide_labels(rows, label, self.unlabeled, rng)
-        site_dir.mkdir(parents=True, exist_ok=True)
-        truth.write_csv(site_dir / TRUTH)
-        return blanked
-
-    def spent(self, sites_dir: Path) -> dict[str, dict[str, int]]:
-        """Labels the annotator gave each site over the run (for the summary)."""
-        if not self.enabled:
-            return {}
-        spent = {}
-        for site_toml in sorted(Path(sites_dir).glob("*/site.toml")):
-            given = given_labels(SiteStore(load_site_config(site_toml).store_dir))
-            spent[site_toml.parent.name] = given.filter(pl.col("annotator") == ANNOTATOR).height
-        return {"labels_spent": spent}

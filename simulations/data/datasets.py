@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -17,20 +19,49 @@ from simulations.data.dataset import Dataset
 from simulations.data.heart_disease import heart_disease
 from simulations.data.tables import load_folder, load_table
 
+# The breast-cancer features: each of ten measurements as a mean, a standard error and
+# a worst value, in the order (and with the names) scikit-learn's loader gives them.
+_MEASUREMENTS = (
+    "radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
+    "concave points", "symmetry", "fractal dimension",
+)  # fmt: skip
+BREAST_CANCER_FEATURES = (
+    *(f"mean {m}" for m in _MEASUREMENTS),
+    *(f"{m} error" for m in _MEASUREMENTS),
+    *(f"worst {m}" for m in _MEASUREMENTS),
+)
+
+
+def sklearn_data_file(name: str) -> Path:
+    """A data file bundled with scikit-learn, found without importing it.
+
+    Importing scikit-learn takes seconds on a small machine, and every simulation (and
+    every ``fedlife-sim`` call that checks its options against the data) would pay that
+    for a CSV file of a few hundred rows; ``load_breast_cancer`` and ``load_digits``
+    read these very files.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the bundled datasets need scikit-learn: pip install scikit-learn")
+    path = Path(spec.submodule_search_locations[0], "datasets", "data", name)
+    if not path.is_file():
+        raise ConfigError(f"scikit-learn's bundled {name} is missing at {path}")
+    return path
+
 
 def breast_cancer() -> Dataset:
     """Wisconsin diagnostic breast cancer, bundled with scikit-learn (569 rows, 30 features).
 
     Its DESCR publishes each feature's min and max; those are the public ranges.
     """
-    from sklearn.datasets import load_breast_cancer  # scikit-learn takes a second to import
-
-    bunch = load_breast_cancer()
-    names = [n.replace(" ", "_") for n in bunch.feature_names]
-    frame = pl.DataFrame(bunch.data, schema=names).with_columns(
-        diagnosis=pl.Series(bunch.target, dtype=pl.Int64)
+    # The first line is a header of counts and class names: 569,30,malignant,benign.
+    table = np.loadtxt(sklearn_data_file("breast_cancer.csv"), delimiter=",", skiprows=1)
+    names = [n.replace(" ", "_") for n in BREAST_CANCER_FEATURES]
+    frame = pl.DataFrame(table[:, :-1], schema=names).with_columns(
+        diagnosis=pl.Series(table[:, -1].astype(np.int64))
     )
-    ranges = {n: (float(frame[n].min()), float(frame[n].max())) for n in names}
+    low, high = table[:, :-1].min(axis=0), table[:, :-1].max(axis=0)
+    ranges = {n: (float(lo), float(hi)) for n, lo, hi in zip(names, low, high, strict=True)}
     # All 30 are positive measurements (sizes, areas, counts of concave points)
     # with long right tails: a log scale keeps the tail from squeezing the bulk.
     return Dataset("breast_cancer", frame, "diagnosis", ranges, {n: "log" for n in names})
@@ -72,12 +103,10 @@ def digits() -> Dataset:
 
     Each pixel counts the set bits of a 4x4 block: 0 to 16 by construction.
     """
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    names = [f"px_{i // 8}_{i % 8}" for i in range(bunch.data.shape[1])]
-    frame = pl.DataFrame(bunch.data, schema=names).with_columns(
-        digit=pl.Series(bunch.target, dtype=pl.Int64)
+    table = np.loadtxt(sklearn_data_file("digits.csv.gz"), delimiter=",")  # 64 pixels, digit
+    names = [f"px_{i // 8}_{i % 8}" for i in range(table.shape[1] - 1)]
+    frame = pl.DataFrame(table[:, :-1], schema=names).with_columns(
+        digit=pl.Series(table[:, -1].astype(np.int64))
     )
     ranges = dict.fromkeys(names, (0.0, 16.0))
     # The convolutions diverge at the tabular default step; 0.2 trains in a few rounds.

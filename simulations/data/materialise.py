@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from common.errors import ConfigError
-from simulations.data.annotator import LabelingSpec
 from simulations.data.datasets import Dataset
 from simulations.data.dirt import DirtSpec, inject
 from simulations.data.partition import dirichlet, iid, natural, quantity
 from simulations.data.sites import prepare_site, site_name, write_site
-from simulations.site_jobs import SiteObserver, run_per_site
+from simulations.spec import LabelingSpec
 
-PARTITIONS = ("dirichlet", "iid", "quantity", "natural")
+if TYPE_CHECKING:
+    from simulations.site_jobs import SiteObserver
+
 DRIFT_SUFFIX = "_v2"
 
 
@@ -150,6 +151,8 @@ def materialise_sites(
             "label_counts": {str(k): int(v) for k, v in counts.items()},
             "injected": injected,
         }
+    from simulations.site_jobs import run_per_site  # Ray: splitting alone needs none
+
     prepared = run_per_site(prepare_site, tomls, on_done=on_site)
     nodes = {}
     for name, outcome in prepared.items():

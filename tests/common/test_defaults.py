@@ -39,7 +39,7 @@ def cli_defaults(command) -> dict[str, object]:
 @pytest.mark.parametrize("command_name", ["run_command", "sites_command"])
 def test_simulation_cli_defaults_are_the_spec_defaults(command_name):
     from simulations import cli
-    from simulations.runner import SimulationSpec
+    from simulations.spec import SimulationSpec
 
     defaults = cli_defaults(getattr(cli, command_name))
     spec = SimulationSpec()
@@ -53,7 +53,7 @@ def test_simulation_cli_defaults_are_the_spec_defaults(command_name):
 
 
 def test_sweep_cli_defaults_are_the_spec_defaults():
-    from simulations.runner import SimulationSpec
+    from simulations.spec import SimulationSpec
     from simulations.sweep_cli import sweep_command
 
     defaults = cli_defaults(sweep_command)

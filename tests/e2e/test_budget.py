@@ -19,7 +19,8 @@ from simulations.data.datasets import load_dataset
 from simulations.data.materialise import materialise_sites
 from simulations.data.sites import site_name
 from simulations.ray_runtime import private_ray
-from simulations.runner import SimulationSpec, run
+from simulations.runner import run
+from simulations.spec import SimulationSpec
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from server.run_dir import RunDirectory
-from simulations.runner import SimulationSpec, run
+from simulations.runner import run
+from simulations.spec import SimulationSpec
 
 pytestmark = pytest.mark.e2e
 

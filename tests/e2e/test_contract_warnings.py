@@ -13,7 +13,8 @@ import pytest
 
 import simulations.runner as runner
 from common.config import load_site_config
-from simulations.runner import SimulationSpec, run
+from simulations.runner import run
+from simulations.spec import SimulationSpec
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,10 @@ import json
 
 import pytest
 
-import simulations.runner as runner
+import simulations.attacks
 from simulations.attacks import CorruptReplies
-from simulations.runner import SimulationSpec, run
+from simulations.runner import run
+from simulations.spec import SimulationSpec
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +24,9 @@ def test_one_corrupt_site_is_excluded_each_round_and_the_run_goes_on(
     for name in ("RAY_TMPDIR", "FLWR_HOME", "FLWR_TELEMETRY_ENABLED"):
         monkeypatch.setenv(name, isolated_env[name])
     # The runner's attack hook (poisoned_sites) builds this mod instead of ScaleUpdates.
-    monkeypatch.setattr(runner, "ScaleUpdates", lambda sites, factor: CorruptReplies(sites))
+    monkeypatch.setattr(
+        simulations.attacks, "ScaleUpdates", lambda sites, factor: CorruptReplies(sites)
+    )
 
     summary = run(
         SimulationSpec(

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.e2e
 
 SIMULATE = """
 import sys
-from simulations.runner import SimulationSpec, run
+from simulations.runner import run
+from simulations.spec import SimulationSpec
 run(SimulationSpec(sites=2, rounds=2, epsilon=None, seed=3, sites_dir=sys.argv[1],
                    run_dir=sys.argv[2]))
 """

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulations.runner import SimulationSpec, run
+from simulations.runner import run
+from simulations.spec import SimulationSpec
 from tests.e2e.test_budget import rounds_of, write_sites
 
 pytestmark = pytest.mark.e2e

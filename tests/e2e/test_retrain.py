@@ -28,7 +28,8 @@ from server.lifecycle.observe_run import read_answers
 from server.lifecycle.promotion import Aliases
 from simulations.ray_runtime import private_ray
 from simulations.retrain import RetrainSpec, retrain, site_answer
-from simulations.runner import SimulationSpec, run
+from simulations.runner import run
+from simulations.spec import SimulationSpec
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,8 @@ DRIVER = textwrap.dedent(
     """
     import sys
     from common.cli import one_line_errors
-    from simulations.runner import SimulationSpec, run
+    from simulations.runner import run
+    from simulations.spec import SimulationSpec
     spec = SimulationSpec(sites=3, rounds=1, sites_dir=sys.argv[1], run_dir=sys.argv[2])
     summary = one_line_errors(lambda: run(spec))()
     print(f"rounds {summary['rounds']}")

@@ -14,9 +14,10 @@ from client.site import Site
 from common.config import load_site_config
 from common.errors import ConfigError
 from common.models import build_model
-from simulations.data.annotator import ANNOTATOR, TRUTH, LabelingSpec, SimulatedAnnotator
+from simulations.data.annotator import ANNOTATOR, TRUTH, SimulatedAnnotator
 from simulations.data.datasets import breast_cancer
 from simulations.data.sites import write_site
+from simulations.spec import LabelingSpec
 
 
 def _site(root, error_rate: float):

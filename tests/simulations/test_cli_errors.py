@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -120,3 +122,17 @@ def test_retain_without_virtual_sites_is_one_line(cli, assert_one_line_error, tm
     result = cli("fedlife-sim", "retain", tmp_path)
 
     assert_one_line_error(result, str(tmp_path), "no virtual sites")
+
+
+def test_the_cli_rejects_options_without_loading_ray_flower_or_torch():
+    """They load once a run starts: every option error and --help would pay their import
+    (about 3 s of CPU on a 2-core machine) for nothing."""
+    probe = (
+        "import sys, simulations.cli\n"
+        "print(','.join(m for m in ('ray', 'flwr', 'torch', 'sklearn') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    assert loaded == ""

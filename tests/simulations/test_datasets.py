@@ -32,6 +32,23 @@ def table(n: int = 60, seed: int = 0) -> pl.DataFrame:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "loader"), [("breast_cancer", "load_breast_cancer"), ("digits", "load_digits")]
+)
+def test_bundled_tables_equal_scikit_learns_own_loaders(name, loader):
+    """Read from scikit-learn's files without importing it: the same rows, names, labels."""
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, loader)()
+    dataset = load_dataset(name)
+
+    features = dataset.frame.drop(dataset.label)
+    assert np.array_equal(features.to_numpy(), bunch.data)
+    assert np.array_equal(dataset.frame[dataset.label].to_numpy(), bunch.target)
+    if name == "breast_cancer":
+        assert features.columns == [n.replace(" ", "_") for n in bunch.feature_names]
+
+
 def test_digits_is_8x8_pixels_with_the_cnn():
     digits = load_dataset("digits")
 

@@ -7,7 +7,8 @@ import pytest
 from common.errors import ConfigError
 from simulations.data.dirt import DirtSpec
 from simulations.data.materialise import split_rows
-from simulations.runner import SimulationSpec, plan
+from simulations.runner import plan
+from simulations.spec import SimulationSpec
 
 BAD_SPECS = [
     ({"alpha": -2.0, "partition": "quantity"}, "alpha"),

@@ -14,8 +14,10 @@ from rich.console import Console
 
 import common.cli
 import simulations.cli
+import simulations.runner
 from server.round_report import RoundReport
-from simulations.runner import SimulationSpec, plan
+from simulations.runner import plan
+from simulations.spec import SimulationSpec
 
 SITES, ROUNDS = 5, 15
 
@@ -44,7 +46,7 @@ def test_the_bar_ends_at_the_rounds_run_not_rounds_plus_sites(tmp_path, monkeypa
         return progress
 
     progress = None
-    monkeypatch.setattr(simulations.cli, "run", ray_run)
+    monkeypatch.setattr(simulations.runner, "run", ray_run)
     monkeypatch.setattr(simulations.cli, "progress_bar", kept_bar)
     simulations.cli.run_with_progress(planned)
     assert seen == [(ROUNDS, number) for number in range(1, ROUNDS + 1)]

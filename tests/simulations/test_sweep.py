@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from simulations.runner import SimulationSpec
+from simulations.spec import SimulationSpec
 from simulations.sweep import Grid, across_seeds, plot_sweep, write_table
 from simulations.sweep_cli import split_seeds
 
