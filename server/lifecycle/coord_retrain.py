@@ -21,9 +21,7 @@ from common.run_config import RunConfig
 from server.deploy import coordinator
 from server.deploy.launch import launch, launch_config
 from server.lifecycle.events import Events
-from server.lifecycle.observe_run import read_answers
 from server.lifecycle.promotion import DEFAULT_MARGIN, DEFAULT_METRIC, DEFAULT_TOLERANCE
-from server.lifecycle.retrain import champion_of, decide, judge, record_attempt
 from server.lifecycle.trigger import QUANTITIES, parse_condition
 from server.run_dir import RunDirectory, default_run_dir
 
@@ -50,6 +48,10 @@ def retrain_command(
 ) -> None:
     """Retrain when EXPR holds: warm start from the champion, promote only a better one."""
     condition = parse_condition(when)  # a bad expression: nothing asked, nothing written
+    # Flower's message types come with these: not needed for --help or a bad option.
+    from server.lifecycle.observe_run import read_answers
+    from server.lifecycle.retrain import champion_of, decide, judge, record_attempt
+
     champion = champion_of(state, from_run)
     events = Events(state, notify)
     started = coordinator.CoordinatorState.load(state)
