@@ -45,19 +45,17 @@ def private_ray(
     temp_dir = os.environ.get("RAY_TMPDIR")
     if not temp_dir:
         owned_tmp = temp_dir = tempfile.mkdtemp(prefix="fedlife-ray-")
-    init_args = {
+    worker_env = {
+        "OMP_NUM_THREADS": "1",
+        "FLWR_TELEMETRY_ENABLED": "0",
+        # Workers import this very tree, not whatever copy is installed.
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
+    init_args: dict = {
         "address": address or "local",
         "include_dashboard": False,
         "logging_level": logging.ERROR,
         "log_to_driver": False,
-        "runtime_env": {
-            "env_vars": {
-                "OMP_NUM_THREADS": "1",
-                "FLWR_TELEMETRY_ENABLED": "0",
-                # Workers import this very tree, not whatever copy is installed.
-                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-            }
-        },
     }
     if address is None:
         init_args["num_cpus"] = num_cpus or simulation_cpus()
@@ -68,9 +66,10 @@ def private_ray(
         init_args["object_store_memory"] = OBJECT_STORE_BYTES
     else:
         check_reachable(address)
+        init_args["runtime_env"] = {"env_vars": worker_env}
     # Keep today's device handling and Ray's notice about changing it out of the output.
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    with _on_loopback(enabled=address is None):
+    with _on_loopback(enabled=address is None), _inherited(worker_env, enabled=address is None):
         _start(init_args)
     try:
         if address is not None:
@@ -99,6 +98,31 @@ def _start(init_args: dict) -> None:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     process.kill()
             psutil.wait_procs(left, timeout=10)
+
+
+@contextmanager
+def _inherited(env: dict[str, str], *, enabled: bool) -> Iterator[None]:
+    """Set ``env`` while a private instance starts: its workers inherit it.
+
+    A private instance's workers are children of its raylet, which is started with this
+    process's environment. A job-level ``runtime_env`` would do the same through Ray's
+    runtime-env agent: each worker then starts via a set-up process, and the worker Ray
+    starts ahead of the job cannot serve it, so a simulation paid for one more worker
+    importing Ray and the site code (docs/benchmarks.md, "What one simulation costs").
+    """
+    if not enabled:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def simulation_cpus() -> int:

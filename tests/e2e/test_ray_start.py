@@ -7,7 +7,9 @@ registration check comes 31 s late on Ray's clock: the only thing faked is time.
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -53,3 +55,26 @@ def test_a_node_that_times_out_starting_is_stopped_then_started_again(private_en
         assert first_start, "the first start's registration was never checked"
         assert not [p for p in first_start if p.is_running()]  # stopped, by PID
         assert ray.get(ray.remote(lambda: 6 * 7).remote()) == 42
+
+
+def test_a_private_instances_workers_inherit_its_settings_and_the_caller_keeps_its_own(
+    private_env, monkeypatch
+):
+    """One thread per worker, this tree importable, no telemetry: set in the environment the
+    private node starts with, then put back as it was."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+
+    def seen_by_a_worker() -> tuple[str, str, str]:
+        import os
+
+        names = ("OMP_NUM_THREADS", "FLWR_TELEMETRY_ENABLED", "PYTHONPATH")
+        return tuple(os.environ.get(name, "") for name in names)
+
+    with private_ray(num_cpus=1):
+        threads, telemetry, path = ray.get(ray.remote(seen_by_a_worker).remote())
+
+    assert (threads, telemetry) == ("1", "0")
+    assert str(Path(__file__).resolve().parents[2]) in path.split(os.pathsep)
+    assert os.environ["OMP_NUM_THREADS"] == "4"
+    assert "PYTHONPATH" not in os.environ
