@@ -12,14 +12,20 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import polars as pl
 import torch
 
+from client.privacy import he
+from common import keys
 from common.errors import ConfigError, DataError, FedlifeError
 from common.features import FeatureSpec
 from common.models import build_model
+
+if TYPE_CHECKING:
+    from flwr.app import Message
 
 TORCHSCRIPT, FEATURE_SPEC = "model.torchscript.pt", "feature_spec.json"
 _CHECKPOINT = re.compile(r"round-(\d+)\.pt")
@@ -103,3 +109,19 @@ def _from_run_dir(run_dir: Path) -> GlobalModel:
     except Exception as error:  # noqa: BLE001 - any unreadable checkpoint is the user's
         raise ConfigError(f"{checkpoint}: cannot load ({type(error).__name__})") from None
     return GlobalModel(module.eval(), spec, str(checkpoint))
+
+
+def received_model(message: Message, spec: FeatureSpec, keys_folder: Path) -> torch.nn.Module:
+    """The model the message carries; under encrypted aggregation the site checks its key
+    first and decrypts the global model (round 1's initial model comes in the clear)."""
+    config = message.content.config_records[keys.CONFIG]
+    model = build_model(str(config[keys.MODEL]), spec.num_features, spec.num_classes)
+    if bool(config.get(keys.HE, False)):
+        ctx = he.context_for(config, keys_folder)
+        if keys.ENCRYPTED in message.content:
+            # bytes: the server's message, built from the wire contract's EncryptedRecord
+            chunks = cast(list[bytes], message.content.config_records[keys.ENCRYPTED][keys.CHUNKS])
+            model.load_state_dict(he.decrypt_state(ctx, chunks, model.state_dict()))
+            return model
+    model.load_state_dict(message.content.array_records[keys.ARRAYS].to_torch_state_dict())
+    return model

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from client.privacy.ledger_chain import LedgerChain
+from client.privacy.rdp_analysis import rdp_analysis
 from common.config import MAX_EPSILON_BUDGET
 from common.errors import BudgetExceededError, StoreError
 from common.rdp_orders import RDP_ORDERS
@@ -236,15 +237,11 @@ def compose_epsilon(
     merged: dict[tuple[float, float], int] = {}
     for sigma, rate, count in steps:
         merged[(sigma, rate)] = merged.get((sigma, rate), 0) + count
-    # Opacus (and torch under it) loads only when something is composed: a site's
-    # CLI commands that never compose start in a fraction of the time.
-    from opacus.accountants.analysis import rdp as rdp_analysis
-
     # Opacus's RDP analysis, with each (sigma, rate)'s per-step RDP computed once per
     # process: RDP is linear in the steps, and the per-step curve is what costs (every
     # site checks its epsilon before and after each round).
     rdp = sum(count * _rdp_per_step(sigma, rate) for (sigma, rate), count in merged.items())
-    rdp_epsilon, _ = rdp_analysis.get_privacy_spent(orders=list(RDP_ORDERS), rdp=rdp, delta=delta)
+    rdp_epsilon, _ = rdp_analysis().get_privacy_spent(orders=list(RDP_ORDERS), rdp=rdp, delta=delta)
     if accountant == "rdp" or rdp_epsilon > PRV_ABOVE_RDP_EPSILON:
         return float(rdp_epsilon)
     history_key = tuple(sorted((sigma, rate, count) for (sigma, rate), count in merged.items()))
@@ -266,9 +263,7 @@ def _composed_epsilon(
 
 @lru_cache(maxsize=4096)
 def _rdp_per_step(sigma: float, rate: float) -> np.ndarray:
-    from opacus.accountants.analysis import rdp as rdp_analysis
-
-    curve = rdp_analysis.compute_rdp(
+    curve = rdp_analysis().compute_rdp(
         q=rate, noise_multiplier=sigma, steps=1, orders=list(RDP_ORDERS)
     )
     curve.setflags(write=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from client.app import _train
+from client.federation.train_round import train_reply
 from client.site import Site
 from common import keys
 from tests.privacy.conftest import make_site, train_message
@@ -20,7 +20,7 @@ def _train_once(path: str, run_id: str, start) -> bool:
     site = Site.from_path(Path(path))
     message = train_message(site, run_id=run_id, server_round=10)  # the run's last round
     start.wait()
-    return keys.EXCLUDED not in _train(site, message, site.config.base_dir).content
+    return keys.EXCLUDED not in train_reply(site, message, site.config.base_dir).content
 
 
 def test_concurrent_trainings_never_pass_the_budget(tmp_path, dataset):

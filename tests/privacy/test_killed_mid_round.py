@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import client.app
-from client.app import _train
+import client.federation.train_round
+from client.federation.train_round import train_reply
 from client.privacy.ledger import TRAINING, PrivacyLedger
 from client.privacy.released import ReleasedUpdates
 from common import keys
@@ -41,7 +41,7 @@ def stop_once(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None
     [
         (ReleasedUpdates, "keep", False),  # trained, nothing kept or paid
         (PrivacyLedger, "record", False),  # kept, not paid: that update must never leave
-        (client.app, "_update_reply", True),  # kept and paid, not sent
+        (client.federation.train_round, "_update_reply", True),  # kept and paid, not sent
     ],
     ids=["before-keep", "before-record", "before-reply"],
 )
@@ -60,10 +60,10 @@ def test_a_round_stopped_anywhere_is_answered_once_paid_once(
     monkeypatch.setattr(ReleasedUpdates, "keep", keep_and_note)
     stop_once(monkeypatch, owner, name)
     with pytest.raises(Stopped):
-        _train(site, message, site.config.base_dir)
+        train_reply(site, message, site.config.base_dir)
     kept_before = len(kept)
 
-    reply = _train(site, message, site.config.base_dir)
+    reply = train_reply(site, message, site.config.base_dir)
 
     assert keys.EXCLUDED not in reply.content, reply.content[keys.EXCLUDED]
     rounds = [e.round for e in site.ledger.entries() if e.mechanism in TRAINING]

@@ -13,8 +13,8 @@ import zlib
 import numpy as np
 import torch
 
-from client.app import _train
 from client.federation.site_replies import moments_reply
+from client.federation.train_round import train_reply
 from client.federation.training import TrainPlan, train
 from client.privacy.randomness import NoiseSource, secret_path
 from common import keys
@@ -53,7 +53,7 @@ def _coordinator_replay(site, message, seed: int) -> dict[str, np.ndarray]:
 def test_the_old_public_derivation_no_longer_regenerates_the_update(tmp_path, dataset):
     site = make_site(tmp_path, dataset)
     message = train_message(site, run_id="run-a")
-    released = _update(_train(site, message, site.config.base_dir))
+    released = _update(train_reply(site, message, site.config.base_dir))
 
     guess = _coordinator_replay(site, message, _old_seed(SEED, 1, site.name))
     again = _coordinator_replay(site, message, _old_seed(SEED, 1, site.name))
@@ -65,8 +65,8 @@ def test_the_old_public_derivation_no_longer_regenerates_the_update(tmp_path, da
 
 def test_two_releases_of_identical_data_never_share_noise(tmp_path, dataset):
     site = make_site(tmp_path, dataset)
-    first = _update(_train(site, train_message(site, run_id="run-a"), site.config.base_dir))
-    second = _update(_train(site, train_message(site, run_id="run-b"), site.config.base_dir))
+    first = _update(train_reply(site, train_message(site, run_id="run-a"), site.config.base_dir))
+    second = _update(train_reply(site, train_message(site, run_id="run-b"), site.config.base_dir))
     assert _max_difference(first, second) > 1e-3
 
     one = moments_reply(site, moments_message(site, run_id="run-a"))
@@ -76,7 +76,9 @@ def test_two_releases_of_identical_data_never_share_noise(tmp_path, dataset):
 
 def test_reproducible_sites_repeat_bit_for_bit(tmp_path, dataset):
     sites = [make_site(tmp_path / name, dataset, reproducible_seed=3) for name in "ab"]
-    updates = [_update(_train(s, train_message(s, run_id="run"), s.config.base_dir)) for s in sites]
+    updates = [
+        _update(train_reply(s, train_message(s, run_id="run"), s.config.base_dir)) for s in sites
+    ]
     assert _max_difference(*updates) == 0.0
 
 

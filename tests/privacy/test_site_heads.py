@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 
-from client.app import _train
+from client.federation.train_round import train_reply
 from client.site import Site
 from common import keys
 from server.federation import Federation
@@ -61,7 +61,7 @@ def test_removing_the_ledger_and_the_audit_log_together_is_noticed_at_the_next_r
 ):
     site = make_site(tmp_path, dataset)
     heads = SiteHeads(tmp_path / "runs")
-    first = _train(site, train_message(site, run_id="run-1"), site.config.base_dir)
+    first = train_reply(site, train_message(site, run_id="run-1"), site.config.base_dir)
     seq, _ = str(first.content[keys.SITE][keys.AUDIT_HEAD]).split(":")
     assert int(seq) > 0
     report = RoundReport(1, 1)
@@ -72,7 +72,7 @@ def test_removing_the_ledger_and_the_audit_log_together_is_noticed_at_the_next_r
         for path in (store / chain).glob("*.json*"):
             path.unlink()
     site = Site.from_path(site.config.base_dir / "site.toml")
-    second = _train(site, train_message(site, run_id="run-2"), site.config.base_dir)
+    second = train_reply(site, train_message(site, run_id="run-2"), site.config.base_dir)
     assert keys.EXCLUDED not in second.content  # the site alone cannot tell
 
     report = RoundReport(1, 1)
@@ -84,9 +84,9 @@ def test_a_recreated_store_is_not_refused(tmp_path, dataset):
     site = make_site(tmp_path / "a", dataset)
     heads = SiteHeads(tmp_path / "runs")
     for _ in range(2):
-        reply = _train(site, train_message(site, run_id="run-1"), site.config.base_dir)
+        reply = train_reply(site, train_message(site, run_id="run-1"), site.config.base_dir)
         assert Federation.sort_replies([reply], RoundReport(1, 1), heads=heads)
     shutil.rmtree(tmp_path / "a")
     site = make_site(tmp_path / "a", dataset)  # same name, a new store and key
-    reply = _train(site, train_message(site, run_id="run-2"), site.config.base_dir)
+    reply = train_reply(site, train_message(site, run_id="run-2"), site.config.base_dir)
     assert Federation.sort_replies([reply], RoundReport(1, 1), heads=heads)

@@ -9,7 +9,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client.app import _train
+from client.federation.train_round import train_reply
 from client.pipeline.prepare import prepare
 from client.privacy.release import exact_moments, sensitivity
 from client.privacy.subjects import (
@@ -37,7 +37,7 @@ def test_a_subject_with_many_visits_trains_as_one_row(tmp_path):
     site = _visits_site(tmp_path)
     assert unit_of_privacy(site.config).startswith("subject (id column 'patient'")
 
-    reply = _train(site, train_message(site, run_id="run"), site.config.base_dir)
+    reply = train_reply(site, train_message(site, run_id="run"), site.config.base_dir)
 
     assert keys.EXCLUDED not in reply.content, reply.content
     assert int(reply.content[keys.METRICS][keys.NUM_EXAMPLES]) == SUBJECTS
