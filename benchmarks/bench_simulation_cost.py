@@ -27,17 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.cpu_by_process import print_groups, sample  # noqa: E402
-
-RAY_SERVICES = (
-    "gcs_server",
-    "raylet",
-    "dashboard",
-    "DashboardAgent",
-    "RuntimeEnvAgent",
-    "log_monitor",
-    "autoscaler",
-)
+from benchmarks.cpu_by_process import RAY_SERVICES, print_groups, sample  # noqa: E402
 
 
 def kind(command: Sequence[str]) -> str:

@@ -26,6 +26,15 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+RAY_SERVICES = (
+    "gcs_server",
+    "raylet",
+    "dashboard",
+    "DashboardAgent",
+    "RuntimeEnvAgent",
+    "log_monitor",
+    "autoscaler",
+)
 KINDS = (
     "flwr-clientapp",
     "flwr-serverapp",
@@ -40,13 +49,7 @@ KINDS = (
     "fedlife-sim",
     "ClientAppActor",
     "pytest",
-    "gcs_server",
-    "raylet",
-    "dashboard",
-    "DashboardAgent",
-    "RuntimeEnvAgent",
-    "log_monitor",
-    "autoscaler",
+    *RAY_SERVICES,
     "ray::",
 )
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import importlib.util
 import sys
 from functools import cache
-from pathlib import Path
 from types import ModuleType
+
+from common.package_files import package_file
 
 _OWN_NAME = "client.privacy._opacus_rdp_analysis"
 
@@ -26,13 +27,13 @@ def rdp_analysis() -> ModuleType:
         from opacus.accountants.analysis import rdp
 
         return rdp
-    spec = importlib.util.find_spec("opacus")  # finds the package without running it
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the privacy accounting needs Opacus: pip install opacus")
-    path = Path(spec.submodule_search_locations[0], "accountants", "analysis", "rdp.py")
+    missing = ImportError("the privacy accounting needs Opacus's RDP analysis: pip install opacus")
+    path = package_file("opacus", "accountants", "analysis", "rdp.py")
+    if path is None:
+        raise missing
     module_spec = importlib.util.spec_from_file_location(_OWN_NAME, path)
     if module_spec is None or module_spec.loader is None:
-        raise ImportError(f"Opacus's RDP analysis is missing at {path}")
+        raise missing
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return module

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from common.errors import ConfigError
+from common.package_files import package_file
 from simulations.data.dataset import Dataset
 from simulations.data.heart_disease import heart_disease
 from simulations.data.tables import load_folder, load_table
@@ -40,12 +40,11 @@ def sklearn_data_file(name: str) -> Path:
     for a CSV file of a few hundred rows; ``load_breast_cancer`` and ``load_digits``
     read these very files.
     """
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("the bundled datasets need scikit-learn: pip install scikit-learn")
-    path = Path(spec.submodule_search_locations[0], "datasets", "data", name)
-    if not path.is_file():
-        raise ConfigError(f"scikit-learn's bundled {name} is missing at {path}")
+    path = package_file("sklearn", "datasets", "data", name)
+    if path is None:
+        raise ConfigError(
+            f"the bundled datasets need scikit-learn's {name}: pip install scikit-learn"
+        )
     return path
 
 
