@@ -1,7 +1,8 @@
 # Two user-facing targets; each sets itself up on a fresh machine.
-#   make demo   set-up + a 5-site DP federated run on bundled breast-cancer data
-#   make test   set-up + the whole test suite (FAST=1: skip the slow e2e tests)
-#   make docs   regenerate the reference pages and build the docs site into site/
+#   make demo       set-up + a 5-site DP federated run on bundled breast-cancer data
+#   make test       set-up + the suite but the tests marked slow, under 15 minutes on 2 cores
+#   make test-slow  set-up + the tests marked slow (CI runs both: .ci/run)
+#   make docs       regenerate the reference pages and build the docs site into site/
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,35 +16,36 @@ ISOLATED = FLWR_HOME=$$(mktemp -d) RAY_TMPDIR=$$(mktemp -d /tmp/ray-XXXXXX) \
 	FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 FLWR_TELEMETRY_ENABLED=0
 # Two workers, one test module each at a time (a module's fixtures stay on one worker).
 # Every test has its own Flower home, Ray temp dir and ports; WORKERS=0 runs serially.
-# The deployment tests run beside them, in a process of their own: they spend most of
-# their time waiting (a SuperNode polls the SuperLink every 3 s), and run after the rest
-# they added five minutes; three test processes share the cores either way. mypy (one
-# core, 35 s of CPU on a fresh clone) runs beside them too, its verdict printed after.
 WORKERS ?= 2
 PYTEST_ARGS ?= --durations=25
+PYTEST = $(ISOLATED) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-.PHONY: demo test docs chromium
+.PHONY: demo test test-slow docs chromium
 
 demo: $(STAMP)
 	$(ISOLATED) $(BIN)/fedlife-sim run
 
+# mypy (one core, 35 s of CPU on a fresh clone) runs beside the tests, its verdict
+# printed after them.
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
-ifdef FAST
-	$(BIN)/mypy
-	$(ISOLATED) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "not e2e" $(PYTEST_ARGS)
-else
-	@log=$$(mktemp); types=$$(mktemp); \
-	$(BIN)/mypy > $$types 2>&1 & typing=$$!; \
-	$(ISOLATED) $(BIN)/python -m pytest -m deploy $(PYTEST_ARGS) > $$log 2>&1 & deploy=$$!; \
-	$(ISOLATED) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "not deploy" $(PYTEST_ARGS); \
-	rest=$$?; wait $$deploy; deployed=$$?; wait $$typing; typed=$$?; \
-	echo "=== the deployment tests, run beside the rest (exit $$deployed) ==="; cat $$log; \
-	echo "=== mypy, run beside the tests (exit $$typed) ==="; cat $$types; rm -f $$log $$types; \
-	test $$rest = 0 && test $$deployed = 0 && test $$typed = 0
-endif
+	@types=$$(mktemp); $(BIN)/mypy > $$types 2>&1 & typing=$$!; \
+	$(PYTEST) -n $(WORKERS) --dist loadscope -m "not slow"; tested=$$?; \
+	wait $$typing; typed=$$?; \
+	echo "=== mypy, run beside the tests (exit $$typed) ==="; cat $$types; rm -f $$types; \
+	test $$tested = 0 && test $$typed = 0
+
+# The slow deployment tests run beside the rest, in a process of their own: they spend
+# most of their time waiting (a SuperNode polls the SuperLink every 3 s).
+test-slow: $(STAMP) chromium
+	@log=$$(mktemp); \
+	$(PYTEST) -m "slow and deploy" > $$log 2>&1 & deploy=$$!; \
+	$(PYTEST) -n $(WORKERS) --dist loadscope -m "slow and not deploy"; rest=$$?; \
+	wait $$deploy; deployed=$$?; \
+	echo "=== the deployment tests, run beside the rest (exit $$deployed) ==="; cat $$log; rm -f $$log; \
+	test $$rest = 0 && test $$deployed = 0
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_docs.py

@@ -68,6 +68,7 @@ def spend_almost_all(site: Site) -> float:
     return spent
 
 
+@pytest.mark.slow
 def test_site_past_its_budget_is_refused_and_the_run_goes_on_without_it(private_env, tmp_path):
     sites = write_sites(tmp_path / "fed", sites=3, partition="iid", epsilon=BUDGET, delta=DELTA)
     assert [s.config.privacy.epsilon_budget for s in sites] == [BUDGET] * 3
@@ -122,6 +123,7 @@ def test_site_past_its_budget_is_refused_and_the_run_goes_on_without_it(private_
         assert site.ledger.epsilon(DELTA) <= BUDGET
 
 
+@pytest.mark.slow
 def test_sites_that_release_no_moments_still_train_on_public_ranges(private_env, tmp_path):
     """Every site's policy refuses to release moments: the run goes on uncentered."""
     sites = write_sites(tmp_path / "fed", sites=2, partition="iid", epsilon=BUDGET)

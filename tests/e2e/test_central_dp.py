@@ -30,6 +30,7 @@ def round_moves(run_dir) -> list[float]:
     return [float(np.linalg.norm(b - a)) for a, b in zip(flat, flat[1:])]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["client", "server"])
 def test_clipping_bounds_each_round_and_site_level_epsilon_grows(private_env, tmp_path, where):
     spec = SimulationSpec(

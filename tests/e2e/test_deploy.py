@@ -35,7 +35,7 @@ from server.deploy.coordinator import CoordinatorState, kill, live_pids, stop_tr
 from server.deploy.provision import write_site_bundle
 from tests.e2e.conftest import ROOT, free_port, script
 
-pytestmark = [pytest.mark.e2e, pytest.mark.deploy]
+pytestmark = [pytest.mark.e2e, pytest.mark.deploy, pytest.mark.slow]
 
 SITES = ["site-000", "site-001", "site-002"]
 SPARE = "spare"  # provisioned and registered, used only without the CA

@@ -18,7 +18,7 @@ from tests.client.subject_sites import subject_id, subject_name, write_subject_s
 from tests.client.test_retention import rows_like, store_holds, subject_values
 from tests.e2e.conftest import run_cli, script
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SIMULATE = """
 import sys

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.conftest import run_cli, script
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 tenseal = pytest.importorskip("tenseal")
 
 ARGS = ["--sites", "3", "--rounds", "2", "--seed", "3", "--reproducible", "--json"]

@@ -12,7 +12,7 @@ from simulations.runner import run
 from simulations.spec import SimulationSpec
 from tests.e2e.test_budget import rounds_of, write_sites
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_robust_aggregation_resists_a_poisoning_site_that_fedavg_does_not(private_env, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.e2e.conftest import run_cli, script
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_the_audit_attacks_both_runs_and_the_accountant_bounds_the_dp_one(isolated_env, tmp_path):

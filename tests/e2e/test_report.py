@@ -67,6 +67,7 @@ def demo_run(tmp_path_factory, cli_env_module):
     return run_dir, result
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_small_and_complete_in_chromium(demo_run):
     run_dir, _ = demo_run
     page = run_dir / "report.html"
@@ -90,6 +91,7 @@ def test_report_is_self_contained_small_and_complete_in_chromium(demo_run):
             assert svg.tag.endswith("svg")
 
 
+@pytest.mark.slow
 def test_report_shows_what_the_run_measured(demo_run):
     run_dir, result = demo_run
     statistics = json.loads((run_dir / "statistics.json").read_text())
@@ -104,6 +106,7 @@ def test_report_shows_what_the_run_measured(demo_run):
     assert f"{fairness['demographic_parity_difference']:.4g}" in text
 
 
+@pytest.mark.slow
 def test_tensorboard_events_hold_every_round(demo_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -116,6 +119,7 @@ def test_tensorboard_events_hold_every_round(demo_run):
     assert "fairness/group/demographic_parity_difference" in tags
 
 
+@pytest.mark.slow
 def test_coord_report_rewrites_the_page(demo_run, cli_env_module):
     run_dir, _ = demo_run
     (run_dir / "report.html").unlink()

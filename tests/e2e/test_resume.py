@@ -14,7 +14,7 @@ import pytest
 from client.privacy.ledger import PrivacyLedger
 from tests.e2e.conftest import ROOT, isolated, run_cli, script
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # Reproducible noise: the resumed run must end where the uninterrupted one did.
 ARGS = ["--sites", "3", "--rounds", "3", "--seed", "5", "--json", "--reproducible"]

@@ -31,7 +31,7 @@ from simulations.retrain import RetrainSpec, retrain, site_answer
 from simulations.runner import run
 from simulations.spec import SimulationSpec
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DRIFTING = ("site-000", "site-001")
 

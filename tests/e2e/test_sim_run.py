@@ -87,6 +87,7 @@ def test_runs_differ_by_default_the_noise_is_secret_even_given_the_seed(secret_r
 DIRT = "label_noise=0.1,hidden_labels=0.05,missing.mean_radius=0.2"
 
 
+@pytest.mark.slow
 def test_same_seed_gives_same_result_and_a_sweep_compares_dp_with_none(isolated_env, tmp_path):
     """A reproducible sweep (epsilon 3 and none) and a lone run with the same seed and dirt.
 
