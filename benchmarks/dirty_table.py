@@ -56,7 +56,7 @@ def write_dataset(directory: Path, rows: int, seed: int, *, keep_raw_table: bool
     (directory / KEY_NAME).unlink(missing_ok=True)
     descriptor = os.open(directory / KEY_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as key:
-        key.write(secrets.token_bytes(32))
+        key.write(secrets.token_hex(32).encode("ascii"))  # as a new store makes it
     (directory / TOML_NAME).write_text(site_toml(ranges, keep_raw_table=keep_raw_table))
     return {**totals, "columns": columns, "raw_csv_mib": csv.stat().st_size / 2**20}
 

@@ -83,7 +83,8 @@ def child_pandas(directory: Path, engine: str) -> dict:
 def pandas_pseudonyms(ids, key: bytes):
     """The id column as prepare stores it: the HMAC-SHA256 of each id's text under the
     site's key, in hex; each distinct id hashed once, from a copy of one keyed HMAC
-    (prepare's own primitive, ``client.privacy.pseudonyms``)."""
+    (what prepare does under a key an earlier version made; pandas has no keyed hash,
+    and polars-hash, which prepare uses under a text key, is a polars plugin)."""
     import numpy as np
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.hmac import HMAC

@@ -11,15 +11,23 @@ pseudonymizing the id (``fedlife-site lookup``, ``erase``, ``label import``).
 A row id (``client.pipeline.clean``) built from an id becomes ``<pseudonym>`` or
 ``<pseudonym>#<n>``; one built from a file position (``<file>:<line>``) names no one
 and stays as it is.
+
+A new key is 64 hex digits (256 random bits), and the HMAC's key is those 64 bytes
+of text: polars-hash computes HMAC-SHA256 natively only under a key that is text.
+A store made by an earlier version holds 32 raw bytes; its ids are hashed in Python,
+to the same function of the key file's bytes, so its pseudonyms and erasure requests
+stay valid.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
+import polars_hash  # noqa: F401 - registers the `chash` namespace used below
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
 
@@ -38,7 +46,16 @@ _NUMBER = {ColumnType.INT: pl.Int64, ColumnType.FLOAT: pl.Float64}
 
 def site_key(store_dir: Path) -> bytes:
     """The site's secret key for pseudonyms (created, owner-only, on first use)."""
-    return load_or_create_key(Path(store_dir) / KEY_FILE)
+    new_key = secrets.token_hex(32).encode("ascii")
+    return load_or_create_key(Path(store_dir) / KEY_FILE, content=new_key)
+
+
+def _text_key(key: bytes) -> str | None:
+    """``key`` as the text whose UTF-8 bytes it is, or None (a raw-bytes key)."""
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def pseudonym(key: bytes, value: object) -> str:
@@ -49,10 +66,13 @@ def pseudonym(key: bytes, value: object) -> str:
 def pseudonyms(values: pl.Series, key: bytes) -> pl.Series:
     """``values`` (any type; nulls stay null) replaced by their pseudonyms.
 
-    One HMAC per value, or per distinct value where values repeat (visits): polars
-    has no keyed hash. The bytes come from polars and go back
-    as a binary column, hex-encoded there.
+    Under a text key polars-hash computes them natively; under an older raw-bytes key
+    Python computes one HMAC per value, or per distinct value where values repeat
+    (visits). The bytes come from polars and go back as a binary column, hex-encoded
+    there.
     """
+    if _text_key(key) is not None:
+        return values.to_frame().select(pseudonymized(values.name, key)).to_series()
     text = values.cast(pl.String).str.strip_chars()
     if text.null_count() == text.len():
         return pl.Series(values.name, [None] * text.len(), dtype=pl.String)
@@ -87,6 +107,10 @@ def _hashed(text: pl.Series, key: bytes) -> pl.Series:
 
 def pseudonymized(column: str, key: bytes) -> pl.Expr:
     """An expression: ``column``'s values as pseudonyms (runs in the streaming engine)."""
+    text_key = _text_key(key)
+    if text_key is not None:
+        text = pl.col(column).cast(pl.String).str.strip_chars()
+        return text.chash.hmac_sha256(key=text_key).alias(column)  # type: ignore[attr-defined]
     return (
         pl.col(column)
         .map_batches(lambda s: pseudonyms(s, key), return_dtype=pl.String, is_elementwise=True)

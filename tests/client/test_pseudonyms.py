@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 
 import polars as pl
 import pytest
@@ -60,13 +61,33 @@ def assert_no_clear_value(config) -> None:
         assert store_holds(config.store_dir, needle) == [], needle
 
 
-def test_pseudonyms_are_the_erasure_digests_and_keep_repeats_apart():
-    key = b"k" * 32
+# A key as site_key makes it (text: hashed natively), one as stores made before hold
+# it (32 raw bytes, not UTF-8: hashed in Python), and two the HMAC must shorten or pad.
+KEYS = {
+    "new": secrets.token_hex(32).encode("ascii"),
+    "old": bytes(range(200, 232)),
+    "long-text": "ключ".encode() * 20,
+    "long-raw": bytes(range(256)) * 2,
+}
+
+
+def test_a_new_store_gets_a_text_key_and_an_old_key_is_kept(tmp_path):
+    key = site_key(tmp_path / "new")
+    assert len(key) == 64 and int(key, 16) >= 0  # 64 hex digits: 256 random bits
+    assert site_key(tmp_path / "new") == key
+    (tmp_path / "old" / "audit").mkdir(parents=True)
+    (tmp_path / "old" / "audit" / "hmac.key").write_bytes(KEYS["old"])
+    assert site_key(tmp_path / "old") == KEYS["old"]
+
+
+@pytest.mark.parametrize("key", KEYS.values(), ids=KEYS.keys())
+def test_pseudonyms_are_the_erasure_digests_and_keep_repeats_apart(key):
     values = pl.Series("id", [" P1", "P1", None, "P2", "P1"])
     hashed = pseudonyms(values, key)
     assert hashed.to_list()[0] == hashed.to_list()[1] == pseudonym(key, "P1")
     assert hashed.to_list()[2] is None and hashed.to_list()[3] != hashed.to_list()[0]
     assert len(pseudonym(key, "P1")) == 64 and pseudonym(b"x" * 32, "P1") != pseudonym(key, "P1")
+    assert pseudonyms(pl.Series("id", [None, None], dtype=pl.String), key).to_list() == [None] * 2
     assert pseudonyms(pl.Series([7, 7]), key).to_list() == [pseudonym(key, "7")] * 2
     assert row_id_pseudonym(key, "P1#3") == pseudonym(key, "P1") + "#3"
     unique = pl.Series([f"S{i}" for i in range(10)])  # the path hashing every row
@@ -77,12 +98,12 @@ def test_pseudonyms_are_the_erasure_digests_and_keep_repeats_apart():
     assert pseudonyms(mixed, key).to_list() == expected
 
 
-def test_a_number_id_read_as_text_has_the_pseudonym_of_its_value():
+@pytest.mark.parametrize("key", [KEYS["new"], KEYS["old"]], ids=["new", "old"])
+def test_a_number_id_read_as_text_has_the_pseudonym_of_its_value(key):
     """The raw table and the quarantine hold text: '017' is the subject 17 there too."""
     schema = SchemaSection.model_validate(
         {"columns": {"id": {"type": "int", "role": "id"}, "y": {"type": "int", "role": "label"}}}
     )
-    key = b"k" * 32
     text = pl.DataFrame({"id": [" 017", "abc", None], "y": ["1", "0", "1"]})
     expected = [pseudonym(key, "17"), pseudonym(key, "abc"), None]
     assert pseudonymize_frame(text, schema, key)["id"].to_list() == expected
