@@ -1,4 +1,4 @@
-# Two user-facing targets; each sets itself up on a fresh machine.
+# User-facing targets; each sets itself up on a fresh machine.
 #   make demo       set-up + a 5-site DP federated run on bundled breast-cancer data
 #   make test       set-up + the suite but the tests marked slow, under 15 minutes on 2 cores
 #   make test-slow  set-up + the tests marked slow (CI runs both: .ci/run)
