@@ -25,15 +25,18 @@ def run_flwr(args: list[str], env: dict[str, str], *, deadline_s: float = START_
     return run_cli([sys.executable, "-c", FLWR.format(deadline_s), *args], env)
 
 
-def test_a_superlink_start_deadline_given_to_flwr_is_the_one_flower_keeps(
-    isolated_env,
-):
-    """The raised deadline reaches Flower: the smallest one fails as Flower says."""
-    env = {
+@pytest.fixture
+def env(isolated_env) -> dict[str, str]:
+    """The test's own environment, with free ports for Flower's local SuperLink."""
+    return {
         **isolated_env,
         "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(free_port()),
         "FLWR_LOCAL_CONTROL_API_PORT": str(free_port()),
     }
+
+
+def test_a_superlink_start_deadline_given_to_flwr_is_the_one_flower_keeps(env):
+    """The raised deadline reaches Flower: the smallest one fails as Flower says."""
     late = run_flwr(
         ["federation", "simulation-config", "--num-supernodes", "3"], env, deadline_s=0.0
     )
@@ -41,12 +44,7 @@ def test_a_superlink_start_deadline_given_to_flwr_is_the_one_flower_keeps(
     assert "Failed to start local SuperLink within 0s" in late.stdout + late.stderr
 
 
-def test_flwr_run_dot_trains_the_virtual_sites(isolated_env, tmp_path):
-    env = {
-        **isolated_env,
-        "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(free_port()),
-        "FLWR_LOCAL_CONTROL_API_PORT": str(free_port()),
-    }
+def test_flwr_run_dot_trains_the_virtual_sites(env, tmp_path):
     made = run_cli([script("fedlife-sim"), "sites", "--out", str(tmp_path), "--sites", "3"], env)
     assert made.returncode == 0, made.stderr
     assert not (tmp_path / "models").exists()  # sites are no run: no empty models/
