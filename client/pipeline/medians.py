@@ -38,8 +38,8 @@ def medians(
 def median_of(values: pl.Series, then: pl.Expr | None = None) -> float | None:
     """``values.median()`` exactly (the two middle values' ``a + (b - a) * 0.5`` where
     their count is even), found by selection (polars' ``bottom_k``, linear time) instead
-    of polars' sort: a third of the CPU time, and no numpy to import (0.17 s, more than
-    all the selections of a million-row table). None where no value is present.
+    of polars' sort, and without numpy, whose import alone takes longer than every
+    median of a million-row table (docs/benchmarks.md). None where no value is present.
 
     Parameters
     ----------
