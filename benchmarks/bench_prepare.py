@@ -19,9 +19,11 @@ its ``site.toml`` into a temporary directory. It then times, in turn:
   repeated id, ``file:line`` without an id); unlabeled rows set aside; ``fillna``
   with per-column medians; ``clip`` to the declared ranges; ``to_parquet``. It also
   does the record keeping fedlife does and pandas would need as well: the sha256 of
-  the raw file and a copy of it named by that digest (the lineage), and the unlabeled
-  rows, cleaned with all rows' medians, written beside the clean ones. The bench's
-  schema has no ``pii`` column (prepare would drop it; nothing to drop on either side).
+  the raw file and a copy of it named by that digest (the lineage); the unlabeled
+  rows, cleaned with all rows' medians, written beside the clean ones; and the sha256
+  of every file it writes, hashed as written and kept in ``checksums.json``, as the
+  store records each data file's (``client.integrity``). The bench's schema has no
+  ``pii`` column (prepare would drop it; nothing to drop on either side).
 
 Both sides hash ids under the key the data directory holds (``site.key``, given to each
 fresh store), so ``results_match_pandas`` compares pseudonyms and row ids too.

@@ -5,6 +5,7 @@ for what each side does; each step runs in a fresh process there)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from dirty_table import (
 def child_pandas(directory: Path, engine: str) -> dict:
     import pandas as pd
 
+    from client.integrity import HashingFile  # fedlife's way of checksumming its files
     from common.config import load_site_config  # only to read the same ranges
 
     config = load_site_config(directory / TOML_NAME)
@@ -38,6 +40,16 @@ def child_pandas(directory: Path, engine: str) -> dict:
     out = directory / "pandas" / "clean.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     source = Path(CSV_NAME).name
+
+    checksums: dict[str, str] = {}
+
+    def to_parquet(table, path: Path) -> None:
+        """``table`` written as fedlife's store writes a file: hashed as written, its
+        sha256 recorded (``client.integrity``, the store's checksum manifest)."""
+        with open(path, "wb") as handle:
+            sink = HashingFile(handle)
+            table.to_parquet(sink, index=False)
+        checksums[path.name] = sink.digest.hexdigest()
 
     baseline = peak_mib()
     start = time.perf_counter()
@@ -53,7 +65,7 @@ def child_pandas(directory: Path, engine: str) -> dict:
     rows_read = len(frame)
     frame, quarantine = pandas_quarantine(frame, numeric, source)
     quarantine[ID] = pandas_pseudonyms(quarantine[ID], key)
-    quarantine.to_parquet(out.parent / "quarantine.parquet", index=False)
+    to_parquet(quarantine, out.parent / "quarantine.parquet")
     # Deduped and numbered on the typed ids, then pseudonymized: one to one, so the
     # same rows and row ids as prepare's (which pseudonymizes first), for less work.
     frame = frame.drop_duplicates()
@@ -64,12 +76,13 @@ def child_pandas(directory: Path, engine: str) -> dict:
     unlabeled = unlabeled.fillna(frame[numeric].median())
     for name, (lo, hi) in ranges.items():
         unlabeled[name] = unlabeled[name].clip(lo, hi)
-    unlabeled.to_parquet(out.parent / "unlabeled.parquet", index=False)
+    to_parquet(unlabeled, out.parent / "unlabeled.parquet")
     frame = frame.dropna(subset=[LABEL])
     frame = frame.fillna(frame[numeric].median())
     for name, (lo, hi) in ranges.items():
         frame[name] = frame[name].clip(lo, hi)
-    frame.to_parquet(out, index=False)
+    to_parquet(frame, out)
+    (out.parent / "checksums.json").write_text(json.dumps(checksums, sort_keys=True))
     wall = time.perf_counter() - start
     return {
         "wall_s": wall,
@@ -145,7 +158,8 @@ def pandas_row_ids(frame, pseudonyms, source: str):
 def parity(directory: Path) -> dict:
     """Do fedlife's tables and pandas' parquet files hold the same rows: the clean
     table's sums of every number, its pseudonyms and row ids (an order-free fingerprint
-    of each: the sum of the values' hashes), and the unlabeled and quarantined rows?"""
+    of each: the sum of the values' hashes), and the unlabeled and quarantined rows?
+    And does each checksum pandas recorded match its file?"""
     import polars as pl
 
     # Scanned, not read: 20M rows of both would not fit the memory this bench measures.
@@ -163,4 +177,9 @@ def parity(directory: Path) -> dict:
         ours = pl.scan_delta(str(tables / table)).select(pl.len()).collect().item()
         if ours != pl.scan_parquet(theirs / f"{table}.parquet").select(pl.len()).collect().item():
             off.append(f"{table} rows")
+    recorded = json.loads((theirs / "checksums.json").read_text())
+    for name, digest in recorded.items():  # pandas' files hashed as written, as ours
+        with open(theirs / name, "rb") as handle:
+            if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
+                off.append(f"pandas checksum of {name}")
     return {"same_rows": a["rows"] == b["rows"], "columns_differing": off}

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 from deltalake import DeltaTable
 
@@ -37,6 +39,21 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class HashingFile(io.RawIOBase):
+    """A file written through: every byte also goes to a sha256 (``digest``), so a
+    file's checksum is known when its writer is done, without reading it back."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle, self.digest = handle, hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # any buffer: bytes, or a view of the writer's memory
+        self.digest.update(data)  # releases the GIL: the writer's threads go on encoding
+        return self.handle.write(data)
 
 
 def data_files(table_path: Path, version: int | None = None) -> list[Path]:
@@ -65,12 +82,19 @@ def begin_commit(table_path: Path) -> None:
     (Path(table_path) / PENDING).touch()
 
 
-def record_checksums(table_path: Path) -> None:
+def record_checksums(table_path: Path, written: dict[str, str] | None = None) -> None:
     """Add the sha256 of the latest version's files the manifest lacks (after a commit).
 
     Entries of files no longer on disk (vacuumed) are dropped; those of earlier
     versions' files that are still there stay, so time travel is checked too.
+
+    Parameters
+    ----------
+    table_path : the table.
+    written : file name (relative to the table) -> sha256, for files whose bytes were
+        hashed as this process wrote them; the other files are read and hashed.
     """
+    known = written or {}
     table_path = Path(table_path)
     with open(table_path / (MANIFEST + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two commits never drop each other's entries
@@ -78,7 +102,7 @@ def record_checksums(table_path: Path) -> None:
         for path in data_files(table_path):
             name = path.relative_to(table_path).as_posix()
             if name not in manifest:
-                manifest[name] = sha256_file(path)
+                manifest[name] = known.get(name) or sha256_file(path)
         manifest = {name: h for name, h in manifest.items() if (table_path / name).exists()}
         write_atomically(table_path / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True))
         (table_path / PENDING).unlink(missing_ok=True)

@@ -6,17 +6,19 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from client.pipeline import incremental, pipeline, staging, streamed
+from client.pipeline import incremental, pipeline, streamed
 from client.pipeline.clean import CleaningReport
 from client.pipeline.gate import GateFailure, gate, gate_failures, rows_meeting
 from client.pipeline.increment_commit import commit_increment, read_planned
 from client.pipeline.raw_copies import store_raw_files
+from client.pipeline.staging import stage
 from client.pipeline.unfinished import unfinished_prepare
 from client.privacy.pseudonyms import without_personal
 from client.retention.erasure import ErasureRequests, without_erased
@@ -85,7 +87,14 @@ def prepare(
         (``client.pipeline.streamed``) where that route is exact; default: where the
         raw files are larger than ``streamed.OUT_OF_CORE_BYTES``.
     """
-    step = on_step or (lambda name: None)
+    with ExitStack() as held:  # the out-of-core route's stage, until its tables are written
+        return _prepare(config, on_step or (lambda name: None), held, out_of_core=out_of_core)
+
+
+def _prepare(
+    config: SiteConfig, step: StepObserver, held: ExitStack, *, out_of_core: bool | None
+) -> PrepareResult:
+    """``prepare``'s work; a stage it makes is entered on ``held``."""
     ensure_pseudonymized(config, create=True)  # a store with clear ids is migrated first
     store = SiteStore(config.store_dir)
     step("checking input")
@@ -95,16 +104,25 @@ def prepare(
     known = json.loads(latest.lineage.get(incremental.SIZES, "{}")) if latest else {}
     files = pipeline.raw_files(config)
     same_config = latest is not None and latest.lineage.get("config_hash") == config_hash(config)
+    through_stage = _out_of_core(config, files, chosen=out_of_core)
+    reading: Future[pipeline.PipelineResult] | None = None
+    staging: Future[streamed.Streamed | None] | None = None
     with ThreadPoolExecutor(max_workers=2) as pool:
         # Hashing every byte (the old ones prove they did not change) is most of an
         # incremental prepare's time: the new bytes are read and cleaned meanwhile, on
         # the presumption that old files only grew, and used only if the hashes agree.
         scanning = pool.submit(incremental.scan, files, known)
-        early, reading = None, None
-        if not same_config and not _out_of_core(config, files, chosen=out_of_core):
+        early = None
+        if not same_config:
             # No version, or another config: all rows are read again whatever the
-            # hashes say, so they are read and cleaned while the files are hashed.
-            reading = pool.submit(pipeline.run, config)
+            # hashes say, so they are read and cleaned (or staged) while the files are
+            # hashed.
+            step("reading and validating")
+            if through_stage:
+                work = Path(held.enter_context(stage(config)))
+                staging = pool.submit(streamed.run, config, files, work, step)
+            else:
+                reading = pool.submit(pipeline.run, config)
         if same_config:
             guess = incremental.plan(
                 config, store, latest, incremental.presumed(files, latest.lineage)
@@ -160,19 +178,21 @@ def prepare(
 
     if stopped is not None:
         notice = stopped.lead(notice)
-    step("reading and validating")
-    if _out_of_core(config, files, chosen=out_of_core):
-        with staging.stage(config) as work:
-            staged = streamed.run(config, files, Path(work), step)
-            if staged is not None:
-                counts = (staged.clean_rows, len(staged.classes))
-                reasons = gate(
-                    staged.clean.head(0).collect(), config, staged.missing, counts=counts
-                )
-                full = _Full(staged.validated.quarantine, staged.clean, staged.unlabeled, reasons)
-                full.rows = (staged.clean_rows, staged.unlabeled_rows)
-                full.classes = staged.classes
-                return _commit_full(config, store, staged, full, inputs, lineage, step, notice)
+    if reading is None and staging is None:
+        step("reading and validating")
+    if through_stage:
+        if staging is None:
+            work = Path(held.enter_context(stage(config)))
+            staged = streamed.run(config, files, work, step)
+        else:
+            staged = staging.result()
+        if staged is not None:
+            counts = (staged.clean_rows, len(staged.classes))
+            reasons = gate(staged.clean.head(0).collect(), config, staged.missing, counts=counts)
+            full = _Full(staged.validated.quarantine, staged.clean, staged.unlabeled, reasons)
+            full.rows = (staged.clean_rows, staged.unlabeled_rows)
+            full.classes = staged.classes
+            return _commit_full(config, store, staged, full, inputs, lineage, step, notice)
     read = pipeline.run(config) if reading is None else reading.result()
     result = without_expired(config, without_erased(config, read))
     for rule in config.quality.rules:

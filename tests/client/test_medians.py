@@ -1,4 +1,4 @@
-"""Medians by selection equal polars' own, value for value."""
+"""Medians by selection equal polars' own, value for value, by either selection."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import numpy as np
 import polars as pl
 import pytest
 
+from client.pipeline import medians as module
 from client.pipeline.medians import median_of, medians
+
+
+@pytest.fixture(autouse=True, params=["polars", "numpy"])
+def selection(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with each selection: polars' for every column, then numpy's."""
+    monkeypatch.setattr(module, "NUMPY_FROM", 0 if request.param == "numpy" else 1 << 62)
+    return request.param
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 10, 11, 1000, 1001])
@@ -52,3 +60,20 @@ def test_median_of_clipped_values_equals_median_of_clipped_column(size: int) -> 
             clip = pl.col("x").clip(low, high)
             expected = values.to_frame().select(clip).to_series().cast(pl.Float64).median()
             assert median_of(values, clip) == expected, (values.dtype, low, high)
+
+
+def test_long_columns_are_selected_by_numpy_short_ones_by_polars(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(module, "NUMPY_FROM", 4)
+    selected: list[int] = []
+    original = pl.Series.bottom_k
+
+    def bottom_k(series: pl.Series, k: int) -> pl.Series:
+        selected.append(series.len())
+        return original(series, k)
+
+    monkeypatch.setattr(pl.Series, "bottom_k", bottom_k)
+    assert median_of(pl.Series([3.0, 1.0, 2.0])) == 2.0
+    assert median_of(pl.Series([4.0, 3.0, 1.0, 2.0, 9.0])) == 3.0
+    assert selected == [3]  # polars' selection took the short column only

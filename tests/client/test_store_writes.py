@@ -31,3 +31,25 @@ def test_queried_tables_uncompressed_archives_zstd(tmp_path: Path, *, lazy: bool
     archived = _codecs(store.table_path("quarantine"))
     assert {compression for compression, _ in archived.values()} == {"ZSTD"}
     assert store.read("clean").equals(frame)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_written_file_is_hashed_as_written_not_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, lazy: bool
+) -> None:
+    """The checksum recorded at commit is the file's sha256, from the bytes as they were
+    written: the file is not read again for it."""
+    import hashlib
+
+    from client import integrity
+
+    def read_back(path: Path) -> str:
+        raise AssertionError(f"{path} was read back to be hashed")
+
+    monkeypatch.setattr(integrity, "sha256_file", read_back)
+    frame = pl.DataFrame({"age": list(range(5000)), "site": ["a", "b"] * 2500})
+    store = SiteStore(tmp_path)
+    store.write("clean", frame.lazy() if lazy else frame, {"operation": "test"}, rows=5000)
+    (file,) = store.table_path("clean").glob("*.parquet")
+    manifest = integrity.read_manifest(store.table_path("clean"))
+    assert manifest == {file.name: hashlib.sha256(file.read_bytes()).hexdigest()}
