@@ -162,6 +162,8 @@ def parity(directory: Path) -> dict:
     And does each checksum pandas recorded match its file?"""
     import polars as pl
 
+    from client.integrity import sha256_file
+
     # Scanned, not read: 20M rows of both would not fit the memory this bench measures.
     numeric = [*FLOAT_FEATURES, *INT_FEATURES]
     figures = [pl.len().alias("rows"), *(pl.col(c).cast(pl.Float64).sum() for c in numeric)]
@@ -179,7 +181,6 @@ def parity(directory: Path) -> dict:
             off.append(f"{table} rows")
     recorded = json.loads((theirs / "checksums.json").read_text())
     for name, digest in recorded.items():  # pandas' files hashed as written, as ours
-        with open(theirs / name, "rb") as handle:
-            if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
-                off.append(f"pandas checksum of {name}")
+        if sha256_file(theirs / name) != digest:
+            off.append(f"pandas checksum of {name}")
     return {"same_rows": a["rows"] == b["rows"], "columns_differing": off}
