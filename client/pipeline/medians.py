@@ -54,7 +54,7 @@ def median_of(values: pl.Series, then: pl.Expr | None = None) -> float | None:
         if then is not None:
             values = values.to_frame().select(then).to_series()
         return values.median()  # type: ignore[return-value]  # NaN's order: polars'
-    present = values.drop_nulls()
+    present = values.drop_nulls() if values.null_count() else values  # no copy without nulls
     count = present.len()
     if count == 0:
         return None
